@@ -1,0 +1,42 @@
+"""Exception types of prunesim.
+
+The library raises subclasses of :class:`PrunesimError` and never prints or exits;
+the command line turns them into one clear message and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class PrunesimError(Exception):
+    """Base of every error prunesim raises on bad input."""
+
+
+class ConfigError(PrunesimError):
+    """A user-written file or value (model, hardware profile, pruning spec) is invalid.
+
+    ``problems`` lists every problem found, each naming its key path, so that a user
+    can fix them all at once.
+    """
+
+    def __init__(self, source: str, problems: list[str] | str):
+        self.source = source
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        if len(self.problems) == 1:
+            text = f"{source}: {self.problems[0]}"
+        else:
+            text = f"{source}: {len(self.problems)} problems:\n" + "\n".join(
+                f"  - {p}" for p in self.problems
+            )
+        super().__init__(text)
+
+
+class LayerError(PrunesimError):
+    """A layer's geometry is impossible (non-positive size, groups, empty output)."""
+
+
+class MaskError(PrunesimError):
+    """A mask does not fit its layer (shape, values) or a pruning level is invalid."""
+
+
+class FormatError(PrunesimError):
+    """A sparse format was asked for with invalid parameters or cannot hold a mask."""

@@ -1,0 +1,121 @@
+"""Closed forms: storage bits of every format from its counts, and expected counts
+for an i.i.d. mask of density ``d``.
+
+All sizes are bits; ``groups`` matrices of ``rows x cols`` each.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulator.units import ceil_log2
+
+
+def pointer_width(entries: int) -> int:
+    """Default pointer width: ceil(log2(entries + 1)) bits, enough to address every entry."""
+    return ceil_log2(int(entries) + 1)
+
+
+def fillers_from_gaps(gap_hist: np.ndarray, index_bits: int) -> int:
+    """Filler entries of relative indexing from a histogram of zero-run lengths:
+    a run of ``k`` zeros before an entry costs ``floor(k / 2**index_bits)`` fillers."""
+    k = np.arange(gap_hist.size, dtype=np.int64)
+    return int((gap_hist * (k >> index_bits)).sum())
+
+
+def dense_bits(weights: int, weight_bits: int) -> int:
+    """Every weight stored."""
+    return weights * weight_bits
+
+
+def compressed_bits(
+    *, nnz: int, fillers: int, groups: int, lines: int, weight_bits: int, index_bits: int,
+    pointer_bits: int,
+) -> int:
+    """CSR/CSC (absolute: ``fillers = 0``, ``index_bits = ceil(log2 line length)``; relative:
+    ``index_bits`` given): ``(nnz + fillers) * (value + index) + groups * (lines + 1) * pointer``."""
+    return (nnz + fillers) * (weight_bits + index_bits) + groups * (lines + 1) * pointer_bits
+
+
+def coo_bits(*, nnz: int, rows: int, cols: int, weight_bits: int) -> int:
+    """Each kept value with its row and column index."""
+    return nnz * (weight_bits + ceil_log2(rows) + ceil_log2(cols))
+
+
+def bitmap_bits(*, weights: int, nnz: int, weight_bits: int) -> int:
+    """One bit per weight plus the kept values."""
+    return weights + nnz * weight_bits
+
+
+def nm_bits(*, groups: int, rows: int, cols: int, n: int, m: int, weight_bits: int) -> int:
+    """N:M: N slots (value + ceil(log2 M)-bit position) per group of M along each row;
+    a row is padded to a multiple of M."""
+    return groups * rows * (-(-cols // m)) * n * (weight_bits + ceil_log2(m))
+
+
+def bsr_bits(
+    *, blocks: int, groups: int, rows: int, cols: int, block_rows: int, block_cols: int,
+    weight_bits: int, pointer_bits: int,
+) -> int:
+    """Block-CSR: each nonzero tile stores ``block_rows * block_cols`` values and a
+    block-column index; one pointer per block-row plus one, per group."""
+    n_bcols = -(-cols // block_cols)
+    n_brows = -(-rows // block_rows)
+    return (blocks * (block_rows * block_cols * weight_bits + ceil_log2(n_bcols))
+            + groups * (n_brows + 1) * pointer_bits)
+
+
+def survivor_list_bits(kept: int, total: int) -> int:
+    """Bits to name ``kept`` survivors out of ``total``: nothing if all survive, else
+    the cheaper of an index list and a bitmap."""
+    return 0 if kept == total else min(kept * ceil_log2(total), total)
+
+
+# --- expected values for an i.i.d. (Bernoulli) mask of density d -------------------
+
+
+def filler_q(density: float, index_bits: int) -> float:
+    """q = (1 - d)**(2**b): probability that a given span of 2**b weights is all zero."""
+    return (1.0 - density) ** (2**index_bits)
+
+
+def fillers_per_nonzero_limit(density: float, index_bits: int) -> float:
+    """Fillers per kept entry on infinitely long lines: q / (1 - q)."""
+    if density <= 0:
+        return math.inf
+    q = filler_q(density, index_bits)
+    return q / (1.0 - q)
+
+
+def expected_line_fillers(length: int, density: float, index_bits: int) -> float:
+    """Expected filler entries on one line of ``length`` i.i.d. weights, exactly:
+
+    d * sum_{k=1}^{floor((L-1)/B)} q**k * (L - k*B), with B = 2**b and q = (1-d)**B
+    (a kept entry at position j is preceded by at least k*B zeros with probability
+    q**k when k*B <= j; runs are cut at the line start; trailing zeros cost nothing).
+    """
+    span = 2**index_bits
+    kmax = (length - 1) // span
+    if kmax < 1 or density <= 0:
+        return 0.0
+    k = np.arange(1, kmax + 1, dtype=np.float64)
+    q = filler_q(density, index_bits)
+    return float(density * np.sum(q**k * (length - k * span)))
+
+
+def expected_nonzero_blocks(
+    *, groups: int, rows: int, cols: int, block_rows: int, block_cols: int, density: float
+) -> float:
+    """Expected tiles holding a kept entry (border tiles are smaller)."""
+    total = 0.0
+    for h, nh in _tile_sizes(rows, block_rows):
+        for w, nw in _tile_sizes(cols, block_cols):
+            total += nh * nw * (1.0 - (1.0 - density) ** (h * w))
+    return groups * total
+
+
+def _tile_sizes(n: int, b: int) -> list[tuple[int, int]]:
+    full, rest = divmod(n, b)
+    return [(b, full)] + ([(rest, 1)] if rest else [])

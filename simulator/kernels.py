@@ -1,0 +1,148 @@
+"""numba kernels on plain arrays and ints.
+
+Every kernel takes a C-contiguous ``uint8`` mask of shape ``(groups, rows, cols)``
+(the GEMM view of a layer: one ``rows x cols`` weight matrix per group, nonzero =
+kept) and returns int64 counts. No package imports, no globals, no fastmath.
+Python wrappers in :mod:`simulator.formats` check and convert input; each kernel
+has a slow NumPy twin in ``tests/twins.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _row_positions(m, g, i, pos):
+    """Write the column indices of row ``i`` of group ``g`` that are kept into
+    ``pos`` (branch-free compaction) and return how many there are."""
+    k = 0
+    for j in range(m.shape[2]):
+        pos[k] = j
+        k += m[g, i, j] != 0
+    return k
+
+
+@njit(cache=True, nogil=True)
+def line_profile(m):
+    """One pass over a mask: the counts every compressed format is built from.
+
+    Returns ``(row_nnz, col_nnz, row_gap_hist, col_gap_hist)``:
+
+    - ``row_nnz[g * rows + i]``: kept entries of row ``i`` of group ``g``;
+    - ``col_nnz[g * cols + j]``: kept entries of column ``j`` of group ``g``;
+    - ``row_gap_hist[k]``: number of kept entries preceded, within their row, by
+      exactly ``k`` zeros since the row's start or the previous kept entry;
+    - ``col_gap_hist[k]``: the same along columns.
+
+    With these, the filler count of relative-index CSR (CSC) at any index width
+    ``b`` is ``sum_k row_gap_hist[k] * (k >> b)``.
+    """
+    n_groups, n_rows, n_cols = m.shape
+    row_nnz = np.zeros(n_groups * n_rows, dtype=np.int64)
+    col_nnz = np.zeros(n_groups * n_cols, dtype=np.int64)
+    row_gap_hist = np.zeros(max(n_cols, 1), dtype=np.int64)
+    col_gap_hist = np.zeros(max(n_rows, 1), dtype=np.int64)
+    last = np.empty(n_cols, dtype=np.int64)
+    pos = np.empty(n_cols + 1, dtype=np.int64)
+    for g in range(n_groups):
+        for j in range(n_cols):
+            last[j] = -1
+        for i in range(n_rows):
+            k = _row_positions(m, g, i, pos)
+            prev = -1
+            for t in range(k):
+                j = pos[t]
+                row_gap_hist[j - prev - 1] += 1
+                prev = j
+                col_gap_hist[i - last[j] - 1] += 1
+                last[j] = i
+                col_nnz[g * n_cols + j] += 1
+            row_nnz[g * n_rows + i] = k
+    return row_nnz, col_nnz, row_gap_hist, col_gap_hist
+
+
+@njit(cache=True, nogil=True)
+def line_fillers(m, index_bits, by_column):
+    """Filler entries per line of relative-index CSR (``by_column`` false) or CSC.
+
+    A run of ``k`` zeros before a kept entry costs ``k >> index_bits`` fillers
+    (EIE, Deep Compression). Returns int64 of length ``groups * rows`` (CSR) or
+    ``groups * cols`` (CSC); the lines of group ``g`` start at ``g * lines``.
+    """
+    n_groups, n_rows, n_cols = m.shape
+    n_lines = n_cols if by_column else n_rows
+    out = np.zeros(n_groups * n_lines, dtype=np.int64)
+    last = np.empty(n_cols, dtype=np.int64)
+    pos = np.empty(n_cols + 1, dtype=np.int64)
+    for g in range(n_groups):
+        for j in range(n_cols):
+            last[j] = -1
+        for i in range(n_rows):
+            k = _row_positions(m, g, i, pos)
+            prev = -1
+            total = 0
+            for t in range(k):
+                j = pos[t]
+                if by_column:
+                    out[g * n_cols + j] += (i - last[j] - 1) >> index_bits
+                    last[j] = i
+                else:
+                    total += (j - prev - 1) >> index_bits
+                    prev = j
+            if not by_column:
+                out[g * n_rows + i] = total
+    return out
+
+
+@njit(cache=True, nogil=True)
+def block_counts(m, block_rows, block_cols):
+    """Tiles of ``block_rows x block_cols`` holding a kept entry, per block-row.
+
+    Tiles start at (0, 0); those at the bottom and right border may be partial.
+    Returns int64 of length ``groups * ceil(rows / block_rows)``.
+    """
+    n_groups, n_rows, n_cols = m.shape
+    n_brows = (n_rows + block_rows - 1) // block_rows
+    n_bcols = (n_cols + block_cols - 1) // block_cols
+    out = np.zeros(n_groups * n_brows, dtype=np.int64)
+    seen = np.zeros(n_bcols, dtype=np.int64)
+    pos = np.empty(n_cols + 1, dtype=np.int64)
+    for g in range(n_groups):
+        for bi in range(n_brows):
+            for bj in range(n_bcols):
+                seen[bj] = 0
+            for i in range(bi * block_rows, min(n_rows, (bi + 1) * block_rows)):
+                k = _row_positions(m, g, i, pos)
+                for t in range(k):
+                    seen[pos[t] // block_cols] = 1
+            count = 0
+            for bj in range(n_bcols):
+                count += seen[bj]
+            out[g * n_brows + bi] = count
+    return out
+
+
+@njit(cache=True, nogil=True)
+def group_max(m, group_size):
+    """Largest number of kept entries in one group of ``group_size`` consecutive
+    columns of a row (groups start at column 0; the last one may be short)."""
+    n_groups, n_rows, n_cols = m.shape
+    pos = np.empty(n_cols + 1, dtype=np.int64)
+    best = 0
+    for g in range(n_groups):
+        for i in range(n_rows):
+            k = _row_positions(m, g, i, pos)
+            run = 0
+            current = -1
+            for t in range(k):
+                grp = pos[t] // group_size
+                if grp == current:
+                    run += 1
+                else:
+                    current = grp
+                    run = 1
+                if run > best:
+                    best = run
+    return np.int64(best)

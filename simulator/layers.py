@@ -1,0 +1,235 @@
+"""Layer descriptors and their GEMM view.
+
+A conv layer with weights ``(K, C/g, R, S)`` is, per group, a ``K/g x (C/g*R*S)``
+weight matrix times an im2col matrix of ``N*P*Q`` columns; a linear layer is an
+``out x in`` matrix times ``batch*tokens`` columns; rows are output channels or
+neurons. A :class:`MatMul` multiplies two activations (attention) and has no weights.
+Counts are plain numbers of elements (weights, MACs, activations).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from simulator.errors import LayerError
+
+
+@dataclass(frozen=True, kw_only=True)
+class GemmView:
+    """A layer as ``groups`` independent matrix products.
+
+    Each group multiplies a ``rows x cols`` weight (or left operand) matrix by a
+    ``cols x n_cols`` input matrix.
+    """
+
+    groups: int
+    rows: int
+    cols: int
+    n_cols: int
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of the whole layer."""
+        return self.groups * self.rows * self.cols * self.n_cols
+
+
+def _positive(layer: str, **values: int) -> None:
+    bad = [f"{k}={v}" for k, v in values.items() if not isinstance(v, int) or v < 1]
+    if bad:
+        raise LayerError(f"layer {layer!r}: expected positive integers, got {', '.join(bad)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conv2d:
+    """2-D convolution, grouped and depthwise included. Sizes in elements."""
+
+    name: str
+    in_channels: int
+    out_channels: int
+    kernel_hw: tuple[int, int]
+    input_hw: tuple[int, int]
+    stride_hw: tuple[int, int] = (1, 1)
+    padding_hw: tuple[int, int] = (0, 0)
+    dilation_hw: tuple[int, int] = (1, 1)
+    groups: int = 1
+    batch: int = 1
+
+    kind = "conv2d"
+    prunable = True
+
+    def __post_init__(self) -> None:
+        r, s = self.kernel_hw
+        h, w = self.input_hw
+        _positive(
+            self.name, in_channels=self.in_channels, out_channels=self.out_channels,
+            kernel_h=r, kernel_w=s, input_h=h, input_w=w, stride_h=self.stride_hw[0],
+            stride_w=self.stride_hw[1], dilation_h=self.dilation_hw[0],
+            dilation_w=self.dilation_hw[1], groups=self.groups, batch=self.batch,
+        )
+        if min(self.padding_hw) < 0:
+            raise LayerError(f"layer {self.name!r}: padding must be >= 0, got {self.padding_hw}")
+        for what, n in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
+            if n % self.groups:
+                raise LayerError(
+                    f"layer {self.name!r}: groups={self.groups} does not divide {what}={n}"
+                )
+        p, q = self.output_hw
+        if p < 1 or q < 1:
+            raise LayerError(
+                f"layer {self.name!r}: empty output {p}x{q} (input {h}x{w}, kernel {r}x{s}, "
+                f"stride {self.stride_hw}, padding {self.padding_hw}, dilation {self.dilation_hw})"
+            )
+
+    @property
+    def output_hw(self) -> tuple[int, int]:
+        """Output height and width: floor((H + 2p - d(R-1) - 1) / s) + 1."""
+        out = []
+        for n, k, s, p, d in zip(
+            self.input_hw, self.kernel_hw, self.stride_hw, self.padding_hw, self.dilation_hw,
+            strict=True,
+        ):
+            out.append((n + 2 * p - d * (k - 1) - 1) // s + 1)
+        return out[0], out[1]
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        """(K, C/g, R, S)."""
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_hw)
+
+    @property
+    def gemm(self) -> GemmView:
+        p, q = self.output_hw
+        r, s = self.kernel_hw
+        g = self.groups
+        return GemmView(
+            groups=g, rows=self.out_channels // g, cols=self.in_channels // g * r * s,
+            n_cols=self.batch * p * q,
+        )
+
+    @property
+    def input_count(self) -> int:
+        """Input activations (N*C*H*W)."""
+        return self.batch * self.in_channels * self.input_hw[0] * self.input_hw[1]
+
+    @property
+    def output_count(self) -> int:
+        """Output activations (N*K*P*Q)."""
+        p, q = self.output_hw
+        return self.batch * self.out_channels * p * q
+
+    @property
+    def weight_count(self) -> int:
+        return math.prod(self.weight_shape)
+
+    @property
+    def macs(self) -> int:
+        return self.gemm.macs
+
+    def describe(self) -> str:
+        r, s = self.kernel_hw
+        g = f" g{self.groups}" if self.groups > 1 else ""
+        st = f" /{self.stride_hw[0]}" if self.stride_hw != (1, 1) else ""
+        return f"conv {self.in_channels}->{self.out_channels} {r}x{s}{st}{g} @{self.input_hw[0]}x{self.input_hw[1]}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Linear:
+    """Fully connected layer (or a transformer projection applied to ``tokens`` tokens)."""
+
+    name: str
+    in_features: int
+    out_features: int
+    tokens: int = 1
+    batch: int = 1
+
+    kind = "linear"
+    prunable = True
+
+    def __post_init__(self) -> None:
+        _positive(
+            self.name, in_features=self.in_features, out_features=self.out_features,
+            tokens=self.tokens, batch=self.batch,
+        )
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        """(out, in)."""
+        return (self.out_features, self.in_features)
+
+    @property
+    def gemm(self) -> GemmView:
+        return GemmView(
+            groups=1, rows=self.out_features, cols=self.in_features,
+            n_cols=self.batch * self.tokens,
+        )
+
+    @property
+    def input_count(self) -> int:
+        return self.batch * self.tokens * self.in_features
+
+    @property
+    def output_count(self) -> int:
+        return self.batch * self.tokens * self.out_features
+
+    @property
+    def weight_count(self) -> int:
+        return self.in_features * self.out_features
+
+    @property
+    def macs(self) -> int:
+        return self.gemm.macs
+
+    def describe(self) -> str:
+        t = f" x{self.tokens} tok" if self.tokens > 1 else ""
+        return f"fc {self.in_features}->{self.out_features}{t}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatMul:
+    """Batched product of two activations, ``heads`` times ``(m x k) @ (k x n)``
+    (attention scores and context). No weights, so nothing to prune."""
+
+    name: str
+    m: int
+    k: int
+    n: int
+    heads: int = 1
+    batch: int = 1
+
+    kind = "matmul"
+    prunable = False
+
+    def __post_init__(self) -> None:
+        _positive(self.name, m=self.m, k=self.k, n=self.n, heads=self.heads, batch=self.batch)
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        return ()
+
+    @property
+    def gemm(self) -> GemmView:
+        return GemmView(groups=self.batch * self.heads, rows=self.m, cols=self.k, n_cols=self.n)
+
+    @property
+    def input_count(self) -> int:
+        return self.batch * self.heads * (self.m * self.k + self.k * self.n)
+
+    @property
+    def output_count(self) -> int:
+        return self.batch * self.heads * self.m * self.n
+
+    @property
+    def weight_count(self) -> int:
+        return 0
+
+    @property
+    def macs(self) -> int:
+        return self.gemm.macs
+
+    def describe(self) -> str:
+        return f"matmul {self.heads}x({self.m}x{self.k})@({self.k}x{self.n})"
+
+
+Layer = Conv2d | Linear | MatMul
+"""Any layer descriptor."""

@@ -1,0 +1,286 @@
+"""Pruning levels, seeded mask generators and mask checks.
+
+A mask has the weight tensor's own shape and dtype ``bool`` (True = kept).
+Generators are deterministic: the same seed and layer name give the same mask,
+whatever order the layers are generated in. Structured generators keep whole
+filters (output channels), input channels, GEMM columns, ``b x b`` tiles of the
+GEMM matrix, or N of every M consecutive weights along the reduction axis.
+Structured levels are rounded to whole units, and at least one unit is always
+kept; the achieved density is what the mask says.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from simulator.errors import ConfigError, MaskError
+from simulator.layers import Layer
+from simulator.units import rate_to_density, sparsity_to_density
+
+STRUCTURES = ("dense", "random", "magnitude", "filter", "channel", "column", "block", "nm")
+"""Mask kinds: ``random`` and ``magnitude`` are non-structured."""
+NON_STRUCTURED = ("random", "magnitude")
+
+
+def density_from(
+    *, rate: float | None = None, sparsity: float | None = None, density: float | None = None,
+    where: str = "pruning level",
+) -> float:
+    """Kept density from exactly one of a rate (8 = keep 1/8), a sparsity (0.875) or a density.
+
+    Raises :class:`MaskError` naming ``where`` for anything else.
+    """
+    given = {k: v for k, v in (("rate", rate), ("sparsity", sparsity), ("density", density))
+             if v is not None}
+    if len(given) != 1:
+        raise MaskError(f"{where}: give exactly one of rate, sparsity or density, got "
+                        f"{', '.join(given) or 'none'}")
+    (key, value), = given.items()
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise MaskError(f"{where}: {key} must be a number, got {value!r}") from None
+    if key == "rate":
+        if not value >= 1 or math.isinf(value):
+            raise MaskError(f"{where}: rate must be a finite number >= 1 (8 keeps 1/8), got {value}")
+        return rate_to_density(value)
+    if key == "sparsity":
+        if not 0 <= value < 1:
+            raise MaskError(f"{where}: sparsity must be in [0, 1), got {value}")
+        return sparsity_to_density(value)
+    if not 0 < value <= 1:
+        raise MaskError(f"{where}: density must be in (0, 1], got {value}")
+    return value
+
+
+def parse_nm(text: str) -> tuple[int, int]:
+    """``"2:4"`` -> (2, 4); N must be in [1, M]."""
+    try:
+        n, m = (int(x) for x in str(text).split(":"))
+    except ValueError:
+        raise MaskError(f"N:M pattern must look like 2:4, got {text!r}") from None
+    if not 1 <= n <= m:
+        raise MaskError(f"N:M pattern needs 1 <= N <= M, got {n}:{m}")
+    return n, m
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pruning:
+    """How to prune a network: a structure, a global density and per-layer overrides.
+
+    ``density`` is the kept fraction (rate 8 = 0.125). For ``nm`` the density is
+    N/M and ``density`` is ignored; for ``dense`` nothing is pruned.
+    """
+
+    structure: str = "random"
+    density: float = 1.0
+    per_layer: Mapping[str, float] = field(default_factory=dict)
+    block: tuple[int, int] = (4, 4)
+    nm: tuple[int, int] = (2, 4)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.structure not in STRUCTURES:
+            raise MaskError(f"structure {self.structure!r} is not one of {', '.join(STRUCTURES)}")
+        if min(self.block) < 1:
+            raise MaskError(f"block size must be positive, got {self.block}")
+        parse_nm(f"{self.nm[0]}:{self.nm[1]}")
+        for name, d in {"(global)": self.density, **self.per_layer}.items():
+            if not 0 < d <= 1:
+                raise MaskError(f"density of {name} must be in (0, 1], got {d}")
+
+    def density_of(self, layer_name: str) -> float:
+        """Target kept density of a layer."""
+        if self.structure == "dense":
+            return 1.0
+        if self.structure == "nm":
+            return self.nm[0] / self.nm[1]
+        return self.per_layer.get(layer_name, self.density)
+
+    @property
+    def label(self) -> str:
+        if self.structure == "dense":
+            return "dense"
+        if self.structure == "nm":
+            return f"nm {self.nm[0]}:{self.nm[1]}"
+        extra = f" {self.block[0]}x{self.block[1]}" if self.structure == "block" else ""
+        lvl = f"{1 / self.density:g}x" + (" (+per-layer)" if self.per_layer else "")
+        return f"{self.structure}{extra} {lvl}"
+
+
+def load_levels(path: str | Path) -> dict[str, float]:
+    """Read per-layer levels from YAML: ``layer: {rate: 8}`` (or ``sparsity``/``density``).
+
+    Returns layer name -> kept density; every problem is reported at once.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(str(path), f"cannot read file ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(str(path), f"not valid YAML: {e}") from None
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(str(path), "expected a mapping of layer name -> {rate|sparsity|density: x}")
+    out, problems = {}, []
+    for name, spec in data.items():
+        if not isinstance(spec, dict) or not set(spec) <= {"rate", "sparsity", "density"}:
+            problems.append(f"{name}: expected {{rate: R}}, {{sparsity: S}} or {{density: D}}, "
+                            f"got {spec!r}")
+            continue
+        try:
+            out[str(name)] = density_from(**spec, where=str(name))
+        except MaskError as e:
+            problems.append(str(e))
+    if problems:
+        raise ConfigError(str(path), problems)
+    return out
+
+
+def layer_rng(seed: int, layer_name: str) -> np.random.Generator:
+    """The generator used for one layer: depends on the seed and the layer's name only."""
+    return np.random.default_rng([seed, zlib.crc32(layer_name.encode())])
+
+
+def _keep(n: int, density: float) -> int:
+    """Units kept out of n at a density: round to nearest, at least 1."""
+    return min(n, max(1, round(density * n)))
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores (stable: ties go to the lower index)."""
+    order = np.argsort(-scores, kind="stable")
+    return order[:k]
+
+
+def gemm_view(layer: Layer, array: np.ndarray) -> np.ndarray:
+    """A weight-shaped array as ``(groups, rows, cols)`` (a view when possible)."""
+    g = layer.gemm
+    return array.reshape(g.groups, g.rows, g.cols)
+
+
+def generate_mask(
+    layer: Layer, pruning: Pruning, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """A boolean mask of the layer's weight shape for ``pruning``.
+
+    With ``weights`` given, units are ranked by magnitude (L1 norm for structured
+    units); without, they are chosen at random from the layer's seeded generator.
+    ``magnitude`` needs weights.
+    """
+    if not layer.prunable:
+        raise MaskError(f"layer {layer.name!r} has no weights to prune")
+    shape = layer.weight_shape
+    if weights is not None:
+        weights = check_weights(layer, weights)
+    kind = pruning.structure
+    density = pruning.density_of(layer.name)
+    rng = layer_rng(pruning.seed, layer.name)
+    g = layer.gemm
+    if kind == "dense" or (density >= 1 and kind != "nm"):
+        return np.ones(shape, dtype=bool)
+    if kind == "magnitude" and weights is None:
+        raise MaskError(f"layer {layer.name!r}: magnitude pruning needs the weights "
+                        "(give a checkpoint, or use 'random')")
+    if kind in ("random", "magnitude"):
+        n = int(np.prod(shape))
+        k = min(n, round(density * n))
+        scores = np.abs(weights).ravel() if weights is not None else rng.random(n)
+        flat = np.zeros(n, dtype=bool)
+        flat[_top(scores, k)] = True
+        return flat.reshape(shape)
+    a = np.abs(weights) if weights is not None else None
+    mask = np.zeros((g.groups, g.rows, g.cols), dtype=bool)
+    if kind == "filter":  # whole output channels (rows of the GEMM matrix)
+        k_all = g.groups * g.rows
+        score = a.reshape(k_all, -1).sum(1) if a is not None else rng.random(k_all)
+        keep = np.zeros(k_all, dtype=bool)
+        keep[_top(score, _keep(k_all, density))] = True
+        mask[:] = keep.reshape(g.groups, g.rows)[:, :, None]
+    elif kind == "channel":  # whole input channels: dim 1 of the weight (per group)
+        c = shape[1] if len(shape) > 1 else g.cols
+        score = (a.reshape(shape[0], c, -1).sum((0, 2)) if a is not None else rng.random(c))
+        keep = np.zeros(c, dtype=bool)
+        keep[_top(score, _keep(c, density))] = True
+        mask[:] = np.repeat(keep, g.cols // c)[None, None, :]
+    elif kind == "column":  # whole GEMM columns (one weight position of every filter)
+        score = gemm_view(layer, a).sum((0, 1)) if a is not None else rng.random(g.cols)
+        keep = np.zeros(g.cols, dtype=bool)
+        keep[_top(score, _keep(g.cols, density))] = True
+        mask[:] = keep[None, None, :]
+    elif kind == "block":
+        br, bc = pruning.block
+        nbr, nbc = -(-g.rows // br), -(-g.cols // bc)
+        if a is not None:
+            pad = np.zeros((g.groups, nbr * br, nbc * bc))
+            pad[:, : g.rows, : g.cols] = gemm_view(layer, a)
+            score = pad.reshape(g.groups, nbr, br, nbc, bc).sum((2, 4)).ravel()
+        else:
+            score = rng.random(g.groups * nbr * nbc)
+        keep = np.zeros(score.size, dtype=bool)
+        keep[_top(score, _keep(score.size, density))] = True
+        tiles = keep.reshape(g.groups, nbr, nbc)
+        full = np.repeat(np.repeat(tiles, br, axis=1), bc, axis=2)
+        mask[:] = full[:, : g.rows, : g.cols]
+    elif kind == "nm":
+        n, m = pruning.nm
+        ngrp = -(-g.cols // m)
+        score = np.full((g.groups, g.rows, ngrp * m), -np.inf)
+        score[:, :, : g.cols] = gemm_view(layer, a) if a is not None else rng.random(
+            (g.groups, g.rows, g.cols))
+        score = score.reshape(g.groups, g.rows, ngrp, m)
+        order = np.argsort(-score, axis=3, kind="stable")[..., :n]
+        sel = np.zeros(score.shape, dtype=bool)
+        np.put_along_axis(sel, order, True, axis=3)
+        sel &= np.isfinite(score)
+        mask[:] = sel.reshape(g.groups, g.rows, ngrp * m)[:, :, : g.cols]
+    return mask.reshape(shape)
+
+
+def check_weights(layer: Layer, weights: Any, source: str = "weights") -> np.ndarray:
+    """Weights of the layer's shape, finite; returned as a float array."""
+    w = np.asarray(weights)
+    if w.shape != tuple(layer.weight_shape):
+        raise MaskError(f"{source} for layer {layer.name!r}: expected shape "
+                        f"{tuple(layer.weight_shape)}, got {w.shape}")
+    if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
+        raise MaskError(f"{source} for layer {layer.name!r}: expected numbers, got {w.dtype}")
+    if not np.isfinite(w).all():
+        raise MaskError(f"{source} for layer {layer.name!r}: "
+                        f"{int((~np.isfinite(w)).sum())} non-finite value(s)")
+    return w
+
+
+def check_mask(layer: Layer, mask: Any, source: str = "mask") -> np.ndarray:
+    """A given mask, checked against its layer: the weight shape, finite, only 0 and 1.
+
+    Returns it as ``bool``. Raises :class:`MaskError` naming ``source`` and the layer.
+    """
+    m = np.asarray(mask)
+    where = f"{source} for layer {layer.name!r}"
+    if m.shape != tuple(layer.weight_shape):
+        raise MaskError(f"{where}: expected shape {tuple(layer.weight_shape)}, got {m.shape}")
+    if m.dtype == bool:
+        return m
+    if not (np.issubdtype(m.dtype, np.number)):
+        raise MaskError(f"{where}: expected booleans or 0/1 numbers, got dtype {m.dtype}")
+    if np.issubdtype(m.dtype, np.floating) and not np.isfinite(m).all():
+        raise MaskError(f"{where}: {int((~np.isfinite(m)).sum())} non-finite value(s)")
+    bad = (m != 0) & (m != 1)
+    if bad.any():
+        raise MaskError(f"{where}: expected only 0 and 1, found {int(bad.sum())} other value(s), "
+                        f"e.g. {m[bad].ravel()[0]!r}")
+    return m != 0
+
+
+def density(mask: np.ndarray) -> float:
+    """Kept fraction of a mask."""
+    return float(np.count_nonzero(mask)) / mask.size if mask.size else 0.0
