@@ -25,55 +25,25 @@ def _row_positions(m, g, i, pos):
 
 
 @njit(cache=True, nogil=True)
-def line_profile(m):
-    """One pass over a mask: the counts every compressed format is built from.
+def line_stats(m, by_column, index_bits):
+    """One pass: kept entries, relative-index fillers and zero-run histogram per line.
 
-    Returns ``(row_nnz, col_nnz, row_gap_hist, col_gap_hist)``:
+    Lines are rows (``by_column`` false: CSR) or columns (CSC). Returns
+    ``(line_nnz, line_fillers, gap_hist)``:
 
-    - ``row_nnz[g * rows + i]``: kept entries of row ``i`` of group ``g``;
-    - ``col_nnz[g * cols + j]``: kept entries of column ``j`` of group ``g``;
-    - ``row_gap_hist[k]``: number of kept entries preceded, within their row, by
-      exactly ``k`` zeros since the row's start or the previous kept entry;
-    - ``col_gap_hist[k]``: the same along columns.
-
-    With these, the filler count of relative-index CSR (CSC) at any index width
-    ``b`` is ``sum_k row_gap_hist[k] * (k >> b)``.
-    """
-    n_groups, n_rows, n_cols = m.shape
-    row_nnz = np.zeros(n_groups * n_rows, dtype=np.int64)
-    col_nnz = np.zeros(n_groups * n_cols, dtype=np.int64)
-    row_gap_hist = np.zeros(max(n_cols, 1), dtype=np.int64)
-    col_gap_hist = np.zeros(max(n_rows, 1), dtype=np.int64)
-    last = np.empty(n_cols, dtype=np.int64)
-    pos = np.empty(n_cols + 1, dtype=np.int64)
-    for g in range(n_groups):
-        for j in range(n_cols):
-            last[j] = -1
-        for i in range(n_rows):
-            k = _row_positions(m, g, i, pos)
-            prev = -1
-            for t in range(k):
-                j = pos[t]
-                row_gap_hist[j - prev - 1] += 1
-                prev = j
-                col_gap_hist[i - last[j] - 1] += 1
-                last[j] = i
-                col_nnz[g * n_cols + j] += 1
-            row_nnz[g * n_rows + i] = k
-    return row_nnz, col_nnz, row_gap_hist, col_gap_hist
-
-
-@njit(cache=True, nogil=True)
-def line_fillers(m, index_bits, by_column):
-    """Filler entries per line of relative-index CSR (``by_column`` false) or CSC.
-
-    A run of ``k`` zeros before a kept entry costs ``k >> index_bits`` fillers
-    (EIE, Deep Compression). Returns int64 of length ``groups * rows`` (CSR) or
-    ``groups * cols`` (CSC); the lines of group ``g`` start at ``g * lines``.
+    - ``line_nnz[g * lines + i]``: kept entries of line ``i`` of group ``g``;
+    - ``line_fillers[...]``: filler entries of that line when a run of ``k`` zeros
+      before a kept entry costs ``k >> index_bits`` fillers (EIE, Deep Compression);
+    - ``gap_hist[k]``: kept entries preceded, within their line, by exactly ``k``
+      zeros since the line's start or the previous kept entry (so the fillers at
+      any other width ``b`` are ``sum_k gap_hist[k] * (k >> b)``).
     """
     n_groups, n_rows, n_cols = m.shape
     n_lines = n_cols if by_column else n_rows
-    out = np.zeros(n_groups * n_lines, dtype=np.int64)
+    length = n_rows if by_column else n_cols
+    line_nnz = np.zeros(n_groups * n_lines, dtype=np.int64)
+    fillers = np.zeros(n_groups * n_lines, dtype=np.int64)
+    gap_hist = np.zeros(max(length, 1), dtype=np.int64)
     last = np.empty(n_cols, dtype=np.int64)
     pos = np.empty(n_cols + 1, dtype=np.int64)
     for g in range(n_groups):
@@ -81,19 +51,26 @@ def line_fillers(m, index_bits, by_column):
             last[j] = -1
         for i in range(n_rows):
             k = _row_positions(m, g, i, pos)
-            prev = -1
-            total = 0
-            for t in range(k):
-                j = pos[t]
-                if by_column:
-                    out[g * n_cols + j] += (i - last[j] - 1) >> index_bits
+            if by_column:
+                for t in range(k):
+                    j = pos[t]
+                    gap = i - last[j] - 1
+                    gap_hist[gap] += 1
+                    line_nnz[g * n_cols + j] += 1
+                    fillers[g * n_cols + j] += gap >> index_bits
                     last[j] = i
-                else:
-                    total += (j - prev - 1) >> index_bits
+            else:
+                prev = -1
+                total = 0
+                for t in range(k):
+                    j = pos[t]
+                    gap = j - prev - 1
+                    gap_hist[gap] += 1
+                    total += gap >> index_bits
                     prev = j
-            if not by_column:
-                out[g * n_rows + i] = total
-    return out
+                line_nnz[g * n_rows + i] = k
+                fillers[g * n_rows + i] = total
+    return line_nnz, fillers, gap_hist
 
 
 @njit(cache=True, nogil=True)

@@ -156,9 +156,32 @@ def _keep(n: int, density: float) -> int:
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores (stable: ties go to the lower index)."""
-    order = np.argsort(-scores, kind="stable")
-    return order[:k]
+    """Indices of the k largest scores in O(n); ties at the threshold go to the lower
+    indices, so the choice is deterministic."""
+    n = scores.size
+    if k >= n:
+        return np.arange(n)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = np.partition(scores, n - k)[n - k]
+    above = np.flatnonzero(scores > threshold)
+    ties = np.flatnonzero(scores == threshold)[: k - above.size]
+    return np.concatenate([above, ties])
+
+
+def _random_exact(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """A flat bool mask with exactly k of n kept, uniform over all k-subsets.
+
+    Draws i.i.d. Bernoulli(k/n) positions, then adds or removes uniformly chosen
+    positions to reach k (a Bernoulli set conditioned on its size is uniform, and
+    so is a uniform set grown or shrunk at random)."""
+    flat = rng.random(n, dtype=np.float32) < np.float32(k / n)
+    have = int(np.count_nonzero(flat))
+    if have != k:
+        pool = np.flatnonzero(~flat if have < k else flat)
+        flip = rng.choice(pool, abs(k - have), replace=False)
+        flat[flip] = have < k
+    return flat
 
 
 def gemm_view(layer: Layer, array: np.ndarray) -> np.ndarray:
@@ -193,9 +216,10 @@ def generate_mask(
     if kind in ("random", "magnitude"):
         n = int(np.prod(shape))
         k = min(n, round(density * n))
-        scores = np.abs(weights).ravel() if weights is not None else rng.random(n)
+        if weights is None:
+            return _random_exact(n, k, rng).reshape(shape)
         flat = np.zeros(n, dtype=bool)
-        flat[_top(scores, k)] = True
+        flat[_top(np.abs(weights).ravel(), k)] = True
         return flat.reshape(shape)
     a = np.abs(weights) if weights is not None else None
     mask = np.zeros((g.groups, g.rows, g.cols), dtype=bool)

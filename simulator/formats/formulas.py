@@ -119,3 +119,35 @@ def expected_nonzero_blocks(
 def _tile_sizes(n: int, b: int) -> list[tuple[int, int]]:
     full, rest = divmod(n, b)
     return [(b, full)] + ([(rest, 1)] if rest else [])
+
+
+EXPECTED_FORMATS = ("dense", "csr", "csc", "csr-rel", "csc-rel", "coo", "bitmap")
+"""Formats with an expected-size model for i.i.d. masks (:func:`expected_format_bits`)."""
+
+
+def expected_format_bits(
+    fmt: str, *, groups: int, rows: int, cols: int, density: float, weight_bits: int,
+    index_bits: int = 4,
+) -> float:
+    """Expected bits of a ``groups x rows x cols`` i.i.d. mask of kept ``density`` in
+    ``fmt`` (computed pointer and absolute-index widths)."""
+    weights = groups * rows * cols
+    nnz = density * weights
+    if fmt == "dense":
+        return float(weights * weight_bits)
+    if fmt == "coo":
+        return coo_bits(nnz=nnz, rows=rows, cols=cols, weight_bits=weight_bits)
+    if fmt == "bitmap":
+        return bitmap_bits(weights=weights, nnz=nnz, weight_bits=weight_bits)
+    if fmt in ("csr", "csc", "csr-rel", "csc-rel"):
+        lines, length = (rows, cols) if fmt.startswith("csr") else (cols, rows)
+        if fmt.endswith("-rel"):
+            fillers = groups * lines * expected_line_fillers(length, density, index_bits)
+            ib = index_bits
+        else:
+            fillers, ib = 0.0, ceil_log2(length)
+        entries = nnz + fillers
+        return compressed_bits(nnz=nnz, fillers=fillers, groups=groups, lines=lines,
+                               weight_bits=weight_bits, index_bits=ib,
+                               pointer_bits=pointer_width(round(entries)))
+    raise ValueError(f"no expected-size model for format {fmt!r} (have: {EXPECTED_FORMATS})")

@@ -1,13 +1,13 @@
 """Mask statistics that do not depend on the format parameters or the hardware.
 
-:func:`profile_mask` runs one kernel pass over a layer's mask and keeps what every
-format (at any index width) and the later PE-load models need: per-row and
-per-column kept counts and the histograms of zero runs along both axes.
+A :class:`MaskProfile` holds a layer's mask and computes, once per axis and on
+first use, what every format (at any index width) and the PE-load models need:
+per-row and per-column kept counts, fillers and the histograms of zero runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,39 +21,86 @@ AXES = ("row", "col")
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class MaskProfile:
-    """Counts of one layer's mask in its GEMM view (``groups`` matrices ``rows x cols``).
+    """One layer's mask in its GEMM view (``groups`` matrices ``rows x cols``) and the
+    counts taken from it, computed on first use and kept.
 
-    ``row_nnz`` has ``groups * rows`` entries (group-major), ``col_nnz`` has
-    ``groups * cols``; ``row_gap_hist[k]`` counts kept entries preceded within their
-    row by exactly ``k`` zeros (``col_gap_hist`` likewise along columns). ``gemm``
-    is the mask itself as C-contiguous uint8 ``(groups, rows, cols)``.
+    Per-line arrays are group-major: ``row_nnz`` has ``groups * rows`` entries,
+    ``col_nnz`` ``groups * cols``. ``row_gap_hist[k]`` counts kept entries preceded
+    within their row by exactly ``k`` zeros (``col_gap_hist`` likewise along
+    columns). ``gemm`` is the mask as C-contiguous uint8 ``(groups, rows, cols)``.
     """
 
     layer_name: str
-    groups: int
-    rows: int
-    cols: int
-    nnz: int
-    row_nnz: np.ndarray
-    col_nnz: np.ndarray
-    row_gap_hist: np.ndarray
-    col_gap_hist: np.ndarray
     gemm: np.ndarray
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def groups(self) -> int:
+        return self.gemm.shape[0]
+
+    @property
+    def rows(self) -> int:
+        return self.gemm.shape[1]
+
+    @property
+    def cols(self) -> int:
+        return self.gemm.shape[2]
 
     @property
     def weights(self) -> int:
-        return self.groups * self.rows * self.cols
+        return self.gemm.size
+
+    @property
+    def nnz(self) -> int:
+        return int(self.line_nnz("row").sum())
 
     @property
     def density(self) -> float:
-        return self.nnz / self.weights
+        return self.nnz / self.weights if self.weights else 0.0
+
+    def _pass(self, axis: str, index_bits: int) -> None:
+        """One kernel pass along an axis; keeps the counts and the fillers at ``index_bits``."""
+        if axis not in AXES:
+            raise ValueError(f"axis must be one of {AXES}, got {axis!r}")
+        line_nnz, fillers, hist = kernels.line_stats(self.gemm, axis == "col", index_bits)
+        self._cache[(axis, "counts")] = (line_nnz, hist)
+        self._cache[(axis, index_bits)] = fillers
+
+    def _counts(self, axis: str) -> tuple[np.ndarray, np.ndarray]:
+        if (axis, "counts") not in self._cache:
+            self._pass(axis, 0)
+        return self._cache[(axis, "counts")]
 
     def line_nnz(self, axis: str) -> np.ndarray:
         """Kept entries per row (``axis="row"``) or per column."""
-        return self.row_nnz if axis == "row" else self.col_nnz
+        return self._counts(axis)[0]
 
     def gap_hist(self, axis: str) -> np.ndarray:
-        return self.row_gap_hist if axis == "row" else self.col_gap_hist
+        """Histogram of zero-run lengths before kept entries along an axis."""
+        return self._counts(axis)[1]
+
+    def line_fillers(self, axis: str, index_bits: int) -> np.ndarray:
+        """Relative-index filler entries per line at ``index_bits``."""
+        key = (axis, int(index_bits))
+        if key not in self._cache:
+            self._pass(axis, int(index_bits))
+        return self._cache[key]
+
+    @property
+    def row_nnz(self) -> np.ndarray:
+        return self.line_nnz("row")
+
+    @property
+    def col_nnz(self) -> np.ndarray:
+        return self.line_nnz("col")
+
+    @property
+    def row_gap_hist(self) -> np.ndarray:
+        return self.gap_hist("row")
+
+    @property
+    def col_gap_hist(self) -> np.ndarray:
+        return self.gap_hist("col")
 
     def lines(self, axis: str) -> int:
         """Lines per group along an axis (rows for CSR, columns for CSC)."""
@@ -63,15 +110,12 @@ class MaskProfile:
         """Entries per line: columns for rows, rows for columns."""
         return self.cols if axis == "row" else self.rows
 
-    def line_fillers(self, axis: str, index_bits: int) -> np.ndarray:
-        """Relative-index filler entries per line at ``index_bits``."""
-        return kernels.line_fillers(self.gemm, int(index_bits), axis == "col")
-
     def kept_rows(self) -> np.ndarray:
         """Per group, rows with at least one kept entry: ``(groups,)`` int64."""
         return (self.row_nnz.reshape(self.groups, self.rows) > 0).sum(1)
 
     def kept_cols(self) -> np.ndarray:
+        """Per group, columns with at least one kept entry."""
         return (self.col_nnz.reshape(self.groups, self.cols) > 0).sum(1)
 
 
@@ -89,12 +133,7 @@ def profile_gemm(gemm: np.ndarray, layer_name: str = "matrix") -> MaskProfile:
     """Profile a ``(groups, rows, cols)`` uint8 array (nonzero = kept)."""
     if gemm.ndim != 3 or gemm.dtype != np.uint8 or not gemm.flags.c_contiguous:
         raise MaskError(f"{layer_name}: expected a C-contiguous uint8 (groups, rows, cols) array")
-    row_nnz, col_nnz, rgh, cgh = kernels.line_profile(gemm)
-    groups, rows, cols = gemm.shape
-    return MaskProfile(
-        layer_name=layer_name, groups=groups, rows=rows, cols=cols, nnz=int(row_nnz.sum()),
-        row_nnz=row_nnz, col_nnz=col_nnz, row_gap_hist=rgh, col_gap_hist=cgh, gemm=gemm,
-    )
+    return MaskProfile(layer_name=layer_name, gemm=gemm)
 
 
 def profile_matrix(matrix: np.ndarray, name: str = "matrix") -> MaskProfile:

@@ -160,13 +160,14 @@ def _check_width(what: str, given: int | None, needed: int, fmt: str, p: MaskPro
 def _compressed(p: MaskProfile, params: FormatParams, axis: str, relative: bool) -> FormatStats:
     """CSR (axis="row") or CSC (axis="col"), absolute or relative indices."""
     fmt = ("csr" if axis == "row" else "csc") + ("-rel" if relative else "")
-    line_nnz = p.line_nnz(axis)
     if relative:
         index_bits = params.index_bits
-        per_line_fillers = p.line_fillers(axis, index_bits)
+        per_line_fillers = p.line_fillers(axis, index_bits)  # first: one pass gives both
+        line_nnz = p.line_nnz(axis)
         fillers = int(per_line_fillers.sum())
         line_entries = line_nnz + per_line_fillers
     else:
+        line_nnz = p.line_nnz(axis)
         index_bits = _check_width("index", params.abs_index_bits,
                                   ceil_log2(p.line_length(axis)), fmt, p)
         fillers = 0

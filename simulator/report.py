@@ -1,0 +1,92 @@
+"""Terminal tables and machine-readable output (CSV, JSON)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import ConfigError
+
+
+def fmt_number(x: Any, digits: int = 1) -> str:
+    """A number for a terminal cell: thousands separators, ``-`` for missing, ``never``
+    for infinity."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float | np.floating):
+        if math.isinf(x):
+            return "never"
+        return f"{x:,.{digits}f}"
+    if isinstance(x, int | np.integer):
+        return f"{int(x):,}"
+    return str(x)
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, title: str = "",
+          digits: int = 1, align_left: int = 1) -> str:
+    """A plain-text table: the first ``align_left`` columns left-aligned, the rest right.
+    Rows of ``None`` become separator lines."""
+    cells = [[fmt_number(v, digits) for v in r] if r is not None else None for r in rows]
+    widths = [len(h) for h in headers]
+    for r in cells:
+        if r is not None:
+            widths = [max(w, len(c)) for w, c in zip(widths, r, strict=True)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.ljust(w) if i < align_left else v.rjust(w)
+                 for i, (v, w) in enumerate(zip(values, widths, strict=True))]
+        return "  ".join(parts).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    out = [title] if title else []
+    out += [line(headers), sep]
+    out += [sep if r is None else line(r) for r in cells]
+    return "\n".join(out)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, float | np.floating):
+        x = float(x)
+        return None if math.isnan(x) else ("inf" if math.isinf(x) else x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write a JSON document (infinity as the string "inf", NaN as null)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_jsonable(payload), indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(str(path), f"cannot write file ({e.strerror})") from None
+    return path
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
+    """Write a DataFrame as CSV without its index."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    except OSError as e:
+        raise ConfigError(str(path), f"cannot write file ({e.strerror})") from None
+    return path
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows as plain dicts."""
+    return frame.to_dict(orient="records")

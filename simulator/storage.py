@@ -1,0 +1,189 @@
+"""Storage of whole networks in every format, and the storage break-even between
+structured and non-structured pruning.
+
+``network_storage`` profiles each layer's mask once and tabulates every format;
+``storage_breakeven`` finds, per layer and for the whole network, the
+non-structured pruning rate whose storage (values, indices, fillers, pointers)
+equals that of a structured pruning at a given rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import MaskError
+from simulator.formats import FORMATS, FormatParams, FormatStats, format_stats, profile_mask
+from simulator.formats.formulas import EXPECTED_FORMATS, expected_format_bits
+from simulator.masks import NON_STRUCTURED, Pruning, check_mask, generate_mask
+from simulator.workloads import Network
+
+STRUCTURED_FORMAT = {"filter": "compact", "channel": "compact", "column": "compact",
+                     "block": "bsr", "nm": "nm", "dense": "dense"}
+"""The format made for each structured pruning (no per-weight index)."""
+
+STAT_COLUMNS = ("weights", "nnz", "entries", "values_bits", "indices_bits", "pointers_bits",
+                "fillers_bits", "other_bits", "total_bits")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageResult:
+    """Per-layer storage of a network in several formats; ``stats[layer][format]``."""
+
+    network: str
+    pruning: str
+    params: FormatParams
+    formats: tuple[str, ...]
+    stats: Mapping[str, Mapping[str, FormatStats]]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table: one row per (layer, format), bits split by kind."""
+        rows = []
+        for layer, by_fmt in self.stats.items():
+            for fmt, s in by_fmt.items():
+                rows.append({
+                    "network": self.network, "layer": layer, "format": fmt,
+                    "pruning": self.pruning, "weight_bits": s.weight_bits,
+                    **{c: getattr(s, c) for c in STAT_COLUMNS},
+                    "density": s.nnz / s.weights, "dense_bits": s.dense_bits,
+                    "compression": s.compression, "representable": s.representable,
+                    "detail": s.detail,
+                })
+        return pd.DataFrame(rows)
+
+    def totals(self) -> pd.DataFrame:
+        """One row per format: bits summed over layers, compression against dense."""
+        df = self.to_frame()
+        out = df.groupby("format", sort=False)[[*STAT_COLUMNS, "dense_bits"]].sum()
+        out["representable"] = df.groupby("format", sort=False)["representable"].all()
+        out["density"] = out["nnz"] / out["weights"]
+        out["compression"] = out["dense_bits"] / out["total_bits"].where(out["representable"])
+        out.insert(0, "network", self.network)
+        return out.reset_index()
+
+
+def network_masks(
+    network: Network, pruning: Pruning, weights: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Generate a mask for every prunable layer."""
+    weights = weights or {}
+    return {layer.name: generate_mask(layer, pruning, weights.get(layer.name))
+            for layer in network.prunable_layers}
+
+
+def network_storage(
+    network: Network, pruning: Pruning, params: FormatParams,
+    formats: Iterable[str] = tuple(FORMATS), masks: Mapping[str, np.ndarray] | None = None,
+    on_layer: Callable[[str], None] | None = None,
+) -> StorageResult:
+    """Storage of every prunable layer in each format. Masks are generated from
+    ``pruning`` unless given (then they are checked against their layers)."""
+    formats = tuple(formats)
+    stats: dict[str, dict[str, FormatStats]] = {}
+    for layer in network.prunable_layers:
+        if masks is not None:
+            if layer.name not in masks:
+                raise MaskError(f"no mask given for layer {layer.name!r}")
+            mask = check_mask(layer, masks[layer.name])
+        else:
+            mask = generate_mask(layer, pruning)
+        profile = profile_mask(layer, mask)
+        stats[layer.name] = {fmt: format_stats(profile, fmt, params) for fmt in formats}
+        if on_layer:
+            on_layer(layer.name)
+    return StorageResult(network=network.name, pruning=pruning.label, params=params,
+                         formats=formats, stats=stats)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakEven:
+    """Non-structured rate whose storage equals a structured pruning's.
+
+    ``nonstructured_rate`` is ``inf`` where no non-structured rate is small enough
+    ("never": even a nearly empty mask needs more bits, since fillers bound it
+    from below). ``ratio`` = non-structured rate / structured rate.
+    """
+
+    network: str
+    layer: str
+    structure: str
+    structured_rate: float
+    structured_bits: int
+    sparse_format: str
+    weight_bits: int
+    index_bits: int
+    nonstructured_rate: float
+    nonstructured_bits: float
+
+    @property
+    def ratio(self) -> float:
+        return self.nonstructured_rate / self.structured_rate
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def _solve_density(bits_at: Callable[[float], float], target: float, d_min: float) -> float:
+    """Largest density in [d_min, 1] with bits_at(d) <= target (bits_at non-decreasing);
+    0 if even d_min costs more. Bisection on log density to a relative 1e-9."""
+    if bits_at(d_min) > target:
+        return 0.0
+    if bits_at(1.0) <= target:
+        return 1.0
+    lo, hi = math.log(d_min), 0.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if bits_at(math.exp(mid)) <= target:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(lo)
+
+
+def storage_breakeven(
+    network: Network, structure: str, structured_rate: float, params: FormatParams,
+    sparse_format: str = "csr-rel", seed: int = 0,
+) -> list[BreakEven]:
+    """Per prunable layer, then the whole network (layer ``"(network)"``, one uniform
+    rate): the non-structured rate in ``sparse_format`` whose expected storage on an
+    i.i.d. mask equals the storage of ``structure`` pruning at ``structured_rate``
+    in the format made for it (exact, from the generated structured mask)."""
+    if structure in NON_STRUCTURED or structure not in STRUCTURED_FORMAT:
+        raise MaskError(f"break-even needs a structured pruning "
+                        f"({', '.join(STRUCTURED_FORMAT)}), got {structure!r}")
+    if sparse_format not in EXPECTED_FORMATS:
+        raise MaskError(f"break-even format must be one of {', '.join(EXPECTED_FORMATS)}, "
+                        f"got {sparse_format!r}")
+    pruning = Pruning(structure=structure, density=1.0 / structured_rate, seed=seed,
+                      block=params.block, nm=params.nm)
+    layers = network.prunable_layers
+    s_bits, bits_fns = [], []
+    for layer in layers:
+        stats = format_stats(profile_mask(layer, generate_mask(layer, pruning)),
+                             STRUCTURED_FORMAT[structure], params)
+        s_bits.append(stats.total_bits)
+        g = layer.gemm
+        bits_fns.append(
+            lambda d, g=g: expected_format_bits(
+                sparse_format, groups=g.groups, rows=g.rows, cols=g.cols, density=d,
+                weight_bits=params.weight_bits, index_bits=params.index_bits))
+    out = []
+
+    def record(name: str, target: int, fn: Callable[[float], float], weights: int) -> None:
+        d = _solve_density(fn, target, 1.0 / weights)
+        out.append(BreakEven(
+            network=network.name, layer=name, structure=structure,
+            structured_rate=float(structured_rate), structured_bits=int(target),
+            sparse_format=sparse_format, weight_bits=params.weight_bits,
+            index_bits=params.index_bits, nonstructured_rate=math.inf if d == 0 else 1.0 / d,
+            nonstructured_bits=fn(d) if d > 0 else fn(1.0 / weights)))
+
+    for layer, target, fn in zip(layers, s_bits, bits_fns, strict=True):
+        record(layer.name, target, fn, layer.weight_count)
+    record("(network)", sum(s_bits), lambda d: sum(f(d) for f in bits_fns),
+           min(layer.weight_count for layer in layers))
+    return out

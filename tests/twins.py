@@ -1,0 +1,145 @@
+"""Slow, obvious NumPy twins of the numba kernels in :mod:`simulator.kernels`.
+
+Written from the kernels' *documented* meaning, not from their code: every line
+(row or column of each group's matrix) is taken whole, its kept positions found
+with ``np.flatnonzero`` and its zero runs with ``np.diff``. Inputs are the same
+``(groups, rows, cols)`` uint8 arrays (nonzero = kept); outputs are int64.
+
+Also holds the random-mask strategies shared by the kernel and format tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from hypothesis import strategies as st
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _lines(m: np.ndarray, by_column: bool) -> Iterator[np.ndarray]:
+    """Every line of every group, group-major: rows (CSR order) or columns (CSC order)."""
+    for g in range(m.shape[0]):
+        matrix = m[g].T if by_column else m[g]
+        yield from matrix
+
+
+def zero_runs(line: np.ndarray) -> np.ndarray:
+    """For each kept entry of a 1-D line, the zeros before it since the line's start
+    or the previous kept entry (trailing zeros belong to no entry)."""
+    kept = np.flatnonzero(line)
+    return np.diff(np.concatenate(([-1], kept))) - 1
+
+
+# --- twins -----------------------------------------------------------------------------
+
+
+def line_profile(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Twin of ``kernels.line_profile``: (row_nnz, col_nnz, row_gap_hist, col_gap_hist)."""
+    _, rows, cols = m.shape
+    row_nnz = np.array([np.count_nonzero(line) for line in _lines(m, False)], dtype=np.int64)
+    col_nnz = np.array([np.count_nonzero(line) for line in _lines(m, True)], dtype=np.int64)
+    row_gap_hist = np.zeros(max(cols, 1), dtype=np.int64)
+    col_gap_hist = np.zeros(max(rows, 1), dtype=np.int64)
+    for hist, by_column in ((row_gap_hist, False), (col_gap_hist, True)):
+        for line in _lines(m, by_column):
+            for run in zero_runs(line):
+                hist[run] += 1
+    return row_nnz, col_nnz, row_gap_hist, col_gap_hist
+
+
+def line_fillers(m: np.ndarray, index_bits: int, by_column: bool) -> np.ndarray:
+    """Twin of ``kernels.line_fillers``: per line, sum over kept entries of
+    floor(zeros before it / 2**index_bits)."""
+    span = 2**index_bits
+    return np.array(
+        [int(np.sum(zero_runs(line) // span)) for line in _lines(m, by_column)], dtype=np.int64
+    )
+
+
+def block_counts(m: np.ndarray, block_rows: int, block_cols: int) -> np.ndarray:
+    """Twin of ``kernels.block_counts``: per group and block-row, the tiles (starting at
+    (0, 0), border tiles partial) that hold any kept entry."""
+    groups, rows, cols = m.shape
+    out = []
+    for g in range(groups):
+        for r0 in range(0, rows, block_rows):
+            band = m[g, r0 : r0 + block_rows]
+            out.append(
+                sum(bool(band[:, c0 : c0 + block_cols].any()) for c0 in range(0, cols, block_cols))
+            )
+    return np.array(out, dtype=np.int64)
+
+
+def group_max(m: np.ndarray, group_size: int) -> int:
+    """Twin of ``kernels.group_max``: the most kept entries in one run of ``group_size``
+    consecutive columns of a row (runs start at column 0; the last may be short)."""
+    best = 0
+    for line in _lines(m, False):
+        for c0 in range(0, line.size, group_size):
+            best = max(best, int(np.count_nonzero(line[c0 : c0 + group_size])))
+    return best
+
+
+# --- random masks for the tests ----------------------------------------------------------
+
+DENSITIES = (0.0, 0.01, 0.05, 0.2, 0.5, 0.8, 0.97, 1.0)
+"""Densities drawn by :func:`gemm_masks`: empty, very sparse, sparse, dense, full."""
+
+
+def bernoulli(shape: tuple[int, ...], density: float, seed: int) -> np.ndarray:
+    """An i.i.d. uint8 mask, C-contiguous."""
+    rng = np.random.default_rng(seed)
+    return np.ascontiguousarray(rng.random(shape) < density, dtype=np.uint8)
+
+
+@st.composite
+def gemm_masks(
+    draw: st.DrawFn, max_groups: int = 4, max_side: int = 40, long_lines: bool = True
+) -> np.ndarray:
+    """A ``(groups, rows, cols)`` uint8 mask of random shape and density.
+
+    Shapes include single rows, single columns and (with ``long_lines``) lines of a
+    few hundred entries, so that runs longer than 2**8 occur at low density.
+    """
+    kind = draw(st.sampled_from(["any", "row", "col", "long"] if long_lines else ["any"]))
+    groups = draw(st.integers(1, max_groups))
+    if kind == "row":
+        rows, cols = 1, draw(st.integers(1, max_side * 4))
+    elif kind == "col":
+        rows, cols = draw(st.integers(1, max_side * 4)), 1
+    elif kind == "long":
+        rows, cols = draw(st.integers(1, 4)), draw(st.integers(200, 700))
+        if draw(st.booleans()):
+            rows, cols = cols, rows
+    else:
+        rows, cols = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    density = draw(st.sampled_from(DENSITIES) | st.floats(0.0, 1.0))
+    seed = draw(st.integers(0, 2**32 - 1))
+    m = bernoulli((groups, rows, cols), density, seed)
+    if draw(st.booleans()):  # nonzero means kept, whatever the value
+        m = m * np.uint8(draw(st.integers(1, 255)))
+    return np.ascontiguousarray(m, dtype=np.uint8)
+
+
+@st.composite
+def small_matrices(draw: st.DrawFn, max_side: int = 24) -> np.ndarray:
+    """A 2-D int matrix with random nonzero values (in 1..9) where kept."""
+    rows, cols = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    density = draw(st.sampled_from(DENSITIES) | st.floats(0.0, 1.0))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return np.where(rng.random((rows, cols)) < density, rng.integers(1, 10, (rows, cols)), 0)
+
+
+@st.composite
+def masks_with_runs(draw: st.DrawFn, index_bits: int, by_column: bool) -> np.ndarray:
+    """A sparse mask whose lines (rows, or columns with ``by_column``) are long enough
+    and sparse enough for zero runs of 2**index_bits and more, i.e. fillers."""
+    span = 2**index_bits
+    groups = draw(st.integers(1, 3))
+    length = draw(st.integers(2 * span, 4 * span + 20))
+    lines = draw(st.integers(2, 6))
+    density = draw(st.floats(0.3 / span, 1.5 / span))
+    shape = (groups, length, lines) if by_column else (groups, lines, length)
+    return bernoulli(shape, density, draw(st.integers(0, 2**32 - 1)))
