@@ -62,10 +62,19 @@ class Conv2d:
         r, s = self.kernel_hw
         h, w = self.input_hw
         _positive(
-            self.name, in_channels=self.in_channels, out_channels=self.out_channels,
-            kernel_h=r, kernel_w=s, input_h=h, input_w=w, stride_h=self.stride_hw[0],
-            stride_w=self.stride_hw[1], dilation_h=self.dilation_hw[0],
-            dilation_w=self.dilation_hw[1], groups=self.groups, batch=self.batch,
+            self.name,
+            in_channels=self.in_channels,
+            out_channels=self.out_channels,
+            kernel_h=r,
+            kernel_w=s,
+            input_h=h,
+            input_w=w,
+            stride_h=self.stride_hw[0],
+            stride_w=self.stride_hw[1],
+            dilation_h=self.dilation_hw[0],
+            dilation_w=self.dilation_hw[1],
+            groups=self.groups,
+            batch=self.batch,
         )
         if min(self.padding_hw) < 0:
             raise LayerError(f"layer {self.name!r}: padding must be >= 0, got {self.padding_hw}")
@@ -86,7 +95,11 @@ class Conv2d:
         """Output height and width: floor((H + 2p - d(R-1) - 1) / s) + 1."""
         out = []
         for n, k, s, p, d in zip(
-            self.input_hw, self.kernel_hw, self.stride_hw, self.padding_hw, self.dilation_hw,
+            self.input_hw,
+            self.kernel_hw,
+            self.stride_hw,
+            self.padding_hw,
+            self.dilation_hw,
             strict=True,
         ):
             out.append((n + 2 * p - d * (k - 1) - 1) // s + 1)
@@ -103,7 +116,9 @@ class Conv2d:
         r, s = self.kernel_hw
         g = self.groups
         return GemmView(
-            groups=g, rows=self.out_channels // g, cols=self.in_channels // g * r * s,
+            groups=g,
+            rows=self.out_channels // g,
+            cols=self.in_channels // g * r * s,
             n_cols=self.batch * p * q,
         )
 
@@ -130,7 +145,8 @@ class Conv2d:
         r, s = self.kernel_hw
         g = f" g{self.groups}" if self.groups > 1 else ""
         st = f" /{self.stride_hw[0]}" if self.stride_hw != (1, 1) else ""
-        return f"conv {self.in_channels}->{self.out_channels} {r}x{s}{st}{g} @{self.input_hw[0]}x{self.input_hw[1]}"
+        h, w = self.input_hw
+        return f"conv {self.in_channels}->{self.out_channels} {r}x{s}{st}{g} @{h}x{w}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,8 +164,11 @@ class Linear:
 
     def __post_init__(self) -> None:
         _positive(
-            self.name, in_features=self.in_features, out_features=self.out_features,
-            tokens=self.tokens, batch=self.batch,
+            self.name,
+            in_features=self.in_features,
+            out_features=self.out_features,
+            tokens=self.tokens,
+            batch=self.batch,
         )
 
     @property
@@ -160,7 +179,9 @@ class Linear:
     @property
     def gemm(self) -> GemmView:
         return GemmView(
-            groups=1, rows=self.out_features, cols=self.in_features,
+            groups=1,
+            rows=self.out_features,
+            cols=self.in_features,
             n_cols=self.batch * self.tokens,
         )
 

@@ -31,26 +31,36 @@ NON_STRUCTURED = ("random", "magnitude")
 
 
 def density_from(
-    *, rate: float | None = None, sparsity: float | None = None, density: float | None = None,
+    *,
+    rate: float | None = None,
+    sparsity: float | None = None,
+    density: float | None = None,
     where: str = "pruning level",
 ) -> float:
     """Kept density from exactly one of a rate (8 = keep 1/8), a sparsity (0.875) or a density.
 
     Raises :class:`MaskError` naming ``where`` for anything else.
     """
-    given = {k: v for k, v in (("rate", rate), ("sparsity", sparsity), ("density", density))
-             if v is not None}
+    given = {
+        k: v
+        for k, v in (("rate", rate), ("sparsity", sparsity), ("density", density))
+        if v is not None
+    }
     if len(given) != 1:
-        raise MaskError(f"{where}: give exactly one of rate, sparsity or density, got "
-                        f"{', '.join(given) or 'none'}")
-    (key, value), = given.items()
+        raise MaskError(
+            f"{where}: give exactly one of rate, sparsity or density, got "
+            f"{', '.join(given) or 'none'}"
+        )
+    ((key, value),) = given.items()
     try:
         value = float(value)
     except (TypeError, ValueError):
         raise MaskError(f"{where}: {key} must be a number, got {value!r}") from None
     if key == "rate":
         if not value >= 1 or math.isinf(value):
-            raise MaskError(f"{where}: rate must be a finite number >= 1 (8 keeps 1/8), got {value}")
+            raise MaskError(
+                f"{where}: rate must be a finite number >= 1 (8 keeps 1/8), got {value}"
+            )
         return rate_to_density(value)
     if key == "sparsity":
         if not 0 <= value < 1:
@@ -129,12 +139,15 @@ def load_levels(path: str | Path) -> dict[str, float]:
     except yaml.YAMLError as e:
         raise ConfigError(str(path), f"not valid YAML: {e}") from None
     if not isinstance(data, dict) or not data:
-        raise ConfigError(str(path), "expected a mapping of layer name -> {rate|sparsity|density: x}")
+        raise ConfigError(
+            str(path), "expected a mapping of layer name -> {rate|sparsity|density: x}"
+        )
     out, problems = {}, []
     for name, spec in data.items():
         if not isinstance(spec, dict) or not set(spec) <= {"rate", "sparsity", "density"}:
-            problems.append(f"{name}: expected {{rate: R}}, {{sparsity: S}} or {{density: D}}, "
-                            f"got {spec!r}")
+            problems.append(
+                f"{name}: expected {{rate: R}}, {{sparsity: S}} or {{density: D}}, got {spec!r}"
+            )
             continue
         try:
             out[str(name)] = density_from(**spec, where=str(name))
@@ -190,9 +203,7 @@ def gemm_view(layer: Layer, array: np.ndarray) -> np.ndarray:
     return array.reshape(g.groups, g.rows, g.cols)
 
 
-def generate_mask(
-    layer: Layer, pruning: Pruning, weights: np.ndarray | None = None
-) -> np.ndarray:
+def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = None) -> np.ndarray:
     """A boolean mask of the layer's weight shape for ``pruning``.
 
     With ``weights`` given, units are ranked by magnitude (L1 norm for structured
@@ -211,8 +222,10 @@ def generate_mask(
     if kind == "dense" or (density >= 1 and kind != "nm"):
         return np.ones(shape, dtype=bool)
     if kind == "magnitude" and weights is None:
-        raise MaskError(f"layer {layer.name!r}: magnitude pruning needs the weights "
-                        "(give a checkpoint, or use 'random')")
+        raise MaskError(
+            f"layer {layer.name!r}: magnitude pruning needs the weights "
+            "(give a checkpoint, or use 'random')"
+        )
     if kind in ("random", "magnitude"):
         n = int(np.prod(shape))
         k = min(n, round(density * n))
@@ -231,7 +244,7 @@ def generate_mask(
         mask[:] = keep.reshape(g.groups, g.rows)[:, :, None]
     elif kind == "channel":  # whole input channels: dim 1 of the weight (per group)
         c = shape[1] if len(shape) > 1 else g.cols
-        score = (a.reshape(shape[0], c, -1).sum((0, 2)) if a is not None else rng.random(c))
+        score = a.reshape(shape[0], c, -1).sum((0, 2)) if a is not None else rng.random(c)
         keep = np.zeros(c, dtype=bool)
         keep[_top(score, _keep(c, density))] = True
         mask[:] = np.repeat(keep, g.cols // c)[None, None, :]
@@ -258,8 +271,9 @@ def generate_mask(
         n, m = pruning.nm
         ngrp = -(-g.cols // m)
         score = np.full((g.groups, g.rows, ngrp * m), -np.inf)
-        score[:, :, : g.cols] = gemm_view(layer, a) if a is not None else rng.random(
-            (g.groups, g.rows, g.cols))
+        score[:, :, : g.cols] = (
+            gemm_view(layer, a) if a is not None else rng.random((g.groups, g.rows, g.cols))
+        )
         score = score.reshape(g.groups, g.rows, ngrp, m)
         order = np.argsort(-score, axis=3, kind="stable")[..., :n]
         sel = np.zeros(score.shape, dtype=bool)
@@ -273,13 +287,16 @@ def check_weights(layer: Layer, weights: Any, source: str = "weights") -> np.nda
     """Weights of the layer's shape, finite; returned as a float array."""
     w = np.asarray(weights)
     if w.shape != tuple(layer.weight_shape):
-        raise MaskError(f"{source} for layer {layer.name!r}: expected shape "
-                        f"{tuple(layer.weight_shape)}, got {w.shape}")
+        raise MaskError(
+            f"{source} for layer {layer.name!r}: expected shape "
+            f"{tuple(layer.weight_shape)}, got {w.shape}"
+        )
     if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
         raise MaskError(f"{source} for layer {layer.name!r}: expected numbers, got {w.dtype}")
     if not np.isfinite(w).all():
-        raise MaskError(f"{source} for layer {layer.name!r}: "
-                        f"{int((~np.isfinite(w)).sum())} non-finite value(s)")
+        raise MaskError(
+            f"{source} for layer {layer.name!r}: {int((~np.isfinite(w)).sum())} non-finite value(s)"
+        )
     return w
 
 
@@ -300,8 +317,10 @@ def check_mask(layer: Layer, mask: Any, source: str = "mask") -> np.ndarray:
         raise MaskError(f"{where}: {int((~np.isfinite(m)).sum())} non-finite value(s)")
     bad = (m != 0) & (m != 1)
     if bad.any():
-        raise MaskError(f"{where}: expected only 0 and 1, found {int(bad.sum())} other value(s), "
-                        f"e.g. {m[bad].ravel()[0]!r}")
+        raise MaskError(
+            f"{where}: expected only 0 and 1, found {int(bad.sum())} other value(s), "
+            f"e.g. {m[bad].ravel()[0]!r}"
+        )
     return m != 0
 
 

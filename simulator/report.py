@@ -28,19 +28,37 @@ def fmt_number(x: Any, digits: int = 1) -> str:
     return str(x)
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, title: str = "",
-          digits: int = 1, align_left: int = 1) -> str:
-    """A plain-text table: the first ``align_left`` columns left-aligned, the rest right.
-    Rows of ``None`` become separator lines."""
-    cells = [[fmt_number(v, digits) for v in r] if r is not None else None for r in rows]
+def table(
+    rows: Sequence[Sequence[Any] | None],
+    headers: Sequence[str],
+    *,
+    title: str = "",
+    digits: int | Sequence[int] = 1,
+) -> str:
+    """A plain-text table: text columns left-aligned, numbers right-aligned (with
+    thousands separators; ``digits`` after the point, one for all or per column).
+    A row of ``None`` becomes a separator line."""
+    if isinstance(digits, int):
+        digits = [digits] * len(headers)
+    body = [r for r in rows if r is not None]
+    text_col = [
+        all(isinstance(r[i], str) for r in body if r[i] is not None) and bool(body)
+        for i in range(len(headers))
+    ]
+    cells = [
+        [fmt_number(v, d) for v, d in zip(r, digits, strict=True)] if r is not None else None
+        for r in rows
+    ]
     widths = [len(h) for h in headers]
     for r in cells:
         if r is not None:
             widths = [max(w, len(c)) for w, c in zip(widths, r, strict=True)]
 
     def line(values: Sequence[str]) -> str:
-        parts = [v.ljust(w) if i < align_left else v.rjust(w)
-                 for i, (v, w) in enumerate(zip(values, widths, strict=True))]
+        parts = [
+            v.ljust(w) if left else v.rjust(w)
+            for v, w, left in zip(values, widths, text_col, strict=True)
+        ]
         return "  ".join(parts).rstrip()
 
     sep = "  ".join("-" * w for w in widths)
@@ -71,8 +89,10 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(_jsonable(payload), indent=2) + "\n", encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(str(path), f"cannot write file ({e.strerror})") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            str(path), f"cannot write file ({getattr(e, 'strerror', None) or e})"
+        ) from None
     return path
 
 
@@ -82,8 +102,10 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
-    except OSError as e:
-        raise ConfigError(str(path), f"cannot write file ({e.strerror})") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            str(path), f"cannot write file ({getattr(e, 'strerror', None) or e})"
+        ) from None
     return path
 
 

@@ -22,12 +22,27 @@ from simulator.formats.formulas import EXPECTED_FORMATS, expected_format_bits
 from simulator.masks import NON_STRUCTURED, Pruning, check_mask, generate_mask
 from simulator.workloads import Network
 
-STRUCTURED_FORMAT = {"filter": "compact", "channel": "compact", "column": "compact",
-                     "block": "bsr", "nm": "nm", "dense": "dense"}
+STRUCTURED_FORMAT = {
+    "filter": "compact",
+    "channel": "compact",
+    "column": "compact",
+    "block": "bsr",
+    "nm": "nm",
+    "dense": "dense",
+}
 """The format made for each structured pruning (no per-weight index)."""
 
-STAT_COLUMNS = ("weights", "nnz", "entries", "values_bits", "indices_bits", "pointers_bits",
-                "fillers_bits", "other_bits", "total_bits")
+STAT_COLUMNS = (
+    "weights",
+    "nnz",
+    "entries",
+    "values_bits",
+    "indices_bits",
+    "pointers_bits",
+    "fillers_bits",
+    "other_bits",
+    "total_bits",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,14 +60,21 @@ class StorageResult:
         rows = []
         for layer, by_fmt in self.stats.items():
             for fmt, s in by_fmt.items():
-                rows.append({
-                    "network": self.network, "layer": layer, "format": fmt,
-                    "pruning": self.pruning, "weight_bits": s.weight_bits,
-                    **{c: getattr(s, c) for c in STAT_COLUMNS},
-                    "density": s.nnz / s.weights, "dense_bits": s.dense_bits,
-                    "compression": s.compression, "representable": s.representable,
-                    "detail": s.detail,
-                })
+                rows.append(
+                    {
+                        "network": self.network,
+                        "layer": layer,
+                        "format": fmt,
+                        "pruning": self.pruning,
+                        "weight_bits": s.weight_bits,
+                        **{c: getattr(s, c) for c in STAT_COLUMNS},
+                        "density": s.nnz / s.weights,
+                        "dense_bits": s.dense_bits,
+                        "compression": s.compression,
+                        "representable": s.representable,
+                        "detail": s.detail,
+                    }
+                )
         return pd.DataFrame(rows)
 
     def totals(self) -> pd.DataFrame:
@@ -67,17 +89,24 @@ class StorageResult:
 
 
 def network_masks(
-    network: Network, pruning: Pruning, weights: Mapping[str, np.ndarray] | None = None,
+    network: Network,
+    pruning: Pruning,
+    weights: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Generate a mask for every prunable layer."""
     weights = weights or {}
-    return {layer.name: generate_mask(layer, pruning, weights.get(layer.name))
-            for layer in network.prunable_layers}
+    return {
+        layer.name: generate_mask(layer, pruning, weights.get(layer.name))
+        for layer in network.prunable_layers
+    }
 
 
 def network_storage(
-    network: Network, pruning: Pruning, params: FormatParams,
-    formats: Iterable[str] = tuple(FORMATS), masks: Mapping[str, np.ndarray] | None = None,
+    network: Network,
+    pruning: Pruning,
+    params: FormatParams,
+    formats: Iterable[str] = tuple(FORMATS),
+    masks: Mapping[str, np.ndarray] | None = None,
     on_layer: Callable[[str], None] | None = None,
 ) -> StorageResult:
     """Storage of every prunable layer in each format. Masks are generated from
@@ -95,17 +124,18 @@ def network_storage(
         stats[layer.name] = {fmt: format_stats(profile, fmt, params) for fmt in formats}
         if on_layer:
             on_layer(layer.name)
-    return StorageResult(network=network.name, pruning=pruning.label, params=params,
-                         formats=formats, stats=stats)
+    return StorageResult(
+        network=network.name, pruning=pruning.label, params=params, formats=formats, stats=stats
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class BreakEven:
     """Non-structured rate whose storage equals a structured pruning's.
 
-    ``nonstructured_rate`` is ``inf`` where no non-structured rate is small enough
-    ("never": even a nearly empty mask needs more bits, since fillers bound it
-    from below). ``ratio`` = non-structured rate / structured rate.
+    ``nonstructured_rate`` is ``inf`` where no non-structured rate breaks even
+    ("never": a single kept weight already needs more bits, its pointers alone).
+    ``ratio`` = non-structured rate / structured rate.
     """
 
     network: str
@@ -145,45 +175,77 @@ def _solve_density(bits_at: Callable[[float], float], target: float, d_min: floa
 
 
 def storage_breakeven(
-    network: Network, structure: str, structured_rate: float, params: FormatParams,
-    sparse_format: str = "csr-rel", seed: int = 0,
+    network: Network,
+    structure: str,
+    structured_rate: float,
+    params: FormatParams,
+    sparse_format: str = "csr-rel",
+    seed: int = 0,
 ) -> list[BreakEven]:
     """Per prunable layer, then the whole network (layer ``"(network)"``, one uniform
     rate): the non-structured rate in ``sparse_format`` whose expected storage on an
     i.i.d. mask equals the storage of ``structure`` pruning at ``structured_rate``
     in the format made for it (exact, from the generated structured mask)."""
     if structure in NON_STRUCTURED or structure not in STRUCTURED_FORMAT:
-        raise MaskError(f"break-even needs a structured pruning "
-                        f"({', '.join(STRUCTURED_FORMAT)}), got {structure!r}")
+        raise MaskError(
+            f"break-even needs a structured pruning "
+            f"({', '.join(STRUCTURED_FORMAT)}), got {structure!r}"
+        )
     if sparse_format not in EXPECTED_FORMATS:
-        raise MaskError(f"break-even format must be one of {', '.join(EXPECTED_FORMATS)}, "
-                        f"got {sparse_format!r}")
-    pruning = Pruning(structure=structure, density=1.0 / structured_rate, seed=seed,
-                      block=params.block, nm=params.nm)
+        raise MaskError(
+            f"break-even format must be one of {', '.join(EXPECTED_FORMATS)}, got {sparse_format!r}"
+        )
+    pruning = Pruning(
+        structure=structure,
+        density=1.0 / structured_rate,
+        seed=seed,
+        block=params.block,
+        nm=params.nm,
+    )
     layers = network.prunable_layers
     s_bits, bits_fns = [], []
     for layer in layers:
-        stats = format_stats(profile_mask(layer, generate_mask(layer, pruning)),
-                             STRUCTURED_FORMAT[structure], params)
+        stats = format_stats(
+            profile_mask(layer, generate_mask(layer, pruning)), STRUCTURED_FORMAT[structure], params
+        )
         s_bits.append(stats.total_bits)
         g = layer.gemm
         bits_fns.append(
             lambda d, g=g: expected_format_bits(
-                sparse_format, groups=g.groups, rows=g.rows, cols=g.cols, density=d,
-                weight_bits=params.weight_bits, index_bits=params.index_bits))
+                sparse_format,
+                groups=g.groups,
+                rows=g.rows,
+                cols=g.cols,
+                density=d,
+                weight_bits=params.weight_bits,
+                index_bits=params.index_bits,
+            )
+        )
     out = []
 
     def record(name: str, target: int, fn: Callable[[float], float], weights: int) -> None:
         d = _solve_density(fn, target, 1.0 / weights)
-        out.append(BreakEven(
-            network=network.name, layer=name, structure=structure,
-            structured_rate=float(structured_rate), structured_bits=int(target),
-            sparse_format=sparse_format, weight_bits=params.weight_bits,
-            index_bits=params.index_bits, nonstructured_rate=math.inf if d == 0 else 1.0 / d,
-            nonstructured_bits=fn(d) if d > 0 else fn(1.0 / weights)))
+        out.append(
+            BreakEven(
+                network=network.name,
+                layer=name,
+                structure=structure,
+                structured_rate=float(structured_rate),
+                structured_bits=int(target),
+                sparse_format=sparse_format,
+                weight_bits=params.weight_bits,
+                index_bits=params.index_bits,
+                nonstructured_rate=math.inf if d == 0 else 1.0 / d,
+                nonstructured_bits=fn(d) if d > 0 else fn(1.0 / weights),
+            )
+        )
 
     for layer, target, fn in zip(layers, s_bits, bits_fns, strict=True):
         record(layer.name, target, fn, layer.weight_count)
-    record("(network)", sum(s_bits), lambda d: sum(f(d) for f in bits_fns),
-           min(layer.weight_count for layer in layers))
+    record(
+        "(network)",
+        sum(s_bits),
+        lambda d: sum(f(d) for f in bits_fns),
+        min(layer.weight_count for layer in layers),
+    )
     return out

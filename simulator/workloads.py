@@ -30,8 +30,14 @@ LAYER_KEYS: dict[str, dict[str, Any]] = {
     "conv2d": {
         "required": ["in_channels", "out_channels", "kernel", "input"],
         "properties": {
-            "in_channels": _INT, "out_channels": _INT, "kernel": _PAIR, "input": _PAIR,
-            "stride": _PAIR, "padding": _PAIR0, "dilation": _PAIR, "groups": _INT,
+            "in_channels": _INT,
+            "out_channels": _INT,
+            "kernel": _PAIR,
+            "input": _PAIR,
+            "stride": _PAIR,
+            "padding": _PAIR0,
+            "dilation": _PAIR,
+            "groups": _INT,
             "batch": _INT,
         },
     },
@@ -127,7 +133,9 @@ def _schema_problems(data: Any, schema: Mapping[str, Any], prefix: Iterable[Any]
             known = ", ".join(sorted(err.schema.get("properties", {})))
             problems.append(f"{where}: unknown key(s) {', '.join(extra)} (known: {known})")
         elif err.validator == "oneOf":
-            problems.append(f"{where}: expected a positive integer or a pair of them, got {err.instance!r}")
+            problems.append(
+                f"{where}: expected a positive integer or a pair of them, got {err.instance!r}"
+            )
         else:
             problems.append(f"{where}: {err.message}")
     return problems
@@ -139,15 +147,24 @@ def layer_from_dict(d: Mapping[str, Any]) -> Layer:
     batch = d.get("batch", 1)
     if kind == "conv2d":
         return Conv2d(
-            name=d["name"], in_channels=d["in_channels"], out_channels=d["out_channels"],
-            kernel_hw=_pair(d["kernel"]), input_hw=_pair(d["input"]),
-            stride_hw=_pair(d.get("stride", 1)), padding_hw=_pair(d.get("padding", 0)),
-            dilation_hw=_pair(d.get("dilation", 1)), groups=d.get("groups", 1), batch=batch,
+            name=d["name"],
+            in_channels=d["in_channels"],
+            out_channels=d["out_channels"],
+            kernel_hw=_pair(d["kernel"]),
+            input_hw=_pair(d["input"]),
+            stride_hw=_pair(d.get("stride", 1)),
+            padding_hw=_pair(d.get("padding", 0)),
+            dilation_hw=_pair(d.get("dilation", 1)),
+            groups=d.get("groups", 1),
+            batch=batch,
         )
     if kind == "linear":
         return Linear(
-            name=d["name"], in_features=d["in_features"], out_features=d["out_features"],
-            tokens=d.get("tokens", 1), batch=batch,
+            name=d["name"],
+            in_features=d["in_features"],
+            out_features=d["out_features"],
+            tokens=d.get("tokens", 1),
+            batch=batch,
         )
     return MatMul(
         name=d["name"], m=d["m"], k=d["k"], n=d["n"], heads=d.get("heads", 1), batch=batch
@@ -183,7 +200,9 @@ def network_from_dict(data: Any, source: str) -> Network:
     if problems:
         raise ConfigError(source, problems)
     return Network(
-        name=data["name"], layers=tuple(layers), description=data.get("description", ""),
+        name=data["name"],
+        layers=tuple(layers),
+        description=data.get("description", ""),
         source=data.get("source", ""),
     )
 
@@ -223,10 +242,23 @@ def load_network(name_or_path: str | Path) -> Network:
 
 
 _INLINE_ALIASES = {
-    "in": "in_channels", "out": "out_channels", "k": "kernel", "kernel": "kernel",
-    "input": "input", "stride": "stride", "pad": "padding", "padding": "padding",
-    "dilation": "dilation", "groups": "groups", "batch": "batch", "tokens": "tokens",
-    "heads": "heads", "m": "m", "n": "n", "kk": "k", "name": "name",
+    "in": "in_channels",
+    "out": "out_channels",
+    "k": "kernel",
+    "kernel": "kernel",
+    "input": "input",
+    "stride": "stride",
+    "pad": "padding",
+    "padding": "padding",
+    "dilation": "dilation",
+    "groups": "groups",
+    "batch": "batch",
+    "tokens": "tokens",
+    "heads": "heads",
+    "m": "m",
+    "n": "n",
+    "kk": "k",
+    "name": "name",
 }
 
 
@@ -247,8 +279,10 @@ def parse_inline_layer(spec: str) -> Layer:
         key, eq, value = item.partition("=")
         key = key.strip().lower()
         if not eq or key not in _INLINE_ALIASES:
-            problems.append(f"cannot read {item!r}: expected key=value with key one of "
-                            f"{', '.join(sorted(_INLINE_ALIASES))}")
+            problems.append(
+                f"cannot read {item!r}: expected key=value with key one of "
+                f"{', '.join(sorted(_INLINE_ALIASES))}"
+            )
             continue
         target = _INLINE_ALIASES[key]
         if kind == "linear" and target in ("in_channels", "out_channels"):
@@ -291,13 +325,23 @@ def read_scalesim_topology(path: str | Path) -> Network:
     for n, row in enumerate(rows[1:], start=2):
         cells = [c.strip() for c in row if c.strip()]
         if len(cells) < 8:
-            problems.append(f"row {n}: expected 8 columns (name, ifmap h, ifmap w, filter h, "
-                            f"filter w, channels, filters, stride), got {len(cells)}")
+            problems.append(
+                f"row {n}: expected 8 columns (name, ifmap h, ifmap w, filter h, "
+                f"filter w, channels, filters, stride), got {len(cells)}"
+            )
             continue
         try:
             h, w, r, s, c, k, st = (int(x) for x in cells[1:8])
-            layers.append(Conv2d(name=cells[0], in_channels=c, out_channels=k, kernel_hw=(r, s),
-                                 input_hw=(h, w), stride_hw=(st, st)))
+            layers.append(
+                Conv2d(
+                    name=cells[0],
+                    in_channels=c,
+                    out_channels=k,
+                    kernel_hw=(r, s),
+                    input_hw=(h, w),
+                    stride_hw=(st, st),
+                )
+            )
         except ValueError:
             problems.append(f"row {n}: sizes must be integers, got {cells[1:8]}")
         except LayerError as e:

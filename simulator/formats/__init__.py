@@ -24,9 +24,20 @@ from simulator.formats.stats import (
 from simulator.layers import Layer
 
 __all__ = [
-    "FORMATS", "Encoded", "FormatParams", "FormatSpec", "FormatStats", "MaskProfile", "encode",
-    "format_stats", "formulas", "layer_storage", "profile_gemm", "profile_mask",
-    "profile_matrix", "register",
+    "FORMATS",
+    "Encoded",
+    "FormatParams",
+    "FormatSpec",
+    "FormatStats",
+    "MaskProfile",
+    "encode",
+    "format_stats",
+    "formulas",
+    "layer_storage",
+    "profile_gemm",
+    "profile_mask",
+    "profile_matrix",
+    "register",
 ]
 
 

@@ -44,7 +44,11 @@ def _rel_line(line: np.ndarray, index_bits: int) -> tuple[list, list]:
 
 
 def encode(
-    matrix: np.ndarray, fmt: str, *, index_bits: int = 4, block: tuple[int, int] = (4, 4),
+    matrix: np.ndarray,
+    fmt: str,
+    *,
+    index_bits: int = 4,
+    block: tuple[int, int] = (4, 4),
     nm: tuple[int, int] = (2, 4),
 ) -> Encoded:
     """Encode a 2-D matrix in ``fmt`` (csr, csc, csr-rel, csc-rel, coo, bitmap, nm, bsr).
@@ -68,16 +72,30 @@ def encode(
             vals += v
             idx += i
             ptr.append(len(vals))
-        return Encoded(format=fmt, values=np.array(vals, dtype=a.dtype),
-                       indices=np.array(idx, dtype=np.int64), pointers=np.array(ptr, np.int64),
-                       extra=empty)
+        return Encoded(
+            format=fmt,
+            values=np.array(vals, dtype=a.dtype),
+            indices=np.array(idx, dtype=np.int64),
+            pointers=np.array(ptr, np.int64),
+            extra=empty,
+        )
     if fmt == "coo":
         r, c = np.nonzero(a)
-        return Encoded(format=fmt, values=a[r, c], indices=c.astype(np.int64), pointers=empty,
-                       extra=r.astype(np.int64))
+        return Encoded(
+            format=fmt,
+            values=a[r, c],
+            indices=c.astype(np.int64),
+            pointers=empty,
+            extra=r.astype(np.int64),
+        )
     if fmt == "bitmap":
-        return Encoded(format=fmt, values=a[a != 0], indices=empty, pointers=empty,
-                       extra=(a != 0).astype(np.uint8).ravel())
+        return Encoded(
+            format=fmt,
+            values=a[a != 0],
+            indices=empty,
+            pointers=empty,
+            extra=(a != 0).astype(np.uint8).ravel(),
+        )
     if fmt == "nm":
         n, m = nm
         rows, cols = a.shape
@@ -94,8 +112,13 @@ def encode(
                 slots = sorted(kept + free[: n - len(kept)])
                 vals += [grp[p] for p in slots]
                 pos += slots
-        return Encoded(format=fmt, values=np.array(vals, dtype=a.dtype), indices=empty,
-                       pointers=empty, extra=np.array(pos, dtype=np.int64))
+        return Encoded(
+            format=fmt,
+            values=np.array(vals, dtype=a.dtype),
+            indices=empty,
+            pointers=empty,
+            extra=np.array(pos, dtype=np.int64),
+        )
     if fmt == "bsr":
         br, bc = block
         rows, cols = a.shape
@@ -105,12 +128,16 @@ def encode(
         vals, idx, ptr = [], [], [0]
         for bi in range(nbr):
             for bj in range(nbc):
-                tile = padded[bi * br:(bi + 1) * br, bj * bc:(bj + 1) * bc]
+                tile = padded[bi * br : (bi + 1) * br, bj * bc : (bj + 1) * bc]
                 if tile.any():
                     vals += list(tile.ravel())
                     idx.append(bj)
             ptr.append(len(idx))
-        return Encoded(format=fmt, values=np.array(vals, dtype=a.dtype),
-                       indices=np.array(idx, np.int64), pointers=np.array(ptr, np.int64),
-                       extra=empty)
+        return Encoded(
+            format=fmt,
+            values=np.array(vals, dtype=a.dtype),
+            indices=np.array(idx, np.int64),
+            pointers=np.array(ptr, np.int64),
+            extra=empty,
+        )
     raise FormatError(f"encode does not know format {fmt!r}")

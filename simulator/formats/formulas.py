@@ -31,11 +31,19 @@ def dense_bits(weights: int, weight_bits: int) -> int:
 
 
 def compressed_bits(
-    *, nnz: int, fillers: int, groups: int, lines: int, weight_bits: int, index_bits: int,
+    *,
+    nnz: int,
+    fillers: int,
+    groups: int,
+    lines: int,
+    weight_bits: int,
+    index_bits: int,
     pointer_bits: int,
 ) -> int:
-    """CSR/CSC (absolute: ``fillers = 0``, ``index_bits = ceil(log2 line length)``; relative:
-    ``index_bits`` given): ``(nnz + fillers) * (value + index) + groups * (lines + 1) * pointer``."""
+    """CSR/CSC: ``(nnz + fillers) * (value + index) + groups * (lines + 1) * pointer``.
+
+    Absolute indices: ``fillers = 0`` and ``index_bits = ceil(log2 line length)``;
+    relative indices: ``index_bits`` given."""
     return (nnz + fillers) * (weight_bits + index_bits) + groups * (lines + 1) * pointer_bits
 
 
@@ -56,15 +64,24 @@ def nm_bits(*, groups: int, rows: int, cols: int, n: int, m: int, weight_bits: i
 
 
 def bsr_bits(
-    *, blocks: int, groups: int, rows: int, cols: int, block_rows: int, block_cols: int,
-    weight_bits: int, pointer_bits: int,
+    *,
+    blocks: int,
+    groups: int,
+    rows: int,
+    cols: int,
+    block_rows: int,
+    block_cols: int,
+    weight_bits: int,
+    pointer_bits: int,
 ) -> int:
     """Block-CSR: each nonzero tile stores ``block_rows * block_cols`` values and a
     block-column index; one pointer per block-row plus one, per group."""
     n_bcols = -(-cols // block_cols)
     n_brows = -(-rows // block_rows)
-    return (blocks * (block_rows * block_cols * weight_bits + ceil_log2(n_bcols))
-            + groups * (n_brows + 1) * pointer_bits)
+    return (
+        blocks * (block_rows * block_cols * weight_bits + ceil_log2(n_bcols))
+        + groups * (n_brows + 1) * pointer_bits
+    )
 
 
 def survivor_list_bits(kept: int, total: int) -> int:
@@ -126,7 +143,13 @@ EXPECTED_FORMATS = ("dense", "csr", "csc", "csr-rel", "csc-rel", "coo", "bitmap"
 
 
 def expected_format_bits(
-    fmt: str, *, groups: int, rows: int, cols: int, density: float, weight_bits: int,
+    fmt: str,
+    *,
+    groups: int,
+    rows: int,
+    cols: int,
+    density: float,
+    weight_bits: int,
     index_bits: int = 4,
 ) -> float:
     """Expected bits of a ``groups x rows x cols`` i.i.d. mask of kept ``density`` in
@@ -147,7 +170,13 @@ def expected_format_bits(
         else:
             fillers, ib = 0.0, ceil_log2(length)
         entries = nnz + fillers
-        return compressed_bits(nnz=nnz, fillers=fillers, groups=groups, lines=lines,
-                               weight_bits=weight_bits, index_bits=ib,
-                               pointer_bits=pointer_width(round(entries)))
+        return compressed_bits(
+            nnz=nnz,
+            fillers=fillers,
+            groups=groups,
+            lines=lines,
+            weight_bits=weight_bits,
+            index_bits=ib,
+            pointer_bits=pointer_width(round(entries)),
+        )
     raise ValueError(f"no expected-size model for format {fmt!r} (have: {EXPECTED_FORMATS})")

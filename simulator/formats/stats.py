@@ -84,8 +84,13 @@ class FormatStats:
 
     @property
     def total_bits(self) -> int:
-        return (self.values_bits + self.indices_bits + self.pointers_bits + self.fillers_bits
-                + self.other_bits)
+        return (
+            self.values_bits
+            + self.indices_bits
+            + self.pointers_bits
+            + self.fillers_bits
+            + self.other_bits
+        )
 
     @property
     def metadata_bits(self) -> int:
@@ -144,16 +149,24 @@ def format_stats(profile: MaskProfile, fmt: str, params: FormatParams) -> Format
 
 
 def _stats(p: MaskProfile, fmt: str, params: FormatParams, **kw) -> FormatStats:
-    return FormatStats(format=fmt, layer_name=p.layer_name, weight_bits=params.weight_bits,
-                       weights=p.weights, nnz=p.nnz, **kw)
+    return FormatStats(
+        format=fmt,
+        layer_name=p.layer_name,
+        weight_bits=params.weight_bits,
+        weights=p.weights,
+        nnz=p.nnz,
+        **kw,
+    )
 
 
 def _check_width(what: str, given: int | None, needed: int, fmt: str, p: MaskProfile) -> int:
     if given is None:
         return needed
     if given < needed:
-        raise FormatError(f"{fmt} of layer {p.layer_name!r}: {given}-bit {what} cannot hold "
-                          f"the {needed} bits needed")
+        raise FormatError(
+            f"{fmt} of layer {p.layer_name!r}: {given}-bit {what} cannot hold "
+            f"the {needed} bits needed"
+        )
     return given
 
 
@@ -168,17 +181,26 @@ def _compressed(p: MaskProfile, params: FormatParams, axis: str, relative: bool)
         line_entries = line_nnz + per_line_fillers
     else:
         line_nnz = p.line_nnz(axis)
-        index_bits = _check_width("index", params.abs_index_bits,
-                                  ceil_log2(p.line_length(axis)), fmt, p)
+        index_bits = _check_width(
+            "index", params.abs_index_bits, ceil_log2(p.line_length(axis)), fmt, p
+        )
         fillers = 0
         line_entries = line_nnz
     entries = p.nnz + fillers
     pw = _check_width("pointer", params.pointer_bits, fx.pointer_width(entries), fmt, p)
     wb = params.weight_bits
     return _stats(
-        p, fmt, params, entries=entries, values_bits=p.nnz * wb, indices_bits=p.nnz * index_bits,
-        pointers_bits=p.groups * (p.lines(axis) + 1) * pw, fillers_bits=fillers * (wb + index_bits),
-        other_bits=0, line_axis=axis, line_entries=line_entries,
+        p,
+        fmt,
+        params,
+        entries=entries,
+        values_bits=p.nnz * wb,
+        indices_bits=p.nnz * index_bits,
+        pointers_bits=p.groups * (p.lines(axis) + 1) * pw,
+        fillers_bits=fillers * (wb + index_bits),
+        other_bits=0,
+        line_axis=axis,
+        line_entries=line_entries,
         detail=f"index {index_bits} b, pointer {pw} b",
     )
 
@@ -186,9 +208,19 @@ def _compressed(p: MaskProfile, params: FormatParams, axis: str, relative: bool)
 @register("dense", "every weight stored, zeros included")
 def _dense(p: MaskProfile, params: FormatParams) -> FormatStats:
     wb = params.weight_bits
-    return _stats(p, "dense", params, entries=p.weights, values_bits=p.nnz * wb, indices_bits=0,
-                  pointers_bits=0, fillers_bits=(p.weights - p.nnz) * wb, other_bits=0,
-                  line_axis="row", line_entries=np.full(p.groups * p.rows, p.cols, np.int64))
+    return _stats(
+        p,
+        "dense",
+        params,
+        entries=p.weights,
+        values_bits=p.nnz * wb,
+        indices_bits=0,
+        pointers_bits=0,
+        fillers_bits=(p.weights - p.nnz) * wb,
+        other_bits=0,
+        line_axis="row",
+        line_entries=np.full(p.groups * p.rows, p.cols, np.int64),
+    )
 
 
 @register("csr", "compressed rows, absolute column index of ceil(log2 cols) bits")
@@ -214,20 +246,44 @@ def _csc_rel(p: MaskProfile, params: FormatParams) -> FormatStats:
 @register("coo", "each kept value with its absolute row and column index")
 def _coo(p: MaskProfile, params: FormatParams) -> FormatStats:
     ib = ceil_log2(p.rows) + ceil_log2(p.cols)
-    return _stats(p, "coo", params, entries=p.nnz, values_bits=p.nnz * params.weight_bits,
-                  indices_bits=p.nnz * ib, pointers_bits=0, fillers_bits=0, other_bits=0,
-                  line_axis="row", line_entries=p.row_nnz, detail=f"index {ib} b")
+    return _stats(
+        p,
+        "coo",
+        params,
+        entries=p.nnz,
+        values_bits=p.nnz * params.weight_bits,
+        indices_bits=p.nnz * ib,
+        pointers_bits=0,
+        fillers_bits=0,
+        other_bits=0,
+        line_axis="row",
+        line_entries=p.row_nnz,
+        detail=f"index {ib} b",
+    )
 
 
 @register("bitmap", "one presence bit per weight plus the kept values")
 def _bitmap(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return _stats(p, "bitmap", params, entries=p.nnz, values_bits=p.nnz * params.weight_bits,
-                  indices_bits=0, pointers_bits=0, fillers_bits=0, other_bits=p.weights,
-                  line_axis="row", line_entries=p.row_nnz)
+    return _stats(
+        p,
+        "bitmap",
+        params,
+        entries=p.nnz,
+        values_bits=p.nnz * params.weight_bits,
+        indices_bits=0,
+        pointers_bits=0,
+        fillers_bits=0,
+        other_bits=p.weights,
+        line_axis="row",
+        line_entries=p.row_nnz,
+    )
 
 
-@register("nm", "N:M along the reduction axis: N slots of value + ceil(log2 M)-bit position "
-          "per M weights", structured_for=("nm",))
+@register(
+    "nm",
+    "N:M along the reduction axis: N slots of value + ceil(log2 M)-bit position per M weights",
+    structured_for=("nm",),
+)
 def _nm(p: MaskProfile, params: FormatParams) -> FormatStats:
     n, m = params.nm
     ib = ceil_log2(m)
@@ -237,18 +293,42 @@ def _nm(p: MaskProfile, params: FormatParams) -> FormatStats:
     worst = int(kernels.group_max(p.gemm, m))
     detail = f"{n}:{m}, position {ib} b"
     if worst > n:
-        return _stats(p, "nm", params, entries=0, values_bits=0, indices_bits=0, pointers_bits=0,
-                      fillers_bits=0, other_bits=0, line_axis="row",
-                      line_entries=np.zeros(p.groups * p.rows, np.int64), representable=False,
-                      detail=f"{detail}; not representable: a group of {m} keeps {worst} > {n}")
-    return _stats(p, "nm", params, entries=entries, values_bits=p.nnz * wb,
-                  indices_bits=p.nnz * ib, pointers_bits=0,
-                  fillers_bits=(entries - p.nnz) * (wb + ib), other_bits=0, line_axis="row",
-                  line_entries=np.full(p.groups * p.rows, slots_per_row, np.int64), detail=detail)
+        return _stats(
+            p,
+            "nm",
+            params,
+            entries=0,
+            values_bits=0,
+            indices_bits=0,
+            pointers_bits=0,
+            fillers_bits=0,
+            other_bits=0,
+            line_axis="row",
+            line_entries=np.zeros(p.groups * p.rows, np.int64),
+            representable=False,
+            detail=f"{detail}; not representable: a group of {m} keeps {worst} > {n}",
+        )
+    return _stats(
+        p,
+        "nm",
+        params,
+        entries=entries,
+        values_bits=p.nnz * wb,
+        indices_bits=p.nnz * ib,
+        pointers_bits=0,
+        fillers_bits=(entries - p.nnz) * (wb + ib),
+        other_bits=0,
+        line_axis="row",
+        line_entries=np.full(p.groups * p.rows, slots_per_row, np.int64),
+        detail=detail,
+    )
 
 
-@register("bsr", "block-CSR: nonzero b x b tiles stored dense with a block-column index",
-          structured_for=("block",))
+@register(
+    "bsr",
+    "block-CSR: nonzero b x b tiles stored dense with a block-column index",
+    structured_for=("block",),
+)
 def _bsr(p: MaskProfile, params: FormatParams) -> FormatStats:
     br, bc = params.block
     per_brow = kernels.block_counts(p.gemm, br, bc)
@@ -260,24 +340,49 @@ def _bsr(p: MaskProfile, params: FormatParams) -> FormatStats:
     wb = params.weight_bits
     # per row: every row of a block-row stores bc entries per tile of that block-row
     line_entries = np.repeat(per_brow.reshape(p.groups, n_brows) * bc, br, axis=1)[:, : p.rows]
-    return _stats(p, "bsr", params, entries=entries, values_bits=p.nnz * wb,
-                  indices_bits=blocks * ib, pointers_bits=p.groups * (n_brows + 1) * pw,
-                  fillers_bits=(entries - p.nnz) * wb, other_bits=0, line_axis="row",
-                  line_entries=line_entries.ravel(),
-                  detail=f"{br}x{bc} tiles, {blocks} kept, index {ib} b, pointer {pw} b")
+    return _stats(
+        p,
+        "bsr",
+        params,
+        entries=entries,
+        values_bits=p.nnz * wb,
+        indices_bits=blocks * ib,
+        pointers_bits=p.groups * (n_brows + 1) * pw,
+        fillers_bits=(entries - p.nnz) * wb,
+        other_bits=0,
+        line_axis="row",
+        line_entries=line_entries.ravel(),
+        detail=f"{br}x{bc} tiles, {blocks} kept, index {ib} b, pointer {pw} b",
+    )
 
 
-@register("compact", "dense submatrix of the surviving rows and columns plus survivor lists "
-          "(filter, channel and column pruning)", structured_for=("filter", "channel", "column"))
+@register(
+    "compact",
+    "dense submatrix of the surviving rows and columns plus survivor lists "
+    "(filter, channel and column pruning)",
+    structured_for=("filter", "channel", "column"),
+)
 def _compact(p: MaskProfile, params: FormatParams) -> FormatStats:
     kr, kc = p.kept_rows(), p.kept_cols()
     entries = int((kr * kc).sum())
-    other = sum(fx.survivor_list_bits(int(r), p.rows) + fx.survivor_list_bits(int(c), p.cols)
-                for r, c in zip(kr, kc, strict=True))
+    other = sum(
+        fx.survivor_list_bits(int(r), p.rows) + fx.survivor_list_bits(int(c), p.cols)
+        for r, c in zip(kr, kc, strict=True)
+    )
     wb = params.weight_bits
     alive = p.row_nnz.reshape(p.groups, p.rows) > 0
     line_entries = (alive * kc[:, None]).ravel().astype(np.int64)
-    return _stats(p, "compact", params, entries=entries, values_bits=p.nnz * wb, indices_bits=0,
-                  pointers_bits=0, fillers_bits=(entries - p.nnz) * wb, other_bits=other,
-                  line_axis="row", line_entries=line_entries,
-                  detail=f"{int(kr.sum())} rows x {int(kc.sum())} cols kept")
+    return _stats(
+        p,
+        "compact",
+        params,
+        entries=entries,
+        values_bits=p.nnz * wb,
+        indices_bits=0,
+        pointers_bits=0,
+        fillers_bits=(entries - p.nnz) * wb,
+        other_bits=other,
+        line_axis="row",
+        line_entries=line_entries,
+        detail=f"{int(kr.sum())} rows x {int(kc.sum())} cols kept",
+    )

@@ -1,0 +1,129 @@
+"""The command line: output, files, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from simulator.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_models_lists_every_network(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0
+    for name in ("lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "mobilenetv2",
+                 "bert_base", "minilm_l6"):
+        assert name in out
+    assert "25,502,912" in out and "430,500" in out
+
+
+def test_storage_per_layer_table_and_files(capsys, tmp_path):
+    csv_path, json_path = tmp_path / "out" / "lenet.csv", tmp_path / "lenet.json"
+    code, out, err = run(capsys, "storage", "lenet5", "--rate", "10", "--weight-bits", "8",
+                         "--index-bits", "5", "--csv", str(csv_path), "--json", str(json_path))
+    assert code == 0, err
+    for text in ("conv1", "fc2", "total", "x smaller than dense", "break-even", "csr-rel"):
+        assert text in out
+    frame = pd.read_csv(csv_path)
+    assert set(frame["layer"]) == {"conv1", "conv2", "fc1", "fc2"}
+    dense = frame[frame["format"] == "dense"]
+    assert dense["total_bits"].sum() == 430_500 * 8  # every weight at 8 bits
+    be = pd.read_csv(tmp_path / "out" / "lenet-breakeven.csv")
+    assert list(be["layer"]) == ["conv1", "conv2", "fc1", "fc2", "(network)"]
+    doc = json.loads(json_path.read_text())
+    assert doc["params"]["weight_bits"] == 8 and doc["params"]["index_bits"] == 5
+    assert len(doc["storage"]) == len(frame)
+    assert {r["format"] for r in doc["totals"]} == set(frame["format"])
+
+
+def test_storage_several_networks_prints_totals(capsys):
+    code, out, _ = run(capsys, "storage", "lenet5", "alexnet", "--format", "dense,csr-rel")
+    assert code == 0
+    assert "storage in MiB" in out and "alexnet" in out and "lenet5" in out
+    assert "conv3" not in out  # totals only
+
+
+def test_storage_inline_layer_and_levels(capsys, tmp_path):
+    code, out, err = run(capsys, "storage", "--layer", "linear:in=64,out=32", "--sparsity",
+                         "0.9", "--format", "csr")
+    assert code == 0, err
+    assert "2,048" in out  # 64 x 32 weights
+    levels = tmp_path / "levels.yaml"
+    levels.write_text("fc6: {rate: 11}\nconv1: {sparsity: 0.16}\n")
+    code, out, err = run(capsys, "storage", "alexnet", "--levels", str(levels),
+                         "--format", "dense")
+    assert code == 0, err
+    assert "0.0909" in out and "0.8400" in out  # 1/11 and 1 - 0.16
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["storage", "nosuchnet"], "nosuchnet: no such model"),
+        (["storage", "lenet5", "--rate", "0.5"], "rate must be"),
+        (["storage", "lenet5", "--sparsity", "1.5"], "sparsity must be"),
+        (["storage", "lenet5", "--weight-bits", "0"], "weight bits"),
+        (["storage", "lenet5", "--pointer-bits", "2"], "pointer"),
+        (["storage", "--layer", "conv2d:in=3,out=4,k=5,input=3"], "empty output"),
+        (["storage", "--layer", "conv2d:in=3,out=4,k=3,input=8,groups=2"], "groups=2"),
+        (["storage", "--layer", "pool:k=2"], "layer type 'pool'"),
+        (["storage", "--layer", "linear:in=4,bogus=3"], "bogus"),
+        (["storage", "lenet5", "--structured-rate", "0.5"], "--structured-rate"),
+        (["storage", "lenet5", "--structure", "nm", "--structured", "nm", "--nm", "3:2"], "N:M"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_bad_files_name_the_file(capsys, tmp_path):
+    bad_model = tmp_path / "net.yaml"
+    bad_model.write_text("name: x\nlayers:\n  - {name: a, type: linear, in_features: 0}\n")
+    code, _, err = run(capsys, "storage", str(bad_model))
+    assert code == 2 and str(bad_model) in err and "out_features" in err and "in_features" in err
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    code, _, err = run(capsys, "storage", str(broken))
+    assert code == 2 and "not valid YAML" in err
+    levels = tmp_path / "levels.yaml"
+    levels.write_text("nolayer: {rate: 4}\n")
+    code, _, err = run(capsys, "storage", "lenet5", "--levels", str(levels))
+    assert code == 2 and "nolayer" in err and str(levels) in err
+    levels.write_text("fc1: {rate: 0.3, sparsity: 0.5}\n")
+    code, _, err = run(capsys, "storage", "lenet5", "--levels", str(levels))
+    assert code == 2 and "exactly one" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = run(capsys, "storage", "lenet5", "--csv", str(blocker / "x.csv"))
+    assert code == 2 and "cannot write" in err
+    code, _, err = run(capsys, "storage", "lenet5", "--json", str(tmp_path / "\0.json"))
+    assert code == 2 and "cannot write" in err
+
+
+def test_usage_errors_exit_2_and_help_exits_0(capsys):
+    code, _, err = run(capsys, "storage", "--format", "zip")
+    assert code == 2 and "unknown format zip" in err
+    code, out, _ = run(capsys, "storage", "--help")
+    assert code == 0 and "examples:" in out and "--index-bits" in out
+    code, _, _ = run(capsys)
+    assert code == 2
+
+
+def test_console_entry_point_runs_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "simulator", "storage", "lenet5", "--rate",
+                           "0"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("prunesim: error:") and "Traceback" not in proc.stderr
