@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from simulator.errors import ConfigError, MaskError
 from simulator.layers import Layer
 from simulator.units import rate_to_density, sparsity_to_density
+from simulator.yamlio import read_yaml
 
 STRUCTURES = ("dense", "random", "magnitude", "filter", "channel", "column", "block", "nm")
 """Mask kinds: ``random`` and ``magnitude`` are non-structured."""
@@ -132,12 +132,7 @@ def load_levels(path: str | Path) -> dict[str, float]:
     Returns layer name -> kept density; every problem is reported at once.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(str(path), f"cannot read file ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(str(path), f"not valid YAML: {e}") from None
+    data = read_yaml(path)
     if not isinstance(data, dict) or not data:
         raise ConfigError(
             str(path), "expected a mapping of layer name -> {rate|sparsity|density: x}"

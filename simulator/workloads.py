@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from simulator.errors import ConfigError, LayerError
 from simulator.layers import Conv2d, Layer, Linear, MatMul
 from simulator.paths import data_dir
+from simulator.yamlio import read_yaml
 
 _INT = {"type": "integer", "minimum": 1}
 _INT0 = {"type": "integer", "minimum": 0}
@@ -207,19 +207,6 @@ def network_from_dict(data: Any, source: str) -> Network:
     )
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(str(path), f"cannot read file ({e.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(str(path), f"not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-
-
 def builtin_models() -> dict[str, Path]:
     """Built-in model names (file stems) and their files, sorted by name."""
     return {p.stem: p for p in sorted(data_dir("models").glob("*.yaml"))}
@@ -238,7 +225,7 @@ def load_network(name_or_path: str | Path) -> Network:
         raise ConfigError(
             text, f"no such model file or built-in model (built-ins: {', '.join(builtins)})"
         )
-    return network_from_dict(_read_yaml(path), str(path))
+    return network_from_dict(read_yaml(path), str(path))
 
 
 _INLINE_ALIASES = {
