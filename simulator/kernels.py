@@ -123,3 +123,41 @@ def group_max(m, group_size):
                 if run > best:
                     best = run
     return np.int64(best)
+
+
+@njit(cache=True, nogil=True)
+def eie_schedule(work, fifo_depth):
+    """Cycle count of an EIE-style PE array working through broadcast activations.
+
+    ``work[k, j]`` is the cycles PE ``k`` spends on the ``j``-th broadcast activation
+    (its stored entries in that column, at least 1). Activations are pushed in
+    order, at most one per cycle, into every PE's FIFO of ``fifo_depth`` entries;
+    a push waits until every FIFO has room (the item ``fifo_depth`` earlier has
+    been started). A PE starts an item the cycle after it was pushed and after
+    finishing the previous one. Returns ``(total_cycles, busy_cycles_per_pe)``.
+    """
+    n_pe, n_act = work.shape
+    finish = np.zeros(n_pe, dtype=np.int64)
+    busy = np.zeros(n_pe, dtype=np.int64)
+    started = np.zeros((n_pe, fifo_depth), dtype=np.int64)
+    t_push = -1
+    for j in range(n_act):
+        t = t_push + 1
+        slot = j % fifo_depth
+        if j >= fifo_depth:
+            for k in range(n_pe):
+                if started[k, slot] > t:
+                    t = started[k, slot]
+        t_push = t
+        for k in range(n_pe):
+            s = finish[k]
+            if t_push + 1 > s:
+                s = t_push + 1
+            started[k, slot] = s
+            finish[k] = s + work[k, j]
+            busy[k] += work[k, j]
+    total = np.int64(0)
+    for k in range(n_pe):
+        if finish[k] > total:
+            total = finish[k]
+    return total, busy

@@ -34,8 +34,12 @@ class GemmView:
         return self.groups * self.rows * self.cols * self.n_cols
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _positive(layer: str, **values: int) -> None:
-    bad = [f"{k}={v}" for k, v in values.items() if not isinstance(v, int) or v < 1]
+    bad = [f"{k}={v!r}" for k, v in values.items() if not _is_int(v) or v < 1]
     if bad:
         raise LayerError(f"layer {layer!r}: expected positive integers, got {', '.join(bad)}")
 
@@ -76,8 +80,10 @@ class Conv2d:
             groups=self.groups,
             batch=self.batch,
         )
-        if min(self.padding_hw) < 0:
-            raise LayerError(f"layer {self.name!r}: padding must be >= 0, got {self.padding_hw}")
+        if not all(_is_int(p) and p >= 0 for p in self.padding_hw):
+            raise LayerError(
+                f"layer {self.name!r}: padding must be integers >= 0, got {self.padding_hw}"
+            )
         for what, n in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
             if n % self.groups:
                 raise LayerError(

@@ -181,11 +181,14 @@ def network_from_dict(data: Any, source: str) -> Network:
     Raises :class:`ConfigError` naming ``source`` and each key path.
     """
     problems = _schema_problems(data, MODEL_SCHEMA)
-    if problems:
-        raise ConfigError(source, problems)
+    items = data.get("layers") if isinstance(data, dict) else None
     layers: list[Layer] = []
     seen: set[str] = set()
-    for i, d in enumerate(data["layers"]):
+    for i, d in enumerate(items if isinstance(items, list) else []):
+        if not (
+            isinstance(d, dict) and isinstance(d.get("name"), str) and d.get("type") in LAYER_KEYS
+        ):
+            continue  # already reported by the top-level schema
         where = f"layers[{i}] ({d['name']})"
         layer_problems = _schema_problems(d, _layer_schema(d["type"]), ["layers", i])
         if d["name"] in seen:
@@ -298,8 +301,11 @@ def read_scalesim_topology(path: str | Path) -> Network:
     """Read a SCALE-Sim topology CSV (name, IFMAP H, IFMAP W, filter H, filter W,
     channels, filters, stride) as a network of unpadded conv layers.
 
-    SCALE-Sim treats the IFMAP as already padded, so the layers get padding 0 and
-    the output size ceil((H - R + stride) / stride) = floor((H - R) / stride) + 1.
+    SCALE-Sim treats the IFMAP as already padded and computes the output size as
+    ceil((H - R + stride) / stride). Where the stride does not divide H - R that is
+    one more than a valid convolution gives, so the layer's input is taken as
+    R + stride * (P - 1), the extent those P outputs read (AlexNet's conv1: 224 in
+    the file, 227 here, 55 x 55 outputs either way).
     """
     path = Path(path)
     try:
@@ -319,13 +325,14 @@ def read_scalesim_topology(path: str | Path) -> Network:
             continue
         try:
             h, w, r, s, c, k, st = (int(x) for x in cells[1:8])
+            p, q = (-(-(n - f + st) // st) for n, f in ((h, r), (w, s)))
             layers.append(
                 Conv2d(
                     name=cells[0],
                     in_channels=c,
                     out_channels=k,
                     kernel_hw=(r, s),
-                    input_hw=(h, w),
+                    input_hw=(r + st * (p - 1), s + st * (q - 1)),
                     stride_hw=(st, st),
                 )
             )

@@ -25,7 +25,6 @@ settings.register_profile("quick", parent=settings.get_profile("ci"), max_exampl
 settings.register_profile("dev", parent=settings.get_profile("ci"), max_examples=300)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 

@@ -21,16 +21,37 @@ def run(capsys, *argv):
 def test_models_lists_every_network(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0
-    for name in ("lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "mobilenetv2",
-                 "bert_base", "minilm_l6"):
+    for name in (
+        "lenet5",
+        "alexnet",
+        "vgg16",
+        "resnet18",
+        "resnet50",
+        "mobilenetv2",
+        "bert_base",
+        "minilm_l6",
+    ):
         assert name in out
     assert "25,502,912" in out and "430,500" in out
 
 
 def test_storage_per_layer_table_and_files(capsys, tmp_path):
     csv_path, json_path = tmp_path / "out" / "lenet.csv", tmp_path / "lenet.json"
-    code, out, err = run(capsys, "storage", "lenet5", "--rate", "10", "--weight-bits", "8",
-                         "--index-bits", "5", "--csv", str(csv_path), "--json", str(json_path))
+    code, out, err = run(
+        capsys,
+        "storage",
+        "lenet5",
+        "--rate",
+        "10",
+        "--weight-bits",
+        "8",
+        "--index-bits",
+        "5",
+        "--csv",
+        str(csv_path),
+        "--json",
+        str(json_path),
+    )
     assert code == 0, err
     for text in ("conv1", "fc2", "total", "x smaller than dense", "break-even", "csr-rel"):
         assert text in out
@@ -54,14 +75,14 @@ def test_storage_several_networks_prints_totals(capsys):
 
 
 def test_storage_inline_layer_and_levels(capsys, tmp_path):
-    code, out, err = run(capsys, "storage", "--layer", "linear:in=64,out=32", "--sparsity",
-                         "0.9", "--format", "csr")
+    code, out, err = run(
+        capsys, "storage", "--layer", "linear:in=64,out=32", "--sparsity", "0.9", "--format", "csr"
+    )
     assert code == 0, err
     assert "2,048" in out  # 64 x 32 weights
     levels = tmp_path / "levels.yaml"
     levels.write_text("fc6: {rate: 11}\nconv1: {sparsity: 0.16}\n")
-    code, out, err = run(capsys, "storage", "alexnet", "--levels", str(levels),
-                         "--format", "dense")
+    code, out, err = run(capsys, "storage", "alexnet", "--levels", str(levels), "--format", "dense")
     assert code == 0, err
     assert "0.0909" in out and "0.8400" in out  # 1/11 and 1 - 0.16
 
@@ -123,7 +144,11 @@ def test_usage_errors_exit_2_and_help_exits_0(capsys):
 
 
 def test_console_entry_point_runs_without_traceback():
-    proc = subprocess.run([sys.executable, "-m", "simulator", "storage", "lenet5", "--rate",
-                           "0"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator", "storage", "lenet5", "--rate", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("prunesim: error:") and "Traceback" not in proc.stderr

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -70,9 +71,14 @@ def reference_stats(m: np.ndarray, fmt: str, p: FormatParams) -> dict:
     nnz = int(row_nnz.sum())
     out = {"nnz": nnz, "representable": True, "other_bits": 0}
     if fmt == "dense":
-        return out | dict(entries=m.size, values_bits=nnz * wb, indices_bits=0, pointers_bits=0,
-                          fillers_bits=(m.size - nnz) * wb,
-                          line_entries=np.full(groups * rows, cols))
+        return out | dict(
+            entries=m.size,
+            values_bits=nnz * wb,
+            indices_bits=0,
+            pointers_bits=0,
+            fillers_bits=(m.size - nnz) * wb,
+            line_entries=np.full(groups * rows, cols),
+        )
     if fmt in ("csr", "csc", "csr-rel", "csc-rel"):
         by_col = fmt.startswith("csc")
         lines, length = (cols, rows) if by_col else (rows, cols)
@@ -85,39 +91,72 @@ def reference_stats(m: np.ndarray, fmt: str, p: FormatParams) -> dict:
             per_line = np.zeros_like(line_nnz)
         fillers = int(per_line.sum())
         pw = clog2(nnz + fillers + 1)
-        return out | dict(entries=nnz + fillers, values_bits=nnz * wb, indices_bits=nnz * ib,
-                          pointers_bits=groups * (lines + 1) * pw,
-                          fillers_bits=fillers * (wb + ib), line_entries=line_nnz + per_line)
+        return out | dict(
+            entries=nnz + fillers,
+            values_bits=nnz * wb,
+            indices_bits=nnz * ib,
+            pointers_bits=groups * (lines + 1) * pw,
+            fillers_bits=fillers * (wb + ib),
+            line_entries=line_nnz + per_line,
+        )
     if fmt == "coo":
-        return out | dict(entries=nnz, values_bits=nnz * wb,
-                          indices_bits=nnz * (clog2(rows) + clog2(cols)), pointers_bits=0,
-                          fillers_bits=0, line_entries=row_nnz)
+        return out | dict(
+            entries=nnz,
+            values_bits=nnz * wb,
+            indices_bits=nnz * (clog2(rows) + clog2(cols)),
+            pointers_bits=0,
+            fillers_bits=0,
+            line_entries=row_nnz,
+        )
     if fmt == "bitmap":
-        return out | dict(entries=nnz, values_bits=nnz * wb, indices_bits=0, pointers_bits=0,
-                          fillers_bits=0, other_bits=m.size, line_entries=row_nnz)
+        return out | dict(
+            entries=nnz,
+            values_bits=nnz * wb,
+            indices_bits=0,
+            pointers_bits=0,
+            fillers_bits=0,
+            other_bits=m.size,
+            line_entries=row_nnz,
+        )
     if fmt == "nm":
         n, mm = p.nm
         if twins.group_max(m, mm) > n:
-            return out | dict(entries=0, values_bits=0, indices_bits=0, pointers_bits=0,
-                              fillers_bits=0, representable=False,
-                              line_entries=np.zeros(groups * rows))
+            return out | dict(
+                entries=0,
+                values_bits=0,
+                indices_bits=0,
+                pointers_bits=0,
+                fillers_bits=0,
+                representable=False,
+                line_entries=np.zeros(groups * rows),
+            )
         slots = math.ceil(cols / mm) * n
         entries = groups * rows * slots
-        return out | dict(entries=entries, values_bits=nnz * wb, indices_bits=nnz * clog2(mm),
-                          pointers_bits=0, fillers_bits=(entries - nnz) * (wb + clog2(mm)),
-                          line_entries=np.full(groups * rows, slots))
+        return out | dict(
+            entries=entries,
+            values_bits=nnz * wb,
+            indices_bits=nnz * clog2(mm),
+            pointers_bits=0,
+            fillers_bits=(entries - nnz) * (wb + clog2(mm)),
+            line_entries=np.full(groups * rows, slots),
+        )
     if fmt == "bsr":
         br, bc = p.block
         per_brow = twins.block_counts(m, br, bc)
         blocks = int(per_brow.sum())
         n_brows, n_bcols = math.ceil(rows / br), math.ceil(cols / bc)
         entries = blocks * br * bc
-        line_entries = [per_brow[g * n_brows + i // br] * bc
-                        for g in range(groups) for i in range(rows)]
-        return out | dict(entries=entries, values_bits=nnz * wb,
-                          indices_bits=blocks * clog2(n_bcols),
-                          pointers_bits=groups * (n_brows + 1) * clog2(blocks + 1),
-                          fillers_bits=(entries - nnz) * wb, line_entries=np.array(line_entries))
+        line_entries = [
+            per_brow[g * n_brows + i // br] * bc for g in range(groups) for i in range(rows)
+        ]
+        return out | dict(
+            entries=entries,
+            values_bits=nnz * wb,
+            indices_bits=blocks * clog2(n_bcols),
+            pointers_bits=groups * (n_brows + 1) * clog2(blocks + 1),
+            fillers_bits=(entries - nnz) * wb,
+            line_entries=np.array(line_entries),
+        )
     if fmt == "compact":
         entries = other = 0
         line_entries = []
@@ -131,9 +170,15 @@ def reference_stats(m: np.ndarray, fmt: str, p: FormatParams) -> dict:
             other += 0 if kr == rows else min(kr * clog2(rows), rows)
             other += 0 if kc == cols else min(kc * clog2(cols), cols)
             line_entries += [kc if a else 0 for a in alive_rows]
-        return out | dict(entries=entries, values_bits=nnz * wb, indices_bits=0, pointers_bits=0,
-                          fillers_bits=(entries - nnz) * wb, other_bits=other,
-                          line_entries=np.array(line_entries))
+        return out | dict(
+            entries=entries,
+            values_bits=nnz * wb,
+            indices_bits=0,
+            pointers_bits=0,
+            fillers_bits=(entries - nnz) * wb,
+            other_bits=other,
+            line_entries=np.array(line_entries),
+        )
     raise AssertionError(fmt)
 
 
@@ -158,16 +203,20 @@ def test_format_stats_match_twin_counts(m, params, fmt):
     stats = format_stats(profile_gemm(m), fmt, params)
     assert_stats_equal(stats, reference_stats(m, fmt, params))
     assert stats.weights == m.size
-    assert stats.total_bits == (stats.values_bits + stats.indices_bits + stats.pointers_bits
-                                + stats.fillers_bits + stats.other_bits)
+    assert stats.total_bits == (
+        stats.values_bits
+        + stats.indices_bits
+        + stats.pointers_bits
+        + stats.fillers_bits
+        + stats.other_bits
+    )
 
 
 @given(data=st.data(), b=st.integers(1, 8), fmt=st.sampled_from(["csr-rel", "csc-rel"]))
 def test_relative_stats_match_twin_on_masks_with_fillers(data, b, fmt):
     m = data.draw(twins.masks_with_runs(b, by_column=fmt == "csc-rel"))
     params = FormatParams(index_bits=b, weight_bits=4)
-    assert_stats_equal(format_stats(profile_gemm(m), fmt, params),
-                       reference_stats(m, fmt, params))
+    assert_stats_equal(format_stats(profile_gemm(m), fmt, params), reference_stats(m, fmt, params))
 
 
 @given(m=twins.gemm_masks(max_side=30))
@@ -181,14 +230,17 @@ def test_profile_counts_match_twin(m):
     np.testing.assert_array_equal(p.row_gap_hist, rgh)
     np.testing.assert_array_equal(p.col_gap_hist, cgh)
     for b in (1, 3, 8):
-        assert formulas.fillers_from_gaps(p.row_gap_hist, b) == twins.line_fillers(m, b, False).sum()
+        assert (
+            formulas.fillers_from_gaps(p.row_gap_hist, b) == twins.line_fillers(m, b, False).sum()
+        )
         assert formulas.fillers_from_gaps(p.col_gap_hist, b) == twins.line_fillers(m, b, True).sum()
 
 
 def test_layer_storage_uses_the_gemm_view_of_a_grouped_conv(rng):
     # weights (K=8, C/g=3, 3, 3) with g=2: two 4 x 27 matrices; rows = output channels
-    layer = Conv2d(name="c", in_channels=6, out_channels=8, kernel_hw=(3, 3), input_hw=(5, 5),
-                   groups=2)
+    layer = Conv2d(
+        name="c", in_channels=6, out_channels=8, kernel_hw=(3, 3), input_hw=(5, 5), groups=2
+    )
     mask = rng.random(layer.weight_shape) < 0.3
     out = layer_storage(layer, mask, ["csr", "csc", "dense"], FormatParams(weight_bits=8))
     per_filter = mask.reshape(8, -1).sum(1)
@@ -225,8 +277,10 @@ def test_csr_csc_counts_and_bits_equal_scipy(w, wb):
     rows, cols = w.shape
     params = FormatParams(weight_bits=wb)
     p = profile_matrix(w)
-    for fmt, sparse, lines, dim in (("csr", sp.csr_matrix(w), rows, cols),
-                                    ("csc", sp.csc_matrix(w), cols, rows)):
+    for fmt, sparse, lines, dim in (
+        ("csr", sp.csr_matrix(w), rows, cols),
+        ("csc", sp.csc_matrix(w), cols, rows),
+    ):
         stats = format_stats(p, fmt, params)
         nnz = sparse.nnz
         assert len(sparse.indptr) == lines + 1
@@ -256,9 +310,7 @@ def test_csr_csc_of_several_groups_equal_scipy_per_group(m):
         np.testing.assert_array_equal(
             stats.line_entries, np.concatenate([np.diff(a.indptr) for a in mats])
         )
-        assert stats.total_bits == sum(
-            a.nnz * (8 + clog2(dim)) + (lines + 1) * pw for a in mats
-        )
+        assert stats.total_bits == sum(a.nnz * (8 + clog2(dim)) + (lines + 1) * pw for a in mats)
 
 
 # --- (c) stats vs the encoded arrays; closed forms ----------------------------------------
@@ -305,8 +357,8 @@ def decode(enc, shape: tuple[int, int], index_bits: int, block, nm) -> np.ndarra
         for bi in range(nbr):
             for t in range(enc.pointers[bi], enc.pointers[bi + 1]):
                 bj = enc.indices[t]
-                tile = enc.values[t * br * bc:(t + 1) * br * bc].reshape(br, bc)
-                padded[bi * br:(bi + 1) * br, bj * bc:(bj + 1) * bc] = tile
+                tile = enc.values[t * br * bc : (t + 1) * br * bc].reshape(br, bc)
+                padded[bi * br : (bi + 1) * br, bj * bc : (bj + 1) * bc] = tile
         out[:] = padded[:rows, :cols]
     return out
 
@@ -348,8 +400,11 @@ def test_stats_bits_equal_encoded_array_lengths(w, params, fmt):
     assert stats.nnz == np.count_nonzero(enc.values) == np.count_nonzero(w)
     # explicit zeros: relative fillers and unused N:M slots carry a value and an index;
     # padding inside BSR tiles only a value
-    index_width = {"csr-rel": params.index_bits, "csc-rel": params.index_bits,
-                   "nm": clog2(params.nm[1])}.get(fmt, 0)
+    index_width = {
+        "csr-rel": params.index_bits,
+        "csc-rel": params.index_bits,
+        "nm": clog2(params.nm[1]),
+    }.get(fmt, 0)
     zeros = len(enc.values) - np.count_nonzero(enc.values)
     assert stats.fillers_bits == zeros * (params.weight_bits + index_width)
     if fmt in ("csr", "csc", "csr-rel", "csc-rel", "bsr"):
@@ -370,7 +425,8 @@ def test_dense_and_compact_bits_by_hand(w, params):
     sub = w[np.ix_(rows_alive, cols_alive)]
     kr, kc = sub.shape
     lists = (0 if kr == w.shape[0] else min(kr * clog2(w.shape[0]), w.shape[0])) + (
-        0 if kc == w.shape[1] else min(kc * clog2(w.shape[1]), w.shape[1]))
+        0 if kc == w.shape[1] else min(kc * clog2(w.shape[1]), w.shape[1])
+    )
     compact = format_stats(p, "compact", params)
     assert compact.total_bits == sub.size * wb + lists
     assert compact.entries == sub.size
@@ -389,38 +445,73 @@ def test_closed_forms_equal_total_bits(m, params):
     assert total("dense") == formulas.dense_bits(m.size, wb)
     for fmt, lines, dim in (("csr", rows, cols), ("csc", cols, rows)):
         assert total(fmt) == formulas.compressed_bits(
-            nnz=nnz, fillers=0, groups=groups, lines=lines, weight_bits=wb,
-            index_bits=clog2(dim), pointer_bits=clog2(nnz + 1))
+            nnz=nnz,
+            fillers=0,
+            groups=groups,
+            lines=lines,
+            weight_bits=wb,
+            index_bits=clog2(dim),
+            pointer_bits=clog2(nnz + 1),
+        )
         f = int(twins.line_fillers(m, params.index_bits, fmt == "csc").sum())
         assert total(f"{fmt}-rel") == formulas.compressed_bits(
-            nnz=nnz, fillers=f, groups=groups, lines=lines, weight_bits=wb,
-            index_bits=params.index_bits, pointer_bits=clog2(nnz + f + 1))
+            nnz=nnz,
+            fillers=f,
+            groups=groups,
+            lines=lines,
+            weight_bits=wb,
+            index_bits=params.index_bits,
+            pointer_bits=clog2(nnz + f + 1),
+        )
     assert total("coo") == formulas.coo_bits(nnz=nnz, rows=rows, cols=cols, weight_bits=wb)
     assert total("bitmap") == formulas.bitmap_bits(weights=m.size, nnz=nnz, weight_bits=wb)
     n, mm = params.nm
     if twins.group_max(m, mm) <= n:
-        assert total("nm") == formulas.nm_bits(groups=groups, rows=rows, cols=cols, n=n, m=mm,
-                                               weight_bits=wb)
+        assert total("nm") == formulas.nm_bits(
+            groups=groups, rows=rows, cols=cols, n=n, m=mm, weight_bits=wb
+        )
     else:
         assert total("nm") == 0
     br, bc = params.block
     blocks = int(twins.block_counts(m, br, bc).sum())
     assert total("bsr") == formulas.bsr_bits(
-        blocks=blocks, groups=groups, rows=rows, cols=cols, block_rows=br, block_cols=bc,
-        weight_bits=wb, pointer_bits=clog2(blocks + 1))
+        blocks=blocks,
+        groups=groups,
+        rows=rows,
+        cols=cols,
+        block_rows=br,
+        block_cols=bc,
+        weight_bits=wb,
+        pointer_bits=clog2(blocks + 1),
+    )
 
 
 def test_closed_forms_hand_computed():
     # 2 groups of 10 x 12, 30 kept, 5 fillers, 8-bit values, 4-bit index, 6-bit pointers
-    assert formulas.compressed_bits(nnz=30, fillers=5, groups=2, lines=10, weight_bits=8,
-                                    index_bits=4, pointer_bits=6) == 35 * 12 + 2 * 11 * 6
+    assert (
+        formulas.compressed_bits(
+            nnz=30, fillers=5, groups=2, lines=10, weight_bits=8, index_bits=4, pointer_bits=6
+        )
+        == 35 * 12 + 2 * 11 * 6
+    )
     assert formulas.coo_bits(nnz=7, rows=100, cols=9, weight_bits=4) == 7 * (4 + 7 + 4)
     assert formulas.bitmap_bits(weights=64, nnz=7, weight_bits=4) == 64 + 28
     # 2:4 on 3 rows of 10 columns: 3 groups of 4 per row (padded), 2 slots of 8 + 2 bits
     assert formulas.nm_bits(groups=1, rows=3, cols=10, n=2, m=4, weight_bits=8) == 3 * 3 * 2 * 10
     # 5 tiles of 4x4 in a 10 x 10 matrix: 3 block columns (2-bit index), 3 block rows
-    assert formulas.bsr_bits(blocks=5, groups=1, rows=10, cols=10, block_rows=4, block_cols=4,
-                             weight_bits=8, pointer_bits=3) == 5 * (128 + 2) + 4 * 3
+    assert (
+        formulas.bsr_bits(
+            blocks=5,
+            groups=1,
+            rows=10,
+            cols=10,
+            block_rows=4,
+            block_cols=4,
+            weight_bits=8,
+            pointer_bits=3,
+        )
+        == 5 * (128 + 2) + 4 * 3
+    )
     assert formulas.pointer_width(0) == 0
     assert formulas.pointer_width(1) == 1
     assert formulas.pointer_width(255) == 8
@@ -441,8 +532,13 @@ Z = 4.0
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("length", "density", "index_bits", "n_rows"),
-    [(300, 0.03, 3, 3000), (64, 0.2, 1, 3000), (1000, 0.005, 5, 2000), (40, 0.5, 2, 3000),
-     (2000, 0.002, 8, 1500)],
+    [
+        (300, 0.03, 3, 3000),
+        (64, 0.2, 1, 3000),
+        (1000, 0.005, 5, 2000),
+        (40, 0.5, 2, 3000),
+        (2000, 0.002, 8, 1500),
+    ],
 )
 def test_expected_line_fillers_vs_bernoulli_rows(length, density, index_bits, n_rows):
     m = twins.bernoulli((1, n_rows, length), density, seed=length + n_rows)
@@ -491,29 +587,69 @@ def test_fillers_per_nonzero_limit_edges():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("shape", "block", "density"),
-    [((2, 37, 53), (4, 6), 0.02), ((1, 32, 32), (4, 4), 0.05), ((3, 10, 9), (3, 4), 0.2),
-     ((1, 50, 7), (8, 8), 0.01)],
+    [
+        ((2, 37, 53), (4, 6), 0.02),
+        ((1, 32, 32), (4, 4), 0.05),
+        ((3, 10, 9), (3, 4), 0.2),
+        ((1, 50, 7), (8, 8), 0.01),
+    ],
 )
 def test_expected_nonzero_blocks_vs_measured(shape, block, density):
     n_masks = 300
-    counts = np.array([
-        twins.block_counts(twins.bernoulli(shape, density, seed=s), *block).sum()
-        for s in range(n_masks)
-    ])
+    counts = np.array(
+        [
+            twins.block_counts(twins.bernoulli(shape, density, seed=s), *block).sum()
+            for s in range(n_masks)
+        ]
+    )
     groups, rows, cols = shape
-    expected = formulas.expected_nonzero_blocks(groups=groups, rows=rows, cols=cols,
-                                                block_rows=block[0], block_cols=block[1],
-                                                density=density)
+    expected = formulas.expected_nonzero_blocks(
+        groups=groups,
+        rows=rows,
+        cols=cols,
+        block_rows=block[0],
+        block_cols=block[1],
+        density=density,
+    )
     se = counts.std(ddof=1) / math.sqrt(n_masks)
     assert abs(counts.mean() - expected) <= Z * se, (counts.mean(), expected, se)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", formulas.EXPECTED_FORMATS)
+def test_expected_format_bits_vs_measured(fmt):
+    # 2 x 64 x 96 at density 0.1: ~1,229 kept (sd ~34), entries stay inside [1024, 2047],
+    # so the computed pointer width is 11 bits in every sample and in the expectation
+    shape, density, wb, b = (2, 64, 96), 0.1, 8, 4
+    params = FormatParams(weight_bits=wb, index_bits=b)
+    n_masks = 200
+    bits = np.array(
+        [
+            format_stats(
+                profile_gemm(twins.bernoulli(shape, density, seed=s)), fmt, params
+            ).total_bits
+            for s in range(n_masks)
+        ],
+        dtype=float,
+    )
+    groups, rows, cols = shape
+    expected = formulas.expected_format_bits(
+        fmt, groups=groups, rows=rows, cols=cols, density=density, weight_bits=wb, index_bits=b
+    )
+    se = bits.std(ddof=1) / math.sqrt(n_masks)
+    if fmt == "dense":
+        assert expected == bits[0] == groups * rows * cols * wb and se == 0
+    else:
+        assert abs(bits.mean() - expected) <= Z * se, (bits.mean(), expected, se)
 
 
 def test_expected_nonzero_blocks_by_hand():
     # 8 x 8 in 4 x 4 tiles: 4 tiles of 16; 10 x 8 adds a 2 x 4 border band of 2 tiles
     d = 0.1
     full = 1 - 0.9**16
-    assert formulas.expected_nonzero_blocks(groups=1, rows=8, cols=8, block_rows=4,
-                                            block_cols=4, density=d) == pytest.approx(4 * full)
+    assert formulas.expected_nonzero_blocks(
+        groups=1, rows=8, cols=8, block_rows=4, block_cols=4, density=d
+    ) == pytest.approx(4 * full)
     assert formulas.expected_nonzero_blocks(
         groups=3, rows=10, cols=8, block_rows=4, block_cols=4, density=d
     ) == pytest.approx(3 * (4 * full + 2 * (1 - 0.9**8)))
@@ -543,11 +679,22 @@ def test_nnz_preserved_in_every_format(m, params):
 def test_csr_of_w_equals_csc_of_w_transposed(m, params):
     p = profile_gemm(m)
     pt = profile_gemm(np.ascontiguousarray(m.transpose(0, 2, 1)))
-    for row_fmt, col_fmt in (("csr", "csc"), ("csr-rel", "csc-rel"), ("csc", "csr"),
-                             ("csc-rel", "csr-rel")):
+    for row_fmt, col_fmt in (
+        ("csr", "csc"),
+        ("csr-rel", "csc-rel"),
+        ("csc", "csr"),
+        ("csc-rel", "csr-rel"),
+    ):
         a, b = format_stats(p, row_fmt, params), format_stats(pt, col_fmt, params)
-        for key in ("total_bits", "values_bits", "indices_bits", "pointers_bits",
-                    "fillers_bits", "entries", "nnz"):
+        for key in (
+            "total_bits",
+            "values_bits",
+            "indices_bits",
+            "pointers_bits",
+            "fillers_bits",
+            "entries",
+            "nnz",
+        ):
             assert getattr(a, key) == getattr(b, key), (row_fmt, key)
         np.testing.assert_array_equal(a.line_entries, b.line_entries)
 
@@ -556,7 +703,7 @@ def test_csr_of_w_equals_csc_of_w_transposed(m, params):
 def test_relative_fillers_non_increasing_in_index_bits(m, fmt):
     p = profile_gemm(m)
     fillers = [format_stats(p, fmt, FormatParams(index_bits=b)).fillers for b in range(1, 13)]
-    assert all(a >= b for a, b in zip(fillers, fillers[1:], strict=False)), fillers
+    assert all(a >= b for a, b in itertools.pairwise(fillers)), fillers
     # with 2**b >= line length no run is long enough for a filler
     longest = m.shape[2] if fmt == "csr-rel" else m.shape[1]
     assert format_stats(p, fmt, FormatParams(index_bits=clog2(longest) or 1)).fillers == 0
@@ -564,8 +711,9 @@ def test_relative_fillers_non_increasing_in_index_bits(m, fmt):
 
 STRUCTURED_LAYERS = [
     Conv2d(name="conv", in_channels=16, out_channels=32, kernel_hw=(3, 3), input_hw=(8, 8)),
-    Conv2d(name="gconv", in_channels=16, out_channels=32, kernel_hw=(3, 3), input_hw=(8, 8),
-           groups=4),
+    Conv2d(
+        name="gconv", in_channels=16, out_channels=32, kernel_hw=(3, 3), input_hw=(8, 8), groups=4
+    ),
     Linear(name="fc", in_features=96, out_features=40),
 ]
 
@@ -584,12 +732,25 @@ def test_structured_masks_in_compact_have_no_index_and_no_fillers(layer, structu
 
 @pytest.mark.parametrize(
     ("layer", "block"),
-    [(Linear(name="fc", in_features=48, out_features=32), (4, 4)),
-     (Linear(name="fc", in_features=48, out_features=32), (8, 2)),
-     (Conv2d(name="conv", in_channels=8, out_channels=16, kernel_hw=(3, 3), input_hw=(6, 6)),
-      (4, 9)),
-     (Conv2d(name="gconv", in_channels=8, out_channels=16, kernel_hw=(1, 1), input_hw=(6, 6),
-             groups=2), (2, 2))],
+    [
+        (Linear(name="fc", in_features=48, out_features=32), (4, 4)),
+        (Linear(name="fc", in_features=48, out_features=32), (8, 2)),
+        (
+            Conv2d(name="conv", in_channels=8, out_channels=16, kernel_hw=(3, 3), input_hw=(6, 6)),
+            (4, 9),
+        ),
+        (
+            Conv2d(
+                name="gconv",
+                in_channels=8,
+                out_channels=16,
+                kernel_hw=(1, 1),
+                input_hw=(6, 6),
+                groups=2,
+            ),
+            (2, 2),
+        ),
+    ],
     ids=["fc-4x4", "fc-8x2", "conv-4x9", "gconv-2x2"],
 )
 @pytest.mark.parametrize("density", [0.1, 0.4])
@@ -639,8 +800,9 @@ def test_eie_worked_example():
     assert enc.values.tolist() == [1, 2, 0, 3]
     assert enc.indices.tolist() == [2, 0, 15, 2]
     assert enc.pointers.tolist() == [0, 4]
-    stats = format_stats(profile_matrix(col[:, None]), "csc-rel", FormatParams(index_bits=4,
-                                                                              weight_bits=4))
+    stats = format_stats(
+        profile_matrix(col[:, None]), "csc-rel", FormatParams(index_bits=4, weight_bits=4)
+    )
     assert stats.entries == 4
     assert stats.fillers == 1
     assert stats.line_entries.tolist() == [4]
@@ -653,14 +815,28 @@ def test_eie_worked_example():
 
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
-    [({"weight_bits": 0}, "weight bits"), ({"weight_bits": 65}, "weight bits"),
-     ({"index_bits": 0}, "index bits"), ({"index_bits": 33}, "index bits"),
-     ({"pointer_bits": 0}, "pointer bits"), ({"pointer_bits": 65}, "pointer bits"),
-     ({"abs_index_bits": 0}, "abs index bits"), ({"block": (0, 4)}, "block"),
-     ({"block": (4, -1)}, "block"), ({"nm": (3, 2)}, "N:M"), ({"nm": (0, 4)}, "N:M")],
+    [
+        ({"weight_bits": 0}, "weight bits"),
+        ({"weight_bits": 65}, "weight bits"),
+        ({"index_bits": 0}, "index bits"),
+        ({"index_bits": 33}, "index bits"),
+        ({"pointer_bits": 0}, "pointer bits"),
+        ({"pointer_bits": 65}, "pointer bits"),
+        ({"abs_index_bits": 0}, "abs index bits"),
+        ({"block": (0, 4)}, "block"),
+        ({"block": (4, -1)}, "block"),
+        ({"nm": (3, 2)}, "N:M"),
+        ({"nm": (0, 4)}, "N:M"),
+    ],
 )
 def test_format_params_validation(kwargs, fragment):
     with pytest.raises(FormatError, match=fragment):
+        FormatParams(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"weight_bits": 4.5}, {"index_bits": 2.5}])
+def test_format_params_rejects_fractional_widths(kwargs):
+    with pytest.raises(FormatError):
         FormatParams(**kwargs)
 
 
@@ -685,10 +861,18 @@ def test_too_narrow_widths_raise():
     with pytest.raises(FormatError, match="pointer"):
         format_stats(p, "bsr", FormatParams(pointer_bits=1, block=(1, 1)))  # 5 tiles
     # exactly wide enough, and wider: accepted and used
-    assert format_stats(p, "csr", FormatParams(pointer_bits=3, abs_index_bits=3,
-                                               weight_bits=8)).total_bits == 5 * 11 + 4 * 3
-    assert format_stats(p, "csr", FormatParams(pointer_bits=16, abs_index_bits=10,
-                                               weight_bits=8)).total_bits == 5 * 18 + 4 * 16
+    assert (
+        format_stats(
+            p, "csr", FormatParams(pointer_bits=3, abs_index_bits=3, weight_bits=8)
+        ).total_bits
+        == 5 * 11 + 4 * 3
+    )
+    assert (
+        format_stats(
+            p, "csr", FormatParams(pointer_bits=16, abs_index_bits=10, weight_bits=8)
+        ).total_bits
+        == 5 * 18 + 4 * 16
+    )
     # the 3 rows need only 2-bit row indices in CSC: 2 given is enough there
     assert format_stats(p, "csc", FormatParams(abs_index_bits=2)).indices_bits == 5 * 2
 

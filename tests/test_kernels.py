@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 from simulator import kernels
 
-index_widths = st.integers(1, 8)
+index_widths = st.integers(0, 8)  # 0 included: the profile's counting pass uses it
 block_sides = st.integers(1, 9)
 
 
@@ -21,13 +21,12 @@ def tiny_masks() -> st.SearchStrategy[np.ndarray]:
     return hnp.arrays(np.uint8, shapes, elements=st.sampled_from([0, 0, 0, 1, 7]))
 
 
-def assert_profile_equal(m: np.ndarray) -> None:
-    got = kernels.line_profile(m)
-    want = twins.line_profile(m)
-    for name, a, b in zip(("row_nnz", "col_nnz", "row_gap_hist", "col_gap_hist"), got, want,
-                          strict=True):
+def assert_line_stats_equal(m: np.ndarray, by_column: bool, index_bits: int) -> None:
+    got = kernels.line_stats(m, by_column, index_bits)
+    want = twins.line_stats(m, by_column, index_bits)
+    for name, a, b in zip(("line_nnz", "line_fillers", "gap_hist"), got, want, strict=True):
         assert a.dtype == np.int64, name
-        np.testing.assert_array_equal(a, b, err_msg=name)
+        np.testing.assert_array_equal(a, b, err_msg=f"{name} (by_column={by_column})")
 
 
 # --- hand-made edge cases ----------------------------------------------------------------
@@ -37,39 +36,47 @@ EDGE_SHAPES = [(1, 1, 1), (1, 1, 37), (1, 37, 1), (3, 1, 5), (2, 5, 1), (1, 300,
 
 @pytest.mark.parametrize("shape", EDGE_SHAPES)
 @pytest.mark.parametrize("fill", [0, 1])
-def test_line_profile_empty_and_full(shape, fill):
-    m = np.full(shape, fill, dtype=np.uint8)
-    assert_profile_equal(m)
-    row_nnz, col_nnz, rgh, cgh = kernels.line_profile(m)
-    g, r, c = shape
-    assert row_nnz.sum() == col_nnz.sum() == fill * g * r * c
-    # full: every kept entry is preceded by 0 zeros; empty: no entries at all
-    assert rgh[0] == cgh[0] == fill * g * r * c
-    assert rgh[1:].sum() == cgh[1:].sum() == 0
-
-
-@pytest.mark.parametrize("shape", EDGE_SHAPES)
-@pytest.mark.parametrize("fill", [0, 1])
 @pytest.mark.parametrize("by_column", [False, True])
-def test_line_fillers_empty_and_full_have_none(shape, fill, by_column):
+def test_line_stats_empty_and_full(shape, fill, by_column):
     m = np.full(shape, fill, dtype=np.uint8)
-    for b in (1, 4, 8):
-        out = kernels.line_fillers(m, b, by_column)
-        assert out.shape == (shape[0] * (shape[2] if by_column else shape[1]),)
-        assert not out.any()
+    g, r, c = shape
+    lines, length = (c, r) if by_column else (r, c)
+    for b in (0, 1, 4, 8):
+        assert_line_stats_equal(m, by_column, b)
+        line_nnz, fillers, hist = kernels.line_stats(m, by_column, b)
+        assert line_nnz.shape == fillers.shape == (g * lines,)
+        assert hist.shape == (length,)
+        assert (line_nnz == fill * length).all()
+        assert not fillers.any()  # full: no zero runs; empty: no entries
+        # full: every kept entry is preceded by 0 zeros; empty: no entries at all
+        assert hist[0] == fill * m.size and not hist[1:].any()
 
 
-def test_line_fillers_hand_counted_eie_column():
+def test_line_stats_hand_counted_eie_column():
     # EIE (Han et al., ISCA 2016, Fig. 2 example): one column, 18 zeros before the 3rd
     # value; a 4-bit index spans 15 zeros, so one filler. As a row: the same.
     col = np.array([0, 0, 1, 2] + [0] * 18 + [3], dtype=np.uint8)
     m_col = np.ascontiguousarray(col[None, :, None])
     m_row = np.ascontiguousarray(col[None, None, :])
-    assert kernels.line_fillers(m_col, 4, True).tolist() == [1]
-    assert kernels.line_fillers(m_row, 4, False).tolist() == [1]
-    # 3-bit index: runs 2, 0, 18 cost 0 + 0 + floor(18/8) = 2; 1-bit: 1 + 0 + 9 = 10
-    assert kernels.line_fillers(m_col, 3, True).tolist() == [2]
-    assert kernels.line_fillers(m_row, 1, False).tolist() == [10]
+    for m, by_column in ((m_col, True), (m_row, False)):
+        line_nnz, fillers, hist = kernels.line_stats(m, by_column, 4)
+        assert line_nnz.tolist() == [3]
+        assert fillers.tolist() == [1]
+        assert np.flatnonzero(hist).tolist() == [0, 2, 18]  # runs of 2, 0 and 18 zeros
+        # 3-bit index: floor(2/8) + 0 + floor(18/8) = 2; 1-bit: 1 + 0 + 9 = 10; 0-bit: 20
+        assert kernels.line_stats(m, by_column, 3)[1].tolist() == [2]
+        assert kernels.line_stats(m, by_column, 1)[1].tolist() == [10]
+        assert kernels.line_stats(m, by_column, 0)[1].tolist() == [20]
+
+
+def test_line_stats_groups_are_separate_matrices():
+    # a column's zero run does not continue from one group into the next
+    m = np.zeros((2, 3, 1), dtype=np.uint8)
+    m[0, 0, 0] = m[1, 2, 0] = 1
+    line_nnz, fillers, hist = kernels.line_stats(m, True, 1)
+    assert line_nnz.tolist() == [1, 1]
+    assert fillers.tolist() == [0, 1]  # group 1: two zeros before its entry
+    assert hist.tolist() == [1, 0, 1]
 
 
 def test_block_counts_hand_counted():
@@ -93,40 +100,26 @@ def test_group_max_hand_counted():
 # --- differential, hypothesis ------------------------------------------------------------
 
 
-@given(m=twins.gemm_masks())
-def test_line_profile_matches_twin(m):
-    assert_profile_equal(m)
-
-
-@given(m=tiny_masks())
-def test_line_profile_matches_twin_tiny(m):
-    assert_profile_equal(m)
-
-
 @given(m=twins.gemm_masks(), b=index_widths, by_column=st.booleans())
-def test_line_fillers_matches_twin(m, b, by_column):
-    got = kernels.line_fillers(m, b, by_column)
-    assert got.dtype == np.int64
-    np.testing.assert_array_equal(got, twins.line_fillers(m, b, by_column))
+def test_line_stats_matches_twin(m, b, by_column):
+    assert_line_stats_equal(m, by_column, b)
+
+
+@given(m=tiny_masks(), b=st.integers(0, 3), by_column=st.booleans())
+def test_line_stats_matches_twin_tiny(m, b, by_column):
+    assert_line_stats_equal(m, by_column, b)
 
 
 @given(data=st.data(), b=index_widths, by_column=st.booleans())
-def test_line_fillers_matches_twin_on_long_sparse_lines(data, b, by_column):
+def test_line_stats_matches_twin_on_long_sparse_lines(data, b, by_column):
     # masks made to have zero runs of 2**b and more, so that fillers do occur
     m = data.draw(twins.masks_with_runs(b, by_column))
-    want = twins.line_fillers(m, b, by_column)
-    np.testing.assert_array_equal(kernels.line_fillers(m, b, by_column), want)
-    # the profile's gap histograms give the same totals: sum_k hist[k] * floor(k / 2**b)
-    _, _, rgh, cgh = kernels.line_profile(m)
-    hist = cgh if by_column else rgh
-    assert int((hist * (np.arange(hist.size) // 2**b)).sum()) == want.sum()
-
-
-@given(m=tiny_masks(), b=st.integers(1, 3), by_column=st.booleans())
-def test_line_fillers_matches_twin_tiny(m, b, by_column):
-    np.testing.assert_array_equal(
-        kernels.line_fillers(m, b, by_column), twins.line_fillers(m, b, by_column)
-    )
+    assert_line_stats_equal(m, by_column, b)
+    # the histogram gives the same total at any width: sum_k hist[k] * floor(k / 2**b)
+    hist = kernels.line_stats(m, by_column, b)[2]
+    for width in range(9):
+        want = twins.line_fillers(m, width, by_column).sum()
+        assert int((hist * (np.arange(hist.size) // 2**width)).sum()) == want
 
 
 @given(m=twins.gemm_masks(long_lines=False), br=block_sides, bc=block_sides)

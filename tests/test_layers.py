@@ -40,8 +40,16 @@ def test_resnet_stem_conv():
         (dict(kernel_hw=(11, 11), input_hw=(224, 224), stride_hw=(4, 4)), (54, 54)),
         # asymmetric everything: h (10 + 2 - 2 - 1) // 2 + 1 = 5,
         # w (20 + 4 - 2*4 - 1) // 3 + 1 = 6
-        (dict(kernel_hw=(3, 5), input_hw=(10, 20), stride_hw=(2, 3), padding_hw=(1, 2),
-              dilation_hw=(1, 2)), (5, 6)),
+        (
+            dict(
+                kernel_hw=(3, 5),
+                input_hw=(10, 20),
+                stride_hw=(2, 3),
+                padding_hw=(1, 2),
+                dilation_hw=(1, 2),
+            ),
+            (5, 6),
+        ),
         # kernel equal to the input: a single output
         (dict(kernel_hw=(7, 7), input_hw=(7, 7)), (1, 1)),
     ],
@@ -52,8 +60,14 @@ def test_conv_output_size(kw, out):
 
 def test_grouped_conv_alexnet_conv2():
     # Caffe AlexNet conv2: 96 -> 256, 5x5, pad 2, 2 groups on 27x27
-    c = conv(in_channels=96, out_channels=256, kernel_hw=(5, 5), input_hw=(27, 27),
-             padding_hw=(2, 2), groups=2)
+    c = conv(
+        in_channels=96,
+        out_channels=256,
+        kernel_hw=(5, 5),
+        input_hw=(27, 27),
+        padding_hw=(2, 2),
+        groups=2,
+    )
     assert c.output_hw == (27, 27)
     assert c.weight_shape == (256, 48, 5, 5)
     assert c.weight_count == 307_200
@@ -63,8 +77,14 @@ def test_grouped_conv_alexnet_conv2():
 
 def test_depthwise_conv():
     # MobileNet-V2 features.1: depthwise 3x3 on 32 x 112 x 112, padding 1
-    c = conv(in_channels=32, out_channels=32, kernel_hw=(3, 3), input_hw=(112, 112),
-             padding_hw=(1, 1), groups=32)
+    c = conv(
+        in_channels=32,
+        out_channels=32,
+        kernel_hw=(3, 3),
+        input_hw=(112, 112),
+        padding_hw=(1, 1),
+        groups=32,
+    )
     assert c.weight_shape == (32, 1, 3, 3)
     assert c.weight_count == 288
     assert c.gemm == GemmView(groups=32, rows=1, cols=9, n_cols=112 * 112)
@@ -160,8 +180,6 @@ def test_linear_and_matmul_invalid_sizes(cls, kw):
         cls(name="x", **kw)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Conv2d does not check that padding is an integer "
-                   "(padding_hw=(1.0, 1.0) gives float output sizes and MACs)")
 def test_conv_float_padding_rejected():
     with pytest.raises(LayerError):
         conv(kernel_hw=(3, 3), input_hw=(8, 8), padding_hw=(1.0, 1.0))

@@ -22,10 +22,12 @@ from simulator.masks import (
 )
 
 CONV = Conv2d(name="conv", in_channels=16, out_channels=32, kernel_hw=(3, 3), input_hw=(8, 8))
-GCONV = Conv2d(name="gconv", in_channels=16, out_channels=24, kernel_hw=(3, 3), input_hw=(8, 8),
-               groups=4)
-DW = Conv2d(name="dw", in_channels=32, out_channels=32, kernel_hw=(3, 3), input_hw=(8, 8),
-            groups=32)
+GCONV = Conv2d(
+    name="gconv", in_channels=16, out_channels=24, kernel_hw=(3, 3), input_hw=(8, 8), groups=4
+)
+DW = Conv2d(
+    name="dw", in_channels=32, out_channels=32, kernel_hw=(3, 3), input_hw=(8, 8), groups=32
+)
 FC = Linear(name="fc", in_features=100, out_features=60)
 LAYERS = [CONV, GCONV, DW, FC]
 ids = [lay.name for lay in LAYERS]
@@ -41,9 +43,16 @@ def gemm(layer, mask: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("kw", "want"),
-    [({"rate": 8}, 0.125), ({"rate": "8"}, 0.125), ({"rate": 1}, 1.0), ({"sparsity": 0.875}, 0.125),
-     ({"sparsity": 0}, 1.0), ({"density": 0.3}, 0.3), ({"density": 1}, 1.0),
-     ({"rate": 36}, 1 / 36)],
+    [
+        ({"rate": 8}, 0.125),
+        ({"rate": "8"}, 0.125),
+        ({"rate": 1}, 1.0),
+        ({"sparsity": 0.875}, 0.125),
+        ({"sparsity": 0}, 1.0),
+        ({"density": 0.3}, 0.3),
+        ({"density": 1}, 1.0),
+        ({"rate": 36}, 1 / 36),
+    ],
 )
 def test_density_from(kw, want):
     assert density_from(**kw) == pytest.approx(want)
@@ -51,11 +60,21 @@ def test_density_from(kw, want):
 
 @pytest.mark.parametrize(
     ("kw", "fragment"),
-    [({}, "exactly one"), ({"rate": 8, "sparsity": 0.5}, "exactly one"),
-     ({"rate": 0.5}, "rate"), ({"rate": 0}, "rate"), ({"rate": math.inf}, "rate"),
-     ({"rate": math.nan}, "rate"), ({"rate": "fast"}, "number"), ({"sparsity": 1.0}, "sparsity"),
-     ({"sparsity": -0.1}, "sparsity"), ({"sparsity": math.nan}, "sparsity"),
-     ({"density": 0}, "density"), ({"density": 1.5}, "density"), ({"density": None}, "none")],
+    [
+        ({}, "exactly one"),
+        ({"rate": 8, "sparsity": 0.5}, "exactly one"),
+        ({"rate": 0.5}, "rate"),
+        ({"rate": 0}, "rate"),
+        ({"rate": math.inf}, "rate"),
+        ({"rate": math.nan}, "rate"),
+        ({"rate": "fast"}, "number"),
+        ({"sparsity": 1.0}, "sparsity"),
+        ({"sparsity": -0.1}, "sparsity"),
+        ({"sparsity": math.nan}, "sparsity"),
+        ({"density": 0}, "density"),
+        ({"density": 1.5}, "density"),
+        ({"density": None}, "none"),
+    ],
 )
 def test_density_from_errors(kw, fragment):
     with pytest.raises(MaskError, match=fragment) as err:
@@ -73,8 +92,14 @@ def test_parse_nm():
 
 @pytest.mark.parametrize(
     "kw",
-    [{"structure": "unstructured"}, {"density": 0}, {"density": 1.5},
-     {"per_layer": {"fc": 0.0}}, {"block": (0, 4)}, {"nm": (3, 2)}],
+    [
+        {"structure": "unstructured"},
+        {"density": 0},
+        {"density": 1.5},
+        {"per_layer": {"fc": 0.0}},
+        {"block": (0, 4)},
+        {"nm": (3, 2)},
+    ],
 )
 def test_pruning_validation(kw):
     with pytest.raises(MaskError):
@@ -91,8 +116,9 @@ def test_pruning_density_of():
 
 def test_load_levels(tmp_path):
     path = tmp_path / "levels.yaml"
-    path.write_text("conv1: {rate: 4}\nfc6: {sparsity: 0.91}\nfc8: {density: 0.25}\n",
-                    encoding="utf-8")
+    path.write_text(
+        "conv1: {rate: 4}\nfc6: {sparsity: 0.91}\nfc8: {density: 0.25}\n", encoding="utf-8"
+    )
     assert load_levels(path) == pytest.approx({"conv1": 0.25, "fc6": 0.09, "fc8": 0.25})
 
 
@@ -143,8 +169,7 @@ def test_generators_deterministic_per_seed_and_name_regardless_of_order(structur
         np.testing.assert_array_equal(a, b)
     # another seed gives another mask; so does another layer name of the same shape
     other_seed = generate_mask(CONV, Pruning(structure=structure, density=0.3, seed=12))
-    twin = Conv2d(name="conv_b", in_channels=16, out_channels=32, kernel_hw=(3, 3),
-                  input_hw=(8, 8))
+    twin = Conv2d(name="conv_b", in_channels=16, out_channels=32, kernel_hw=(3, 3), input_hw=(8, 8))
     other_name = generate_mask(twin, p)
     assert not np.array_equal(forward[0], other_seed)
     assert not np.array_equal(forward[0], other_name)
@@ -172,8 +197,12 @@ def kept_units(layer, structure: str, mask: np.ndarray, block=(4, 4)) -> tuple[i
     if structure == "column":
         return int(g.any(axis=(0, 1)).sum()), g.shape[2]
     br, bc = block
-    tiles = [g[gi, r:r + br, c:c + bc].any() for gi in range(g.shape[0])
-             for r in range(0, g.shape[1], br) for c in range(0, g.shape[2], bc)]
+    tiles = [
+        g[gi, r : r + br, c : c + bc].any()
+        for gi in range(g.shape[0])
+        for r in range(0, g.shape[1], br)
+        for c in range(0, g.shape[2], bc)
+    ]
     return int(sum(tiles)), len(tiles)
 
 
@@ -259,7 +288,7 @@ def test_block_masks_keep_whole_tiles(layer, block):
     for gi in range(groups):
         for r0 in range(0, rows, br):
             for c0 in range(0, cols, bc):
-                tile = g[gi, r0:r0 + br, c0:c0 + bc]
+                tile = g[gi, r0 : r0 + br, c0 : c0 + bc]
                 assert tile.all() or not tile.any()
 
 
@@ -270,7 +299,7 @@ def test_nm_masks_keep_at_most_n_per_m(layer, nm):
     g = gemm(layer, generate_mask(layer, Pruning(structure="nm", nm=nm)))
     cols = g.shape[2]
     for c0 in range(0, cols, m):
-        kept = g[:, :, c0:c0 + m].sum(axis=2)
+        kept = g[:, :, c0 : c0 + m].sum(axis=2)
         assert (kept == min(n, min(cols, c0 + m) - c0)).all()
 
 

@@ -18,8 +18,16 @@ from simulator.workloads import (
     read_scalesim_topology,
 )
 
-EXPECTED_MODELS = {"alexnet", "bert_base", "lenet5", "minilm_l6", "mobilenetv2", "resnet18",
-                   "resnet50", "vgg16"}
+EXPECTED_MODELS = {
+    "alexnet",
+    "bert_base",
+    "lenet5",
+    "minilm_l6",
+    "mobilenetv2",
+    "resnet18",
+    "resnet50",
+    "vgg16",
+}
 
 
 def convs(net: Network) -> list[Conv2d]:
@@ -32,8 +40,9 @@ def bn_params(net: Network) -> int:
 
 
 def biases(net: Network) -> int:
-    return sum(lay.out_channels if isinstance(lay, Conv2d) else lay.out_features
-               for lay in net.layers)
+    return sum(
+        lay.out_channels if isinstance(lay, Conv2d) else lay.out_features for lay in net.layers
+    )
 
 
 # --- built-in models ---------------------------------------------------------------------
@@ -92,13 +101,26 @@ def test_alexnet_caffe_grouped():
     assert net.macs == pytest.approx(0.72e9, rel=0.01)
     # per-layer weights, Han et al., NeurIPS 2015, Table 4, given there to the K or M
     # (some rounded, some cut: 663,552 is "663K"): within one unit of the last digit
-    published = {"conv1": 35e3, "conv2": 307e3, "conv3": 885e3, "conv4": 663e3,
-                 "conv5": 442e3, "fc6": 38e6, "fc7": 17e6, "fc8": 4e6}
+    published = {
+        "conv1": 35e3,
+        "conv2": 307e3,
+        "conv3": 885e3,
+        "conv4": 663e3,
+        "conv5": 442e3,
+        "fc6": 38e6,
+        "fc7": 17e6,
+        "fc8": 4e6,
+    }
     for name, value in published.items():
         unit = 1e3 if value < 1e6 else 1e6
         assert abs(net.layer(name).weight_count - value) < unit, name
     assert [net.layer(n).groups for n in ("conv1", "conv2", "conv3", "conv4", "conv5")] == [
-        1, 2, 1, 2, 2]
+        1,
+        2,
+        1,
+        2,
+        2,
+    ]
 
 
 def test_mobilenetv2():
@@ -121,8 +143,10 @@ def test_lenet5():
 
 @pytest.mark.parametrize(
     ("name", "layers", "hidden", "intermediate"),
-    [("bert_base", 12, 768, 3072),  # Devlin et al., NAACL 2019: BERT-base L=12, H=768
-     ("minilm_l6", 6, 384, 1536)],  # all-MiniLM-L6-v2 config: 6 layers, hidden 384
+    [
+        ("bert_base", 12, 768, 3072),  # Devlin et al., NAACL 2019: BERT-base L=12, H=768
+        ("minilm_l6", 6, 384, 1536),
+    ],  # all-MiniLM-L6-v2 config: 6 layers, hidden 384
 )
 def test_transformer_encoders(name, layers, hidden, intermediate):
     net = load_network(name)
@@ -194,8 +218,13 @@ def test_model_top_level_problems(tmp_path):
     text = str(err.value)
     assert "'name' is a required property" in text and "'layers'" in text
     with pytest.raises(ConfigError, match="descripton"):
-        load_network(write(tmp_path, "name: x\ndescripton: typo\nlayers:\n"
-                           "  - {name: a, type: linear, in_features: 2, out_features: 2}\n"))
+        load_network(
+            write(
+                tmp_path,
+                "name: x\ndescripton: typo\nlayers:\n"
+                "  - {name: a, type: linear, in_features: 2, out_features: 2}\n",
+            )
+        )
     with pytest.raises(ConfigError, match=r"layers\[0\]\.type"):
         load_network(write(tmp_path, "name: x\nlayers:\n  - {name: a, type: conv3d}\n"))
     with pytest.raises(ConfigError, match="layers"):
@@ -204,11 +233,12 @@ def test_model_top_level_problems(tmp_path):
         load_network(write(tmp_path, "- just\n- a list\n"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: network_from_dict stops at top-level schema "
-                   "problems, so per-layer problems in the same file are not reported")
 def test_top_level_and_layer_problems_reported_together(tmp_path):
-    path = write(tmp_path, "name: x\ndescripton: typo\nlayers:\n"
-                 "  - {name: a, type: linear, in_features: 2, out_feature: 2}\n")
+    path = write(
+        tmp_path,
+        "name: x\ndescripton: typo\nlayers:\n"
+        "  - {name: a, type: linear, in_features: 2, out_feature: 2}\n",
+    )
     with pytest.raises(ConfigError) as err:
         load_network(path)
     text = str(err.value)
@@ -222,6 +252,14 @@ def test_non_yaml_file_names_the_file(tmp_path):
     assert err.value.source == str(path)
     assert str(path) in str(err.value)
     assert "YAML" in str(err.value)
+
+
+def test_binary_file_names_the_file(tmp_path):
+    path = tmp_path / "weights.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x00")  # not text at all
+    with pytest.raises(ConfigError) as err:
+        load_network(path)
+    assert err.value.source == str(path)
 
 
 def test_missing_model_file(tmp_path):
@@ -294,11 +332,22 @@ def test_read_scalesim_alexnet(scalesim_topologies):
     assert net.name == "alexnet"
     assert [lay.name for lay in net.layers] == ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
     # columns: name, ifmap h, ifmap w, filter h, filter w, channels, filters, stride
-    rows = [(224, 11, 3, 96, 4), (27, 5, 96, 256, 1), (13, 3, 256, 384, 1),
-            (13, 3, 384, 384, 1), (13, 3, 384, 256, 1)]
+    # Conv1: the file says 224; SCALE-Sim's ceil((224 - 11 + 4) / 4) = 55 outputs read
+    # 11 + 4 x 54 = 227 input rows, which is what the layer records
+    rows = [
+        (227, 11, 3, 96, 4),
+        (27, 5, 96, 256, 1),
+        (13, 3, 256, 384, 1),
+        (13, 3, 384, 384, 1),
+        (13, 3, 384, 256, 1),
+    ]
     for lay, (h, r, c, k, s) in zip(net.layers, rows, strict=True):
         assert (lay.input_hw, lay.kernel_hw, lay.in_channels, lay.out_channels) == (
-            (h, h), (r, r), c, k)
+            (h, h),
+            (r, r),
+            c,
+            k,
+        )
         assert lay.stride_hw == (s, s) and lay.padding_hw == (0, 0) and lay.groups == 1
         assert lay.weight_count == k * c * r * r
     # stride-1 layers: SCALE-Sim's ceil((H - R + 1) / 1) = H - R + 1
@@ -310,9 +359,6 @@ def test_read_scalesim_alexnet(scalesim_topologies):
     assert load_network(path).weight_count == net.weight_count
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: read_scalesim_topology uses floor((H-R)/s)+1, "
-                   "but SCALE-Sim computes ceil((H-R+s)/s); they differ when s does not divide "
-                   "H-R (AlexNet Conv1: 54 vs SCALE-Sim's 55)")
 def test_scalesim_output_size_matches_scalesim(scalesim_topologies):
     for name in ("alexnet.csv", "resnet50.csv"):
         for lay in read_scalesim_topology(scalesim_topologies / name).layers:
@@ -321,8 +367,12 @@ def test_scalesim_output_size_matches_scalesim(scalesim_topologies):
 
 
 def test_scalesim_bad_rows_listed(tmp_path):
-    path = write(tmp_path, "name,h,w,r,s,c,k,stride,\nL1,8,8,3,3,4,4,1,\nL2,8,8,3,3,4\n"
-                 "L3,8,8,x,3,4,4,1,\nL4,2,2,3,3,4,4,1,\n", name="topo.csv")
+    path = write(
+        tmp_path,
+        "name,h,w,r,s,c,k,stride,\nL1,8,8,3,3,4,4,1,\nL2,8,8,3,3,4\n"
+        "L3,8,8,x,3,4,4,1,\nL4,2,2,3,3,4,4,1,\n",
+        name="topo.csv",
+    )
     with pytest.raises(ConfigError) as err:
         read_scalesim_topology(path)
     problems = err.value.problems

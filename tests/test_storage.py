@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -26,8 +27,11 @@ def test_totals_add_up_over_layers():
     for fmt in ("dense", "csr", "csr-rel"):
         rows = frame[frame["format"] == fmt]
         assert totals.at[fmt, "total_bits"] == rows["total_bits"].sum()
-        parts = rows[["values_bits", "indices_bits", "pointers_bits", "fillers_bits",
-                      "other_bits"]].to_numpy().sum()
+        parts = (
+            rows[["values_bits", "indices_bits", "pointers_bits", "fillers_bits", "other_bits"]]
+            .to_numpy()
+            .sum()
+        )
         assert parts == totals.at[fmt, "total_bits"]
     # dense stores every weight at 4 bits: 430,500 x 4 (hand computation)
     assert totals.at["dense", "total_bits"] == 430_500 * 4
@@ -120,7 +124,7 @@ def test_nonstructured_storage_never_grows_as_the_rate_rises():
         for rate in (1, 1.5, 2, 3, 4, 8, 16, 32, 64, 128, 1000):
             mask = generate_mask(layer, Pruning(structure="magnitude", density=1 / rate), w)
             bits.append(format_stats(profile_mask(layer, mask), fmt, P44).total_bits)
-        assert all(a >= b for a, b in zip(bits, bits[1:], strict=False)), (fmt, bits)
+        assert all(a >= b for a, b in itertools.pairwise(bits)), (fmt, bits)
 
 
 def test_breakeven_rejects_nonstructured_reference():

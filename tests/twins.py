@@ -35,23 +35,33 @@ def zero_runs(line: np.ndarray) -> np.ndarray:
 # --- twins -----------------------------------------------------------------------------
 
 
+def line_stats(
+    m: np.ndarray, by_column: bool, index_bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Twin of ``kernels.line_stats``: per line (rows, or columns with ``by_column``) the
+    kept entries and the relative-index fillers at ``index_bits``, and the histogram of
+    zero runs before kept entries along that axis."""
+    lines = list(_lines(m, by_column))
+    length = m.shape[1] if by_column else m.shape[2]
+    line_nnz = np.array([np.count_nonzero(line) for line in lines], dtype=np.int64)
+    fillers = line_fillers(m, index_bits, by_column)
+    gap_hist = np.zeros(max(length, 1), dtype=np.int64)
+    for line in lines:
+        for run in zero_runs(line):
+            gap_hist[run] += 1
+    return line_nnz, fillers, gap_hist
+
+
 def line_profile(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Twin of ``kernels.line_profile``: (row_nnz, col_nnz, row_gap_hist, col_gap_hist)."""
-    _, rows, cols = m.shape
-    row_nnz = np.array([np.count_nonzero(line) for line in _lines(m, False)], dtype=np.int64)
-    col_nnz = np.array([np.count_nonzero(line) for line in _lines(m, True)], dtype=np.int64)
-    row_gap_hist = np.zeros(max(cols, 1), dtype=np.int64)
-    col_gap_hist = np.zeros(max(rows, 1), dtype=np.int64)
-    for hist, by_column in ((row_gap_hist, False), (col_gap_hist, True)):
-        for line in _lines(m, by_column):
-            for run in zero_runs(line):
-                hist[run] += 1
+    """Both axes at once: (row_nnz, col_nnz, row_gap_hist, col_gap_hist)."""
+    row_nnz, _, row_gap_hist = line_stats(m, False, 0)
+    col_nnz, _, col_gap_hist = line_stats(m, True, 0)
     return row_nnz, col_nnz, row_gap_hist, col_gap_hist
 
 
 def line_fillers(m: np.ndarray, index_bits: int, by_column: bool) -> np.ndarray:
-    """Twin of ``kernels.line_fillers``: per line, sum over kept entries of
-    floor(zeros before it / 2**index_bits)."""
+    """Per line, sum over kept entries of floor(zeros before it / 2**index_bits): a run
+    of k zeros costs that many filler entries (EIE, Deep Compression)."""
     span = 2**index_bits
     return np.array(
         [int(np.sum(zero_runs(line) // span)) for line in _lines(m, by_column)], dtype=np.int64

@@ -22,6 +22,10 @@ from simulator.formats.profile import MaskProfile
 from simulator.units import ceil_log2
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
 @dataclass(frozen=True, kw_only=True)
 class FormatParams:
     """Parameters of the storage formats (bits unless said otherwise).
@@ -39,6 +43,19 @@ class FormatParams:
 
     def __post_init__(self) -> None:
         problems = []
+        ints = {
+            "weight_bits": self.weight_bits,
+            "index_bits": self.index_bits,
+            "pointer_bits": self.pointer_bits,
+            "abs_index_bits": self.abs_index_bits,
+            "block": self.block[0],
+            "block ": self.block[1],
+            "nm": self.nm[0],
+            "nm ": self.nm[1],
+        }
+        bad = [k.strip() for k, v in ints.items() if v is not None and not _is_int(v)]
+        if bad:
+            raise FormatError(f"{', '.join(dict.fromkeys(bad))} must be whole numbers")
         if not 1 <= self.weight_bits <= 64:
             problems.append(f"weight bits must be in [1, 64], got {self.weight_bits}")
         if not 1 <= self.index_bits <= 32:

@@ -1,0 +1,46 @@
+"""What an execution model is asked to run: one layer, its weight mask, a variant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.formats import MaskProfile
+from simulator.layers import GemmView, Layer
+
+VARIANTS = ("dense", "structured", "sparse", "nm")
+"""dense: unpruned; structured: filter/channel/column pruning run as a smaller dense
+problem; sparse: non-structured mask on the engine's sparse path; nm: N:M mask."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerTask:
+    """A layer with its (possibly pruned) weight mask, precisions and the activation
+    density seen by engines that skip zero activations (``activation_mask`` overrides
+    it: a bool array of the layer's ``cols`` x ``n_cols`` im2col inputs, per group
+    shared)."""
+
+    layer: Layer
+    profile: MaskProfile
+    variant: str
+    weight_bits: int
+    index_bits: int
+    activation_bits: int
+    activation_density: float = 1.0
+    activation_mask: np.ndarray | None = None
+    seed: int = 0
+
+    @property
+    def gemm(self) -> GemmView:
+        return self.layer.gemm
+
+    def effective_gemm(self) -> GemmView:
+        """The dense problem that remains: surviving rows and columns per group
+        (for structured pruning; the full GEMM otherwise)."""
+        g = self.layer.gemm
+        if self.variant != "structured":
+            return g
+        rows = int(self.profile.kept_rows().max())
+        cols = int(self.profile.kept_cols().max())
+        return GemmView(groups=g.groups, rows=max(rows, 1), cols=max(cols, 1), n_cols=g.n_cols)

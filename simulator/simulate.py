@@ -1,0 +1,244 @@
+"""The one place that chains the steps: masks -> counts -> cost, per layer and network.
+
+:func:`prepare_profiles` turns pruning specs (or given masks) into mask profiles
+once; :func:`simulate_network` reuses them on any platform. The engine is chosen by
+the platform's class and execution model: FPGAs run dense, structured and N:M work
+on a systolic array and non-structured work on an EIE-style array, each with as
+many PEs as fit on the device (same chip); ASICs run their own execution model;
+CPUs and GPUs the roofline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from simulator.cost import LayerCost, price
+from simulator.dataflows import run_eie, run_roofline, run_systolic
+from simulator.dataflows.task import VARIANTS, LayerTask
+from simulator.errors import ConfigError
+from simulator.formats import MaskProfile, profile_gemm, profile_mask
+from simulator.hwconfig import Platform
+from simulator.layers import Layer
+from simulator.masks import Pruning, check_mask, generate_mask
+from simulator.traffic import ExecutionCounts
+from simulator.workloads import Network
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerResult:
+    """Counts and cost of one layer, one variant, one platform."""
+
+    network: str
+    layer: str
+    platform: str
+    variant: str
+    density: float
+    dram_bits: float
+    counts: ExecutionCounts
+    cost: LayerCost
+
+    def record(self) -> dict:
+        """A flat row for tables (units in the names)."""
+        c, k = self.counts, self.cost
+        return {
+            "network": self.network,
+            "layer": self.layer,
+            "platform": self.platform,
+            "variant": self.variant,
+            "engine": c.engine,
+            "density": self.density,
+            "latency_s": k.latency_s,
+            "bound": k.bound,
+            "compute_s": k.compute_s,
+            "energy_j": k.energy_j,
+            "energy_dram_j": k.energy_dram_j,
+            "energy_sram_j": k.energy_sram_j,
+            "energy_mac_j": k.energy_mac_j,
+            "energy_index_j": k.energy_index_j,
+            "energy_static_j": k.energy_static_j,
+            "macs_dense": c.macs_dense,
+            "macs_done": c.macs_done,
+            "macs_gated": c.macs_gated,
+            "macs_skipped": c.macs_skipped,
+            "index_decodes": c.index_decodes,
+            "compute_cycles": c.compute_cycles,
+            "pe_utilization": c.pe_utilization,
+            "load_balance": c.load_balance,
+            "dram_bits": self.dram_bits,
+        }
+
+
+def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionCounts]:
+    """The execution model that runs ``variant`` on ``platform``."""
+    if platform.fpga is not None:
+        if variant == "sparse":
+            pes = platform.fpga.pes_that_fit(sparse=True)
+            return lambda t: run_eie(t, platform, pes=pes)
+        side = math.isqrt(platform.fpga.pes_that_fit(sparse=False))
+        return lambda t: run_systolic(t, platform, rows=side, cols=side)
+    if platform.execution == "eie":
+        return lambda t: run_eie(t, platform)
+    if platform.execution == "systolic":
+        return lambda t: run_systolic(t, platform)
+    return lambda t: run_roofline(t, platform)
+
+
+def prepare_profiles(
+    network: Network, variants: Mapping[str, Pruning | Mapping[str, np.ndarray]]
+) -> dict[str, dict[str, MaskProfile]]:
+    """Mask profiles per variant and prunable layer, from a pruning spec or given
+    masks (checked against their layers). ``dense`` is always included."""
+    specs: dict[str, Pruning | Mapping[str, np.ndarray]] = {"dense": Pruning(structure="dense")}
+    specs.update(variants)
+    out: dict[str, dict[str, MaskProfile]] = {}
+    for variant, spec in specs.items():
+        if variant not in VARIANTS:
+            raise ConfigError("variants", f"{variant!r} is not one of {', '.join(VARIANTS)}")
+        out[variant] = {}
+        for layer in network.prunable_layers:
+            if isinstance(spec, Pruning):
+                mask = generate_mask(layer, spec)
+            elif layer.name in spec:
+                mask = check_mask(layer, spec[layer.name], f"{variant} mask")
+            else:
+                raise ConfigError(f"{variant} masks", f"no mask for layer {layer.name!r}")
+            out[variant][layer.name] = profile_mask(layer, mask)
+    return out
+
+
+def simulate_layer(
+    layer: Layer,
+    platform: Platform,
+    profile: MaskProfile | None,
+    *,
+    variant: str = "dense",
+    weight_bits: int = 8,
+    index_bits: int = 4,
+    activation_bits: int | None = None,
+    activation_density: float | None = None,
+    seed: int = 0,
+    network: str = "",
+) -> LayerResult:
+    """Counts and cost of one layer. A weightless layer (attention product) runs as
+    dense work at activation precision whatever the variant."""
+    ab = activation_bits or platform.activation_bits
+    ad = platform.compute.activation_density if activation_density is None else activation_density
+    wb = weight_bits
+    if profile is None or not layer.prunable:
+        g = layer.gemm
+        profile = profile_gemm(np.ones((g.groups, g.rows, g.cols), np.uint8), layer.name)
+        variant, wb = "dense", ab
+    task = LayerTask(
+        layer=layer,
+        profile=profile,
+        variant=variant,
+        weight_bits=wb,
+        index_bits=index_bits,
+        activation_bits=ab,
+        activation_density=ad,
+        seed=seed,
+    )
+    counts = engine(platform, variant)(task)
+    cost = price(counts, platform, wb, ab)
+    drams = {m.name for m in platform.memory if m.kind == "dram"}
+    return LayerResult(
+        network=network,
+        layer=layer.name,
+        platform=platform.name,
+        variant=variant,
+        density=profile.density,
+        dram_bits=sum(a.read_bits + a.write_bits for a in counts.accesses if a.level in drams),
+        counts=counts,
+        cost=cost,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkEstimate:
+    """Every layer of a network under each variant on one platform."""
+
+    network: str
+    platform: str
+    layers: tuple[LayerResult, ...]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per (layer, variant)."""
+        return pd.DataFrame([r.record() for r in self.layers])
+
+    def totals(self) -> pd.DataFrame:
+        """One row per variant: latency and energy summed over layers, MAC-weighted
+        utilization, speedup and energy ratio against dense on this platform."""
+        df = self.frame()
+        sums = df.groupby("variant", sort=False)[
+            [
+                "latency_s",
+                "energy_j",
+                "energy_dram_j",
+                "energy_sram_j",
+                "energy_mac_j",
+                "energy_index_j",
+                "energy_static_j",
+                "macs_dense",
+                "macs_done",
+                "dram_bits",
+            ]
+        ].sum()
+        w = df["latency_s"]
+        sums["pe_utilization"] = (df["pe_utilization"] * w).groupby(df["variant"]).sum() / sums[
+            "latency_s"
+        ]
+        dense = sums.loc["dense"]
+        sums["speedup"] = dense["latency_s"] / sums["latency_s"]
+        sums["energy_ratio"] = sums["energy_j"] / dense["energy_j"]
+        sums.insert(0, "platform", self.platform)
+        sums.insert(0, "network", self.network)
+        return sums.reset_index()
+
+
+def simulate_network(
+    network: Network,
+    platform: Platform,
+    profiles: Mapping[str, Mapping[str, MaskProfile]],
+    *,
+    weight_bits: int = 8,
+    index_bits: int = 4,
+    activation_bits: int | None = None,
+    activation_density: float | None = None,
+    seed: int = 0,
+    variants: Iterable[str] | None = None,
+    on_layer: Callable[[], None] | None = None,
+) -> NetworkEstimate:
+    """Simulate every layer under each variant of ``profiles`` (from
+    :func:`prepare_profiles`). Weightless layers count in every variant, as dense."""
+    results = []
+    for variant in variants or profiles:
+        for layer in network.layers:
+            prof = profiles[variant].get(layer.name) if layer.prunable else None
+            r = simulate_layer(
+                layer,
+                platform,
+                prof,
+                variant=variant,
+                weight_bits=weight_bits,
+                index_bits=index_bits,
+                activation_bits=activation_bits,
+                activation_density=activation_density,
+                seed=seed,
+                network=network.name,
+            )
+            # a weightless layer reports dense; file it under the variant it belongs to
+            results.append(r if r.variant == variant else _relabel(r, variant))
+            if on_layer:
+                on_layer()
+    return NetworkEstimate(network=network.name, platform=platform.name, layers=tuple(results))
+
+
+def _relabel(r: LayerResult, variant: str) -> LayerResult:
+    from dataclasses import replace
+
+    return replace(r, variant=variant)
