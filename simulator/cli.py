@@ -16,15 +16,23 @@ from simulator import __version__
 from simulator.errors import ConfigError, PrunesimError
 from simulator.formats import FORMATS, FormatParams
 from simulator.formats.formulas import EXPECTED_FORMATS
+from simulator.hwconfig import HWCONFIG_SCHEMA, builtin_platforms, load_platform
 from simulator.masks import STRUCTURES, Pruning, density_from, load_levels, parse_nm
 from simulator.report import records, table, write_csv, write_json
+from simulator.simulate import estimate_variants, prepare_profiles, simulate_network
 from simulator.storage import (
     STRUCTURED_FORMAT,
     network_storage,
     storage_breakeven,
 )
 from simulator.units import bits_to_bytes
-from simulator.workloads import Network, builtin_models, load_network, parse_inline_layer
+from simulator.workloads import (
+    MODEL_SCHEMA,
+    Network,
+    builtin_models,
+    load_network,
+    parse_inline_layer,
+)
 
 EPILOG_STORAGE = """\
 examples:
@@ -351,6 +359,219 @@ def _print_breakeven(be, args, s_rate, params, *, per_layer: bool) -> None:
     )
 
 
+EPILOG_ESTIMATE = """\
+examples:
+  prunesim estimate resnet50 --platform a100 --rate 8
+  prunesim estimate alexnet --platform eie --sparsity 0.9 --activation-density 0.35
+  prunesim estimate vgg16 --platform zcu102 --platform alveo_u250 --totals
+  prunesim estimate lenet5 --platform all --rate 16 --json out/lenet.json
+  prunesim estimate mymodel.yaml --platform my_accelerator.yaml --structured channel
+
+Variants, all at the same level: dense; structured (--structured pruning, run as a
+smaller dense problem); non-structured ("sparse": a random mask on the engine's
+sparse path, or on the dense path where the engine has none); and nm where the
+platform has an N:M unit. Latency is the largest of the compute, DRAM and SRAM
+bounds; "bound" names it. Speedup and energy ratio compare with dense on the same
+platform.
+"""
+
+
+def _platforms(names: list[str]) -> list:
+    flat = [n.strip() for group in names for n in group.split(",") if n.strip()]
+    if flat == ["all"]:
+        flat = list(builtin_platforms())
+    return [load_platform(n) for n in flat]
+
+
+def _progress(total: int, enabled: bool):
+    """A tqdm progress bar on stderr when it is a terminal, else a no-op callable."""
+    if not enabled or not sys.stderr.isatty():
+        return None, (lambda: None)
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="layer", leave=False, file=sys.stderr)
+    return bar, (lambda: bar.update())
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    networks = _networks(args)
+    platforms = _platforms(args.platform)
+    params = FormatParams(weight_bits=args.weight_bits, index_bits=args.index_bits)
+    frames, totals = [], []
+    for net in networks:
+        pruning = _pruning(args, net)
+        variants_all: dict = {}
+        for p in platforms:
+            variants_all.update(estimate_variants(p, pruning, args.structured))
+        profiles = prepare_profiles(net, variants_all)
+        work = len(net.layers) * sum(
+            len(estimate_variants(p, pruning, args.structured)) + 1 for p in platforms
+        )
+        bar, tick = _progress(work, work > 200)
+        for p in platforms:
+            wanted = ["dense", *estimate_variants(p, pruning, args.structured)]
+            est = simulate_network(
+                net,
+                p,
+                profiles,
+                weight_bits=params.weight_bits,
+                index_bits=params.index_bits,
+                activation_bits=args.activation_bits,
+                activation_density=args.activation_density,
+                seed=args.seed,
+                variants=wanted,
+                on_layer=tick,
+            )
+            frame, tot = est.frame(), est.totals()
+            frames.append(frame)
+            totals.append(tot)
+            if bar is None and (
+                args.per_layer
+                or (args.per_layer is None and len(networks) == 1 and len(platforms) == 1)
+            ):
+                _print_estimate_layers(net, p, pruning, params, frame, wanted)
+        if bar is not None:
+            bar.close()
+    _print_estimate_totals(pd.concat(totals, ignore_index=True), pd.concat(frames))
+    long = pd.concat(frames, ignore_index=True)
+    tot = pd.concat(totals, ignore_index=True)
+    if args.csv:
+        path = write_csv(args.csv, long)
+        tpath = write_csv(path.with_name(path.stem + "-totals.csv"), tot)
+        print(f"\nwrote {path} and {tpath}")
+    if args.json:
+        print(f"\nwrote {write_json(args.json, {'layers': records(long), 'totals': records(tot)})}")
+    return 0
+
+
+def _print_estimate_layers(net, platform, pruning, params, frame, variants) -> None:
+    lat = frame.pivot(index="layer", columns="variant", values="latency_s")
+    en = frame.pivot(index="layer", columns="variant", values="energy_j")
+    bound = frame.pivot(index="layer", columns="variant", values="bound")
+    rows = []
+    for layer in dict.fromkeys(frame["layer"]):
+        rows.append(
+            [
+                layer,
+                *[lat.at[layer, v] * 1e6 for v in variants],
+                *[en.at[layer, v] * 1e6 for v in variants],
+                "/".join(str(bound.at[layer, v]) for v in variants),
+            ]
+        )
+    headers = [
+        "layer",
+        *[f"{v} us" for v in variants],
+        *[f"{v} uJ" for v in variants],
+        "bound (" + "/".join(variants) + ")",
+    ]
+    title = (
+        f"{net.name} on {platform.name}: {params.weight_bits}-bit weights, "
+        f"level {1 / pruning.density:g}x — latency and energy per layer"
+    )
+    digits = [0, *[2] * (2 * len(variants)), 0]
+    print(table(rows, headers, title=title, digits=digits))
+    print()
+
+
+def _print_estimate_totals(tot, frames) -> None:
+    main_bound = frames.groupby(["network", "platform", "variant"]).apply(
+        lambda d: d.groupby("bound")["latency_s"].sum().idxmax(), include_groups=False
+    )
+    rows = []
+    for _, r in tot.iterrows():
+        e = r["energy_j"]
+        split = [
+            r[f"energy_{k}_j"] / e * 100 if e else 0.0
+            for k in ("dram", "sram", "mac", "index", "static")
+        ]
+        engine = (
+            frames[
+                (frames["network"] == r["network"])
+                & (frames["platform"] == r["platform"])
+                & (frames["variant"] == r["variant"])
+            ]["engine"]
+            .mode()
+            .iloc[0]
+        )
+        rows.append(
+            [
+                r["network"],
+                r["platform"],
+                r["variant"],
+                engine,
+                r["latency_s"] * 1e3,
+                r["speedup"],
+                r["energy_j"] * 1e3,
+                r["energy_ratio"],
+                r["pe_utilization"],
+                main_bound[(r["network"], r["platform"], r["variant"])],
+                "/".join(f"{x:.0f}" for x in split),
+            ]
+        )
+    headers = [
+        "network",
+        "platform",
+        "variant",
+        "engine",
+        "latency ms",
+        "speedup",
+        "energy mJ",
+        "energy ratio",
+        "PE util",
+        "main bound",
+        "energy % DRAM/SRAM/MAC/idx/static",
+    ]
+    print(
+        table(
+            rows,
+            headers,
+            title="Totals (speedup and energy ratio against dense on the same platform)",
+            digits=[0, 0, 0, 0, 3, 2, 3, 2, 2, 0, 0],
+        )
+    )
+
+
+def cmd_platforms(args: argparse.Namespace) -> int:
+    rows = []
+    for name in builtin_platforms():
+        p = load_platform(name)
+        if p.fpga is not None:
+            dense, sparse = (p.fpga.pes_that_fit(sparse=s) for s in (False, True))
+            pes = f"{dense} dense / {sparse} sparse"
+        else:
+            pes = str(p.compute.pes)
+        dram = p.level("dram")
+        rows.append(
+            [
+                name,
+                p.platform_class,
+                p.execution,
+                p.clock_hz / 1e6,
+                pes,
+                dram.bandwidth_bytes_per_s / 1e9 if dram else None,
+                p.description,
+            ]
+        )
+    print(
+        table(
+            rows,
+            ["platform", "class", "execution", "MHz", "PEs", "DRAM GB/s", "description"],
+            digits=[0, 0, 0, 0, 0, 1, 0],
+        )
+    )
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    schema = HWCONFIG_SCHEMA if args.kind == "hwconfig" else MODEL_SCHEMA
+    print(json.dumps(schema, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prunesim",
@@ -441,6 +662,104 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--json", type=Path, metavar="PATH", help="write everything as JSON")
     p.set_defaults(func=cmd_storage)
+
+    p = sub.add_parser(
+        "estimate",
+        help="latency, energy and PE utilization of dense, structured and "
+        "non-structured inference on hardware profiles",
+        description="Per-layer and total latency and energy of dense, structured, "
+        "non-structured (and N:M) inference of a network on one or more hardware "
+        "profiles, with the bound that set each latency, PE utilization and the "
+        "energy split.",
+        epilog=EPILOG_ESTIMATE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "model",
+        nargs="*",
+        metavar="MODEL",
+        help="built-in network name, model YAML file or SCALE-Sim topology CSV "
+        "(default: every built-in network)",
+    )
+    p.add_argument("--layer", metavar="SPEC", help="one inline layer instead of a network")
+    p.add_argument(
+        "--platform",
+        action="append",
+        required=True,
+        metavar="P",
+        help="built-in profile name (see 'prunesim platforms'), profile YAML file, "
+        "comma-separated list, or 'all'; repeatable",
+    )
+    g = p.add_argument_group("pruning")
+    lvl = g.add_mutually_exclusive_group()
+    lvl.add_argument("--rate", type=float, help="pruning rate of the pruned variants (default 8)")
+    lvl.add_argument("--sparsity", type=float, help="fraction removed, e.g. 0.875")
+    lvl.add_argument("--density", type=float, help="fraction kept, e.g. 0.125")
+    g.add_argument("--levels", type=Path, metavar="FILE", help="YAML of per-layer levels")
+    g.add_argument(
+        "--structured",
+        choices=["filter", "channel", "column"],
+        default="filter",
+        help="structured pruning of the structured variant (default filter)",
+    )
+    g.add_argument("--block", type=_pair, default=(4, 4), metavar="RxC", help=argparse.SUPPRESS)
+    g.add_argument("--nm", type=_nm, default=(2, 4), metavar="N:M", help=argparse.SUPPRESS)
+    g.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    g = p.add_argument_group("precision and activity")
+    g.add_argument(
+        "--weight-bits", type=int, default=8, metavar="B", help="weight bits (default 8)"
+    )
+    g.add_argument(
+        "--index-bits",
+        type=int,
+        default=4,
+        metavar="I",
+        help="relative index bits of sparse engines (default 4)",
+    )
+    g.add_argument(
+        "--activation-bits", type=int, metavar="A", help="activation bits (default: the profile's)"
+    )
+    g.add_argument(
+        "--activation-density",
+        type=float,
+        metavar="D",
+        help="kept fraction of input activations on engines that skip zeros "
+        "(default: the profile's)",
+    )
+    g = p.add_argument_group("output")
+    show = g.add_mutually_exclusive_group()
+    show.add_argument(
+        "--per-layer",
+        dest="per_layer",
+        action="store_true",
+        default=None,
+        help="per-layer table (default for one network on one platform)",
+    )
+    show.add_argument("--totals", dest="per_layer", action="store_false", help="totals only")
+    g.add_argument(
+        "--csv",
+        type=Path,
+        metavar="PATH",
+        help="per-layer rows as CSV (totals beside it as PATH-totals.csv)",
+    )
+    g.add_argument("--json", type=Path, metavar="PATH", help="everything as JSON")
+    p.set_defaults(func=cmd_estimate, structure="random")
+
+    p = sub.add_parser(
+        "platforms",
+        help="list the built-in hardware profiles",
+        description="List the built-in hardware profiles (hwconfigs/*.yaml).",
+    )
+    p.set_defaults(func=cmd_platforms)
+
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of a user file",
+        description="Print the JSON Schema of hardware profiles or model files "
+        "(for editor completion of YAML).",
+    )
+    p.add_argument("kind", choices=["hwconfig", "model"])
+    p.set_defaults(func=cmd_schema)
     return parser
 
 
@@ -452,6 +771,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
         return int(e.code or 0)
     try:
+        ad = getattr(args, "activation_density", None)
+        if ad is not None and not 0 < ad <= 1:
+            raise ConfigError("--activation-density", f"must be in (0, 1], got {ad}")
         if getattr(args, "structured_rate", None) is not None and args.structured_rate < 1:
             raise ConfigError("--structured-rate", f"must be >= 1, got {args.structured_rate}")
         return args.func(args)

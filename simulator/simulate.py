@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -232,13 +232,23 @@ def simulate_network(
                 network=network.name,
             )
             # a weightless layer reports dense; file it under the variant it belongs to
-            results.append(r if r.variant == variant else _relabel(r, variant))
+            results.append(r if r.variant == variant else replace(r, variant=variant))
             if on_layer:
                 on_layer()
     return NetworkEstimate(network=network.name, platform=platform.name, layers=tuple(results))
 
 
-def _relabel(r: LayerResult, variant: str) -> LayerResult:
-    from dataclasses import replace
-
-    return replace(r, variant=variant)
+def estimate_variants(
+    platform: Platform, pruning: Pruning, structured: str = "filter"
+) -> dict[str, Pruning]:
+    """The pruned variants compared with dense at one level: ``structured`` pruning,
+    non-structured (random) pruning, and N:M where the platform has an N:M unit."""
+    base = {"per_layer": pruning.per_layer, "seed": pruning.seed, "block": pruning.block}
+    out = {
+        "structured": Pruning(structure=structured, density=pruning.density, nm=pruning.nm, **base),
+        "sparse": Pruning(structure="random", density=pruning.density, nm=pruning.nm, **base),
+    }
+    nm = platform.compute.nm_sparse
+    if nm is not None:
+        out["nm"] = Pruning(structure="nm", nm=(nm.n, nm.m), **base)
+    return out

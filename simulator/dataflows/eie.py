@@ -89,7 +89,8 @@ def run_eie(task: LayerTask, platform: Platform, pes: int | None = None) -> Exec
     wb, ib, ab = task.weight_bits, task.index_bits, task.activation_bits
     total_entries = int(entries.sum())
     ptr_bits = pointer_width(total_entries)
-    local = next((lv for lv in platform.memory if lv.per_pe and lv.kind == "sram"), None)
+    srams = [lv for lv in platform.memory if lv.kind == "sram"]
+    local = next((lv for lv in srams if lv.per_pe), srams[0] if srams else None)
     acts = next((lv for lv in platform.memory if lv.kind == "regfile"), local)
     accesses = []
     if local is not None:
