@@ -152,3 +152,64 @@ def test_console_entry_point_runs_without_traceback():
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("prunesim: error:") and "Traceback" not in proc.stderr
+
+
+def test_estimate_per_layer_and_files(capsys, tmp_path):
+    code, out, err = run(
+        capsys,
+        "estimate",
+        "lenet5",
+        "--platform",
+        "eie",
+        "--rate",
+        "8",
+        "--weight-bits",
+        "4",
+        "--csv",
+        str(tmp_path / "e.csv"),
+        "--json",
+        str(tmp_path / "e.json"),
+    )
+    assert code == 0, err
+    assert "fc1" in out and "Totals" in out and "speedup" in out
+    frame = pd.read_csv(tmp_path / "e.csv")
+    assert set(frame["variant"]) == {"dense", "structured", "sparse"}
+    assert set(frame["layer"]) == {"conv1", "conv2", "fc1", "fc2"}
+    totals = pd.read_csv(tmp_path / "e-totals.csv").set_index("variant")
+    assert totals.at["dense", "speedup"] == 1.0
+    assert totals.at["sparse", "energy_j"] == pytest.approx(
+        frame[frame["variant"] == "sparse"]["energy_j"].sum()
+    )
+    doc = json.loads((tmp_path / "e.json").read_text())
+    assert len(doc["layers"]) == len(frame) and len(doc["totals"]) == 3
+
+
+def test_estimate_several_platforms_totals_only(capsys):
+    code, out, err = run(
+        capsys, "estimate", "lenet5", "--platform", "eie,scalesim_32x32_ws", "--totals"
+    )
+    assert code == 0, err
+    assert "eie" in out and "scalesim_32x32_ws" in out and "conv2" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["estimate", "lenet5", "--platform", "nosuch"], "no such hardware profile"),
+        (
+            ["estimate", "lenet5", "--platform", "eie", "--activation-density", "2"],
+            "--activation-density",
+        ),
+        (["estimate", "lenet5", "--platform", "eie", "--rate", "0.1"], "rate must be"),
+    ],
+)
+def test_estimate_bad_input(capsys, argv, needle):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_estimate_broken_profile_lists_problems(capsys, tmp_path):
+    bad = tmp_path / "hw.yaml"
+    bad.write_text("name: x\nclass: asic\nexecution: warp\nclock_hz: 1e9\n")
+    code, _, err = run(capsys, "estimate", "lenet5", "--platform", str(bad))
+    assert code == 2 and str(bad) in err and "execution" in err and "weight_bits" in err

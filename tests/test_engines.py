@@ -1,0 +1,362 @@
+"""Execution models and cost: hand-computed tiny cases, the EIE agreement and
+invariants that must hold."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from simulator import kernels
+from simulator.cost import price
+from simulator.dataflows import LayerTask, run_eie, run_roofline, run_systolic
+from simulator.dataflows.systolic import systolic_cycles
+from simulator.formats import profile_gemm, profile_mask
+from simulator.hwconfig import load_platform, platform_from_dict
+from simulator.layers import Conv2d, GemmView, Linear
+from simulator.masks import Pruning, generate_mask
+from simulator.simulate import prepare_profiles, simulate_layer, simulate_network
+from simulator.workloads import Network, load_network
+
+DRAM = {
+    "name": "dram",
+    "kind": "dram",
+    "bandwidth_bytes_per_s": 1e12,
+    "read_pj_per_bit": 10,
+    "write_pj_per_bit": 20,
+}
+BUF = {
+    "name": "buf",
+    "kind": "sram",
+    "size_bytes": 1e9,
+    "bandwidth_bits_per_cycle": 1e6,
+    "read_pj_per_bit": 1,
+    "write_pj_per_bit": 2,
+}
+
+
+def systolic(rows=2, cols=2, dataflow="ws", gating=False, **extra):
+    return platform_from_dict(
+        {
+            "name": "tiny",
+            "class": "asic",
+            "execution": "systolic",
+            "clock_hz": 1e9,
+            "weight_bits": [8],
+            "activation_bits": 8,
+            "compute": {
+                "pes": rows * cols,
+                "array_rows": rows,
+                "array_cols": cols,
+                "dataflow": dataflow,
+                "zero_gating": gating,
+                **extra,
+            },
+            "memory": [DRAM, BUF],
+            "energy": {"mac_pj": {"int8": 0.5}},
+        }
+    )
+
+
+def task(layer, mask=None, variant="dense", wb=8, ab=8, ib=4, ad=1.0):
+    g = layer.gemm
+    m = np.ones(layer.weight_shape, bool) if mask is None else mask
+    prof = profile_gemm(np.ascontiguousarray(m.reshape(g.groups, g.rows, g.cols), np.uint8))
+    return LayerTask(
+        layer=layer,
+        profile=prof,
+        variant=variant,
+        weight_bits=wb,
+        index_bits=ib,
+        activation_bits=ab,
+        activation_density=ad,
+    )
+
+
+# --- systolic ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("flow", "expect"), [("ws", 66), ("os", 84), ("is", 72)])
+def test_systolic_cycles_by_hand(flow, expect):
+    """fc 3 -> 5 over 7 tokens on a 2x2 array: reduction 3, filters 5, outputs 7.
+    ws: ceil(3/2) x ceil(5/2) = 6 folds of 2*2 + 2 + 7 - 2 = 11 cycles = 66;
+    os: ceil(7/2) x ceil(5/2) = 12 folds of 4 + 2 + 3 - 2 = 7 = 84;
+    is: ceil(3/2) x ceil(7/2) = 8 folds of 4 + 2 + 5 - 2 = 9 = 72."""
+    layer = Linear(name="fc", in_features=3, out_features=5, tokens=7)
+    c = run_systolic(task(layer), systolic(dataflow=flow))
+    assert c.compute_cycles == expect
+    assert c.macs_done == 3 * 5 * 7
+    # utilization = 105 useful MACs over 4 PEs x cycles
+    assert c.pe_utilization == pytest.approx(105 / (4 * expect))
+
+
+def test_systolic_groups_run_one_after_another():
+    """Depthwise 3x3 conv, 4 channels, 4x4 input with padding 1: 4 groups of a 1x9 matrix
+    times 16 columns; ws on 2x2: ceil(9/2)=5 x ceil(1/2)=1 folds of 4+2+16-2=20 -> 4x100."""
+    layer = Conv2d(
+        name="dw",
+        in_channels=4,
+        out_channels=4,
+        kernel_hw=(3, 3),
+        input_hw=(4, 4),
+        padding_hw=(1, 1),
+        groups=4,
+    )
+    assert run_systolic(task(layer), systolic()).compute_cycles == 400
+
+
+def test_systolic_structured_sparse_and_gating():
+    layer = Linear(name="fc", in_features=8, out_features=8, tokens=4)
+    mask = np.zeros((8, 8), bool)
+    mask[:4] = True  # filter pruning: 4 of 8 output neurons
+    dense = run_systolic(task(layer), systolic())
+    structured = run_systolic(task(layer, mask, "structured"), systolic())
+    # ws: reduction 8 -> 4 folds; filters 8 -> 4 (dense) or 4 -> 2 (pruned); 4+2+4-2 = 8
+    assert dense.compute_cycles == 4 * 4 * 8
+    assert structured.compute_cycles == 4 * 2 * 8
+    rand = generate_mask(layer, Pruning(density=0.25))
+    sparse = run_systolic(task(layer, rand, "sparse"), systolic())
+    assert sparse.compute_cycles == dense.compute_cycles  # a dense array skips nothing
+    assert sparse.macs_done == dense.macs_done and sparse.macs_gated == 0
+    gated = run_systolic(task(layer, rand, "sparse"), systolic(gating=True))
+    assert gated.macs_done == 16 * 4 and gated.macs_gated == (64 - 16) * 4
+
+
+def test_systolic_nm_unit_streams_n_of_m():
+    layer = Linear(name="fc", in_features=8, out_features=2, tokens=3)
+    nm_mask = generate_mask(layer, Pruning(structure="nm", nm=(2, 4)))
+    p = systolic(nm_sparse={"n": 2, "m": 4})
+    c = run_systolic(task(layer, nm_mask, "nm"), p)
+    # reduction 8 -> 4 kept: ceil(4/2) x ceil(2/2) folds of 4+2+3-2 = 7
+    assert c.compute_cycles == 2 * 1 * 7
+    # weights in DRAM: 8 kept values x 8 bits + 8 x 2-bit positions
+    assert c.bits("dram", "weights") == 8 * 8 and c.bits("dram", "metadata") == 8 * 2
+
+
+def test_systolic_sram_and_dram_counts_ws():
+    """ws, fc 4 -> 2 over 3 tokens, 2x2 array: 2 row folds, 1 column fold.
+    SRAM: weights 4x2 read once, inputs 3 x 4 x 1 col fold, outputs 3 x 2 x 2 row folds."""
+    layer = Linear(name="fc", in_features=4, out_features=2, tokens=3)
+    c = run_systolic(task(layer), systolic())
+    assert c.bits("buf", "weights") == 8 * 8
+    assert c.bits("buf", "inputs") == 12 * 8
+    assert c.bits("buf", "outputs") == 12 * 8
+    assert c.bits("dram") == (8 + 12 + 6) * 8  # weights, inputs once, outputs once
+
+
+def test_systolic_matches_the_scalesim_formula_on_resnet50_shapes():
+    """Independent statement of SCALE-Sim's ws model: per fold 2R + C + T - 2."""
+    for layer in load_network("resnet50").layers[:10]:
+        g = layer.gemm
+        cycles, row_folds, col_folds = systolic_cycles(g, 32, 32, "ws")
+        assert (row_folds, col_folds) == (math.ceil(g.cols / 32), math.ceil(g.rows / 32))
+        folds = row_folds * col_folds
+        assert cycles == folds * (2 * 32 + 32 + g.n_cols - 2)
+
+
+# --- EIE -----------------------------------------------------------------------------
+
+
+def eie_twin(work, depth):
+    """Slow event-by-event statement of the FIFO schedule."""
+    n_pe, n_act = work.shape
+    push = []
+    started = [[0] * n_act for _ in range(n_pe)]
+    finish = [0] * n_pe
+    for j in range(n_act):
+        t = push[-1] + 1 if push else 0
+        if j >= depth:
+            t = max([t] + [started[k][j - depth] for k in range(n_pe)])
+        push.append(t)
+        for k in range(n_pe):
+            started[k][j] = max(finish[k], t + 1)
+            finish[k] = started[k][j] + int(work[k, j])
+    return max(finish) if n_act else 0
+
+
+@pytest.mark.parametrize("depth", [1, 2, 8])
+def test_eie_schedule_equals_twin(depth):
+    rng = np.random.default_rng(depth)
+    for _ in range(30):
+        work = rng.integers(1, 9, size=(rng.integers(1, 6), rng.integers(0, 40))).astype(np.int64)
+        total, busy = kernels.eie_schedule(work, depth)
+        assert total == eie_twin(work, depth)
+        assert (busy == work.sum(1)).all()
+
+
+def test_eie_schedule_by_hand():
+    work = np.array([[5, 1, 1, 1], [1, 1, 1, 5]], dtype=np.int64)
+    # depth 1: PE0 1-6, push 2 waits for PE0 to start item 1 at 6, ...: 13 cycles;
+    # depth 8: no back-pressure, each PE works alone: 1 + 8 = 9 cycles
+    assert kernels.eie_schedule(work, 1)[0] == 13
+    assert kernels.eie_schedule(work, 8)[0] == 9
+
+
+def test_eie_alexnet_fc6_to_fc8_within_ten_percent():
+    """EIE (Han et al., ISCA 2016): AlexNet FC6-FC8 at 1.88e4 frames/s on 64 PEs at
+    800 MHz, weight densities 9%/9%/25%, activation densities 35.1%/35.3%/37.5%."""
+    eie = load_platform("eie")
+    net = load_network("alexnet")
+    total = 0.0
+    for name, wd, ad in (("fc6", 0.09, 0.351), ("fc7", 0.09, 0.353), ("fc8", 0.25, 0.375)):
+        layer = net.layer(name)
+        mask = generate_mask(layer, Pruning(density=wd))
+        c = run_eie(task(layer, mask, "sparse", wb=4, ab=16, ad=ad), eie)
+        total += c.compute_cycles / eie.clock_hz
+    assert total == pytest.approx(1 / 1.88e4, rel=0.10)
+
+
+def test_eie_fifo_depth_hides_imbalance():
+    eie = load_platform("eie")
+    layer = load_network("alexnet").layer("fc7")
+    t = task(layer, generate_mask(layer, Pruning(density=0.09)), "sparse", wb=4, ab=16, ad=0.35)
+    shallow = dataclasses.replace(eie, compute=dataclasses.replace(eie.compute, fifo_depth=1))
+    c1, c8 = run_eie(t, shallow), run_eie(t, eie)
+    assert c1.compute_cycles > 1.1 * c8.compute_cycles
+    assert 0 < c8.load_balance <= 1
+
+
+def test_eie_counts_by_hand():
+    """4x4 identity on 2 PEs, all activations: PE0 holds rows 0, 2; PE1 rows 1, 3.
+    Each PE has one entry in half the columns and none in the others (1 cycle each)."""
+    p = load_platform("eie")
+    p = dataclasses.replace(p, compute=dataclasses.replace(p.compute, pes=2))
+    layer = Linear(name="fc", in_features=4, out_features=4)
+    c = run_eie(task(layer, np.eye(4, dtype=bool), "sparse", wb=4, ab=16, ad=1.0), p, pes=2)
+    assert c.macs_done == 4 and c.index_decodes == 4
+    assert c.compute_cycles == 5  # 4 activations, one cycle each, 1 cycle pipeline latency
+    assert c.bits("spmat", "weights") == 4 * 4
+
+
+def test_all_ones_mask_on_sparse_engine_never_beats_dense():
+    eie = load_platform("eie")
+    layer = Linear(name="fc", in_features=512, out_features=256, tokens=2)
+    ones = np.ones(layer.weight_shape, bool)
+    dense = run_eie(task(layer, ones, "dense", wb=4, ab=16), eie)
+    sparse = run_eie(task(layer, ones, "sparse", wb=4, ab=16), eie)
+    assert sparse.compute_cycles >= dense.compute_cycles
+
+
+# --- roofline ------------------------------------------------------------------------
+
+
+def roofline(**r):
+    return platform_from_dict(
+        {
+            "name": "cpu",
+            "class": "cpu",
+            "execution": "roofline",
+            "clock_hz": 1e9,
+            "weight_bits": [8, 32],
+            "activation_bits": 8,
+            "compute": {"pes": 1, **r.pop("compute", {})},
+            "memory": [DRAM, BUF],
+            "energy": {"mac_pj": {"int8": 1.0}},
+            "roofline": {
+                "peak_macs_per_s": {"int8": 1e9},
+                "dense_efficiency": 0.5,
+                "sparse_efficiency": 0.1,
+                **r,
+            },
+        }
+    )
+
+
+def test_roofline_dense_and_sparse_by_hand():
+    layer = Linear(name="fc", in_features=100, out_features=10, tokens=4)
+    p = roofline(sparse_row_overhead_ns=10, sparse_entry_overhead_ns=1)
+    dense = run_roofline(task(layer), p)
+    # 4,000 MACs at 0.5 x 1e9 MAC/s = 8 us = 8,000 cycles at 1 GHz
+    assert dense.compute_cycles == pytest.approx(8000)
+    mask = np.zeros((10, 100), bool)
+    mask[:, :10] = True  # 100 kept
+    sparse = run_roofline(task(layer, mask, "sparse"), p)
+    # 100 x 4 MACs at 0.1 x 1e9 = 4 us, + 100 entries x 1 ns + 10 rows x 10 ns = 4.2 us
+    assert sparse.compute_cycles == pytest.approx(4200)
+    # CSR with 32-bit indices and pointers: 100 x 32 + 11 x 32 bits of metadata
+    assert sparse.bits("dram", "metadata") == 100 * 32 + 11 * 32
+
+
+def test_roofline_nm_speedup_only_for_nm_masks():
+    layer = Linear(name="fc", in_features=64, out_features=16, tokens=8)
+    p = roofline(compute={"nm_sparse": {"n": 2, "m": 4, "speedup": 2.0}})
+    dense = run_roofline(task(layer), p)
+    nm = run_roofline(task(layer, generate_mask(layer, Pruning(structure="nm")), "nm"), p)
+    assert nm.compute_cycles == pytest.approx(dense.compute_cycles / 2)
+    other = run_roofline(task(layer, generate_mask(layer, Pruning(density=0.5)), "nm"), p)
+    assert other.compute_cycles == pytest.approx(dense.compute_cycles)
+
+
+# --- cost and network invariants ----------------------------------------------------
+
+
+def test_cost_by_hand():
+    layer = Linear(name="fc", in_features=4, out_features=2, tokens=3)
+    p = systolic()
+    c = run_systolic(task(layer), p)
+    cost = price(c, p, 8, 8)
+    dram_bits = (8 + 12 + 6) * 8  # reads: weights 64 + inputs 96; writes: outputs 48
+    e_dram = (64 + 96) * 10 + 48 * 20
+    e_buf = (64 + 96) * 1 + 96 * 2
+    e_mac = 24 * 0.5
+    assert cost.energy_dram_j == pytest.approx(e_dram * 1e-12)
+    assert cost.energy_sram_j == pytest.approx(e_buf * 1e-12)
+    assert cost.energy_mac_j == pytest.approx(e_mac * 1e-12)
+    assert cost.energy_j == pytest.approx((e_dram + e_buf + e_mac) * 1e-12)
+    assert cost.latency_s == max(cost.compute_s, dram_bits / 8 / 1e12)
+    assert cost.bound == "compute"
+
+
+@pytest.mark.parametrize("platform", ["eie", "scalesim_32x32_ws"])
+def test_network_invariants(platform):
+    p = load_platform(platform)
+    net = load_network("lenet5")
+    prof = prepare_profiles(
+        net,
+        {"structured": Pruning(structure="filter", density=0.25), "sparse": Pruning(density=0.25)},
+    )
+    est = simulate_network(net, p, prof, weight_bits=4)
+    frame, totals = est.frame(), est.totals().set_index("variant")
+    for r in est.layers:
+        k = r.cost
+        assert k.latency_s >= k.compute_s and all(k.latency_s >= t for _, t in k.memory_s)
+        parts = (
+            k.energy_dram_j
+            + k.energy_sram_j
+            + k.energy_mac_j
+            + k.energy_index_j
+            + k.energy_static_j
+        )
+        assert k.energy_j == pytest.approx(parts)
+        assert 0 <= r.counts.pe_utilization <= 1
+        assert r.counts.macs_done + r.counts.macs_skipped + r.counts.macs_gated >= (
+            r.counts.macs_done
+        )
+    for v in ("dense", "structured", "sparse"):
+        rows = frame[frame["variant"] == v]
+        assert totals.at[v, "energy_j"] == pytest.approx(rows["energy_j"].sum())
+        assert totals.at[v, "latency_s"] == pytest.approx(rows["latency_s"].sum())
+    assert totals.at["dense", "speedup"] == 1.0
+
+
+def test_weightless_layers_run_dense_in_every_variant():
+    net = load_network("minilm_l6")
+    small = Network(name="x", layers=net.layers[:8])
+    prof = prepare_profiles(small, {"sparse": Pruning(density=0.1)})
+    est = simulate_network(small, load_platform("scalesim_32x32_ws"), prof)
+    f = est.frame().set_index(["variant", "layer"])
+    scores = "encoder.layer.0.attention.scores"
+    assert f.at[("dense", scores), "latency_s"] == f.at[("sparse", scores), "latency_s"]
+
+
+def test_simulate_layer_defaults_to_profile_precision():
+    layer = Linear(name="fc", in_features=64, out_features=64)
+    p = load_platform("eie")
+    mask = generate_mask(layer, Pruning(density=0.1))
+    r = simulate_layer(layer, p, profile_mask(layer, mask), variant="sparse", weight_bits=4)
+    assert r.variant == "sparse" and r.cost.energy_mac_j > 0
+    assert r.density == pytest.approx(0.1, abs=0.01)
+    g = GemmView(groups=1, rows=64, cols=64, n_cols=1)
+    assert g.macs == layer.macs
