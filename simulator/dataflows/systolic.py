@@ -11,9 +11,12 @@ os    outputs N·P·Q        filters (K/g)        reduction
 is    reduction            outputs N·P·Q        filters
 ====  ===================  ===================  =============
 
-Each fold (tile of the two mapped dimensions) costs 2·rows + cols + T − 2
-cycles: rows cycles to load the stationary operand, T to stream, and the
-skew of the array to fill and drain (SCALE-Sim v2/v3, ``systolic_compute_*``).
+Each fold (tile of the two mapped dimensions) costs T cycles to stream plus the
+skew of the array to fill and drain, rows + cols − 2, plus, for ws and is, rows
+cycles to load the stationary operand first (SCALE-Sim v3,
+``systolic_compute_{ws,os,is}``: prefix, suffix and skew of each fold's demand
+matrix). Like SCALE-Sim's report, a layer's count is the index of its last
+cycle: the sum over folds minus one, so that the two agree exactly.
 Structured pruning shrinks the mapped dimensions; a non-structured mask saves
 no cycle (its zero weights may gate the multipliers if the array gates). An
 N:M unit, where the profile has one, streams only N of every M reduction
@@ -36,13 +39,15 @@ from simulator.traffic import (
 )
 
 
-def fold_cycles(rows: int, cols: int, temporal: int) -> int:
-    """Cycles of one fold: load, stream, fill and drain."""
-    return 2 * rows + cols + temporal - 2
+def fold_cycles(rows: int, cols: int, temporal: int, dataflow: str) -> int:
+    """Cycles of one fold: load the stationary operand (ws, is), stream, fill and drain."""
+    load = 0 if dataflow == "os" else rows
+    return load + rows + cols + temporal - 2
 
 
 def systolic_cycles(g: GemmView, rows: int, cols: int, dataflow: str) -> tuple[int, int, int]:
-    """(cycles, row folds, column folds) of a dense GEMM view on a ``rows x cols`` array."""
+    """(cycles, row folds, column folds) of a dense GEMM view on a ``rows x cols`` array;
+    cycles as SCALE-Sim reports them (sum over the folds of every group, minus one)."""
     reduction, filters, outputs = g.cols, g.rows, g.n_cols
     a, b, t = {
         "ws": (reduction, filters, outputs),
@@ -50,7 +55,7 @@ def systolic_cycles(g: GemmView, rows: int, cols: int, dataflow: str) -> tuple[i
         "is": (reduction, outputs, filters),
     }[dataflow]
     rf, cf = ceil_div(a, rows), ceil_div(b, cols)
-    return g.groups * rf * cf * fold_cycles(rows, cols, t), rf, cf
+    return g.groups * rf * cf * fold_cycles(rows, cols, t, dataflow) - 1, rf, cf
 
 
 def sram_reads(g: GemmView, dataflow: str, rf: int, cf: int) -> tuple[int, int, int]:
