@@ -123,6 +123,7 @@ HWCONFIG_SCHEMA: dict[str, Any] = {
                     "sparse_efficiency": _FRAC,
                     "sparse_row_overhead_ns": _NUM0,
                     "sparse_entry_overhead_ns": _NUM0,
+                    "layer_overhead_ns": _NUM0,
                     "sparse_index_bits": _INT,
                     "sparse_pointer_bits": _INT,
                 },
@@ -219,6 +220,7 @@ class Roofline:
     sparse_entry_overhead_ns: float = 0.0
     sparse_index_bits: int = 32
     sparse_pointer_bits: int = 32
+    layer_overhead_ns: float = 0.0
 
     def peak_for(self, weight_bits: int, activation_bits: int) -> float:
         """Peak MACs/s at the narrowest listed precision holding both operands."""
@@ -375,7 +377,8 @@ def _platform(data: dict, path: str) -> Platform:
             dense_pe=dict(f["dense_pe"]),
             sparse_pe=dict(f["sparse_pe"]),
         )
-    pes = c.get("pes") or (fpga.pes_that_fit(sparse=False) if fpga else 1)
+    # an FPGA's dense PEs form the largest square array that fits
+    pes = c.get("pes") or (math.isqrt(fpga.pes_that_fit(sparse=False)) ** 2 if fpga else 1)
     nm = c.get("nm_sparse")
     compute = Compute(
         pes=int(pes),
@@ -424,6 +427,7 @@ def _platform(data: dict, path: str) -> Platform:
             sparse_entry_overhead_ns=float(r.get("sparse_entry_overhead_ns", 0.0)),
             sparse_index_bits=int(r.get("sparse_index_bits", 32)),
             sparse_pointer_bits=int(r.get("sparse_pointer_bits", 32)),
+            layer_overhead_ns=float(r.get("layer_overhead_ns", 0.0)),
         )
     e = data["energy"]
     return Platform(

@@ -126,22 +126,27 @@ def group_max(m, group_size):
 
 
 @njit(cache=True, nogil=True)
-def eie_schedule(work, fifo_depth):
+def eie_schedule(entries, active, fifo_depth):
     """Cycle count of an EIE-style PE array working through broadcast activations.
 
-    ``work[k, j]`` is the cycles PE ``k`` spends on the ``j``-th broadcast activation
-    (its stored entries in that column, at least 1). Activations are pushed in
-    order, at most one per cycle, into every PE's FIFO of ``fifo_depth`` entries;
-    a push waits until every FIFO has room (the item ``fifo_depth`` earlier has
-    been started). A PE starts an item the cycle after it was pushed and after
-    finishing the previous one. Returns ``(total_cycles, busy_cycles_per_pe)``.
+    ``entries[k, c]`` is what PE ``k`` stores of column ``c`` (kept values and
+    fillers); ``active`` lists the columns whose activation is nonzero, in
+    broadcast order. PE ``k`` spends ``max(1, entries[k, c])`` cycles on column
+    ``c`` (the pointer read takes the cycle when it stores nothing). Activations
+    are pushed in order, at most one per cycle, into every PE's FIFO of
+    ``fifo_depth`` entries; a push waits until every FIFO has room (the item
+    ``fifo_depth`` earlier has been started). A PE starts an item the cycle after
+    it was pushed and after finishing the previous one.
+    Returns ``(total_cycles, busy_cycles_per_pe)``.
     """
-    n_pe, n_act = work.shape
+    n_pe = entries.shape[0]
+    n_act = active.shape[0]
     finish = np.zeros(n_pe, dtype=np.int64)
     busy = np.zeros(n_pe, dtype=np.int64)
     started = np.zeros((n_pe, fifo_depth), dtype=np.int64)
     t_push = -1
     for j in range(n_act):
+        c = active[j]
         t = t_push + 1
         slot = j % fifo_depth
         if j >= fifo_depth:
@@ -154,8 +159,11 @@ def eie_schedule(work, fifo_depth):
             if t_push + 1 > s:
                 s = t_push + 1
             started[k, slot] = s
-            finish[k] = s + work[k, j]
-            busy[k] += work[k, j]
+            w = entries[k, c]
+            if w < 1:
+                w = 1
+            finish[k] = s + w
+            busy[k] += w
     total = np.int64(0)
     for k in range(n_pe):
         if finish[k] > total:

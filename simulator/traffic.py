@@ -56,9 +56,13 @@ class ExecutionCounts:
 
 
 def refetch_factor(operand_bytes: float, buffer_bytes: float, passes: int) -> int:
-    """How many times an operand crosses from DRAM: once when it fits in its buffer,
-    else once per pass of the loop that reuses it."""
-    return 1 if operand_bytes <= buffer_bytes else max(1, int(passes))
+    """How many times an operand crosses from DRAM: once when it fits in its buffer;
+    else once per pass of the loop that reuses it, but no more often than the number
+    of buffer-sized chunks it spans (a tiled schedule re-fetches chunk by chunk)."""
+    if operand_bytes <= buffer_bytes:
+        return 1
+    chunks = math.ceil(operand_bytes / buffer_bytes) if buffer_bytes > 0 else passes
+    return max(1, min(int(passes), chunks))
 
 
 def dram_accesses(

@@ -25,7 +25,7 @@ settings.register_profile("quick", parent=settings.get_profile("ci"), max_exampl
 settings.register_profile("dev", parent=settings.get_profile("ci"), max_examples=300)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
@@ -36,8 +36,5 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def scalesim_topologies() -> Path:
-    """The SCALE-Sim topology folder next to the repository (skip if absent)."""
-    folder = SHARED / "data" / "scalesim-topologies"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
-    return folder
+    """SCALE-Sim's AlexNet and ResNet-50 topology files (tests/data/scalesim)."""
+    return DATA / "scalesim"

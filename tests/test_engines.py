@@ -37,7 +37,7 @@ BUF = {
 }
 
 
-def systolic(rows=2, cols=2, dataflow="ws", gating=False, **extra):
+def systolic(rows=2, cols=2, dataflow="ws", gating=False, buffer_bytes=1e9, **extra):
     return platform_from_dict(
         {
             "name": "tiny",
@@ -54,7 +54,7 @@ def systolic(rows=2, cols=2, dataflow="ws", gating=False, **extra):
                 "zero_gating": gating,
                 **extra,
             },
-            "memory": [DRAM, BUF],
+            "memory": [DRAM, {**BUF, "size_bytes": buffer_bytes}],
             "energy": {"mac_pj": {"int8": 0.5}},
         }
     )
@@ -140,11 +140,46 @@ def test_systolic_sram_and_dram_counts_ws():
     """ws, fc 4 -> 2 over 3 tokens, 2x2 array: 2 row folds, 1 column fold.
     SRAM: weights 4x2 read once, inputs 3 x 4 x 1 col fold, outputs 3 x 2 x 2 row folds."""
     layer = Linear(name="fc", in_features=4, out_features=2, tokens=3)
-    c = run_systolic(task(layer), systolic())
+    c = run_systolic(task(layer), systolic(buffer_bytes=16))  # 18 B of activations: no fit
     assert c.bits("buf", "weights") == 8 * 8
     assert c.bits("buf", "inputs") == 12 * 8
     assert c.bits("buf", "outputs") == 12 * 8
-    assert c.bits("dram") == (8 + 12 + 6) * 8  # weights, inputs once, outputs once
+    # weights, inputs once, outputs once; the reduction (4) spans 2 row folds and the 6
+    # outputs (24 B at 32-bit accumulators) exceed the 5.3 B share: one spill, out and back
+    assert c.bits("dram", "psums") == 2 * 6 * 32
+    assert c.bits("dram") == (8 + 12 + 6) * 8 + 2 * 6 * 32
+
+
+def test_systolic_dram_per_dataflow():
+    """fc 64 -> 64 over 64 tokens on a 2x2 array, 8-bit, 96-byte buffer (32 B per operand):
+    32 row folds and 32 column folds everywhere; inputs, weights and outputs 4 KiB each.
+    ws: weights once, inputs re-fetched min(32 folds, 128 chunks) = 32 times, partial sums
+    spill at 32 bits over 31 extra folds; os: inputs and weights re-fetched 32 times, no
+    spill; is: inputs once, weights 32 times, spill as ws."""
+    layer = Linear(name="fc", in_features=64, out_features=64, tokens=64)
+    kib = 4096 * 8
+    spill = 4096 * 32 * 31
+    expect = {
+        "ws": (kib, 32 * kib, spill),
+        "os": (32 * kib, 32 * kib, 0),
+        "is": (32 * kib, kib, spill),
+    }
+    for flow, (w, i, s) in expect.items():
+        c = run_systolic(task(layer), systolic(dataflow=flow, buffer_bytes=96))
+        assert c.bits("dram", "weights") == w, flow
+        assert c.bits("dram", "inputs") == i, flow
+        assert c.bits("dram", "psums") == 2 * s, flow  # written and read back
+        assert c.bits("dram", "outputs") == kib, flow
+    # with room for the activations they never leave the chip
+    roomy = run_systolic(task(layer), systolic(buffer_bytes=1e6))
+    assert roomy.bits("dram", "inputs") == roomy.bits("dram", "outputs") == 0
+    assert roomy.bits("dram", "weights") == kib
+
+
+def test_zero_gating_counts_zero_activations():
+    layer = Linear(name="fc", in_features=8, out_features=8, tokens=4)
+    c = run_systolic(task(layer, ad=0.5), systolic(gating=True))
+    assert c.macs_done == 256 * 0.5 and c.macs_gated == 256 * 0.5
 
 
 def test_systolic_matches_the_scalesim_formula_on_resnet50_shapes():
@@ -160,8 +195,9 @@ def test_systolic_matches_the_scalesim_formula_on_resnet50_shapes():
 # --- EIE -----------------------------------------------------------------------------
 
 
-def eie_twin(work, depth):
+def eie_twin(entries, active, depth):
     """Slow event-by-event statement of the FIFO schedule."""
+    work = np.maximum(entries[:, active], 1)
     n_pe, n_act = work.shape
     push = []
     started = [[0] * n_act for _ in range(n_pe)]
@@ -181,18 +217,24 @@ def eie_twin(work, depth):
 def test_eie_schedule_equals_twin(depth):
     rng = np.random.default_rng(depth)
     for _ in range(30):
-        work = rng.integers(1, 9, size=(rng.integers(1, 6), rng.integers(0, 40))).astype(np.int64)
-        total, busy = kernels.eie_schedule(work, depth)
-        assert total == eie_twin(work, depth)
-        assert (busy == work.sum(1)).all()
+        n_pe, n_col = rng.integers(1, 6), rng.integers(0, 40)
+        entries = rng.integers(0, 9, size=(n_pe, n_col)).astype(np.int64)
+        active = np.flatnonzero(rng.random(n_col) < 0.6).astype(np.int64)
+        total, busy = kernels.eie_schedule(entries, active, depth)
+        assert total == eie_twin(entries, active, depth)
+        assert (busy == np.maximum(entries[:, active], 1).sum(1)).all()
 
 
 def test_eie_schedule_by_hand():
     work = np.array([[5, 1, 1, 1], [1, 1, 1, 5]], dtype=np.int64)
+    every = np.arange(4, dtype=np.int64)
     # depth 1: PE0 1-6, push 2 waits for PE0 to start item 1 at 6, ...: 13 cycles;
     # depth 8: no back-pressure, each PE works alone: 1 + 8 = 9 cycles
-    assert kernels.eie_schedule(work, 1)[0] == 13
-    assert kernels.eie_schedule(work, 8)[0] == 9
+    assert kernels.eie_schedule(work, every, 1)[0] == 13
+    assert kernels.eie_schedule(work, every, 8)[0] == 9
+    # an empty column still costs its pointer read: 1 cycle per PE
+    zero = np.zeros((2, 3), dtype=np.int64)
+    assert kernels.eie_schedule(zero, np.arange(3, dtype=np.int64), 8)[0] == 4
 
 
 def test_eie_alexnet_fc6_to_fc8_within_ten_percent():
@@ -295,11 +337,12 @@ def test_roofline_nm_speedup_only_for_nm_masks():
 
 def test_cost_by_hand():
     layer = Linear(name="fc", in_features=4, out_features=2, tokens=3)
-    p = systolic()
+    p = systolic(buffer_bytes=16)
     c = run_systolic(task(layer), p)
     cost = price(c, p, 8, 8)
-    dram_bits = (8 + 12 + 6) * 8  # reads: weights 64 + inputs 96; writes: outputs 48
-    e_dram = (64 + 96) * 10 + 48 * 20
+    # reads: weights 64 + inputs 96 + partial sums 192; writes: outputs 48 + partial sums 192
+    dram_bits = (8 + 12 + 6) * 8 + 2 * 192
+    e_dram = (64 + 96 + 192) * 10 + (48 + 192) * 20
     e_buf = (64 + 96) * 1 + 96 * 2
     e_mac = 24 * 0.5
     assert cost.energy_dram_j == pytest.approx(e_dram * 1e-12)

@@ -8,7 +8,8 @@
 - nm: where the profile has an N:M unit and the mask fits it, the dense GEMM
   ``speedup`` times faster, with ceil(log2 M)-bit metadata per kept value.
 
-Compute time is expressed in cycles of the profile's clock. Traffic is counted
+Every layer also pays the profile's fixed ``layer_overhead_ns`` (kernel launch and
+synchronisation). Compute time is expressed in cycles of the profile's clock. Traffic is counted
 at DRAM and, staged through once, at the largest on-chip level.
 """
 
@@ -67,6 +68,7 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
     if task.variant in ("dense", "structured"):
         engine = "dense GEMM" + (" (smaller)" if task.variant == "structured" else "")
     useful = p.nnz * g.n_cols
+    seconds += r.layer_overhead_ns * 1e-9  # kernel launch and synchronisation
     cycles = seconds * platform.clock_hz
     inputs = layer.input_count * ab
     outputs = layer.output_count * ab

@@ -72,6 +72,57 @@ def sram_reads(g: GemmView, dataflow: str, rf: int, cf: int) -> tuple[int, int, 
     return g.groups * ins, g.groups * wts, g.groups * outs
 
 
+ACCUMULATOR_BITS = 32
+"""Width of a spilled partial sum (int32 or fp32 accumulators)."""
+
+
+def _dram(
+    task: LayerTask,
+    dataflow: str,
+    buffer_bytes: float,
+    rf: int,
+    cf: int,
+    value_bits: float,
+    meta_bits: float,
+    level: str,
+) -> tuple[Access, ...]:
+    """Off-chip traffic. Each operand gets a third of the buffer (SCALE-Sim's split).
+    The stationary operand is fetched once; a streamed one once per fold of the other
+    mapped dimension when it does not fit (:func:`refetch_factor`). Partial sums spill
+    at accumulator width when the reduction is split over folds (ws, is) and the
+    outputs do not fit. Activations stay on chip between layers when a layer's inputs
+    and outputs fit in the buffer together."""
+    share = buffer_bytes / 3
+    in_bits = task.layer.input_count * task.activation_bits
+    out_bits = task.layer.output_count * task.activation_bits
+    w_bytes = (value_bits + meta_bits) / 8
+    in_refetch = w_refetch = 1
+    if dataflow == "ws":
+        in_refetch = refetch_factor(in_bits / 8, share, cf)
+    elif dataflow == "os":
+        in_refetch = refetch_factor(in_bits / 8, share, cf)
+        w_refetch = refetch_factor(w_bytes, share, rf)
+    else:
+        w_refetch = refetch_factor(w_bytes, share, cf)
+    spill = 0.0
+    outputs = task.layer.output_count
+    if dataflow != "os" and rf > 1 and outputs * ACCUMULATOR_BITS / 8 > share:
+        spill = outputs * ACCUMULATOR_BITS * (rf - 1)
+    if (in_bits + out_bits) / 8 <= buffer_bytes:
+        in_bits = out_bits = 0.0
+        in_refetch = 1
+    return dram_accesses(
+        level=level,
+        weight_value_bits=value_bits,
+        weight_metadata_bits=meta_bits,
+        input_bits=in_bits,
+        output_bits=out_bits,
+        input_refetch=in_refetch,
+        weight_refetch=w_refetch,
+        psum_spill_bits=spill,
+    )
+
+
 def run_systolic(
     task: LayerTask, platform: Platform, rows: int | None = None, cols: int | None = None
 ) -> ExecutionCounts:
@@ -99,7 +150,8 @@ def run_systolic(
     cycles, rf, cf = systolic_cycles(g, rows, cols, c.dataflow)
     slots = g.macs
     useful = p.nnz * full.n_cols
-    gated = slots - useful if c.zero_gating else 0
+    # zero gating: a zero weight or a zero activation leaves the multiplier idle
+    gated = slots - useful * task.activation_density if c.zero_gating else 0
     ins, wts, outs = sram_reads(g, c.dataflow, rf, cf)
     accesses = []
     buffer = next((lv for lv in platform.memory if lv.kind == "sram"), None)
@@ -111,17 +163,15 @@ def run_systolic(
         ]
     dram = platform.level("dram")
     if dram is not None:
-        size = buffer.size_bytes if buffer is not None else 0.0
-        in_bits = task.layer.input_count * ab
-        out_bits = task.layer.output_count * ab
-        accesses += dram_accesses(
-            level=dram.name,
-            weight_value_bits=value_bits,
-            weight_metadata_bits=meta_bits,
-            input_bits=in_bits,
-            output_bits=out_bits,
-            input_refetch=refetch_factor(in_bits / 8, size / 3, cf),
-            psum_spill_bits=0.0 if rf == 1 or out_bits / 8 <= size / 3 else out_bits * (rf - 1),
+        accesses += _dram(
+            task,
+            c.dataflow,
+            buffer.size_bytes if buffer else 0.0,
+            rf,
+            cf,
+            value_bits,
+            meta_bits,
+            dram.name,
         )
     return ExecutionCounts(
         engine=engine,

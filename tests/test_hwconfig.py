@@ -1,0 +1,179 @@
+"""Hardware profiles: every built-in loads and names its sources; broken profiles
+give every problem at once, with the file and key path."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jsonschema
+import pytest
+
+from simulator.cli import main
+from simulator.errors import ConfigError
+from simulator.hwconfig import (
+    HWCONFIG_SCHEMA,
+    builtin_platforms,
+    by_precision,
+    load_platform,
+    platform_from_dict,
+)
+from simulator.yamlio import read_yaml
+
+BUILTINS = sorted(builtin_platforms())
+NUMBER = re.compile(r"^\s*-?\s*[\w]+:\s*\[?-?[0-9][0-9._eE+\-, ]*\]?\s*(#.*)?$")
+
+
+def test_at_least_eleven_builtins_across_every_class():
+    assert len(BUILTINS) >= 11
+    classes = {load_platform(n).platform_class for n in BUILTINS}
+    assert classes == {"fpga", "asic", "cpu", "gpu"}
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_loads_and_validates_against_the_schema(name):
+    p = load_platform(name)
+    assert p.name == name
+    assert p.clock_hz > 0 and p.compute.pes >= 1
+    assert all(lv.bandwidth_bytes_per_s > 0 for lv in p.memory)
+    raw = read_yaml(builtin_platforms()[name])
+    if "extends" not in raw:
+        jsonschema.validate(raw, HWCONFIG_SCHEMA)
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_number_carries_a_source_comment(name):
+    """A figure has a comment on its line or on the comment lines just above it."""
+    lines = builtin_platforms()[name].read_text().splitlines()
+    text = "\n".join(lines)
+    assert re.search(r"source|Source|\(.*\d{4}\)", text)
+    for i, line in enumerate(lines):
+        if NUMBER.match(line) and "#" not in line:
+            above = lines[i - 1].strip() if i else ""
+            assert above.startswith("#"), f"{name}: line {i + 1} has no source: {line!r}"
+
+
+MINIMAL = {
+    "name": "tiny",
+    "class": "asic",
+    "execution": "systolic",
+    "clock_hz": 1e9,
+    "weight_bits": [8],
+    "activation_bits": 8,
+    "compute": {"pes": 4, "array_rows": 2, "array_cols": 2},
+    "memory": [
+        {
+            "name": "dram",
+            "kind": "dram",
+            "bandwidth_bytes_per_s": 1e9,
+            "read_pj_per_bit": 10,
+            "write_pj_per_bit": 10,
+        },
+        {
+            "name": "buf",
+            "kind": "sram",
+            "size_bytes": 1024,
+            "bandwidth_bits_per_cycle": 64,
+            "read_pj_per_bit": 1,
+            "write_pj_per_bit": 1,
+        },
+    ],
+    "energy": {"mac_pj": {"int8": 0.5}},
+}
+
+
+def test_minimal_profile_and_derived_bandwidth():
+    p = platform_from_dict(MINIMAL)
+    # 64 bits per cycle at 1 GHz = 8e9 bytes/s
+    assert p.level("sram").bandwidth_bytes_per_s == pytest.approx(8e9)
+    assert p.level("dram").size_bytes == float("inf")
+
+
+def test_every_problem_at_once_with_key_paths():
+    bad = json.loads(json.dumps(MINIMAL))
+    bad["clock_hz"] = -1
+    bad["compute"]["arry_rows"] = 3
+    bad["memory"][1]["read_pj_per_bit"] = "cheap"
+    del bad["energy"]
+    with pytest.raises(ConfigError) as e:
+        platform_from_dict(bad, "bad.yaml")
+    text = str(e.value)
+    assert "bad.yaml" in text and len(e.value.problems) == 4
+    assert "compute: unknown key(s) arry_rows" in text
+    assert "memory[1].read_pj_per_bit" in text
+    assert "clock_hz" in text and "'energy' is a required property" in text
+
+
+def test_semantic_problems():
+    bad = json.loads(json.dumps(MINIMAL))
+    del bad["compute"]["array_cols"]
+    bad["memory"] = [bad["memory"][1], {**bad["memory"][1]}]
+    del bad["memory"][1]["bandwidth_bits_per_cycle"]
+    with pytest.raises(ConfigError) as e:
+        platform_from_dict(bad, "x.yaml")
+    text = str(e.value)
+    assert "array_rows and array_cols" in text
+    assert "needs a dram level" in text
+    assert "memory[1] (buf): give bandwidth" in text
+    assert "duplicate level name 'buf'" in text
+
+
+def test_inheritance_overrides_and_keeps(tmp_path):
+    base = tmp_path / "base.yaml"
+    import yaml
+
+    base.write_text(yaml.safe_dump(MINIMAL))
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nname: child\ncompute: {dataflow: os}\n")
+    p = load_platform(child)
+    assert p.name == "child" and p.compute.dataflow == "os"
+    assert p.compute.array_rows == 2  # kept from the parent
+    os_builtin = load_platform("scalesim_32x32_os")
+    assert os_builtin.compute.dataflow == "os" and os_builtin.compute.array_rows == 32
+
+
+def test_inheritance_errors(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("extends: b.yaml\nname: a\n")
+    b.write_text("extends: a.yaml\nname: b\n")
+    with pytest.raises(ConfigError, match="circular"):
+        load_platform(a)
+    a.write_text("extends: nowhere\nname: a\n")
+    with pytest.raises(ConfigError, match="no profile 'nowhere'"):
+        load_platform(a)
+    a.write_text("name: [broken\n")
+    with pytest.raises(ConfigError, match=r"a\.yaml: not valid YAML"):
+        load_platform(a)
+    with pytest.raises(ConfigError, match="no such hardware profile"):
+        load_platform(tmp_path / "missing.yaml")
+
+
+def test_fpga_pes_that_fit_by_hand():
+    p = load_platform("zcu102")
+    f = p.fpga
+    for sparse in (False, True):
+        per = f.sparse_pe if sparse else f.dense_pe
+        expect = min(int(f.device[r] * f.usable_fraction // c) for r, c in per.items() if c > 0)
+        assert f.pes_that_fit(sparse) == expect
+    assert f.pes_that_fit(True) < f.pes_that_fit(False)  # a sparse PE costs more
+
+
+def test_by_precision_picks_the_narrowest_that_holds():
+    table = {"int8": 1.0, "fp16": 2.0, "int16": 1.5, "fp32": 4.0}
+    assert by_precision(table, 4) == 1.0
+    assert by_precision(table, 8) == 1.0
+    assert by_precision(table, 9) == 1.5  # int16 before fp16 at equal width
+    assert by_precision(table, 32) == 4.0
+    assert by_precision(table, 64) == 4.0  # nothing wider: the widest
+
+
+def test_schema_and_platforms_commands(capsys):
+    assert main(["schema", "hwconfig"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert main(["schema", "model"]) == 0
+    json.loads(capsys.readouterr().out)
+    assert main(["platforms"]) == 0
+    out = capsys.readouterr().out
+    for name in BUILTINS:
+        assert name in out
