@@ -70,8 +70,8 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
     useful = p.nnz * g.n_cols
     seconds += r.layer_overhead_ns * 1e-9  # kernel launch and synchronisation
     cycles = seconds * platform.clock_hz
-    inputs = layer.input_count * ab
-    outputs = layer.output_count * ab
+    inputs = task.input_count * ab
+    outputs = task.output_count * ab
     accesses = []
     dram = platform.level("dram")
     if dram is not None:

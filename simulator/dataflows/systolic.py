@@ -93,8 +93,8 @@ def _dram(
     outputs do not fit. Activations stay on chip between layers when a layer's inputs
     and outputs fit in the buffer together."""
     share = buffer_bytes / 3
-    in_bits = task.layer.input_count * task.activation_bits
-    out_bits = task.layer.output_count * task.activation_bits
+    in_bits = task.input_count * task.activation_bits
+    out_bits = task.output_count * task.activation_bits
     w_bytes = (value_bits + meta_bits) / 8
     in_refetch = w_refetch = 1
     if dataflow == "ws":
@@ -105,7 +105,7 @@ def _dram(
     else:
         w_refetch = refetch_factor(w_bytes, share, cf)
     spill = 0.0
-    outputs = task.layer.output_count
+    outputs = task.output_count
     if dataflow != "os" and rf > 1 and outputs * ACCUMULATOR_BITS / 8 > share:
         spill = outputs * ACCUMULATOR_BITS * (rf - 1)
     if (in_bits + out_bits) / 8 <= buffer_bytes:

@@ -35,6 +35,21 @@ class LayerTask:
     def gemm(self) -> GemmView:
         return self.layer.gemm
 
+    @property
+    def input_count(self) -> int:
+        """Input activations the layer reads: all of them, or for structured pruning
+        only those of surviving GEMM columns (input channels), pro rata."""
+        g, e = self.layer.gemm, self.effective_gemm()
+        return self.layer.input_count * e.cols // g.cols
+
+    @property
+    def output_count(self) -> int:
+        """Output activations the layer writes: pro rata of surviving rows (filters)
+        for structured pruning. Pruning is per layer: a layer's removed filters do not
+        shrink the next layer's inputs here."""
+        g, e = self.layer.gemm, self.effective_gemm()
+        return self.layer.output_count * e.rows // g.rows
+
     def effective_gemm(self) -> GemmView:
         """The dense problem that remains: surviving rows and columns per group
         (for structured pruning; the full GEMM otherwise)."""
