@@ -7,6 +7,7 @@ one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -538,8 +539,8 @@ def cmd_platforms(args: argparse.Namespace) -> int:
     for name in builtin_platforms():
         p = load_platform(name)
         if p.fpga is not None:
-            dense, sparse = (p.fpga.pes_that_fit(sparse=s) for s in (False, True))
-            pes = f"{dense} dense / {sparse} sparse"
+            side = math.isqrt(p.fpga.pes_that_fit(sparse=False))
+            pes = f"{side}x{side} dense / {p.fpga.pes_that_fit(sparse=True)} sparse"
         else:
             pes = str(p.compute.pes)
         dram = p.level("dram")
