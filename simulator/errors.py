@@ -40,3 +40,7 @@ class MaskError(PrunesimError):
 
 class FormatError(PrunesimError):
     """A sparse format was asked for with invalid parameters or cannot hold a mask."""
+
+
+class CheckpointError(PrunesimError):
+    """A checkpoint file cannot be read safely, or its tensors do not fit the network."""

@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import MaskError
-from simulator.formats import FORMATS, FormatParams, FormatStats, format_stats, profile_mask
+from simulator.formats import (
+    FORMATS,
+    FormatParams,
+    FormatStats,
+    MaskProfile,
+    format_stats,
+    profile_mask,
+)
 from simulator.formats.formulas import EXPECTED_FORMATS, expected_format_bits
 from simulator.masks import NON_STRUCTURED, Pruning, check_mask, generate_mask
 from simulator.workloads import Network
@@ -165,7 +172,7 @@ def _solve_density(bits_at: Callable[[float], float], target: float, d_min: floa
     if bits_at(1.0) <= target:
         return 1.0
     lo, hi = math.log(d_min), 0.0
-    for _ in range(80):
+    for _ in range(60):
         mid = 0.5 * (lo + hi)
         if bits_at(math.exp(mid)) <= target:
             lo = mid
@@ -181,11 +188,13 @@ def storage_breakeven(
     params: FormatParams,
     sparse_format: str = "csr-rel",
     seed: int = 0,
+    structured_profiles: Mapping[str, MaskProfile] | None = None,
 ) -> list[BreakEven]:
     """Per prunable layer, then the whole network (layer ``"(network)"``, one uniform
     rate): the non-structured rate in ``sparse_format`` whose expected storage on an
     i.i.d. mask equals the storage of ``structure`` pruning at ``structured_rate``
-    in the format made for it (exact, from the generated structured mask)."""
+    in the format made for it (exact, from the generated structured mask, or from
+    ``structured_profiles`` of those masks when given)."""
     if structure in NON_STRUCTURED or structure not in STRUCTURED_FORMAT:
         raise MaskError(
             f"break-even needs a structured pruning "
@@ -205,9 +214,11 @@ def storage_breakeven(
     layers = network.prunable_layers
     s_bits, bits_fns = [], []
     for layer in layers:
-        stats = format_stats(
-            profile_mask(layer, generate_mask(layer, pruning)), STRUCTURED_FORMAT[structure], params
-        )
+        if structured_profiles is not None:
+            prof = structured_profiles[layer.name]
+        else:
+            prof = profile_mask(layer, generate_mask(layer, pruning))
+        stats = format_stats(prof, STRUCTURED_FORMAT[structure], params)
         s_bits.append(stats.total_bits)
         g = layer.gemm
         bits_fns.append(

@@ -117,8 +117,14 @@ def expected_line_fillers(length: int, density: float, index_bits: int) -> float
     kmax = (length - 1) // span
     if kmax < 1 or density <= 0:
         return 0.0
-    k = np.arange(1, kmax + 1, dtype=np.float64)
     q = filler_q(density, index_bits)
+    if q < 0.999 and kmax > 8:
+        # closed forms of sum q^k and sum k q^k for k = 1..K
+        qk = q**kmax
+        s1 = q * (1.0 - qk) / (1.0 - q)
+        s2 = q * (1.0 - (kmax + 1) * qk + kmax * qk * q) / (1.0 - q) ** 2
+        return float(density * (length * s1 - span * s2))
+    k = np.arange(1, kmax + 1, dtype=np.float64)
     return float(density * np.sum(q**k * (length - k * span)))
 
 
