@@ -35,7 +35,7 @@ def recorded_scalesim_seconds() -> float | None:
     """SCALE-Sim's wall time for dense ResNet-50 (ws), as recorded with the references."""
     if not REFERENCE.is_file():
         return None
-    m = re.search(r"resnet50\D+ws\D+?([\d.]+)\s*s\b", REFERENCE.read_text())
+    m = re.search(r"Dense ResNet-50 on the 32x32 ws array: ([\d.]+) s", REFERENCE.read_text())
     return float(m.group(1)) if m else None
 
 

@@ -2,4 +2,5 @@ import sys
 
 from simulator.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # process pools (spawn) import this module again
+    sys.exit(main())

@@ -169,3 +169,37 @@ def eie_schedule(entries, active, fifo_depth):
         if finish[k] > total:
             total = finish[k]
     return total, busy
+
+
+@njit(cache=True, nogil=True)
+def pe_column_entries(m, pes, index_bits):
+    """Stored entries of each PE's slice of each column, rows interleaved over PEs.
+
+    Row ``i`` of every group belongs to PE ``i % pes`` as its local row ``i // pes``;
+    each PE stores its slice of each column in relative-index CSC (a run of ``k``
+    zeros of its local rows before a kept entry costs ``k >> index_bits`` fillers).
+    Returns ``(entries, kept)``: ``entries[k, g * cols + c]`` counts PE ``k``'s kept
+    values and fillers in column ``c`` of group ``g``; ``kept[g * cols + c]`` the
+    column's kept values over all PEs.
+    """
+    n_groups, n_rows, n_cols = m.shape
+    entries = np.zeros((pes, n_groups * n_cols), dtype=np.int64)
+    kept = np.zeros(n_groups * n_cols, dtype=np.int64)
+    last = np.empty((pes, n_cols), dtype=np.int64)
+    pos = np.empty(n_cols + 1, dtype=np.int64)
+    for g in range(n_groups):
+        for k in range(pes):
+            for c in range(n_cols):
+                last[k, c] = -1
+        base = g * n_cols
+        for i in range(n_rows):
+            k = i % pes
+            local = i // pes
+            n = _row_positions(m, g, i, pos)
+            for t in range(n):
+                c = pos[t]
+                gap = local - last[k, c] - 1
+                entries[k, base + c] += 1 + (gap >> index_bits)
+                kept[base + c] += 1
+                last[k, c] = local
+    return entries, kept

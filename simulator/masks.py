@@ -185,10 +185,14 @@ def _random_exact(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     so is a uniform set grown or shrunk at random)."""
     flat = rng.random(n, dtype=np.float32) < np.float32(k / n)
     have = int(np.count_nonzero(flat))
-    if have != k:
-        pool = np.flatnonzero(~flat if have < k else flat)
-        flip = rng.choice(pool, abs(k - have), replace=False)
-        flat[flip] = have < k
+    grow = have < k
+    need = abs(k - have)
+    while need:  # rejection sampling: uniform positions, kept only where they flip
+        cand = np.unique(rng.integers(0, n, size=2 * need + 16))
+        cand = cand[flat[cand] != grow]
+        cand = rng.permutation(cand)[:need]
+        flat[cand] = grow
+        need -= cand.size
     return flat
 
 

@@ -10,6 +10,7 @@ CPUs and GPUs the roofline.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -131,7 +132,7 @@ def simulate_layer(
     wb = weight_bits
     if profile is None or not layer.prunable:
         g = layer.gemm
-        profile = profile_gemm(np.ones((g.groups, g.rows, g.cols), np.uint8), layer.name)
+        profile = _ones_profile(g.groups, g.rows, g.cols)
         variant, wb = "dense", ab
     task = LayerTask(
         layer=layer,
@@ -156,6 +157,12 @@ def simulate_layer(
         counts=counts,
         cost=cost,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _ones_profile(groups: int, rows: int, cols: int) -> MaskProfile:
+    """The profile of an all-ones operand (weightless layers), shared by shape."""
+    return profile_gemm(np.ones((groups, rows, cols), np.uint8), "activations")
 
 
 @dataclass(frozen=True, kw_only=True)

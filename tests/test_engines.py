@@ -424,3 +424,41 @@ def test_structured_pruning_shrinks_its_own_activations():
     assert by_rows.bits("dram", "inputs") == 16 * 4 * 8
     assert by_cols.bits("dram", "inputs") == 4 * 4 * 8
     assert by_cols.bits("dram", "outputs") == 8 * 4 * 8
+
+
+def pe_entries_twin(m, pes, index_bits):
+    """Slow statement: PE k's slice is rows k, k + pes, ...; relative-index CSC of it."""
+    groups, rows, cols = m.shape
+    entries = np.zeros((pes, groups * cols), dtype=np.int64)
+    for g in range(groups):
+        for k in range(pes):
+            part = m[g, k::pes]
+            for c in range(cols):
+                prev = -1
+                for i in np.flatnonzero(part[:, c]):
+                    entries[k, g * cols + c] += 1 + ((i - prev - 1) >> index_bits)
+                    prev = i
+    return entries, m.astype(np.int64).sum(axis=1).reshape(-1)
+
+
+@pytest.mark.parametrize("pes", [1, 3, 8])
+def test_pe_column_entries_equals_twin(pes):
+    rng = np.random.default_rng(pes)
+    for _ in range(20):
+        shape = (rng.integers(1, 3), rng.integers(1, 30), rng.integers(1, 12))
+        m = (rng.random(shape) < rng.random()).astype(np.uint8)
+        b = int(rng.integers(1, 4))
+        got = kernels.pe_column_entries(m, pes, b)
+        want = pe_entries_twin(m, pes, b)
+        assert (got[0] == want[0]).all() and (got[1] == want[1]).all()
+
+
+def test_eie_dense_block_matches_the_simulated_schedule():
+    """The closed form for an all-ones matrix equals simulating its mask."""
+    eie = load_platform("eie")
+    layer = Linear(name="fc", in_features=300, out_features=200, tokens=3)
+    ones = np.ones(layer.weight_shape, bool)
+    dense = run_eie(task(layer, ones, "dense", wb=4, ab=16, ad=0.4), eie)
+    sim = run_eie(task(layer, ones, "sparse", wb=4, ab=16, ad=0.4), eie)
+    assert dense.compute_cycles == sim.compute_cycles
+    assert dense.macs_done == sim.macs_done and dense.index_decodes == sim.index_decodes

@@ -30,36 +30,6 @@ from simulator.traffic import Access, ExecutionCounts, dram_accesses, utilizatio
 SAMPLED_COLUMNS = 8
 
 
-def pe_column_entries(gemm: np.ndarray, pes: int, index_bits: int) -> tuple[np.ndarray, ...]:
-    """Per group, PE and column: kept values and fillers of the PE's row slice.
-
-    ``gemm`` is uint8 ``(groups, rows, cols)``; returns ``(nnz, fillers)``, each int64
-    ``(groups, pes, cols)``.
-    """
-    g, rows, cols = gemm.shape
-    local = -(-rows // pes)
-    padded = np.zeros((g, local * pes, cols), dtype=np.uint8)
-    padded[:, :rows] = gemm
-    sliced = np.ascontiguousarray(
-        padded.reshape(g, local, pes, cols).transpose(0, 2, 1, 3).reshape(g * pes, local, cols)
-    )
-    nnz, fillers, _ = kernels.line_stats(sliced, True, index_bits)
-    return nnz.reshape(g, pes, cols), fillers.reshape(g, pes, cols)
-
-
-def _matrix_rows(task: LayerTask) -> int:
-    return task.profile.rows if task.variant == "sparse" else task.effective_gemm().rows
-
-
-def _matrix(task: LayerTask) -> np.ndarray:
-    """The matrix the engine stores: all ones (dense), the surviving block
-    (structured), or the mask itself."""
-    if task.variant == "sparse":
-        return task.profile.gemm
-    g = task.effective_gemm()
-    return np.ones((g.groups, g.rows, g.cols), dtype=np.uint8)
-
-
 _SCHEDULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -74,11 +44,11 @@ def clear_schedules() -> None:
     _SCHEDULES.clear()
 
 
-def _schedule(task: LayerTask, pes: int, depth: int) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """(nnz, fillers) per group, PE and column, and the simulated totals over all
-    input columns: (cycles, MACs done, entries decoded, activations broadcast,
-    sum of PE busy cycles, sum of the busiest PE's cycles). Kept per mask profile,
-    so that pricing at other bit widths does not simulate again."""
+def _schedule(task: LayerTask, pes: int, depth: int) -> tuple[int, int, int, tuple]:
+    """Simulated totals over all input columns, kept per mask profile so that pricing
+    at other bit widths does not simulate again: returns ``(PEs holding rows, stored
+    kept values, stored entries, (cycles, MACs done, entries decoded, activations
+    broadcast, sum of PE busy cycles, sum of the busiest PE's cycles))``."""
     key = (
         task.variant,
         pes,
@@ -91,65 +61,75 @@ def _schedule(task: LayerTask, pes: int, depth: int) -> tuple[np.ndarray, np.nda
         id(task.activation_mask),
     )
     per_profile = _SCHEDULES.setdefault(task.profile, {})
-    if key in per_profile:
-        return per_profile[key]
-    m = _matrix(task)
-    groups, rows, cols = m.shape
+    if key not in per_profile:
+        per_profile[key] = _simulate(task, pes, depth)
+    return per_profile[key]
+
+
+def _activations(task: LayerTask, n: int):
+    """The nonzero activations of each simulated input column, in broadcast order."""
+    rng = layer_rng(task.seed, task.layer.name + "/activations")
+    for c in range(min(task.gemm.n_cols, SAMPLED_COLUMNS)):
+        if task.activation_mask is not None:
+            yield np.flatnonzero(np.asarray(task.activation_mask, bool).reshape(n, -1)[:, c])
+        elif task.activation_density < 1:
+            yield np.flatnonzero(rng.random(n) < task.activation_density)
+        else:
+            yield np.arange(n)
+
+
+def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, int, tuple]:
+    groups, rows, cols = (
+        task.profile.gemm.shape if task.variant == "sparse" else astuple3(task.effective_gemm())
+    )
+    n = groups * cols
     n_cols = task.gemm.n_cols
     # PEs beyond the row count hold no row: they pop each activation in one cycle, never
     # later than a PE with work, so they cannot set the schedule (load balance is
     # reported over the PEs that hold rows; utilization over all of them).
-    idle = max(0, pes - rows)
-    pes = pes - idle
-    nnz, fillers = pe_column_entries(m, pes, task.index_bits)
-    entries = nnz + fillers
-    # groups follow one another through the same FIFOs: one broadcast sequence
-    ent_flat = np.ascontiguousarray(entries.transpose(1, 0, 2).reshape(pes, groups * cols))
-    col_nnz = nnz.sum(axis=1).ravel()
-    col_entries = entries.sum(axis=1).ravel()
-    rng = layer_rng(task.seed, task.layer.name + "/activations")
+    pes = min(pes, rows)
+    if task.variant == "sparse":
+        entries, kept = kernels.pe_column_entries(task.profile.gemm, pes, task.index_bits)
+        col_entries = entries.sum(axis=0)
+    else:  # a dense block: PE k holds ceil((rows - k) / pes) rows of every column, no fillers
+        per_pe = np.array([-(-(rows - k) // pes) for k in range(pes)], dtype=np.int64)
+        entries = None
+        kept = col_entries = np.full(n, rows, dtype=np.int64)
     acc = np.zeros(6)
     per_column = []
-    for c in range(min(n_cols, SAMPLED_COLUMNS)):
-        if task.activation_mask is not None:
-            act = np.asarray(task.activation_mask, dtype=bool).reshape(groups * cols, -1)[:, c]
-        elif task.activation_density < 1:
-            act = rng.random(groups * cols) < task.activation_density
-        else:
-            act = np.ones(groups * cols, dtype=bool)
-        order = np.flatnonzero(act)
-        t, busy = kernels.eie_schedule(ent_flat, order, depth)
-        acc += (
-            t,
-            col_nnz[order].sum(),
-            col_entries[order].sum(),
-            order.size,
-            busy.sum(),
-            busy.max() if busy.size else 0,
-        )
+    for order in _activations(task, n):
+        if entries is not None:
+            t, busy = kernels.eie_schedule(entries, order.astype(np.int64), depth)
+            busy_sum, busy_max = busy.sum(), busy.max(initial=0)
+        else:  # identical work for every activation: the busiest PE sets the pace
+            w = np.maximum(per_pe, 1)
+            t = 1 + order.size * int(w.max()) if order.size else 0
+            busy_sum, busy_max = order.size * w.sum(), order.size * w.max()
+        acc += (t, kept[order].sum(), col_entries[order].sum(), order.size, busy_sum, busy_max)
         per_column.append(t)
         if len(per_column) >= 2 and _settled(per_column):
             break
-    sampled = len(per_column)
-    result = (nnz, fillers, tuple(acc * (n_cols / sampled)))
-    per_profile[key] = result
-    return result
+    stored_kept = int(kept.sum())
+    stored = int(col_entries.sum())
+    return pes, stored_kept, stored, tuple(acc * (n_cols / len(per_column)))
+
+
+def astuple3(g) -> tuple[int, int, int]:
+    return g.groups, g.rows, g.cols
 
 
 def run_eie(task: LayerTask, platform: Platform, pes: int | None = None) -> ExecutionCounts:
     """Counts of one layer on an EIE-style engine of ``pes`` PEs (default: the profile's)."""
     pes = pes or platform.compute.pes
     depth = platform.compute.fifo_depth
-    nnz, fillers, totals = _schedule(task, pes, depth)
+    active_pes, stored_kept, stored, totals = _schedule(task, pes, depth)
     cycles, done, decoded, active, busy_total, busy_max = totals
-    entries = nnz + fillers
-    groups, active_pes, cols = nnz.shape
-    rows = _matrix_rows(task)
+    g = task.effective_gemm() if task.variant != "sparse" else task.gemm
+    groups, rows, cols = g.groups, g.rows, g.cols
     n_cols = task.gemm.n_cols
     macs_dense = task.layer.macs
     wb, ib, ab = task.weight_bits, task.index_bits, task.activation_bits
-    total_entries = int(entries.sum())
-    ptr_bits = pointer_width(total_entries)
+    ptr_bits = pointer_width(stored)
     srams = [lv for lv in platform.memory if lv.kind == "sram"]
     local = next((lv for lv in srams if lv.per_pe), srams[0] if srams else None)
     acts = next((lv for lv in platform.memory if lv.kind == "regfile"), local)
@@ -175,8 +155,8 @@ def run_eie(task: LayerTask, platform: Platform, pes: int | None = None) -> Exec
         ]
     dram = platform.level("dram")
     if dram is not None:  # weights stream in once in compressed form (FPGA-hosted engines)
-        stored_values = int(nnz.sum()) * wb
-        stored_meta = int(nnz.sum()) * ib + int(fillers.sum()) * (wb + ib)
+        stored_values = stored_kept * wb
+        stored_meta = stored_kept * ib + (stored - stored_kept) * (wb + ib)
         stored_meta += groups * active_pes * (cols + 1) * ptr_bits
         accesses += dram_accesses(
             level=dram.name,

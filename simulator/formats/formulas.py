@@ -6,6 +6,7 @@ All sizes are bits; ``groups`` matrices of ``rows x cols`` each.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -148,6 +149,7 @@ EXPECTED_FORMATS = ("dense", "csr", "csc", "csr-rel", "csc-rel", "coo", "bitmap"
 """Formats with an expected-size model for i.i.d. masks (:func:`expected_format_bits`)."""
 
 
+@functools.lru_cache(maxsize=65536)
 def expected_format_bits(
     fmt: str,
     *,

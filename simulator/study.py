@@ -1,0 +1,484 @@
+"""The study of Ma et al. (arXiv:1907.02124): is non-structured pruning beneficial on
+any platform, once weights are quantized?
+
+For every network and platform, at equal weight bits:
+
+- **storage break-even**: the non-structured rate (relative-index CSR, fillers and
+  pointers counted) whose storage equals structured pruning at each structured
+  rate, per layer and network, for each weight and index width;
+- **compute break-even**: the pruning rate at which non-structured execution first
+  matches dense, in latency and in energy, per layer and network, found on a grid
+  of rates over masks of the real layer shapes ("never" when it does not within
+  the grid) and refined by log-linear interpolation between grid points;
+- **structured versus non-structured** at each network's rate (Ma et al.'s
+  non-structured rates where published): the structured rate at which structured
+  pruning matches it on each platform;
+- a **verdict** per network and platform.
+
+Mask statistics are computed once per network and reused for every platform and
+bit width. Each network is one unit of work: its tables are written under
+``out/parts/NETWORK/`` when it finishes, so an interrupted study resumes where it
+stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import ConfigError
+from simulator.formats import FormatParams, MaskProfile, profile_mask
+from simulator.formats.formulas import expected_format_bits
+from simulator.hwconfig import Platform, builtin_platforms, load_platform
+from simulator.masks import Pruning, generate_mask
+from simulator.simulate import simulate_network
+from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
+from simulator.workloads import Network, load_network
+
+DEFAULT_NETWORKS = (
+    "lenet5",
+    "alexnet",
+    "vgg16",
+    "resnet18",
+    "resnet50",
+    "mobilenetv2",
+    "bert_base",
+)
+PAPER_RATES = {"lenet5": 348.0, "alexnet": 36.0, "resnet50": 8.0}
+"""Non-structured pruning rates at near-zero accuracy loss (Ma et al., arXiv:1907.02124)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig:
+    """What the study compares. Rates are pruning rates (8 keeps 1/8)."""
+
+    networks: tuple[str, ...] = DEFAULT_NETWORKS
+    platforms: tuple[str, ...] = ()
+    weight_bits: tuple[int, ...] = (1, 2, 4, 8, 16)
+    index_bits: tuple[int, ...] = (4, 8)
+    structures: tuple[str, ...] = ("filter",)
+    structured_rates: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
+    sweep_rates: tuple[float, ...] = (1.5, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+    rates: Mapping[str, float] = field(default_factory=lambda: dict(PAPER_RATES))
+    default_rate: float = 8.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        for key in ("structured_rates", "sweep_rates"):
+            if not getattr(self, key) or min(getattr(self, key)) < 1:
+                problems.append(f"{key}: need at least one rate, each >= 1")
+        for s in self.structures:
+            if s not in ("filter", "channel", "column"):
+                problems.append(f"structures: {s!r} is not filter, channel or column")
+        for w in (*self.weight_bits, *self.index_bits):
+            if not isinstance(w, int) or not 1 <= w <= 32:
+                problems.append(f"bit widths must be integers in [1, 32], got {w!r}")
+        if any(r < 1 for r in self.rates.values()) or self.default_rate < 1:
+            problems.append("rates must be >= 1")
+        if problems:
+            raise ConfigError("study configuration", problems)
+
+    def rate_of(self, network: str) -> float:
+        return float(self.rates.get(network, self.default_rate))
+
+    def platform_names(self) -> tuple[str, ...]:
+        return self.platforms or tuple(builtin_platforms())
+
+    def digest(self) -> str:
+        """Identifies a configuration, so that a resumed study reuses only matching parts."""
+        text = json.dumps(asdict(self), sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def compute_weight_bits(config: StudyConfig, platform: Platform) -> tuple[int, ...]:
+    """The study's weight widths the platform runs natively (its smallest one if none)."""
+    native = tuple(w for w in config.weight_bits if w in platform.weight_bits)
+    return native or (min(platform.weight_bits),)
+
+
+def verdict_weight_bits(platform: Platform) -> int:
+    """The width of a platform's verdict: 8 bits where it runs them, else its first."""
+    return 8 if 8 in platform.weight_bits else platform.weight_bits[0]
+
+
+def first_crossing(rates: np.ndarray, values: np.ndarray, target: float, above: bool) -> float:
+    """The smallest rate at which ``values`` reaches ``target`` (from below when
+    ``above``, else from above), log-linearly interpolated between grid points;
+    ``inf`` if it never does on the grid, the first rate if it already does there."""
+    ok = values >= target if above else values <= target
+    if not ok.any():
+        return math.inf
+    i = int(np.argmax(ok))
+    if i == 0:
+        return float(rates[0])
+    v0, v1 = values[i - 1], values[i]
+    r0, r1 = math.log(rates[i - 1]), math.log(rates[i])
+    t = (target - v0) / (v1 - v0) if v1 != v0 else 1.0
+    return float(math.exp(r0 + min(max(t, 0.0), 1.0) * (r1 - r0)))
+
+
+def _profiles(network: Network, pruning: Pruning) -> dict[str, MaskProfile]:
+    return {
+        layer.name: profile_mask(layer, generate_mask(layer, pruning))
+        for layer in network.prunable_layers
+    }
+
+
+def study_network(
+    network: Network,
+    platforms: Iterable[Platform],
+    config: StudyConfig,
+    tick: Callable[[], None] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every table of the study for one network (see the module docstring)."""
+    tick = tick or (lambda: None)
+    platforms = list(platforms)
+    seed = config.seed
+    rate_n = config.rate_of(network.name)
+    sweep = sorted({*config.sweep_rates, rate_n})
+    s_grid = sorted({*config.sweep_rates, *config.structured_rates})
+    structure = config.structures[0]
+    sparse = {r: _profiles(network, Pruning(density=1 / r, seed=seed)) for r in sweep}
+    structured = {
+        (s, r): _profiles(network, Pruning(structure=s, density=1 / r, seed=seed))
+        for s in config.structures
+        for r in sorted({*s_grid, *config.structured_rates})
+    }
+    dense = {"dense": _profiles(network, Pruning(structure="dense"))}
+
+    # --- storage -------------------------------------------------------------------
+    be_rows, curve_rows = [], []
+    for wb in config.weight_bits:
+        for ib in config.index_bits:
+            params = FormatParams(weight_bits=wb, index_bits=ib)
+            for s in config.structures:
+                for r in config.structured_rates:
+                    for b in storage_breakeven(
+                        network, s, r, params, "csr-rel", seed, structured[(s, r)]
+                    ):
+                        row = b.as_dict()
+                        d = 1 / b.nonstructured_rate if math.isfinite(b.nonstructured_rate) else 0
+                        q = (1 - d) ** (2**ib)
+                        row["closed_form_ratio"] = (
+                            (1 + ib / wb) * (1 + q / (1 - q)) if d else math.inf
+                        )
+                        be_rows.append(row)
+            for r in np.geomspace(1, 1000, 31):
+                bits = sum(
+                    expected_format_bits(
+                        "csr-rel",
+                        groups=g.groups,
+                        rows=g.rows,
+                        cols=g.cols,
+                        density=1 / r,
+                        weight_bits=wb,
+                        index_bits=ib,
+                    )
+                    for g in (layer.gemm for layer in network.prunable_layers)
+                )
+                curve_rows.append(
+                    {
+                        "network": network.name,
+                        "weight_bits": wb,
+                        "index_bits": ib,
+                        "rate": float(r),
+                        "kind": "non-structured (csr-rel)",
+                        "bits": bits,
+                    }
+                )
+        for s in config.structures:
+            params = FormatParams(weight_bits=wb)
+            from simulator.formats import format_stats
+
+            for r in s_grid:
+                bits = sum(
+                    format_stats(p, STRUCTURED_FORMAT[s], params).total_bits
+                    for p in structured[(s, r)].values()
+                )
+                for ib in config.index_bits:
+                    curve_rows.append(
+                        {
+                            "network": network.name,
+                            "weight_bits": wb,
+                            "index_bits": ib,
+                            "rate": float(r),
+                            "kind": f"{s} ({STRUCTURED_FORMAT[s]})",
+                            "bits": bits,
+                        }
+                    )
+    tick()
+
+    # --- compute -------------------------------------------------------------------
+    layer_rows = []
+    for p in platforms:
+        for wb in compute_weight_bits(config, p):
+            kw = {"weight_bits": wb, "index_bits": 4, "seed": seed}
+            runs = [("dense", 1.0, dense, "dense")]
+            runs += [("sparse", r, {"sparse": sparse[r]}, "sparse") for r in sweep]
+            runs += [
+                (structure, r, {"structured": structured[(structure, r)]}, "structured")
+                for r in s_grid
+            ]
+            for kind, rate, profs, variant in runs:
+                est = simulate_network(network, p, profs, variants=[variant], **kw)
+                f = est.frame()
+                f["kind"] = kind
+                f["rate"] = rate
+                f["weight_bits"] = wb
+                layer_rows.append(f)
+            tick()
+    layers = pd.concat(layer_rows, ignore_index=True)
+    keys = ["network", "platform", "weight_bits", "kind", "rate"]
+    totals = (
+        layers.groupby(keys, sort=False)[
+            [
+                "latency_s",
+                "energy_j",
+                "energy_dram_j",
+                "energy_sram_j",
+                "energy_mac_j",
+                "energy_index_j",
+                "energy_static_j",
+            ]
+        ]
+        .sum()
+        .reset_index()
+    )
+    totals["layer"] = "(network)"
+    per_layer = layers[[*keys, "layer", "latency_s", "energy_j"]]
+    both = pd.concat(
+        [per_layer, totals[[*keys, "layer", "latency_s", "energy_j"]]], ignore_index=True
+    )
+    base = both[both["kind"] == "dense"][
+        ["platform", "weight_bits", "layer", "latency_s", "energy_j"]
+    ]
+    both = both.merge(base, on=["platform", "weight_bits", "layer"], suffixes=("", "_dense"))
+    both["speedup"] = both["latency_s_dense"] / both["latency_s"]
+    both["energy_ratio"] = both["energy_j"] / both["energy_j_dense"]
+    both = both.drop(columns=["latency_s_dense", "energy_j_dense"])
+
+    # --- compute break-even ----------------------------------------------------------
+    ce_rows = []
+    sw = both[both["kind"] == "sparse"]
+    for (pl, wb, ly), g in sw.groupby(["platform", "weight_bits", "layer"], sort=False):
+        g = g.sort_values("rate")
+        rates = g["rate"].to_numpy()
+        ce_rows.append(
+            {
+                "network": network.name,
+                "platform": pl,
+                "weight_bits": wb,
+                "layer": ly,
+                "latency_breakeven_rate": first_crossing(rates, g["speedup"].to_numpy(), 1.0, True),
+                "energy_breakeven_rate": first_crossing(
+                    rates, g["energy_ratio"].to_numpy(), 1.0, False
+                ),
+                "best_speedup": float(g["speedup"].max()),
+                "best_energy_ratio": float(g["energy_ratio"].min()),
+                "searched": f"{rates.min():g}-{rates.max():g}x",
+            }
+        )
+
+    # --- structured vs non-structured at the network's rate, and the verdict ---------
+    vs_rows, verdict_rows = [], []
+    net_tot = both[both["layer"] == "(network)"]
+    for p in platforms:
+        for wb in compute_weight_bits(config, p):
+            t = net_tot[(net_tot["platform"] == p.name) & (net_tot["weight_bits"] == wb)]
+            ns = t[(t["kind"] == "sparse") & (t["rate"] == rate_n)].iloc[0]
+            st = t[t["kind"] == structure].sort_values("rate")
+            srates = st["rate"].to_numpy()
+            match_lat = first_crossing(srates, st["speedup"].to_numpy(), ns["speedup"], True)
+            match_en = first_crossing(
+                srates, st["energy_ratio"].to_numpy(), ns["energy_ratio"], False
+            )
+            same = st[np.isclose(st["rate"], rate_n)]
+            if same.empty:  # the structured grid lacks the rate: interpolate in log rate
+                lat_same = float(
+                    np.exp(
+                        np.interp(
+                            math.log(rate_n), np.log(srates), np.log(st["latency_s"].to_numpy())
+                        )
+                    )
+                )
+                en_same = float(
+                    np.exp(
+                        np.interp(
+                            math.log(rate_n), np.log(srates), np.log(st["energy_j"].to_numpy())
+                        )
+                    )
+                )
+            else:
+                lat_same, en_same = (
+                    float(same["latency_s"].iloc[0]),
+                    float(same["energy_j"].iloc[0]),
+                )
+            row = {
+                "network": network.name,
+                "platform": p.name,
+                "weight_bits": wb,
+                "nonstructured_rate": rate_n,
+                "structure": structure,
+                "speedup_vs_dense": float(ns["speedup"]),
+                "energy_ratio_vs_dense": float(ns["energy_ratio"]),
+                "structured_rate_matching_latency": match_lat,
+                "structured_rate_matching_energy": match_en,
+                "latency_vs_structured_same_rate": float(ns["latency_s"]) / lat_same,
+                "energy_vs_structured_same_rate": float(ns["energy_j"]) / en_same,
+            }
+            vs_rows.append(row)
+            if wb == verdict_weight_bits(p) or len(compute_weight_bits(config, p)) == 1:
+                verdict_rows.append(
+                    {
+                        **row,
+                        "beats_dense_latency": row["speedup_vs_dense"] > 1,
+                        "beats_dense_energy": row["energy_ratio_vs_dense"] < 1,
+                        "beats_structured_latency": row["latency_vs_structured_same_rate"] < 1,
+                        "beats_structured_energy": row["energy_vs_structured_same_rate"] < 1,
+                    }
+                )
+    breakdown = totals[
+        (totals["kind"] == "dense")
+        | ((totals["kind"] == "sparse") & (totals["rate"] == rate_n))
+        | ((totals["kind"] == structure) & np.isclose(totals["rate"], rate_n))
+    ]
+    return {
+        "storage_breakeven": pd.DataFrame(be_rows),
+        "storage_curves": pd.DataFrame(curve_rows),
+        "compute_sweep": both,
+        "compute_breakeven": pd.DataFrame(ce_rows),
+        "structured_vs_nonstructured": pd.DataFrame(vs_rows),
+        "verdict": pd.DataFrame(verdict_rows),
+        "energy_breakdown": breakdown.reset_index(drop=True),
+    }
+
+
+TABLES = (
+    "storage_breakeven",
+    "storage_curves",
+    "compute_sweep",
+    "compute_breakeven",
+    "structured_vs_nonstructured",
+    "verdict",
+    "energy_breakdown",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyResult:
+    """Every table of a study (DataFrames by name) and where they were written."""
+
+    config: StudyConfig
+    tables: Mapping[str, pd.DataFrame]
+    out_dir: Path
+    resumed: tuple[str, ...] = ()
+
+
+def _units(config: StudyConfig, platforms: list[Platform]) -> int:
+    """Progress units of one network: its storage part, then one per platform and width."""
+    return 1 + sum(len(compute_weight_bits(config, p)) for p in platforms)
+
+
+def _network_job(name: str, config: StudyConfig, folder: str, ticks=None) -> dict:
+    """One network in a worker process: run, write its part, return its tables."""
+    platforms = [load_platform(n) for n in config.platform_names()]
+    tick = (lambda: ticks.put(1)) if ticks is not None else None
+    tables = study_network(load_network(name), platforms, config, tick)
+    _write_part(Path(folder), tables, config.digest())
+    return tables
+
+
+def run_study(
+    config: StudyConfig,
+    out_dir: str | Path,
+    progress: Callable[[int], Callable[[], None]] | None = None,
+    resume: bool = True,
+    jobs: int = 1,
+) -> StudyResult:
+    """Run the study, writing each network's tables under ``out_dir/parts/NETWORK``
+    as soon as it is done (an earlier run's parts with the same configuration are
+    reused), with up to ``jobs`` networks at a time in worker processes."""
+    out = Path(out_dir)
+    platforms = [load_platform(n) for n in config.platform_names()]
+    for name in config.networks:
+        load_network(name)  # fail early on a bad name, before any work
+    digest = config.digest()
+    tick = progress(len(config.networks) * _units(config, platforms)) if progress else None
+    tick = tick or (lambda: None)
+    results: dict[str, Mapping[str, pd.DataFrame]] = {}
+    todo = []
+    for name in config.networks:
+        folder = out / "parts" / name
+        marker = folder / "done.json"
+        if resume and marker.is_file() and json.loads(marker.read_text()).get("digest") == digest:
+            results[name] = {t: _read_part(folder / f"{t}.csv") for t in TABLES}
+            for _ in range(_units(config, platforms)):
+                tick()
+        else:
+            todo.append(name)
+    resumed = tuple(n for n in config.networks if n in results)
+    if jobs <= 1 or len(todo) <= 1:
+        for name in todo:
+            results[name] = study_network(load_network(name), platforms, config, tick)
+            _write_part(out / "parts" / name, results[name], digest)
+    else:
+        results.update(_run_parallel(todo, config, out, jobs, tick))
+    combined = {}
+    for t in TABLES:
+        frames = [results[n][t] for n in config.networks if not results[n][t].empty]
+        combined[t] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return StudyResult(config=config, tables=combined, out_dir=out, resumed=resumed)
+
+
+def _run_parallel(todo, config, out, jobs, tick) -> dict:
+    """Networks in ``jobs`` spawned processes, largest first; ticks come back on a queue."""
+    import multiprocessing as mp
+    import queue
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    size = {n: load_network(n).weight_count for n in todo}
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        ticks = manager.Queue()
+        futures = {
+            pool.submit(_network_job, n, config, str(out / "parts" / n), ticks): n
+            for n in sorted(todo, key=lambda n: -size[n])
+        }
+        results = {}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            while True:
+                try:
+                    ticks.get_nowait()
+                except queue.Empty:
+                    break
+                tick()
+            for f in done:
+                results[futures[f]] = f.result()
+        return results
+
+
+def _read_part(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def _write_part(folder: Path, tables: Mapping[str, pd.DataFrame], digest: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, frame in tables.items():
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        (folder / "done.json").write_text(json.dumps({"digest": digest}))
+    except OSError as e:
+        raise ConfigError(str(folder), f"cannot write study results ({e.strerror})") from None
