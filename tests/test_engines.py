@@ -428,7 +428,7 @@ def test_structured_pruning_shrinks_its_own_activations():
 
 def pe_entries_twin(m, pes, index_bits):
     """Slow statement: PE k's slice is rows k, k + pes, ...; relative-index CSC of it."""
-    groups, rows, cols = m.shape
+    groups, _, cols = m.shape
     entries = np.zeros((pes, groups * cols), dtype=np.int64)
     for g in range(groups):
         for k in range(pes):
