@@ -534,6 +534,92 @@ def _print_estimate_totals(tot, frames) -> None:
     )
 
 
+EPILOG_STUDY = """\
+examples:
+  prunesim study                                   # every built-in network and platform
+  prunesim study --networks lenet5,alexnet --platforms eie,a100 --out out/small
+  prunesim study --weight-bits 4,8 --index-bits 4 --structures filter,channel
+  prunesim study --rate resnet50=16 --rate vgg16=13 --sweep-rates 2,4,8,16,32
+  prunesim study --jobs 1 --no-resume
+
+Writes into --out: tables/*.csv and *.json (every number), plots/*.png and report.md.
+Each network's results are saved as soon as it finishes (out/parts/), so an
+interrupted study resumes where it stopped when run again with the same options.
+"""
+
+
+def _csv_list(kind):
+    def parse(text: str):
+        try:
+            return tuple(kind(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            msg = f"expected a comma-separated list, got {text!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+
+    return parse
+
+
+def _net_rate(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        msg = f"expected NETWORK=RATE, e.g. resnet50=8, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from simulator.study import PAPER_RATES, StudyConfig, run_study
+    from simulator.studyreport import verdict_table, write_study
+
+    rates = dict(PAPER_RATES)
+    rates.update(dict(args.rate or []))
+    fields = {
+        "networks": args.networks,
+        "weight_bits": args.weight_bits,
+        "index_bits": args.index_bits,
+        "structures": args.structures,
+        "structured_rates": args.structured_rates,
+        "sweep_rates": args.sweep_rates,
+    }
+    kw = {k: v for k, v in fields.items() if v is not None}
+    if args.platforms:
+        names = [n for n in args.platforms if n != "all"]
+        kw["platforms"] = tuple(names) if names else ()
+    config = StudyConfig(rates=rates, default_rate=args.default_rate, seed=args.seed, **kw)
+    for name in config.platform_names():
+        load_platform(name)
+    jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
+
+    bar = None
+
+    def progress(total: int):
+        nonlocal bar
+        if not sys.stderr.isatty():
+            return None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="step", desc="study", file=sys.stderr, leave=False)
+        return lambda: bar.update()
+
+    try:
+        result = run_study(
+            config, args.out, progress=progress, resume=not args.no_resume, jobs=jobs
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    report = write_study(result)
+    print(verdict_table(result))
+    if result.resumed:
+        print(f"\n(reused earlier results for: {', '.join(result.resumed)})")
+    print(
+        f"\nreport: {report}\ntables: {result.out_dir / 'tables'}\n"
+        f"plots:  {result.out_dir / 'plots'}"
+    )
+    return 0
+
+
 def cmd_platforms(args: argparse.Namespace) -> int:
     rows = []
     for name in builtin_platforms():
@@ -745,6 +831,97 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--json", type=Path, metavar="PATH", help="everything as JSON")
     p.set_defaults(func=cmd_estimate, structure="random")
+
+    p = sub.add_parser(
+        "study",
+        help="is non-structured pruning beneficial on any platform? the full study",
+        description="The comparison of Ma et al. (arXiv:1907.02124): pruning judged on top "
+        "of quantization, non-structured against structured, on every network and "
+        "platform: storage and compute break-even rates, structured against "
+        "non-structured at each network's rate, a verdict table, plots and a "
+        "report.",
+        epilog=EPILOG_STUDY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--networks",
+        type=_csv_list(str),
+        metavar="A,B",
+        help="networks (default: lenet5, alexnet, vgg16, resnet18, resnet50, "
+        "mobilenetv2, bert_base)",
+    )
+    p.add_argument(
+        "--platforms",
+        type=_csv_list(str),
+        metavar="A,B",
+        help="hardware profiles, or 'all' (default: every built-in)",
+    )
+    p.add_argument(
+        "--weight-bits",
+        type=_csv_list(int),
+        metavar="B,..",
+        help="weight widths (default 1,2,4,8,16)",
+    )
+    p.add_argument(
+        "--index-bits",
+        type=_csv_list(int),
+        metavar="I,..",
+        help="relative index widths of the storage break-even (default 4,8)",
+    )
+    p.add_argument(
+        "--structures",
+        type=_csv_list(str),
+        metavar="S,..",
+        help="structured pruning kinds: filter, channel, column (default filter; "
+        "the first one runs on the hardware)",
+    )
+    p.add_argument(
+        "--structured-rates",
+        type=_csv_list(float),
+        metavar="R,..",
+        help="structured rates of the storage break-even (default 2,4,8,16)",
+    )
+    p.add_argument(
+        "--sweep-rates",
+        type=_csv_list(float),
+        metavar="R,..",
+        help="rates searched for the compute break-even (default 1.5,2,4,8,16,32,64,128)",
+    )
+    p.add_argument(
+        "--rate",
+        type=_net_rate,
+        action="append",
+        metavar="NET=R",
+        help="non-structured rate of a network for the verdict (default: Ma et "
+        "al.'s lenet5=348, alexnet=36, resnet50=8; others --default-rate)",
+    )
+    p.add_argument(
+        "--default-rate",
+        type=float,
+        default=8.0,
+        metavar="R",
+        help="rate of networks without one (default 8)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("prunesim-study"),
+        metavar="DIR",
+        help="output folder (default ./prunesim-study)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="networks studied at a time in worker processes (default: up to 2)",
+    )
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="recompute everything instead of reusing finished networks",
+    )
+    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser(
         "platforms",

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import ConfigError
-from simulator.formats import FormatParams, MaskProfile, profile_mask
+from simulator.formats import FormatParams, MaskProfile, format_stats, profile_mask
 from simulator.formats.formulas import expected_format_bits
 from simulator.hwconfig import Platform, builtin_platforms, load_platform
 from simulator.masks import Pruning, generate_mask
@@ -109,11 +109,17 @@ def verdict_weight_bits(platform: Platform) -> int:
     return 8 if 8 in platform.weight_bits else platform.weight_bits[0]
 
 
+TOLERANCE = 1e-9
+"""Relative margin by which a value must pass its target to count as passing it (a
+dense array runs a pruned mask exactly as fast as dense: that is no break-even)."""
+
+
 def first_crossing(rates: np.ndarray, values: np.ndarray, target: float, above: bool) -> float:
-    """The smallest rate at which ``values`` reaches ``target`` (from below when
-    ``above``, else from above), log-linearly interpolated between grid points;
+    """The smallest rate at which ``values`` passes ``target`` (rising above it when
+    ``above``, else falling below), log-linearly interpolated between grid points;
     ``inf`` if it never does on the grid, the first rate if it already does there."""
-    ok = values >= target if above else values <= target
+    margin = abs(target) * TOLERANCE
+    ok = values > target + margin if above else values < target - margin
     if not ok.any():
         return math.inf
     i = int(np.argmax(ok))
@@ -192,11 +198,11 @@ def study_network(
                         "rate": float(r),
                         "kind": "non-structured (csr-rel)",
                         "bits": bits,
+                        "dense_bits": network.weight_count * wb,
                     }
                 )
         for s in config.structures:
             params = FormatParams(weight_bits=wb)
-            from simulator.formats import format_stats
 
             for r in s_grid:
                 bits = sum(
@@ -212,6 +218,7 @@ def study_network(
                             "rate": float(r),
                             "kind": f"{s} ({STRUCTURED_FORMAT[s]})",
                             "bits": bits,
+                            "dense_bits": network.weight_count * wb,
                         }
                     )
     tick()

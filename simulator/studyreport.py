@@ -1,0 +1,273 @@
+"""Writing a study out: every table as CSV and JSON, the plots, and one Markdown
+report that gathers them with a short reading; the terminal verdict table."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from simulator.plots import plot_compute, plot_energy_breakdown, plot_storage
+from simulator.report import records, table, write_csv, write_json
+from simulator.study import TABLES, StudyResult
+
+VERDICT_HEADERS = [
+    "network",
+    "platform",
+    "bits",
+    "rate",
+    "speedup",
+    "energy ratio",
+    "beats dense (lat/energy)",
+    "vs structured, same rate (lat/energy)",
+    "structured rate that matches (lat/energy)",
+]
+
+
+def _rate(x: float) -> str:
+    return "never" if not math.isfinite(x) else f"{x:.3g}x"
+
+
+def _yes(b: bool) -> str:
+    return "yes" if b else "no"
+
+
+def verdict_rows(verdict: pd.DataFrame, grid_start: float) -> list[list]:
+    """Rows of the verdict table (terminal and Markdown)."""
+    rows = []
+    for _, v in verdict.iterrows():
+        match = [v["structured_rate_matching_latency"], v["structured_rate_matching_energy"]]
+        shown = [("<=" + _rate(m)) if m <= grid_start else _rate(m) for m in match]
+        rows.append(
+            [
+                v["network"],
+                v["platform"],
+                int(v["weight_bits"]),
+                _rate(v["nonstructured_rate"]),
+                float(v["speedup_vs_dense"]),
+                float(v["energy_ratio_vs_dense"]),
+                f"{_yes(v['beats_dense_latency'])}/{_yes(v['beats_dense_energy'])}",
+                f"{v['latency_vs_structured_same_rate']:.2f}x/{v['energy_vs_structured_same_rate']:.2f}x",
+                "/".join(shown),
+            ]
+        )
+    return rows
+
+
+def verdict_table(result: StudyResult) -> str:
+    """The verdict as a terminal table."""
+    grid_start = min(result.config.sweep_rates)
+    return table(
+        verdict_rows(result.tables["verdict"], grid_start),
+        VERDICT_HEADERS,
+        title="Verdict: non-structured pruning at each network's rate, against dense and "
+        "against structured pruning on the same platform",
+        digits=[0, 0, 0, 0, 2, 2, 0, 0, 0],
+    )
+
+
+def _md_table(rows: list[list], headers: list[str]) -> str:
+    def cell(x) -> str:
+        if isinstance(x, float):
+            return "never" if math.isinf(x) else f"{x:.3g}"
+        return str(x)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_study(result: StudyResult) -> Path:
+    """Write tables (CSV, JSON), plots and ``report.md`` into the study's folder;
+    returns the report's path."""
+    out = result.out_dir
+    t = result.tables
+    for name in TABLES:
+        write_csv(out / "tables" / f"{name}.csv", t[name])
+        write_json(out / "tables" / f"{name}.json", {name: records(t[name])})
+    plots: dict[str, list[Path]] = {"compute": [], "storage": [], "energy": []}
+    sweep, breakeven = t["compute_sweep"], t["compute_breakeven"]
+    for platform in sorted(sweep["platform"].unique()):
+        plots["compute"].append(
+            plot_compute(sweep, breakeven, platform, out / "plots" / f"compute_{platform}.png")
+        )
+    ib = result.config.index_bits[0]
+    for network in result.config.networks:
+        plots["storage"].append(
+            plot_storage(t["storage_curves"], network, ib, out / "plots" / f"storage_{network}.png")
+        )
+        plots["energy"].append(
+            plot_energy_breakdown(
+                t["energy_breakdown"], network, out / "plots" / f"energy_{network}.png"
+            )
+        )
+    report = out / "report.md"
+    report.write_text(_markdown(result, plots), encoding="utf-8")
+    return report
+
+
+def _reading(result: StudyResult) -> list[str]:
+    """A few sentences computed from the numbers."""
+    t = result.tables
+    v = t["verdict"]
+    n = len(v)
+    lines = []
+    if n:
+        dl = int(v["beats_dense_latency"].sum())
+        de = int(v["beats_dense_energy"].sum())
+        sl = int(v["beats_structured_latency"].sum())
+        se = int(v["beats_structured_energy"].sum())
+        wins = v[v["beats_dense_latency"]]["platform"].unique()
+        lines.append(
+            f"Non-structured pruning at each network's rate is faster than dense in {dl} of "
+            f"{n} network/platform pairs and uses less energy in {de}; "
+            f"it is faster than structured pruning at the same rate in {sl} and uses less "
+            f"energy in {se}. The pairs where it beats dense in latency are on: "
+            f"{', '.join(sorted(wins)) or 'no platform'}."
+        )
+    be = t["storage_breakeven"]
+    if not be.empty:
+        net = be[be["layer"] == "(network)"]
+        for wb, ib in ((4, 4), (8, 4), (8, 8)):
+            sel = net[(net["weight_bits"] == wb) & (net["index_bits"] == ib)]
+            if sel.empty:
+                continue
+            finite = sel[sel["ratio"].apply(math.isfinite)]
+            med = finite["ratio"].median() if len(finite) else math.inf
+            lines.append(
+                f"Storage, {wb}-bit weights and {ib}-bit indices: a non-structured mask must be "
+                f"{med:.1f}x sparser than a structured one (median over networks and "
+                f"structured rates) to take as few bits; the index alone accounts for "
+                f"{1 + ib / wb:.2f}x, the filler entries and pointers for the rest."
+            )
+    return lines
+
+
+def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
+    c = result.config
+    t = result.tables
+    out = result.out_dir
+    rel = lambda p: p.relative_to(out).as_posix()  # noqa: E731
+    grid = ", ".join(f"{r:g}" for r in c.sweep_rates)
+    parts = [
+        "# Is non-structured pruning beneficial on any platform?",
+        "",
+        f"Networks: {', '.join(c.networks)}. Platforms: {', '.join(c.platform_names())}. "
+        f"Weight bits: {', '.join(map(str, c.weight_bits))}; index bits: "
+        f"{', '.join(map(str, c.index_bits))}; structured pruning: {', '.join(c.structures)}. "
+        f"Non-structured rates: "
+        + ", ".join(f"{n} {c.rate_of(n):g}x" for n in c.networks)
+        + f". Compute sweep over rates {grid}.",
+        "",
+        "## Reading",
+        "",
+        *[f"- {line}" for line in _reading(result)],
+        "",
+        "## Verdict",
+        "",
+        "Non-structured pruning at each network's rate on each platform (at 8-bit weights "
+        "where the platform runs them, else its native width): speedup and energy ratio "
+        "against dense on the same platform; latency and energy against structured "
+        "pruning at the same rate (below 1: non-structured is better); and the structured "
+        "rate that matches non-structured (a low number: a mild structured pruning is "
+        "already as good).",
+        "",
+        _md_table(verdict_rows(t["verdict"], min(c.sweep_rates)), VERDICT_HEADERS),
+        "",
+        "## Storage break-even",
+        "",
+        "Non-structured rate (relative-index CSR, fillers and pointers counted) whose storage "
+        "equals structured pruning at the given rate, whole network.",
+        "",
+    ]
+    net = t["storage_breakeven"]
+    net = net[net["layer"] == "(network)"]
+    rows = [
+        [
+            r["network"],
+            r["structure"],
+            f"{r['structured_rate']:g}x",
+            int(r["weight_bits"]),
+            int(r["index_bits"]),
+            _rate(r["nonstructured_rate"]),
+            float(r["ratio"]),
+            float(r["closed_form_ratio"]),
+        ]
+        for _, r in net.iterrows()
+    ]
+    parts += [
+        _md_table(
+            rows,
+            [
+                "network",
+                "structure",
+                "structured rate",
+                "weight bits",
+                "index bits",
+                "non-structured rate needed",
+                "ratio",
+                "(1 + b_i/b_w)(1 + f)",
+            ],
+        ),
+        "",
+    ]
+    parts += [
+        "## Compute break-even",
+        "",
+        "The non-structured rate at which sparse execution first beats dense, in latency "
+        f"and in energy, whole network (searched over {grid}; 'never' if not within).",
+        "",
+    ]
+    ce = t["compute_breakeven"]
+    ce = ce[ce["layer"] == "(network)"]
+    rows = [
+        [
+            r["network"],
+            r["platform"],
+            int(r["weight_bits"]),
+            _rate(r["latency_breakeven_rate"]),
+            _rate(r["energy_breakeven_rate"]),
+            float(r["best_speedup"]),
+            float(r["best_energy_ratio"]),
+        ]
+        for _, r in ce.iterrows()
+    ]
+    parts += [
+        _md_table(
+            rows,
+            [
+                "network",
+                "platform",
+                "weight bits",
+                "latency break-even",
+                "energy break-even",
+                "best speedup",
+                "best energy ratio",
+            ],
+        ),
+        "",
+    ]
+    parts += ["## Plots", ""]
+    for group, title in (
+        ("compute", "Speedup and energy ratio against the rate"),
+        ("storage", "Storage against the rate"),
+        ("energy", "Energy breakdown"),
+    ):
+        parts += [f"### {title}", ""]
+        parts += [f"![{p.stem}]({rel(p)})" for p in plots[group]]
+        parts += [""]
+    parts += [
+        "## Assumptions",
+        "",
+        "Masks are i.i.d. random (non-structured) or whole filters chosen at random "
+        "(structured), per layer, at the same rate in every layer; real pruned masks are "
+        "less uniform. Storage break-evens use expected sizes of i.i.d. masks. Latency is the "
+        "largest of the compute, DRAM and SRAM bounds per layer; energy adds memory traffic, "
+        "MACs, index decoding and static power. Structured pruning shrinks each layer on its "
+        "own (a pruned filter does not shrink the next layer's input here). Hardware figures "
+        "and their sources are in the profiles (`hwconfigs/`). Every number behind this "
+        "report is in `tables/` as CSV and JSON.",
+        "",
+    ]
+    return "\n".join(parts)

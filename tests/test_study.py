@@ -1,0 +1,226 @@
+"""The study: break-even searches against closed forms, monotonicity, a verdict
+consistent with its numbers, and a small end-to-end run with every output."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator.cli import main
+from simulator.errors import ConfigError
+from simulator.hwconfig import load_platform
+from simulator.layers import Linear
+from simulator.study import StudyConfig, first_crossing, run_study, study_network
+from simulator.workloads import Network
+
+SMALL = StudyConfig(
+    networks=("lenet5",),
+    platforms=("eie", "scalesim_32x32_ws", "a100"),
+    weight_bits=(4, 8),
+    index_bits=(4,),
+    structured_rates=(2.0, 4.0),
+    sweep_rates=(2.0, 4.0, 16.0, 64.0),
+)
+
+
+@pytest.fixture(scope="module")
+def lenet_tables():
+    from simulator.workloads import load_network
+
+    plats = [load_platform(n) for n in SMALL.platform_names()]
+    return study_network(load_network("lenet5"), plats, SMALL)
+
+
+def test_first_crossing_by_hand():
+    r = np.array([1.5, 2.0, 4.0, 8.0])
+    # 0.8 at 2x, 1.2 at 4x: halfway in value, halfway in log rate -> sqrt(2 * 4)
+    assert first_crossing(r, np.array([0.5, 0.8, 1.2, 2.0]), 1.0, True) == pytest.approx(
+        math.sqrt(8)
+    )
+    assert first_crossing(r, np.array([2.0, 1.5, 0.5, 0.2]), 1.0, False) == pytest.approx(
+        math.sqrt(8)
+    )
+    assert first_crossing(r, np.ones(4), 1.0, True) == math.inf  # equal is not better
+    assert first_crossing(r, np.array([3.0, 4, 5, 6]), 1.0, True) == 1.5
+
+
+def test_storage_breakeven_follows_the_closed_form():
+    """P_n / P_s = (1 + b_i/b_w)(1 + f), f the fillers per kept weight at break-even,
+    on a layer large enough for pointers and survivor lists to be < 0.5%."""
+    net = Network(name="big", layers=(Linear(name="fc", in_features=8192, out_features=2048),))
+    cfg = StudyConfig(
+        networks=("big",),
+        platforms=("eie",),
+        weight_bits=(2, 4, 8, 16),
+        index_bits=(4, 8),
+        structured_rates=(2.0, 4.0),
+        sweep_rates=(2.0, 4.0),
+    )
+    t = study_network(net, [load_platform("eie")], cfg)["storage_breakeven"]
+    t = t[t["layer"] == "(network)"]
+    finite = t[np.isfinite(t["ratio"])]
+    assert len(finite) >= 12
+    np.testing.assert_allclose(finite["ratio"], finite["closed_form_ratio"], rtol=0.01)
+
+
+def test_nonstructured_storage_never_grows_with_the_rate(lenet_tables):
+    c = lenet_tables["storage_curves"]
+    for (_, _, kind), g in c.groupby(["weight_bits", "index_bits", "kind"]):
+        bits = g.sort_values("rate")["bits"].to_numpy()
+        assert (np.diff(bits) <= 1e-9 * bits[:-1]).all(), kind
+
+
+def test_verdict_agrees_with_the_sweep(lenet_tables):
+    v = lenet_tables["verdict"]
+    sweep = lenet_tables["compute_sweep"]
+    net = sweep[sweep["layer"] == "(network)"]
+    assert set(v["platform"]) == set(SMALL.platform_names())
+    for _, row in v.iterrows():
+        sel = net[(net["platform"] == row["platform"]) & (net["weight_bits"] == row["weight_bits"])]
+        dense = sel[sel["kind"] == "dense"]["latency_s"].iloc[0]
+        ns = sel[(sel["kind"] == "sparse") & (sel["rate"] == row["nonstructured_rate"])]
+        assert row["speedup_vs_dense"] == pytest.approx(dense / ns["latency_s"].iloc[0])
+        assert row["beats_dense_latency"] == (row["speedup_vs_dense"] > 1)
+        assert row["beats_dense_energy"] == (row["energy_ratio_vs_dense"] < 1)
+        assert row["beats_structured_latency"] == (row["latency_vs_structured_same_rate"] < 1)
+        st = sel[sel["kind"] == "filter"].sort_values("rate")
+        match = row["structured_rate_matching_latency"]
+        if math.isfinite(match):  # structured below that rate is not yet as fast
+            below = st[st["rate"] < match - 1e-9]
+            assert (below["speedup"] <= row["speedup_vs_dense"] * (1 + 1e-9)).all()
+    # a dense array cannot gain from a non-structured mask: no latency break-even
+    ce = lenet_tables["compute_breakeven"]
+    ws = ce[(ce["platform"] == "scalesim_32x32_ws") & (ce["layer"] == "(network)")]
+    assert np.isinf(ws["latency_breakeven_rate"]).all()
+
+
+def test_compute_breakeven_is_where_the_speedup_crosses_one(lenet_tables):
+    sweep = lenet_tables["compute_sweep"]
+    ce = lenet_tables["compute_breakeven"]
+    for _, row in ce[ce["layer"] == "(network)"].iterrows():
+        s = sweep[
+            (sweep["platform"] == row["platform"])
+            & (sweep["layer"] == "(network)")
+            & (sweep["weight_bits"] == row["weight_bits"])
+            & (sweep["kind"] == "sparse")
+        ]
+        s = s.sort_values("rate")
+        be = row["latency_breakeven_rate"]
+        if math.isinf(be):
+            assert (s["speedup"] <= 1 + 1e-9).all()
+        else:
+            assert (s[s["rate"] < be - 1e-9]["speedup"] <= 1 + 1e-9).all()
+            assert (s[s["rate"] >= be]["speedup"].iloc[0]) > 1
+
+
+def test_end_to_end_outputs_and_resume(tmp_path, capsys):
+    out = tmp_path / "study"
+    argv = [
+        "study",
+        "--networks",
+        "lenet5",
+        "--platforms",
+        "eie,a100",
+        "--weight-bits",
+        "4,8",
+        "--index-bits",
+        "4",
+        "--structured-rates",
+        "2,4",
+        "--sweep-rates",
+        "2,8,32",
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+    ]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "Verdict" in text and "report:" in text and "lenet5" in text
+    report = (out / "report.md").read_text()
+    for section in (
+        "## Verdict",
+        "## Storage break-even",
+        "## Compute break-even",
+        "## Plots",
+        "## Assumptions",
+    ):
+        assert section in report
+    for name in (
+        "storage_breakeven",
+        "storage_curves",
+        "compute_sweep",
+        "compute_breakeven",
+        "structured_vs_nonstructured",
+        "verdict",
+        "energy_breakdown",
+    ):
+        frame = pd.read_csv(out / "tables" / f"{name}.csv")
+        assert len(frame) > 0, name
+        doc = json.loads((out / "tables" / f"{name}.json").read_text())
+        assert len(doc[name]) == len(frame)
+    pngs = sorted((out / "plots").glob("*.png"))
+    assert {p.name for p in pngs} == {
+        "compute_eie.png",
+        "compute_a100.png",
+        "storage_lenet5.png",
+        "energy_lenet5.png",
+    }
+    for p in pngs:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+        assert f"plots/{p.name}" in report
+    # a second run with the same options reuses the finished network
+    assert main(argv) == 0
+    assert "reused earlier results for: lenet5" in capsys.readouterr().out
+
+
+def test_resume_ignores_parts_of_another_configuration(tmp_path):
+    cfg = StudyConfig(
+        networks=("lenet5",),
+        platforms=("eie",),
+        weight_bits=(4,),
+        index_bits=(4,),
+        structured_rates=(2.0,),
+        sweep_rates=(2.0, 4.0),
+    )
+    first = run_study(cfg, tmp_path)
+    assert first.resumed == ()
+    again = run_study(cfg, tmp_path)
+    assert again.resumed == ("lenet5",)
+    pd.testing.assert_frame_equal(
+        first.tables["verdict"].reset_index(drop=True), again.tables["verdict"], check_dtype=False
+    )
+    other = StudyConfig(
+        networks=("lenet5",),
+        platforms=("eie",),
+        weight_bits=(4,),
+        index_bits=(4,),
+        structured_rates=(2.0,),
+        sweep_rates=(2.0, 8.0),
+    )
+    assert run_study(other, tmp_path).resumed == ()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["study", "--networks", "nosuch"], "no such model"),
+        (["study", "--structures", "block"], "structures"),
+        (["study", "--platforms", "nosuch"], "no such hardware profile"),
+        (["study", "--sweep-rates", "0.5,2"], "sweep_rates"),
+        (["study", "--rate", "resnet50"], "NETWORK=RATE"),
+    ],
+)
+def test_study_bad_input(capsys, argv, needle, tmp_path):
+    code = main([*argv, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="bit widths"):
+        StudyConfig(weight_bits=(0,))
