@@ -180,13 +180,18 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 def _random_exact(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """A flat bool mask with exactly k of n kept, uniform over all k-subsets.
 
-    Draws i.i.d. Bernoulli(k/n) positions, then adds or removes uniformly chosen
-    positions to reach k (a Bernoulli set conditioned on its size is uniform, and
-    so is a uniform set grown or shrunk at random)."""
-    flat = rng.random(n, dtype=np.float32) < np.float32(k / n)
+    Draws i.i.d. Bernoulli positions at about k/n (16-bit random draws), then adds or
+    removes uniformly chosen positions to reach k: both steps treat every position
+    alike, so every k-subset is equally likely."""
+    draws = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16)
+    flat = draws < np.uint16(min(65535, round(65536 * k / n)))
     have = int(np.count_nonzero(flat))
     grow = have < k
     need = abs(k - have)
+    if need and (n - have if grow else have) < 0.05 * n:  # few candidates: list them
+        pool = np.flatnonzero(~flat if grow else flat)
+        flat[rng.choice(pool, need, replace=False)] = grow
+        need = 0
     while need:  # rejection sampling: uniform positions, kept only where they flip
         cand = np.unique(rng.integers(0, n, size=2 * need + 16))
         cand = cand[flat[cand] != grow]

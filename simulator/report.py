@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,29 +84,43 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+@contextmanager
+def _writing(path: Path):
+    """Create the folder; turn any failure to write into one clear error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "strerror", None) or e
+        raise ConfigError(str(path), f"cannot write file ({reason})") from None
+
+
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write a JSON document (infinity as the string "inf", NaN as null)."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with _writing(path):
         path.write_text(json.dumps(_jsonable(payload), indent=2) + "\n", encoding="utf-8")
-    except (OSError, ValueError) as e:
-        raise ConfigError(
-            str(path), f"cannot write file ({getattr(e, 'strerror', None) or e})"
-        ) from None
+    return path
+
+
+def write_frame_json(path: str | Path, name: str, frame: pd.DataFrame) -> Path:
+    """Write ``{name: [rows]}`` quickly for large tables (infinity as "inf", NaN null)."""
+    path = Path(path)
+    out = frame.copy()
+    for col in out.select_dtypes(include="number").columns:
+        if np.isinf(out[col]).any():
+            out[col] = out[col].astype(object).where(~np.isinf(out[col].astype(float)), "inf")
+    with _writing(path):
+        body = out.to_json(orient="records", double_precision=15)
+        path.write_text(f'{{"{name}": {body}}}\n', encoding="utf-8")
     return path
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     """Write a DataFrame as CSV without its index."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with _writing(path):
         frame.to_csv(path, index=False)
-    except (OSError, ValueError) as e:
-        raise ConfigError(
-            str(path), f"cannot write file ({getattr(e, 'strerror', None) or e})"
-        ) from None
     return path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from simulator.plots import plot_compute, plot_energy_breakdown, plot_storage
-from simulator.report import records, table, write_csv, write_json
+from simulator.report import table, write_csv, write_frame_json
 from simulator.study import TABLES, StudyResult
 
 VERDICT_HEADERS = [
@@ -85,7 +85,7 @@ def write_study(result: StudyResult) -> Path:
     t = result.tables
     for name in TABLES:
         write_csv(out / "tables" / f"{name}.csv", t[name])
-        write_json(out / "tables" / f"{name}.json", {name: records(t[name])})
+        write_frame_json(out / "tables" / f"{name}.json", name, t[name])
     plots: dict[str, list[Path]] = {"compute": [], "storage": [], "energy": []}
     sweep, breakeven = t["compute_sweep"], t["compute_breakeven"]
     for platform in sorted(sweep["platform"].unique()):
