@@ -43,8 +43,11 @@ def test_sram_accesses_match(topology, dataflow):
     for layer, (_, row) in zip(layers(topology), ref.iterrows(), strict=True):
         _, rf, cf = systolic_cycles(layer.gemm, 32, 32, dataflow)
         ins, wts, outs = sram_reads(layer.gemm, dataflow, rf, cf)
-        assert (ins, wts, outs) == (row["sram_ifmap_reads"], row["sram_filter_reads"],
-                                    row["sram_ofmap_writes"]), layer.name
+        assert (ins, wts, outs) == (
+            row["sram_ifmap_reads"],
+            row["sram_filter_reads"],
+            row["sram_ofmap_writes"],
+        ), layer.name
 
 
 def test_os_sram_accesses_match_up_to_scalesims_drain_count():
@@ -66,10 +69,17 @@ def test_builtin_profiles_reproduce_the_cycles(dataflow):
     for layer, cycles in zip(layers("alexnet"), ref["compute_cycles"], strict=True):
         g = layer.gemm
         prof = profile_gemm(np.ones((g.groups, g.rows, g.cols), np.uint8))
-        task = LayerTask(layer=layer, profile=prof, variant="dense", weight_bits=8,
-                         index_bits=4, activation_bits=8)
+        task = LayerTask(
+            layer=layer,
+            profile=prof,
+            variant="dense",
+            weight_bits=8,
+            index_bits=4,
+            activation_bits=8,
+        )
         c = run_systolic(task, platform)
         assert c.compute_cycles == cycles
         util = layer.macs / (cycles * 32 * 32) * 100
         assert util == pytest.approx(
-            ref[ref["layer"] == layer.name]["overall_util_pct"].iloc[0], rel=1e-9)
+            ref[ref["layer"] == layer.name]["overall_util_pct"].iloc[0], rel=1e-9
+        )

@@ -1,0 +1,432 @@
+"""Checkpoint readers: the prunable layers of a pruned model and their real masks.
+
+``read_checkpoint(path)`` reads a PyTorch ``.pt``/``.pth`` state_dict (zip or legacy
+layout, without torch and without running pickled code), a safetensors file, a NumPy
+``.npz`` or an ONNX model (with the optional ``onnx`` package), finds every prunable
+layer and its mask, and returns a :class:`Checkpoint`. The format is told from the
+file's first bytes (ONNX, which has no magic number, from the ``.onnx`` suffix).
+
+Masks come from the file where it has them (``torch.nn.utils.prune``'s ``X_mask``,
+NVIDIA ASP's ``__X_mma_mask``, an ONNX ``Mul(mask, weight)``), else from the
+weight's exact zeros, or from ``|w| > threshold``. Layers are matched to ``network``
+by name (see :mod:`simulator.checkpoints.naming`), or, without a network, a network
+is derived from the file (ONNX: full geometry; a state_dict: conv/linear shapes plus
+an input shape).
+
+Reading streams one layer at a time: :func:`open_checkpoint` gives a reader whose
+:meth:`CheckpointReader.layers` yields layer after layer, reading only that layer's
+tensors; :func:`read_checkpoint` keeps them all. Anything wrong with a file raises
+:class:`~simulator.errors.CheckpointError` naming the file and the tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulator.checkpoints.naming import (
+    Match,
+    Param,
+    derive_network,
+    group_params,
+    load_mapping,
+    match_network,
+)
+from simulator.checkpoints.npzfile import NpzSource
+from simulator.checkpoints.onnxfile import OnnxSource
+from simulator.checkpoints.safetensors_file import (
+    SafetensorsSource,
+    is_safetensors,
+    write_safetensors,
+)
+from simulator.checkpoints.source import TensorSource, fail
+from simulator.checkpoints.structure import detect_structure
+from simulator.checkpoints.torchfile import TorchLegacySource, TorchZipSource
+from simulator.errors import CheckpointError, ConfigError, MaskError
+from simulator.layers import Layer
+from simulator.masks import check_mask
+from simulator.workloads import Network
+
+__all__ = [
+    "FORMATS",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointLayer",
+    "CheckpointReader",
+    "detect_structure",
+    "open_checkpoint",
+    "open_source",
+    "read_checkpoint",
+    "write_safetensors",
+]
+
+FORMATS = ("torch-zip", "torch-legacy", "safetensors", "npz", "onnx")
+"""Names of the formats read, as :attr:`Checkpoint.format` gives them."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CheckpointLayer:
+    """One prunable layer found in a checkpoint. Arrays are read-only.
+
+    ``weight`` is the effective weight in the layer's ``weight_shape`` (``orig x mask``
+    where the file keeps both; the file's own float dtype, bfloat16 widened to
+    float32); ``mask`` is bool, same shape, True = kept. ``mask_source`` says where
+    the mask came from: ``mask tensor``, ``asp``, ``onnx mul``, ``exact zeros`` or
+    ``threshold``. ``structure`` is what :func:`detect_structure` finds.
+    """
+
+    name: str
+    tensor: str
+    weight: np.ndarray
+    mask: np.ndarray
+    mask_source: str
+    structure: str
+
+    @property
+    def weights(self) -> int:
+        """Weights in the layer (count)."""
+        return int(self.mask.size)
+
+    @property
+    def kept(self) -> int:
+        """Weights kept by the mask (count)."""
+        return int(np.count_nonzero(self.mask))
+
+    @property
+    def density(self) -> float:
+        """Kept fraction of the weights (0..1)."""
+        return self.kept / self.weights if self.weights else 0.0
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Checkpoint:
+    """What a checkpoint holds, mapped onto a network.
+
+    ``format`` is one of :data:`FORMATS`; ``network`` the given network or the one
+    derived from the file; ``layers`` one entry per matched prunable layer, in
+    network order; ``unmatched`` the network's prunable layers that found no tensor;
+    ``skipped`` every tensor of the file that no layer uses, with the reason;
+    ``warnings`` anything the user should know (assumed geometry, masks kept
+    outside the file).
+    """
+
+    path: str
+    format: str
+    network: Network
+    layers: tuple[CheckpointLayer, ...]
+    unmatched: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def masks(self) -> dict[str, np.ndarray]:
+        """Layer name -> mask (bool, the layer's weight shape)."""
+        return {cl.name: cl.mask for cl in self.layers}
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Layer name -> effective weight (the layer's weight shape)."""
+        return {cl.name: cl.weight for cl in self.layers}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per layer: layer, tensor, shape, weights (count), kept (count),
+        density (kept fraction), structure, mask_source."""
+        return summary_frame(self.layers)
+
+
+def summary_frame(layers: tuple[CheckpointLayer, ...] | list[CheckpointLayer]) -> pd.DataFrame:
+    """The :meth:`Checkpoint.summary` table of some layers."""
+    columns = ["layer", "tensor", "shape", "weights", "kept", "density", "structure", "mask_source"]
+    rows = [
+        (
+            cl.name,
+            cl.tensor,
+            tuple(cl.mask.shape),
+            cl.weights,
+            cl.kept,
+            cl.density,
+            cl.structure,
+            cl.mask_source,
+        )
+        for cl in layers
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def open_source(path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> TensorSource:
+    """The tensor reader for a file, chosen by its first bytes (ONNX by suffix)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise fail(path, f"cannot open file ({e.strerror or e})") from None
+    suffix = path.suffix.lower()
+    if not head:
+        raise fail(path, "empty file")
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        if suffix == ".npz":
+            return NpzSource(path)
+        try:
+            return TorchZipSource(path)
+        except CheckpointError as e:
+            if "read it as an .npz" in str(e):
+                return NpzSource(path)
+            raise
+    if suffix == ".onnx":
+        return OnnxSource(path, input_shape)
+    if head[:1] == b"\x80":
+        return TorchLegacySource(path)
+    if is_safetensors(head) or suffix == ".safetensors":
+        return SafetensorsSource(path)
+    if head[:6] == b"\x93NUMPY":
+        raise fail(path, "a single .npy array, not a checkpoint (save several with np.savez)")
+    raise fail(
+        path,
+        f"unrecognised checkpoint format (first bytes {head[:8]!r}); expected a PyTorch "
+        ".pt/.pth (zip or legacy), .safetensors, .npz or .onnx file",
+    )
+
+
+def _finite(path: str, name: str, arr: np.ndarray, what: str) -> None:
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise fail(path, f"{bad} NaN or infinite value(s) in the {what}", name)
+
+
+class CheckpointReader:
+    """An open checkpoint mapped onto a network, read layer by layer.
+
+    ``network``, ``unmatched``, ``skipped`` and ``format`` are known once it is open
+    (from the file's metadata, no tensor read yet); :meth:`layers` reads and yields
+    one :class:`CheckpointLayer` at a time; ``warnings`` may grow while it does.
+    Use it as a context manager (or call :meth:`close`).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        network: Network | None = None,
+        mapping: str | Path | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        threshold: float = 0.0,
+    ):
+        if not (isinstance(threshold, int | float) and 0 <= threshold < float("inf")):
+            raise ConfigError("threshold", f"must be a finite number >= 0, got {threshold!r}")
+        if input_shape is not None:
+            input_shape = tuple(input_shape)
+            if not input_shape or not all(
+                isinstance(d, int | np.integer) and d >= 1 for d in input_shape
+            ):
+                raise ConfigError(
+                    "input shape",
+                    f"expected positive integers such as (3, 224, 224), got {input_shape}",
+                )
+            input_shape = tuple(int(d) for d in input_shape)
+        mapped = load_mapping(mapping) if mapping is not None else None
+        self.path = str(path)
+        self.threshold = float(threshold)
+        self.source = open_source(path, input_shape=input_shape)
+        try:
+            match = self._plan(network, mapped, str(mapping), input_shape)
+        except BaseException:
+            self.source.close()
+            raise
+        self.format: str = self.source.format
+        self.unmatched = match.unmatched
+        self.skipped = tuple(self.source.other) + match.skipped
+        self.warnings: list[str] = [*self.source.warnings, *match.warnings]
+        self._pairs = match.pairs
+
+    def _plan(
+        self,
+        network: Network | None,
+        mapping: dict[str, str] | None,
+        mapping_source: str,
+        input_shape: tuple[int, ...] | None,
+    ) -> Match:
+        src = self.source
+        if isinstance(src, OnnxSource):
+            try:
+                params, layers, skipped = src.params(geometry=network is None)
+            except CheckpointError:
+                raise
+            except Exception as e:  # a corrupt graph
+                raise fail(
+                    self.path, f"cannot read the ONNX graph ({type(e).__name__}: {e})"
+                ) from None
+            byname = {p.key: p for p in params}
+            if network is None:
+                if not params:
+                    raise fail(
+                        self.path, "no Conv, Gemm or MatMul with an initializer weight found"
+                    )
+                self.network = Network(
+                    name=Path(self.path).stem,
+                    layers=tuple(layers),
+                    description=f"derived from the ONNX graph of {Path(self.path).name}",
+                    source=self.path,
+                )
+                m = Match(
+                    pairs=tuple((p.layer, p) for p in params), unmatched=(), skipped=(), warnings=()
+                )
+            else:
+                self.network = network
+                m = match_network(
+                    network,
+                    byname,
+                    src.tensors,
+                    path=self.path,
+                    mapping=mapping,
+                    mapping_source=mapping_source,
+                )
+            return Match(
+                pairs=m.pairs,
+                unmatched=m.unmatched,
+                skipped=tuple(skipped) + m.skipped,
+                warnings=m.warnings,
+            )
+        params, skipped, warnings = group_params(src.tensors)
+        if network is None:
+            if mapping:
+                raise ConfigError(mapping_source, "a mapping file needs a network to map onto")
+            self.network, m = derive_network(
+                params, src.tensors, path=self.path, input_shape=input_shape
+            )
+        else:
+            self.network = network
+            m = match_network(
+                network,
+                params,
+                src.tensors,
+                path=self.path,
+                mapping=mapping,
+                mapping_source=mapping_source,
+            )
+        return Match(
+            pairs=m.pairs,
+            unmatched=m.unmatched,
+            skipped=tuple(skipped) + m.skipped,
+            warnings=tuple(warnings) + m.warnings,
+        )
+
+    def layers(self) -> Iterator[CheckpointLayer]:
+        """Read and yield each matched layer, in network order."""
+        for layer, param in self._pairs:
+            yield self.read_layer(layer, param)
+
+    def read_layer(self, layer: Layer, param: Param) -> CheckpointLayer:
+        """Read one layer's weight and mask from the file."""
+        src, path = self.source, self.path
+        w = src.load(param.weight)
+        if w.dtype.kind not in "fiu":
+            raise fail(path, f"weights must be numbers, found {w.dtype}", param.weight)
+        _finite(path, param.weight, w, f"weights of layer {layer.name!r}")
+        mask = None
+        source = param.mask_source
+        if param.mask is not None:
+            m = src.load(param.mask)
+            _finite(path, param.mask, m, f"mask of layer {layer.name!r}")
+            if source == "onnx mul" and _binary(w) and not _binary(m):
+                w, m = m, w  # Mul(weight, mask) with names that did not tell
+                param = replace(param, weight=param.mask, mask=param.weight)
+            if m.shape != w.shape:
+                raise fail(
+                    path, f"mask shape {m.shape} differs from weight shape {w.shape}", param.mask
+                )
+            if param.transpose:
+                m = m.T
+            try:
+                mask = check_mask(
+                    layer, m.reshape(layer.weight_shape), source=f"{path}: {param.mask}"
+                )
+            except MaskError as e:
+                raise fail(path, str(e), param.mask) from None
+        if param.transpose:
+            w = w.T
+        w = np.ascontiguousarray(w.reshape(layer.weight_shape))
+        if not w.flags.writeable:
+            w = w.copy()
+        if mask is None and self.threshold > 0:
+            mask, source = np.abs(w) > self.threshold, "threshold"
+        elif mask is None:
+            mask, source = w != 0, "exact zeros"
+        mask = np.ascontiguousarray(mask, dtype=bool)
+        if not mask.all():
+            w *= mask  # in place (w is this reader's own copy): no second weight-sized array
+        w.setflags(write=False)
+        mask.setflags(write=False)
+        return CheckpointLayer(
+            name=layer.name,
+            tensor=param.weight,
+            weight=w,
+            mask=mask,
+            mask_source=source,
+            structure=detect_structure(layer, mask),
+        )
+
+    def close(self) -> None:
+        """Release the file."""
+        self.source.close()
+
+    def __enter__(self) -> CheckpointReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _binary(a: np.ndarray) -> bool:
+    return a.dtype == bool or bool(((a == 0) | (a == 1)).all())
+
+
+def open_checkpoint(
+    path: str | Path,
+    *,
+    network: Network | None = None,
+    mapping: str | Path | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    threshold: float = 0.0,
+) -> CheckpointReader:
+    """Open a checkpoint for reading layer by layer (arguments as :func:`read_checkpoint`)."""
+    return CheckpointReader(
+        path, network=network, mapping=mapping, input_shape=input_shape, threshold=threshold
+    )
+
+
+def read_checkpoint(
+    path: str | Path,
+    *,
+    network: Network | None = None,
+    mapping: str | Path | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    threshold: float = 0.0,
+) -> Checkpoint:
+    """Read a checkpoint's prunable layers and masks.
+
+    ``network``: the network to map onto (None: derive it from the file; a state_dict
+    then needs ``input_shape = (C, H, W)`` for conv layers). ``mapping``: a YAML file
+    ``layer name: tensor name`` for names that do not match. ``input_shape``: for a
+    derived network, and to pin an ONNX model's symbolic input dimensions (``(C, H,
+    W)`` or the full shape). ``threshold``: plain weights with ``|w| <= threshold``
+    count as pruned (0: exact zeros only); masks stored in the file take precedence.
+
+    Raises :class:`CheckpointError` (file, tensor) for anything wrong with the file,
+    :class:`~simulator.errors.ConfigError` for a bad mapping file or argument.
+    """
+    with open_checkpoint(
+        path, network=network, mapping=mapping, input_shape=input_shape, threshold=threshold
+    ) as reader:
+        layers = tuple(reader.layers())
+        return Checkpoint(
+            path=reader.path,
+            format=reader.format,
+            network=reader.network,
+            layers=layers,
+            unmatched=tuple(reader.unmatched),
+            skipped=tuple(reader.skipped),
+            warnings=tuple(reader.warnings),
+        )
