@@ -7,6 +7,7 @@ one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -201,6 +202,127 @@ def _networks(args: argparse.Namespace) -> list[Network]:
     return [load_network(n) for n in names]
 
 
+def _add_checkpoint_options(p: argparse.ArgumentParser, own_group: bool = True) -> None:
+    g = p.add_argument_group("checkpoint (real masks)") if own_group else p
+    if own_group:
+        g.add_argument(
+            "--checkpoint",
+            type=Path,
+            metavar="FILE",
+            help="take the masks from a pruned checkpoint (.pt/.pth, .safetensors, "
+            ".npz, .onnx); with an ONNX file no MODEL is needed",
+        )
+    g.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE",
+        help="YAML 'layer name: tensor name' for names that do not match",
+    )
+    g.add_argument(
+        "--input-shape",
+        type=_csv_list(int),
+        metavar="C,H,W",
+        help="input shape for a network derived from a state_dict, or to pin an "
+        "ONNX model's symbolic dimensions",
+    )
+    g.add_argument(
+        "--threshold",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="weights with |w| <= T count as pruned where the file stores no "
+        "mask (default 0: exact zeros)",
+    )
+
+
+def _read_checkpoint(args: argparse.Namespace, path: Path):
+    """The checkpoint, mapped onto MODEL when one is given, else onto its own network."""
+    from simulator.checkpoints import read_checkpoint
+
+    models = getattr(args, "model", None) or []
+    if len(models) > 1:
+        raise ConfigError("--checkpoint", "give at most one MODEL with a checkpoint")
+    network = load_network(models[0]) if models else None
+    return read_checkpoint(
+        path,
+        network=network,
+        mapping=args.mapping,
+        input_shape=args.input_shape,
+        threshold=args.threshold,
+    )
+
+
+def _checkpoint_masks(ckpt) -> dict:
+    """Masks for every prunable layer: the checkpoint's, all-kept where it has none."""
+    import numpy as np
+
+    masks = ckpt.masks()
+    for layer in ckpt.network.prunable_layers:
+        if layer.name not in masks:
+            masks[layer.name] = np.ones(layer.weight_shape, dtype=bool)
+    return masks
+
+
+def _print_checkpoint_notes(ckpt) -> None:
+    for name in ckpt.unmatched:
+        print(f"note: no tensor for layer {name!r}: taken as unpruned", file=sys.stderr)
+    for w in ckpt.warnings:
+        print(f"note: {w}", file=sys.stderr)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    ckpt = _read_checkpoint(args, args.checkpoint)
+    s = ckpt.summary()
+    rows = [
+        [
+            r["layer"],
+            r["tensor"],
+            "x".join(map(str, r["shape"])),
+            int(r["weights"]),
+            int(r["kept"]),
+            float(r["density"]),
+            r["structure"],
+            r["mask_source"],
+        ]
+        for _, r in s.iterrows()
+    ]
+    total_w, total_k = int(s["weights"].sum()), int(s["kept"].sum())
+    rows += [
+        None,
+        ["total", "", "", total_w, total_k, total_k / total_w if total_w else 0.0, "", ""],
+    ]
+    print(
+        table(
+            rows,
+            ["layer", "tensor", "shape", "weights", "kept", "density", "structure", "mask from"],
+            title=f"{ckpt.path} ({ckpt.format}) onto {ckpt.network.name}",
+            digits=[0, 0, 0, 0, 0, 4, 0, 0],
+        )
+    )
+    if ckpt.unmatched:
+        print(f"\nlayers with no tensor ({len(ckpt.unmatched)}): {', '.join(ckpt.unmatched)}")
+    if ckpt.skipped:
+        print(f"\ntensors not used ({len(ckpt.skipped)}):")
+        for name, why in ckpt.skipped:
+            print(f"  {name}: {why}")
+    for w in ckpt.warnings:
+        print(f"\nwarning: {w}")
+    if args.csv:
+        print(f"\nwrote {write_csv(args.csv, s.assign(shape=s['shape'].map(str)))}")
+    if args.json:
+        doc = {
+            "path": ckpt.path,
+            "format": ckpt.format,
+            "network": ckpt.network.name,
+            "layers": records(s.assign(shape=s["shape"].map(list))),
+            "unmatched": list(ckpt.unmatched),
+            "skipped": [{"tensor": n, "reason": r} for n, r in ckpt.skipped],
+            "warnings": list(ckpt.warnings),
+        }
+        print(f"wrote {write_json(args.json, doc)}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for name in builtin_models():
@@ -220,7 +342,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_storage(args: argparse.Namespace) -> int:
-    networks = _networks(args)
+    ckpt = _read_checkpoint(args, args.checkpoint) if args.checkpoint else None
+    networks = [ckpt.network] if ckpt else _networks(args)
     params = FormatParams(
         weight_bits=args.weight_bits,
         index_bits=args.index_bits,
@@ -234,8 +357,17 @@ def cmd_storage(args: argparse.Namespace) -> int:
     per_layer = args.per_layer if args.per_layer is not None else len(networks) == 1
     frames, totals, breakeven = [], [], []
     for net in networks:
-        pruning = _pruning(args, net)
-        result = network_storage(net, pruning, params, formats)
+        if ckpt:
+            _print_checkpoint_notes(ckpt)
+            masks = _checkpoint_masks(ckpt)
+            kept = sum(int(m.sum()) for m in masks.values())
+            density = kept / sum(m.size for m in masks.values())
+            pruning = Pruning(structure="dense", density=max(density, 1e-12), seed=args.seed)
+            result = network_storage(net, pruning, params, formats, masks=masks)
+            result = dataclasses.replace(result, pruning=f"masks of {ckpt.path}")
+        else:
+            pruning = _pruning(args, net)
+            result = network_storage(net, pruning, params, formats)
         frame, tot = result.to_frame(), result.totals()
         frames.append(frame)
         totals.append(tot)
@@ -245,7 +377,7 @@ def cmd_storage(args: argparse.Namespace) -> int:
         )
         breakeven += be
         if per_layer:
-            _print_layers(net, pruning, params, frame, tot, formats)
+            _print_layers(net, result.pruning, params, frame, tot, formats)
             _print_breakeven(be, args, s_rate, params, per_layer=True)
     if not per_layer:
         _print_totals(totals, formats, networks, args, params)
@@ -276,7 +408,7 @@ def cmd_storage(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_layers(net, pruning, params, frame, tot, formats) -> None:
+def _print_layers(net, label, params, frame, tot, formats) -> None:
     wide = frame.pivot(index="layer", columns="format", values="total_bits")
     ok = frame.pivot(index="layer", columns="format", values="representable")
     info = frame.drop_duplicates("layer").set_index("layer")
@@ -298,7 +430,7 @@ def _print_layers(net, pruning, params, frame, tot, formats) -> None:
     )
     rows.append(["x smaller than dense", None, None, *[t.at[f, "compression"] for f in formats]])
     title = (
-        f"{net.name}: {pruning.label}, {params.weight_bits}-bit weights, "
+        f"{net.name}: {label}, {params.weight_bits}-bit weights, "
         f"{params.index_bits}-bit relative indices — storage in KiB"
     )
     digits = [0, 0, 4, *[2] * len(formats)]
@@ -397,15 +529,21 @@ def _progress(total: int, enabled: bool):
 def cmd_estimate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    networks = _networks(args)
+    ckpt = _read_checkpoint(args, args.checkpoint) if args.checkpoint else None
+    networks = [ckpt.network] if ckpt else _networks(args)
     platforms = _platforms(args.platform)
     params = FormatParams(weight_bits=args.weight_bits, index_bits=args.index_bits)
     frames, totals = [], []
     for net in networks:
-        pruning = _pruning(args, net)
         variants_all: dict = {}
+        if ckpt:
+            _print_checkpoint_notes(ckpt)
+            pruning, variants_all = _checkpoint_variants(ckpt, args)
+        else:
+            pruning = _pruning(args, net)
         for p in platforms:
-            variants_all.update(estimate_variants(p, pruning, args.structured))
+            for name, spec in estimate_variants(p, pruning, args.structured).items():
+                variants_all.setdefault(name, spec)
         profiles = prepare_profiles(net, variants_all)
         work = len(net.layers) * sum(
             len(estimate_variants(p, pruning, args.structured)) + 1 for p in platforms
@@ -445,6 +583,35 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if args.json:
         print(f"\nwrote {write_json(args.json, {'layers': records(long), 'totals': records(tot)})}")
     return 0
+
+
+STRUCTURED_KINDS = {
+    "dense",
+    "empty",
+    "filter",
+    "channel",
+    "column",
+    "filter+channel",
+    "filter+column",
+}
+
+
+def _checkpoint_variants(ckpt, args) -> tuple[Pruning, dict]:
+    """The checkpoint's masks as the variant they are (structured, N:M or sparse), and
+    a pruning at the same per-layer densities for the generated counterparts."""
+    masks = _checkpoint_masks(ckpt)
+    structures = {cl.structure for cl in ckpt.layers}
+    if structures <= STRUCTURED_KINDS:
+        variant = "structured"
+    elif all(":" in s or s in ("dense", "empty") for s in structures):
+        variant = "nm"
+    else:
+        variant = "sparse"
+    per_layer = {cl.name: max(cl.density, 1e-9) for cl in ckpt.layers}
+    kept = sum(int(m.sum()) for m in masks.values())
+    density = max(kept / sum(m.size for m in masks.values()), 1e-9)
+    pruning = Pruning(structure="random", density=density, per_layer=per_layer, seed=args.seed)
+    return pruning, {variant: masks}
 
 
 def _print_estimate_layers(net, platform, pruning, params, frame, variants) -> None:
@@ -748,7 +915,39 @@ def build_parser() -> argparse.ArgumentParser:
         "table beside it as PATH-breakeven.csv)",
     )
     g.add_argument("--json", type=Path, metavar="PATH", help="write everything as JSON")
+    _add_checkpoint_options(p)
     p.set_defaults(func=cmd_storage)
+
+    p = sub.add_parser(
+        "inspect",
+        help="what a pruned checkpoint holds: layers, shapes, density, structure",
+        description="Read a pruned checkpoint without running any code from it and print "
+        "each prunable layer it maps to: tensor, shape, kept weights, density, "
+        "detected structure (non-structured, filter, channel, N:M, block) and "
+        "where the mask came from; then the tensors it did not use and why.",
+        epilog="examples:\n  prunesim inspect model.pt\n  prunesim inspect model.pt --model "
+        "resnet50\n  prunesim inspect model.onnx --input-shape 1,28,28\n  prunesim "
+        "inspect weights.safetensors --model minilm_l6 --json out/minilm.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "checkpoint",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="a .pt/.pth state_dict, .safetensors, .npz or .onnx file",
+    )
+    p.add_argument(
+        "--model",
+        dest="model",
+        action="append",
+        metavar="MODEL",
+        help="network to map the tensors onto (built-in name or YAML); default: "
+        "derived from the file",
+    )
+    _add_checkpoint_options(p, own_group=False)
+    p.add_argument("--csv", type=Path, metavar="PATH", help="the layer table as CSV")
+    p.add_argument("--json", type=Path, metavar="PATH", help="everything as JSON")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser(
         "estimate",
@@ -830,6 +1029,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-layer rows as CSV (totals beside it as PATH-totals.csv)",
     )
     g.add_argument("--json", type=Path, metavar="PATH", help="everything as JSON")
+    _add_checkpoint_options(p)
     p.set_defaults(func=cmd_estimate, structure="random")
 
     p = sub.add_parser(

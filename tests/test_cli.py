@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -213,3 +214,68 @@ def test_estimate_broken_profile_lists_problems(capsys, tmp_path):
     bad.write_text("name: x\nclass: asic\nexecution: warp\nclock_hz: 1e9\n")
     code, _, err = run(capsys, "estimate", "lenet5", "--platform", str(bad))
     assert code == 2 and str(bad) in err and "execution" in err and "weight_bits" in err
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_inspect_lists_layers_and_skipped_tensors(capsys, tmp_path):
+    path = FIXTURES / "lenet5_ns_prune.pt"
+    code, out, err = run(
+        capsys, "inspect", str(path), "--model", "lenet5", "--json", str(tmp_path / "i.json")
+    )
+    assert code == 0, err
+    assert "fc1.weight_orig" in out and "non-structured" in out and "mask tensor" in out
+    assert "43,050" in out  # 10% of 430,500 kept (tests/fixtures/README.md)
+    assert "conv1.bias" in out
+    doc = json.loads((tmp_path / "i.json").read_text())
+    assert [r["layer"] for r in doc["layers"]] == ["conv1", "conv2", "fc1", "fc2"]
+    assert sum(r["kept"] for r in doc["layers"]) == 43_050
+
+
+def test_storage_and_estimate_take_a_checkpoint(capsys, tmp_path):
+    code, _, err = run(
+        capsys,
+        "storage",
+        "--checkpoint",
+        str(FIXTURES / "lenet5_ns.onnx"),
+        "--format",
+        "dense,csr",
+        "--weight-bits",
+        "8",
+        "--csv",
+        str(tmp_path / "s.csv"),
+    )
+    assert code == 0, err
+    frame = pd.read_csv(tmp_path / "s.csv")
+    csr = frame[frame["format"] == "csr"]
+    assert csr["nnz"].sum() == 43_050
+    code, _out, err = run(
+        capsys,
+        "estimate",
+        "lenet5",
+        "--checkpoint",
+        str(FIXTURES / "lenet5_filter.safetensors"),
+        "--platform",
+        "eie",
+        "--totals",
+        "--csv",
+        str(tmp_path / "e.csv"),
+    )
+    assert code == 0, err
+    e = pd.read_csv(tmp_path / "e.csv")
+    # the filter-pruned file is run as the structured variant, at its own density
+    assert set(e["variant"]) == {"dense", "structured", "sparse"}
+    s = e[e["variant"] == "structured"]
+    assert (
+        s["density"].round(3).tolist() == e[e["variant"] == "sparse"]["density"].round(3).tolist()
+    )
+
+
+def test_bad_checkpoint_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"PK\x03\x04garbage")
+    code, _, err = run(capsys, "inspect", str(bad))
+    assert code == 2 and str(bad) in err and "Traceback" not in err
+    code, _, err = run(capsys, "storage", "--checkpoint", str(tmp_path / "missing.pt"))
+    assert code == 2 and "missing.pt" in err
