@@ -735,6 +735,13 @@ def _net_rate(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def _net_path(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NETWORK=FILE, got {text!r}")
+    return name.strip(), value.strip()
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     from simulator.study import PAPER_RATES, StudyConfig, run_study
     from simulator.studyreport import verdict_table, write_study
@@ -753,7 +760,13 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.platforms:
         names = [n for n in args.platforms if n != "all"]
         kw["platforms"] = tuple(names) if names else ()
-    config = StudyConfig(rates=rates, default_rate=args.default_rate, seed=args.seed, **kw)
+    config = StudyConfig(
+        rates=rates,
+        default_rate=args.default_rate,
+        seed=args.seed,
+        checkpoints=dict(args.checkpoint or []),
+        **kw,
+    )
     for name in config.platform_names():
         load_platform(name)
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
@@ -1119,6 +1132,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-resume",
         action="store_true",
         help="recompute everything instead of reusing finished networks",
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=_net_path,
+        action="append",
+        metavar="NET=FILE",
+        help="use a pruned checkpoint's real masks as the network's non-structured "
+        "pruning (its own rate), compared with i.i.d. masks of the same "
+        "per-layer densities; repeatable",
     )
     p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
     p.set_defaults(func=cmd_study)

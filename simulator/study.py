@@ -69,6 +69,10 @@ class StudyConfig:
     rates: Mapping[str, float] = field(default_factory=lambda: dict(PAPER_RATES))
     default_rate: float = 8.0
     seed: int = 0
+    checkpoints: Mapping[str, str] = field(default_factory=dict)
+    """Network name -> pruned checkpoint whose real masks replace the generated
+    non-structured masks at the network's rate (compared with i.i.d. masks of the same
+    per-layer densities)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -83,6 +87,11 @@ class StudyConfig:
                 problems.append(f"bit widths must be integers in [1, 32], got {w!r}")
         if any(r < 1 for r in self.rates.values()) or self.default_rate < 1:
             problems.append("rates must be >= 1")
+        for net, path in self.checkpoints.items():
+            if not Path(path).is_file():
+                problems.append(f"checkpoints: {net}: no such file {path}")
+            if net not in self.networks:
+                problems.append(f"checkpoints: {net} is not among the networks studied")
         if problems:
             raise ConfigError("study configuration", problems)
 
@@ -94,7 +103,12 @@ class StudyConfig:
 
     def digest(self) -> str:
         """Identifies a configuration, so that a resumed study reuses only matching parts."""
-        text = json.dumps(asdict(self), sort_keys=True, default=list)
+        files = {
+            n: [p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns]
+            for n, p in self.checkpoints.items()
+            if Path(p).is_file()
+        }
+        text = json.dumps({**asdict(self), "checkpoints": files}, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -143,12 +157,26 @@ def study_network(
     platforms: Iterable[Platform],
     config: StudyConfig,
     tick: Callable[[], None] | None = None,
+    real_masks: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every table of the study for one network (see the module docstring)."""
+    """Every table of the study for one network (see the module docstring). With
+    ``real_masks`` (e.g. a checkpoint's), they are the non-structured pruning at the
+    network's rate (their overall density) and are compared with i.i.d. masks of the
+    same per-layer densities."""
     tick = tick or (lambda: None)
     platforms = list(platforms)
     seed = config.seed
     rate_n = config.rate_of(network.name)
+    real = iid = None
+    if real_masks is not None:
+        real = {
+            layer.name: profile_mask(layer, real_masks[layer.name])
+            for layer in network.prunable_layers
+        }
+        kept = sum(p.nnz for p in real.values())
+        rate_n = sum(p.weights for p in real.values()) / max(kept, 1)
+        per_layer = {n: max(p.density, 1e-9) for n, p in real.items()}
+        iid = _profiles(network, Pruning(density=1 / rate_n, per_layer=per_layer, seed=seed))
     sweep = sorted({*config.sweep_rates, rate_n})
     s_grid = sorted({*config.sweep_rates, *config.structured_rates})
     structure = config.structures[0]
@@ -234,6 +262,11 @@ def study_network(
                 (structure, r, {"structured": structured[(structure, r)]}, "structured")
                 for r in s_grid
             ]
+            if real is not None:
+                runs += [
+                    ("real", rate_n, {"sparse": real}, "sparse"),
+                    ("iid", rate_n, {"sparse": iid}, "sparse"),
+                ]
             for kind, rate, profs, variant in runs:
                 est = simulate_network(network, p, profs, variants=[variant], **kw)
                 f = est.frame()
@@ -300,7 +333,8 @@ def study_network(
     for p in platforms:
         for wb in compute_weight_bits(config, p):
             t = net_tot[(net_tot["platform"] == p.name) & (net_tot["weight_bits"] == wb)]
-            ns = t[(t["kind"] == "sparse") & (t["rate"] == rate_n)].iloc[0]
+            ns_kind = "real" if real is not None else "sparse"
+            ns = t[(t["kind"] == ns_kind) & (t["rate"] == rate_n)].iloc[0]
             st = t[t["kind"] == structure].sort_values("rate")
             srates = st["rate"].to_numpy()
             match_lat = first_crossing(srates, st["speedup"].to_numpy(), ns["speedup"], True)
@@ -352,11 +386,53 @@ def study_network(
                         "beats_structured_energy": row["energy_vs_structured_same_rate"] < 1,
                     }
                 )
+    ns_kind = "real" if real is not None else "sparse"
     breakdown = totals[
         (totals["kind"] == "dense")
-        | ((totals["kind"] == "sparse") & (totals["rate"] == rate_n))
+        | ((totals["kind"] == ns_kind) & (totals["rate"] == rate_n))
         | ((totals["kind"] == structure) & np.isclose(totals["rate"], rate_n))
     ]
+    real_rows = []
+    if real is not None:
+        for p in platforms:
+            for wb in compute_weight_bits(config, p):
+                t = net_tot[(net_tot["platform"] == p.name) & (net_tot["weight_bits"] == wb)]
+                r_row = t[t["kind"] == "real"].iloc[0]
+                i_row = t[t["kind"] == "iid"].iloc[0]
+                real_rows.append(
+                    {
+                        "network": network.name,
+                        "platform": p.name,
+                        "weight_bits": wb,
+                        "rate": rate_n,
+                        "what": "compute",
+                        "real_speedup": float(r_row["speedup"]),
+                        "iid_speedup": float(i_row["speedup"]),
+                        "real_energy_ratio": float(r_row["energy_ratio"]),
+                        "iid_energy_ratio": float(i_row["energy_ratio"]),
+                    }
+                )
+        for wb in config.weight_bits:
+            for ib in config.index_bits:
+                params = FormatParams(weight_bits=wb, index_bits=ib)
+                bits = {
+                    name: sum(
+                        format_stats(pr, "csr-rel", params).total_bits for pr in profs.values()
+                    )
+                    for name, profs in (("real", real), ("iid", iid))
+                }
+                real_rows.append(
+                    {
+                        "network": network.name,
+                        "platform": "",
+                        "weight_bits": wb,
+                        "index_bits": ib,
+                        "rate": rate_n,
+                        "what": "storage (csr-rel bits)",
+                        "real_bits": bits["real"],
+                        "iid_bits": bits["iid"],
+                    }
+                )
     return {
         "storage_breakeven": pd.DataFrame(be_rows),
         "storage_curves": pd.DataFrame(curve_rows),
@@ -365,6 +441,7 @@ def study_network(
         "structured_vs_nonstructured": pd.DataFrame(vs_rows),
         "verdict": pd.DataFrame(verdict_rows),
         "energy_breakdown": breakdown.reset_index(drop=True),
+        "real_vs_iid": pd.DataFrame(real_rows),
     }
 
 
@@ -376,6 +453,7 @@ TABLES = (
     "structured_vs_nonstructured",
     "verdict",
     "energy_breakdown",
+    "real_vs_iid",
 )
 
 
@@ -389,6 +467,20 @@ class StudyResult:
     resumed: tuple[str, ...] = ()
 
 
+def real_masks(config: StudyConfig, network: Network) -> dict[str, np.ndarray] | None:
+    """The real masks of a network's checkpoint, if the configuration names one (layers
+    the file does not cover stay unpruned)."""
+    path = config.checkpoints.get(network.name)
+    if path is None:
+        return None
+    from simulator.checkpoints import read_checkpoint
+
+    masks = read_checkpoint(path, network=network).masks()
+    for layer in network.prunable_layers:
+        masks.setdefault(layer.name, np.ones(layer.weight_shape, dtype=bool))
+    return masks
+
+
 def _units(config: StudyConfig, platforms: list[Platform]) -> int:
     """Progress units of one network: its storage part, then one per platform and width."""
     return 1 + sum(len(compute_weight_bits(config, p)) for p in platforms)
@@ -398,7 +490,8 @@ def _network_job(name: str, config: StudyConfig, folder: str, ticks=None) -> dic
     """One network in a worker process: run, write its part, return its tables."""
     platforms = [load_platform(n) for n in config.platform_names()]
     tick = (lambda: ticks.put(1)) if ticks is not None else None
-    tables = study_network(load_network(name), platforms, config, tick)
+    network = load_network(name)
+    tables = study_network(network, platforms, config, tick, real_masks(config, network))
     _write_part(Path(folder), tables, config.digest())
     return tables
 
@@ -434,7 +527,10 @@ def run_study(
     resumed = tuple(n for n in config.networks if n in results)
     if jobs <= 1 or len(todo) <= 1:
         for name in todo:
-            results[name] = study_network(load_network(name), platforms, config, tick)
+            network = load_network(name)
+            results[name] = study_network(
+                network, platforms, config, tick, real_masks(config, network)
+            )
             _write_part(out / "parts" / name, results[name], digest)
     else:
         results.update(_run_parallel(todo, config, out, jobs, tick))

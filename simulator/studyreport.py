@@ -248,6 +248,72 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
         ),
         "",
     ]
+    real = t["real_vs_iid"]
+    if not real.empty:
+        parts += [
+            "## Real masks against i.i.d. masks of the same density",
+            "",
+            "The checkpoint's own masks against random masks with the same density in "
+            "every layer: on each platform (speedup and energy ratio against dense) and "
+            "in storage (relative-index CSR).",
+            "",
+        ]
+        comp = real[real["what"] == "compute"]
+        rows = [
+            [
+                r["network"],
+                r["platform"],
+                int(r["weight_bits"]),
+                _rate(r["rate"]),
+                float(r["real_speedup"]),
+                float(r["iid_speedup"]),
+                float(r["real_energy_ratio"]),
+                float(r["iid_energy_ratio"]),
+            ]
+            for _, r in comp.iterrows()
+        ]
+        parts += [
+            _md_table(
+                rows,
+                [
+                    "network",
+                    "platform",
+                    "weight bits",
+                    "rate",
+                    "speedup, real",
+                    "speedup, i.i.d.",
+                    "energy ratio, real",
+                    "energy ratio, i.i.d.",
+                ],
+            ),
+            "",
+        ]
+        stor = real[real["what"] != "compute"]
+        rows = [
+            [
+                r["network"],
+                int(r["weight_bits"]),
+                int(r["index_bits"]),
+                int(r["real_bits"]),
+                int(r["iid_bits"]),
+                r["real_bits"] / r["iid_bits"],
+            ]
+            for _, r in stor.iterrows()
+        ]
+        parts += [
+            _md_table(
+                rows,
+                [
+                    "network",
+                    "weight bits",
+                    "index bits",
+                    "bits, real",
+                    "bits, i.i.d.",
+                    "real / i.i.d.",
+                ],
+            ),
+            "",
+        ]
     parts += ["## Plots", ""]
     for group, title in (
         ("compute", "Speedup and energy ratio against the rate"),

@@ -224,3 +224,33 @@ def test_study_bad_input(capsys, argv, needle, tmp_path):
 def test_config_validation():
     with pytest.raises(ConfigError, match="bit widths"):
         StudyConfig(weight_bits=(0,))
+
+
+def test_checkpoint_masks_replace_the_generated_ones(tmp_path):
+    """The trained LeNet-5 keeps 43,050 of 430,500 weights: its rate is exactly 10x."""
+    from pathlib import Path
+
+    ckpt = Path(__file__).resolve().parent / "fixtures" / "lenet5_ns_prune.pt"
+    cfg = StudyConfig(
+        networks=("lenet5",),
+        platforms=("eie", "a100"),
+        weight_bits=(4,),
+        index_bits=(4,),
+        structured_rates=(2.0,),
+        sweep_rates=(2.0, 8.0),
+        checkpoints={"lenet5": str(ckpt)},
+    )
+    res = run_study(cfg, tmp_path)
+    v = res.tables["verdict"]
+    assert (v["nonstructured_rate"] == pytest.approx(10.0)).all()
+    real = res.tables["real_vs_iid"]
+    comp = real[real["what"] == "compute"]
+    assert set(comp["platform"]) == {"eie", "a100"}
+    sweep = res.tables["compute_sweep"]
+    eie = sweep[(sweep["platform"] == "eie") & (sweep["layer"] == "(network)")]
+    got = eie[eie["kind"] == "real"]["speedup"].iloc[0]
+    assert v[v["platform"] == "eie"]["speedup_vs_dense"].iloc[0] == pytest.approx(got)
+    storage = real[real["what"] != "compute"]
+    assert (storage["real_bits"] > 0).all() and (storage["iid_bits"] > 0).all()
+    with pytest.raises(ConfigError, match="no such file"):
+        StudyConfig(networks=("lenet5",), checkpoints={"lenet5": str(tmp_path / "no.pt")})
