@@ -29,6 +29,16 @@ from simulator.masks import Pruning, check_mask, generate_mask
 from simulator.traffic import ExecutionCounts
 from simulator.workloads import Network
 
+ENERGY_COLUMNS = (
+    "energy_j",
+    "energy_dram_j",
+    "energy_sram_j",
+    "energy_mac_j",
+    "energy_index_j",
+    "energy_static_j",
+)
+"""Energy of a layer (J) and its parts, as :meth:`LayerResult.record` names them."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class LayerResult:
@@ -182,18 +192,7 @@ class NetworkEstimate:
         utilization, speedup and energy ratio against dense on this platform."""
         df = self.frame()
         sums = df.groupby("variant", sort=False)[
-            [
-                "latency_s",
-                "energy_j",
-                "energy_dram_j",
-                "energy_sram_j",
-                "energy_mac_j",
-                "energy_index_j",
-                "energy_static_j",
-                "macs_dense",
-                "macs_done",
-                "dram_bits",
-            ]
+            ["latency_s", *ENERGY_COLUMNS, "macs_dense", "macs_done", "dram_bits"]
         ].sum()
         w = df["latency_s"]
         sums["pe_utilization"] = (df["pe_utilization"] * w).groupby(df["variant"]).sum() / sums[

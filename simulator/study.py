@@ -38,7 +38,7 @@ from simulator.formats import FormatParams, MaskProfile, format_stats, profile_m
 from simulator.formats.formulas import expected_format_bits
 from simulator.hwconfig import Platform, builtin_platforms, load_platform
 from simulator.masks import Pruning, generate_mask
-from simulator.simulate import simulate_network
+from simulator.simulate import ENERGY_COLUMNS, simulate_network
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
 from simulator.workloads import Network, load_network
 
@@ -277,21 +277,7 @@ def study_network(
             tick()
     layers = pd.concat(layer_rows, ignore_index=True)
     keys = ["network", "platform", "weight_bits", "kind", "rate"]
-    totals = (
-        layers.groupby(keys, sort=False)[
-            [
-                "latency_s",
-                "energy_j",
-                "energy_dram_j",
-                "energy_sram_j",
-                "energy_mac_j",
-                "energy_index_j",
-                "energy_static_j",
-            ]
-        ]
-        .sum()
-        .reset_index()
-    )
+    totals = layers.groupby(keys, sort=False)[["latency_s", *ENERGY_COLUMNS]].sum().reset_index()
     totals["layer"] = "(network)"
     per_layer = layers[[*keys, "layer", "latency_s", "energy_j"]]
     both = pd.concat(
