@@ -15,7 +15,10 @@ _PACKAGES = {"models": "simulator._models", "hwconfigs": "simulator._hwconfigs"}
 
 def data_dir(name: str) -> Path:
     """Folder of the built-in ``models`` or ``hwconfigs`` files."""
-    checkout = Path(__file__).resolve().parent.parent / name
-    if checkout.is_dir():
-        return checkout
-    return Path(str(resources.files(_PACKAGES[name])))
+    try:
+        installed = Path(str(resources.files(_PACKAGES[name])))
+        if installed.is_dir():
+            return installed
+    except ModuleNotFoundError:  # a source checkout that is not installed
+        pass
+    return Path(__file__).resolve().parent.parent / name
