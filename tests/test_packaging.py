@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
+
+import pytest
 
 from simulator.paths import data_dir
 
@@ -25,3 +30,31 @@ def test_builtin_data_is_found():
     models = {p.stem for p in data_dir("models").glob("*.yaml")}
     assert {"lenet5", "resnet50", "bert_base"} <= models
     assert len(list(data_dir("hwconfigs").glob("*.yaml"))) >= 11
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_code_and_data(tmp_path):
+    """Build the wheel as pip would and look inside: every module and every data file."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("prunesim-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in (ROOT / "simulator").rglob("*.py"):
+        assert path.relative_to(ROOT).as_posix() in names
+    for folder in ("models", "hwconfigs"):
+        for path in (ROOT / folder).glob("*.yaml"):
+            assert f"simulator/_{folder}/{path.name}" in names
