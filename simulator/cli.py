@@ -104,6 +104,25 @@ def _add_pruning_options(p: argparse.ArgumentParser) -> None:
         "output channels), channel (input channels), column (GEMM columns), "
         "block (tiles, see --block), nm (see --nm), dense. Default: random",
     )
+    _add_level_options(g)
+    g.add_argument(
+        "--block",
+        type=_pair,
+        default=(4, 4),
+        metavar="RxC",
+        help="tile size of block pruning and of the bsr format (default 4x4)",
+    )
+    g.add_argument(
+        "--nm",
+        type=_nm,
+        default=(2, 4),
+        metavar="N:M",
+        help="N:M pattern of nm pruning and of the nm format (default 2:4)",
+    )
+
+
+def _add_level_options(g) -> None:
+    """The pruning level (rate, sparsity or density), per-layer levels and the seed."""
     lvl = g.add_mutually_exclusive_group()
     lvl.add_argument(
         "--rate",
@@ -118,20 +137,6 @@ def _add_pruning_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="YAML of per-layer levels overriding the global one, e.g. "
         "'fc6: {rate: 11}' or 'conv1: {sparsity: 0.16}'",
-    )
-    g.add_argument(
-        "--block",
-        type=_pair,
-        default=(4, 4),
-        metavar="RxC",
-        help="tile size of block pruning and of the bsr format (default 4x4)",
-    )
-    g.add_argument(
-        "--nm",
-        type=_nm,
-        default=(2, 4),
-        metavar="N:M",
-        help="N:M pattern of nm pruning and of the nm format (default 2:4)",
     )
     g.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
 
@@ -989,12 +994,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="built-in profile name (see 'prunesim platforms'), profile YAML file, "
         "comma-separated list, or 'all'; repeatable",
     )
-    g = p.add_argument_group("pruning")
-    lvl = g.add_mutually_exclusive_group()
-    lvl.add_argument("--rate", type=float, help="pruning rate of the pruned variants (default 8)")
-    lvl.add_argument("--sparsity", type=float, help="fraction removed, e.g. 0.875")
-    lvl.add_argument("--density", type=float, help="fraction kept, e.g. 0.125")
-    g.add_argument("--levels", type=Path, metavar="FILE", help="YAML of per-layer levels")
+    g = p.add_argument_group("pruning (level of the pruned variants)")
+    _add_level_options(g)
     g.add_argument(
         "--structured",
         choices=["filter", "channel", "column"],
@@ -1003,7 +1004,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--block", type=_pair, default=(4, 4), metavar="RxC", help=argparse.SUPPRESS)
     g.add_argument("--nm", type=_nm, default=(2, 4), metavar="N:M", help=argparse.SUPPRESS)
-    g.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
     g = p.add_argument_group("precision and activity")
     g.add_argument(
         "--weight-bits", type=int, default=8, metavar="B", help="weight bits (default 8)"
@@ -1056,50 +1056,43 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG_STUDY,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--networks",
-        type=_csv_list(str),
-        metavar="A,B",
-        help="networks (default: lenet5, alexnet, vgg16, resnet18, resnet50, "
-        "mobilenetv2, bert_base)",
-    )
-    p.add_argument(
-        "--platforms",
-        type=_csv_list(str),
-        metavar="A,B",
-        help="hardware profiles, or 'all' (default: every built-in)",
-    )
-    p.add_argument(
-        "--weight-bits",
-        type=_csv_list(int),
-        metavar="B,..",
-        help="weight widths (default 1,2,4,8,16)",
-    )
-    p.add_argument(
-        "--index-bits",
-        type=_csv_list(int),
-        metavar="I,..",
-        help="relative index widths of the storage break-even (default 4,8)",
-    )
-    p.add_argument(
-        "--structures",
-        type=_csv_list(str),
-        metavar="S,..",
-        help="structured pruning kinds: filter, channel, column (default filter; "
-        "the first one runs on the hardware)",
-    )
-    p.add_argument(
-        "--structured-rates",
-        type=_csv_list(float),
-        metavar="R,..",
-        help="structured rates of the storage break-even (default 2,4,8,16)",
-    )
-    p.add_argument(
-        "--sweep-rates",
-        type=_csv_list(float),
-        metavar="R,..",
-        help="rates searched for the compute break-even (default 1.5,2,4,8,16,32,64,128)",
-    )
+    for flag, kind, metavar, text in (
+        (
+            "--networks",
+            str,
+            "A,B",
+            "networks (default: lenet5, alexnet, vgg16, resnet18, "
+            "resnet50, mobilenetv2, bert_base)",
+        ),
+        ("--platforms", str, "A,B", "hardware profiles, or 'all' (default: every built-in)"),
+        ("--weight-bits", int, "B,..", "weight widths (default 1,2,4,8,16)"),
+        (
+            "--index-bits",
+            int,
+            "I,..",
+            "relative index widths of the storage break-even (default 4,8)",
+        ),
+        (
+            "--structures",
+            str,
+            "S,..",
+            "structured pruning kinds: filter, channel, column "
+            "(default filter; the first one runs on the hardware)",
+        ),
+        (
+            "--structured-rates",
+            float,
+            "R,..",
+            "structured rates of the storage break-even (default 2,4,8,16)",
+        ),
+        (
+            "--sweep-rates",
+            float,
+            "R,..",
+            "rates searched for the compute break-even (default 1.5,2,4,8,16,32,64,128)",
+        ),
+    ):
+        p.add_argument(flag, type=_csv_list(kind), metavar=metavar, help=text)
     p.add_argument(
         "--rate",
         type=_net_rate,
