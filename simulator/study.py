@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -101,14 +102,24 @@ class StudyConfig:
     def platform_names(self) -> tuple[str, ...]:
         return self.platforms or tuple(builtin_platforms())
 
-    def digest(self) -> str:
-        """Identifies a configuration, so that a resumed study reuses only matching parts."""
+    def digest(self, platforms: Iterable[Platform] = (), networks: Iterable[Network] = ()) -> str:
+        """Identifies a configuration and the contents of everything it reads (profiles,
+        networks, checkpoint files), so that a resumed study reuses only matching parts."""
         files = {
             n: [p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns]
             for n, p in self.checkpoints.items()
             if Path(p).is_file()
         }
-        text = json.dumps({**asdict(self), "checkpoints": files}, sort_keys=True, default=list)
+        text = json.dumps(
+            {
+                **asdict(self),
+                "checkpoints": files,
+                "platforms": [p.raw for p in platforms],
+                "networks": [repr(n.layers) for n in networks],
+            },
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -178,7 +189,7 @@ def study_network(
         per_layer = {n: max(p.density, 1e-9) for n, p in real.items()}
         iid = _profiles(network, Pruning(density=1 / rate_n, per_layer=per_layer, seed=seed))
     sweep = sorted({*config.sweep_rates, rate_n})
-    s_grid = sorted({*config.sweep_rates, *config.structured_rates})
+    s_grid = sorted({*config.sweep_rates, *config.structured_rates, rate_n})
     structure = config.structures[0]
     sparse = {r: _profiles(network, Pruning(density=1 / r, seed=seed)) for r in sweep}
     structured = {
@@ -451,6 +462,8 @@ class StudyResult:
     tables: Mapping[str, pd.DataFrame]
     out_dir: Path
     resumed: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
 
 
 def real_masks(config: StudyConfig, network: Network) -> dict[str, np.ndarray] | None:
@@ -472,13 +485,13 @@ def _units(config: StudyConfig, platforms: list[Platform]) -> int:
     return 1 + sum(len(compute_weight_bits(config, p)) for p in platforms)
 
 
-def _network_job(name: str, config: StudyConfig, folder: str, ticks=None) -> dict:
+def _network_job(name: str, config: StudyConfig, folder: str, digest: str, ticks=None) -> dict:
     """One network in a worker process: run, write its part, return its tables."""
     platforms = [load_platform(n) for n in config.platform_names()]
     tick = (lambda: ticks.put(1)) if ticks is not None else None
     network = load_network(name)
     tables = study_network(network, platforms, config, tick, real_masks(config, network))
-    _write_part(Path(folder), tables, config.digest())
+    _write_part(Path(folder), tables, digest)
     return tables
 
 
@@ -494,15 +507,19 @@ def run_study(
     reused), with up to ``jobs`` networks at a time in worker processes."""
     out = Path(out_dir)
     platforms = [load_platform(n) for n in config.platform_names()]
-    for name in config.networks:
-        load_network(name)  # fail early on a bad name, before any work
-    digest = config.digest()
+    nets = {name: load_network(name) for name in config.networks}  # fail early on bad names
+    titles = [n.name for n in nets.values()]
+    if len(set(titles)) < len(titles):
+        raise ConfigError("--networks", f"two networks share a name: {', '.join(titles)}")
+    if len({p.name for p in platforms}) < len(platforms):
+        raise ConfigError("--platforms", "two platforms share a name (give each its own name:)")
+    digest = config.digest(platforms, nets.values())
     tick = progress(len(config.networks) * _units(config, platforms)) if progress else None
     tick = tick or (lambda: None)
     results: dict[str, Mapping[str, pd.DataFrame]] = {}
     todo = []
     for name in config.networks:
-        folder = out / "parts" / name
+        folder = _part_folder(out, nets[name])
         marker = folder / "done.json"
         if resume and marker.is_file() and json.loads(marker.read_text()).get("digest") == digest:
             results[name] = {t: _read_part(folder / f"{t}.csv") for t in TABLES}
@@ -513,32 +530,49 @@ def run_study(
     resumed = tuple(n for n in config.networks if n in results)
     if jobs <= 1 or len(todo) <= 1:
         for name in todo:
-            network = load_network(name)
+            network = nets[name]
             results[name] = study_network(
                 network, platforms, config, tick, real_masks(config, network)
             )
-            _write_part(out / "parts" / name, results[name], digest)
+            _write_part(_part_folder(out, network), results[name], digest)
     else:
-        results.update(_run_parallel(todo, config, out, jobs, tick))
+        results.update(_run_parallel(todo, config, out, jobs, tick, digest, nets))
     combined = {}
     for t in TABLES:
         frames = [results[n][t] for n in config.networks if not results[n][t].empty]
         combined[t] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return StudyResult(config=config, tables=combined, out_dir=out, resumed=resumed)
+    return StudyResult(
+        config=config,
+        tables=combined,
+        out_dir=out,
+        resumed=tuple(nets[n].name for n in resumed),
+        networks=tuple(n.name for n in nets.values()),
+        platforms=tuple(p.name for p in platforms),
+    )
 
 
-def _run_parallel(todo, config, out, jobs, tick) -> dict:
+def file_name(name: str) -> str:
+    """A network's or platform's name made safe as a file or folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_"
+
+
+def _part_folder(out: Path, network: Network) -> Path:
+    """Where a network's finished tables go."""
+    return out / "parts" / file_name(network.name)
+
+
+def _run_parallel(todo, config, out, jobs, tick, digest, nets) -> dict:
     """Networks in ``jobs`` spawned processes, largest first; ticks come back on a queue."""
     import multiprocessing as mp
     import queue
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    size = {n: load_network(n).weight_count for n in todo}
+    size = {n: nets[n].weight_count for n in todo}
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         ticks = manager.Queue()
         futures = {
-            pool.submit(_network_job, n, config, str(out / "parts" / n), ticks): n
+            pool.submit(_network_job, n, config, str(_part_folder(out, nets[n])), digest, ticks): n
             for n in sorted(todo, key=lambda n: -size[n])
         }
         results = {}

@@ -10,7 +10,7 @@ import pandas as pd
 
 from simulator.plots import plot_compute, plot_energy_breakdown, plot_storage
 from simulator.report import table, write_csv, write_frame_json
-from simulator.study import TABLES, StudyResult
+from simulator.study import TABLES, StudyResult, file_name
 
 VERDICT_HEADERS = [
     "network",
@@ -88,20 +88,16 @@ def write_study(result: StudyResult) -> Path:
         write_frame_json(out / "tables" / f"{name}.json", name, t[name])
     plots: dict[str, list[Path]] = {"compute": [], "storage": [], "energy": []}
     sweep, breakeven = t["compute_sweep"], t["compute_breakeven"]
+    folder = out / "plots"
     for platform in sorted(sweep["platform"].unique()):
-        plots["compute"].append(
-            plot_compute(sweep, breakeven, platform, out / "plots" / f"compute_{platform}.png")
-        )
+        path = folder / f"compute_{file_name(platform)}.png"
+        plots["compute"].append(plot_compute(sweep, breakeven, platform, path))
     ib = result.config.index_bits[0]
-    for network in result.config.networks:
-        plots["storage"].append(
-            plot_storage(t["storage_curves"], network, ib, out / "plots" / f"storage_{network}.png")
-        )
-        plots["energy"].append(
-            plot_energy_breakdown(
-                t["energy_breakdown"], network, out / "plots" / f"energy_{network}.png"
-            )
-        )
+    for network in result.networks:
+        path = folder / f"storage_{file_name(network)}.png"
+        plots["storage"].append(plot_storage(t["storage_curves"], network, ib, path))
+        path = folder / f"energy_{file_name(network)}.png"
+        plots["energy"].append(plot_energy_breakdown(t["energy_breakdown"], network, path))
     report = out / "report.md"
     report.write_text(_markdown(result, plots), encoding="utf-8")
     return report
@@ -144,6 +140,14 @@ def _reading(result: StudyResult) -> list[str]:
     return lines
 
 
+def _network_rates(t) -> list[tuple[str, float]]:
+    """(network, non-structured rate) as the verdict used them."""
+    v = t["verdict"]
+    if v.empty:
+        return []
+    return list(v.groupby("network", sort=False)["nonstructured_rate"].first().items())
+
+
 def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
     c = result.config
     t = result.tables
@@ -153,11 +157,11 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
     parts = [
         "# Is non-structured pruning beneficial on any platform?",
         "",
-        f"Networks: {', '.join(c.networks)}. Platforms: {', '.join(c.platform_names())}. "
+        f"Networks: {', '.join(result.networks)}. Platforms: {', '.join(result.platforms)}. "
         f"Weight bits: {', '.join(map(str, c.weight_bits))}; index bits: "
         f"{', '.join(map(str, c.index_bits))}; structured pruning: {', '.join(c.structures)}. "
         f"Non-structured rates: "
-        + ", ".join(f"{n} {c.rate_of(n):g}x" for n in c.networks)
+        + ", ".join(f"{n} {r:g}x" for n, r in _network_rates(t))
         + f". Compute sweep over rates {grid}.",
         "",
         "## Reading",

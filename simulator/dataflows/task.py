@@ -38,24 +38,33 @@ class LayerTask:
     @property
     def input_count(self) -> int:
         """Input activations the layer reads: all of them, or for structured pruning
-        only those of surviving GEMM columns (input channels), pro rata."""
+        only those of surviving groups and GEMM columns (input channels), pro rata."""
         g, e = self.layer.gemm, self.effective_gemm()
-        return self.layer.input_count * e.cols // g.cols
+        return self.layer.input_count * e.groups * e.cols // (g.groups * g.cols)
 
     @property
     def output_count(self) -> int:
-        """Output activations the layer writes: pro rata of surviving rows (filters)
-        for structured pruning. Pruning is per layer: a layer's removed filters do not
-        shrink the next layer's inputs here."""
+        """Output activations the layer writes: pro rata of surviving groups and rows
+        (filters) for structured pruning. Pruning is per layer: a layer's removed
+        filters do not shrink the next layer's inputs here."""
         g, e = self.layer.gemm, self.effective_gemm()
-        return self.layer.output_count * e.rows // g.rows
+        return self.layer.output_count * e.groups * e.rows // (g.groups * g.rows)
 
     def effective_gemm(self) -> GemmView:
-        """The dense problem that remains: surviving rows and columns per group
-        (for structured pruning; the full GEMM otherwise)."""
+        """The dense problem that remains: for structured pruning, the groups that keep
+        anything, each with the most surviving rows and columns of any group (groups of
+        a grouped or depthwise conv pruned away entirely drop out); the full GEMM
+        otherwise."""
         g = self.layer.gemm
         if self.variant != "structured":
             return g
-        rows = int(self.profile.kept_rows().max())
-        cols = int(self.profile.kept_cols().max())
-        return GemmView(groups=g.groups, rows=max(rows, 1), cols=max(cols, 1), n_cols=g.n_cols)
+        kept_rows = self.profile.kept_rows()
+        alive = kept_rows > 0
+        if not alive.any():
+            return GemmView(groups=1, rows=1, cols=1, n_cols=g.n_cols)
+        return GemmView(
+            groups=int(alive.sum()),
+            rows=int(kept_rows[alive].max()),
+            cols=max(int(self.profile.kept_cols()[alive].max()), 1),
+            n_cols=g.n_cols,
+        )

@@ -382,9 +382,11 @@ def _bsr(p: MaskProfile, params: FormatParams) -> FormatStats:
 def _compact(p: MaskProfile, params: FormatParams) -> FormatStats:
     kr, kc = p.kept_rows(), p.kept_cols()
     entries = int((kr * kc).sum())
-    other = sum(
+    live = kr > 0
+    # which groups survive, then within each surviving group which rows and columns
+    other = fx.survivor_list_bits(int(live.sum()), p.groups) + sum(
         fx.survivor_list_bits(int(r), p.rows) + fx.survivor_list_bits(int(c), p.cols)
-        for r, c in zip(kr, kc, strict=True)
+        for r, c in zip(kr[live], kc[live], strict=True)
     )
     wb = params.weight_bits
     alive = p.row_nnz.reshape(p.groups, p.rows) > 0
@@ -401,5 +403,5 @@ def _compact(p: MaskProfile, params: FormatParams) -> FormatStats:
         other_bits=other,
         line_axis="row",
         line_entries=line_entries,
-        detail=f"{int(kr.sum())} rows x {int(kc.sum())} cols kept",
+        detail=f"{int(live.sum())} of {p.groups} groups kept, {int(kr.sum())} rows in all",
     )
