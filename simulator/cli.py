@@ -86,6 +86,8 @@ def _nm(text: str) -> tuple[int, int]:
 
 def _formats(text: str) -> list[str]:
     out = [f.strip() for f in text.split(",") if f.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected format names, one of {', '.join(FORMATS)}")
     bad = [f for f in out if f not in FORMATS]
     if bad:
         raise argparse.ArgumentTypeError(
@@ -138,7 +140,7 @@ def _add_level_options(g) -> None:
         help="YAML of per-layer levels overriding the global one, e.g. "
         "'fc6: {rate: 11}' or 'conv1: {sparsity: 0.16}'",
     )
-    g.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    g.add_argument("--seed", type=_count(0), default=0, help="mask seed (default 0)")
 
 
 def _add_format_options(p: argparse.ArgumentParser) -> None:
@@ -246,7 +248,7 @@ def _read_checkpoint(args: argparse.Namespace, path: Path):
 
     models = getattr(args, "model", None) or []
     if len(models) > 1:
-        raise ConfigError("--checkpoint", "give at most one MODEL with a checkpoint")
+        raise ConfigError("--model", "give at most one network to map a checkpoint onto")
     network = load_network(models[0]) if models else None
     return read_checkpoint(
         path,
@@ -385,8 +387,7 @@ def cmd_storage(args: argparse.Namespace) -> int:
             _print_layers(net, result.pruning, params, frame, tot, formats)
             _print_breakeven(be, args, s_rate, params, per_layer=True)
     if not per_layer:
-        _print_totals(totals, formats, networks, args, params)
-        s_rate = args.structured_rate or (1.0 / _pruning(args, networks[0]).density)
+        _print_totals(totals, formats, result.pruning, params)
         _print_breakeven(breakeven, args, s_rate, params, per_layer=False)
     import pandas as pd
 
@@ -443,7 +444,7 @@ def _print_layers(net, label, params, frame, tot, formats) -> None:
     _footnote([tot], formats)
 
 
-def _print_totals(totals, formats, networks, args, params) -> None:
+def _print_totals(totals, formats, label, params) -> None:
     rows = []
     for tot in totals:
         t = tot.set_index("format")
@@ -458,9 +459,8 @@ def _print_totals(totals, formats, networks, args, params) -> None:
                 ],
             ]
         )
-    pr = _pruning(args, networks[0])
     title = (
-        f"{pr.label}, {params.weight_bits}-bit weights, {params.index_bits}-bit relative "
+        f"{label}, {params.weight_bits}-bit weights, {params.index_bits}-bit relative "
         f"indices — storage in MiB"
     )
     digits = [0, 0, 4, *[2] * len(formats)]
@@ -518,7 +518,12 @@ def _platforms(names: list[str]) -> list:
     flat = [n.strip() for group in names for n in group.split(",") if n.strip()]
     if flat == ["all"]:
         flat = list(builtin_platforms())
-    return [load_platform(n) for n in flat]
+    if not flat:
+        raise ConfigError("--platform", "no platform given (a name, a file, or 'all')")
+    platforms = [load_platform(n) for n in flat]
+    if len({p.name for p in platforms}) < len(platforms):
+        raise ConfigError("--platform", "two profiles share a name: give each its own name:")
+    return platforms
 
 
 def _progress(total: int, enabled: bool):
@@ -723,10 +728,30 @@ interrupted study resumes where it stopped when run again with the same options.
 def _csv_list(kind):
     def parse(text: str):
         try:
-            return tuple(kind(x) for x in text.split(",") if x.strip())
+            out = tuple(kind(x.strip()) for x in text.split(",") if x.strip())
         except ValueError:
             msg = f"expected a comma-separated list, got {text!r}"
             raise argparse.ArgumentTypeError(msg) from None
+        if not out:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        if kind is float and not all(math.isfinite(x) for x in out):
+            raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+        return out
+
+    return parse
+
+
+def _count(low: int):
+    """An integer of at least ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
 
     return parse
 
@@ -752,7 +777,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     from simulator.studyreport import verdict_table, write_study
 
     rates = dict(PAPER_RATES)
-    rates.update(dict(args.rate or []))
+    given = dict(args.rate or [])
+    rates.update(given)
     fields = {
         "networks": args.networks,
         "weight_bits": args.weight_bits,
@@ -774,6 +800,16 @@ def cmd_study(args: argparse.Namespace) -> int:
     )
     for name in config.platform_names():
         load_platform(name)
+    studied = {load_network(n).name for n in config.networks}
+    unknown = sorted(set(given) - studied)
+    if unknown:
+        raise ConfigError(
+            "--rate",
+            f"no network {', '.join(unknown)} among those studied ({', '.join(sorted(studied))})",
+        )
+    for name, rate in given.items():
+        if not (math.isfinite(rate) and rate >= 1):
+            raise ConfigError("--rate", f"{name}: rate must be finite and >= 1, got {rate}")
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
 
     bar = None
@@ -844,8 +880,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the option, then exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="prunesim",
         description="Does this pruning make inference cheaper on this machine? Bit-exact "
         "sparse storage, traffic, latency and energy of dense, structured and "
@@ -1016,7 +1059,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative index bits of sparse engines (default 4)",
     )
     g.add_argument(
-        "--activation-bits", type=int, metavar="A", help="activation bits (default: the profile's)"
+        "--activation-bits",
+        type=_count(1),
+        metavar="A",
+        help="activation bits (default: the profile's)",
     )
     g.add_argument(
         "--activation-density",
@@ -1117,7 +1163,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--jobs",
-        type=int,
+        type=_count(1),
         metavar="N",
         help="networks studied at a time in worker processes (default: up to 2)",
     )
@@ -1135,7 +1181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pruning (its own rate), compared with i.i.d. masks of the same "
         "per-layer densities; repeatable",
     )
-    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    p.add_argument("--seed", type=_count(0), default=0, help="mask seed (default 0)")
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser(

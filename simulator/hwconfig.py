@@ -318,8 +318,19 @@ def _path(parts: Any) -> str:
     return out or "(top level)"
 
 
+def _non_finite(data: Any, where: tuple = ()) -> list[str]:
+    """Key paths of NaN or infinite numbers (JSON Schema bounds let NaN through)."""
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _non_finite(v, (*where, k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _non_finite(v, (*where, i))]
+    if isinstance(data, float) and not math.isfinite(data):
+        return [f"{_path(where)}: expected a finite number, got {data}"]
+    return []
+
+
 def _problems(data: Any) -> list[str]:
-    problems = []
+    problems = _non_finite(data)
     validator = jsonschema.Draft202012Validator(HWCONFIG_SCHEMA)
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
         where = _path(err.absolute_path)
@@ -339,6 +350,17 @@ def _problems(data: Any) -> list[str]:
         problems.append("compute.pes: required (for FPGAs it follows from the fpga section)")
     if data["class"] == "fpga" and "fpga" not in data:
         problems.append("fpga: an FPGA profile needs its device resources and PE costs")
+    if "fpga" in data:
+        f = data["fpga"]
+        fpga = Fpga(
+            device=f["device"],
+            usable_fraction=float(f.get("usable_fraction", 1.0)),
+            dense_pe=f["dense_pe"],
+            sparse_pe=f["sparse_pe"],
+        )
+        for kind, sparse in (("dense_pe", False), ("sparse_pe", True)):
+            if fpga.pes_that_fit(sparse) < 1:
+                problems.append(f"fpga.{kind}: not one PE fits in the device's resources")
     if data["class"] in ("cpu", "gpu") and "roofline" not in data:
         problems.append(f"roofline: a {data['class']} profile needs its roofline section")
     if ex == "roofline" and "roofline" in data:

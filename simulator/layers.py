@@ -39,9 +39,11 @@ def _is_int(v: object) -> bool:
 
 
 def _positive(layer: str, **values: int) -> None:
-    bad = [f"{k}={v!r}" for k, v in values.items() if not _is_int(v) or v < 1]
+    bad = [f"{k}={v!r}" for k, v in values.items() if not _is_int(v) or not 1 <= v <= 2**31]
     if bad:
-        raise LayerError(f"layer {layer!r}: expected positive integers, got {', '.join(bad)}")
+        raise LayerError(
+            f"layer {layer!r}: expected positive integers up to 2**31, got {', '.join(bad)}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,6 +28,8 @@ from simulator.yamlio import read_yaml
 STRUCTURES = ("dense", "random", "magnitude", "filter", "channel", "column", "block", "nm")
 """Mask kinds: ``random`` and ``magnitude`` are non-structured."""
 NON_STRUCTURED = ("random", "magnitude")
+MAX_WEIGHTS = 2**33
+"""Largest layer (weights) whose mask is generated: 8 GiB of booleans."""
 
 
 def density_from(
@@ -52,6 +54,8 @@ def density_from(
             f"{', '.join(given) or 'none'}"
         )
     ((key, value),) = given.items()
+    if isinstance(value, bool):
+        raise MaskError(f"{where}: {key} must be a number, got {value!r}")
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -216,6 +220,11 @@ def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = N
     """
     if not layer.prunable:
         raise MaskError(f"layer {layer.name!r} has no weights to prune")
+    if layer.weight_count > MAX_WEIGHTS:
+        raise MaskError(
+            f"layer {layer.name!r}: {layer.weight_count:,} weights are more than the "
+            f"{MAX_WEIGHTS:,} whose mask fits in memory here"
+        )
     shape = layer.weight_shape
     if weights is not None:
         weights = check_weights(layer, weights)

@@ -78,7 +78,8 @@ class LayerResult:
             "macs_skipped": c.macs_skipped,
             "index_decodes": c.index_decodes,
             "compute_cycles": c.compute_cycles,
-            "pe_utilization": c.pe_utilization,
+            # busy fraction of the MAC slots over the whole latency, not just compute time
+            "pe_utilization": c.pe_utilization * k.compute_s / k.latency_s if k.latency_s else 0.0,
             "load_balance": c.load_balance,
             "dram_bits": self.dram_bits,
         }
@@ -188,8 +189,8 @@ class NetworkEstimate:
         return pd.DataFrame([r.record() for r in self.layers])
 
     def totals(self) -> pd.DataFrame:
-        """One row per variant: latency and energy summed over layers, MAC-weighted
-        utilization, speedup and energy ratio against dense on this platform."""
+        """One row per variant: latency and energy summed over layers, PE utilization
+        weighted by latency, speedup and energy ratio against dense on this platform."""
         df = self.frame()
         sums = df.groupby("variant", sort=False)[
             ["latency_s", *ENERGY_COLUMNS, "macs_dense", "macs_done", "dram_bits"]

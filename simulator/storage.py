@@ -118,6 +118,8 @@ def network_storage(
 ) -> StorageResult:
     """Storage of every prunable layer in each format. Masks are generated from
     ``pruning`` unless given (then they are checked against their layers)."""
+    if not network.prunable_layers:
+        raise MaskError(f"network {network.name!r} has no layers with weights to store")
     formats = tuple(formats)
     stats: dict[str, dict[str, FormatStats]] = {}
     for layer in network.prunable_layers:

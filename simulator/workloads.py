@@ -310,10 +310,12 @@ def read_scalesim_topology(path: str | Path) -> Network:
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise ConfigError(str(path), f"cannot read file ({e.strerror})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(str(path), f"cannot read file ({reason})") from None
     layers: list[Layer] = []
     problems = []
+    names: set[str] = set()
     rows = [r for r in csv.reader(lines) if any(c.strip() for c in r)]
     for n, row in enumerate(rows[1:], start=2):
         cells = [c.strip() for c in row if c.strip()]
@@ -323,9 +325,15 @@ def read_scalesim_topology(path: str | Path) -> Network:
                 f"filter w, channels, filters, stride), got {len(cells)}"
             )
             continue
+        if cells[0] in names:
+            problems.append(f"row {n}: duplicate layer name {cells[0]!r}")
+            continue
+        names.add(cells[0])
         try:
             h, w, r, s, c, k, st = (int(x) for x in cells[1:8])
-            p, q = (-(-(n - f + st) // st) for n, f in ((h, r), (w, s)))
+            if st < 1:
+                raise LayerError(f"layer {cells[0]!r}: stride must be positive, got {st}")
+            p, q = (-(-(size - f + st) // st) for size, f in ((h, r), (w, s)))
             layers.append(
                 Conv2d(
                     name=cells[0],

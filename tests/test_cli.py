@@ -279,3 +279,61 @@ def test_bad_checkpoint_is_one_line(capsys, tmp_path):
     assert code == 2 and str(bad) in err and "Traceback" not in err
     code, _, err = run(capsys, "storage", "--checkpoint", str(tmp_path / "missing.pt"))
     assert code == 2 and "missing.pt" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["storage", "lenet5", "--seed", "-1"], "--seed"),
+        (["storage", "lenet5", "--format", ""], "--format"),
+        (["estimate", "lenet5", "--platform", ","], "no platform given"),
+        (
+            ["estimate", "lenet5", "--platform", "eie", "--activation-bits", "0"],
+            "--activation-bits",
+        ),
+        (["study", "--networks", ""], "--networks"),
+        (["study", "--jobs", "0"], "--jobs"),
+        (["study", "--networks", "lenet5", "--rate", "bogus=8"], "no network bogus"),
+        (["study", "--sweep-rates", "nan,2"], "finite"),
+        (["storage", "--layer", "linear:in=99999999999999999999,out=4"], "2**31"),
+        (["storage", "--layer", "linear:in=1000000,out=1000000"], "fits in memory"),
+    ],
+)
+def test_more_bad_input(capsys, tmp_path, argv, needle):
+    code, _, err = run(capsys, *argv, *(["--out", str(tmp_path)] if argv[0] == "study" else []))
+    assert code == 2 and needle in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1  # one line, no usage block
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needle"),
+    [
+        ("dup.csv", "name,h,w,fh,fw,c,k,s\nc1,8,8,3,3,2,4,1\nc1,8,8,3,3,2,4,1\n", "duplicate"),
+        ("zero.csv", "name,h,w,fh,fw,c,k,s\nc1,8,8,3,3,2,4,0\n", "stride"),
+        (
+            "only.yaml",
+            "name: x\nlayers:\n  - {name: a, type: matmul, m: 2, k: 2, n: 2}\n",
+            "no layers with weights",
+        ),
+    ],
+)
+def test_bad_model_files(capsys, tmp_path, name, text, needle):
+    path = tmp_path / name
+    path.write_text(text)
+    code, _, err = run(capsys, "storage", str(path))
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_binary_topology_and_broken_profiles(capsys, tmp_path):
+    csv = tmp_path / "bin.csv"
+    csv.write_bytes(b"name,a\n\xff\xfe,1\n")
+    code, _, err = run(capsys, "storage", str(csv))
+    assert code == 2 and "not UTF-8" in err
+    for body, needle in (
+        ("extends: eie\nname: n\nclock_hz: .nan\n", "finite"),
+        ("extends: zcu102\nname: z\nfpga: {dense_pe: {uram: 1}}\n", "not one PE fits"),
+    ):
+        prof = tmp_path / "hw.yaml"
+        prof.write_text(body)
+        code, _, err = run(capsys, "estimate", "lenet5", "--platform", str(prof))
+        assert code == 2 and needle in err and "Traceback" not in err

@@ -462,3 +462,25 @@ def test_eie_dense_block_matches_the_simulated_schedule():
     sim = run_eie(task(layer, ones, "sparse", wb=4, ab=16, ad=0.4), eie)
     assert dense.compute_cycles == sim.compute_cycles
     assert dense.macs_done == sim.macs_done and dense.index_decodes == sim.index_decodes
+
+
+def test_filter_pruning_of_a_depthwise_conv_drops_whole_groups():
+    """Depthwise 3x3, 64 channels: filter pruning to 16 leaves 16 groups of one filter;
+    the rest of the groups no longer run (ws on 32x32: 16 folds of 2*32+32+T-2)."""
+    layer = Conv2d(
+        name="dw",
+        in_channels=64,
+        out_channels=64,
+        kernel_hw=(3, 3),
+        input_hw=(56, 56),
+        padding_hw=(1, 1),
+        groups=64,
+    )
+    mask = generate_mask(layer, Pruning(structure="filter", density=0.25))
+    p = load_platform("scalesim_32x32_ws")
+    dense = run_systolic(task(layer), p)
+    pruned = run_systolic(task(layer, mask, "structured"), p)
+    t = 56 * 56
+    assert dense.compute_cycles == 64 * (2 * 32 + 32 + t - 2) - 1
+    assert pruned.compute_cycles == 16 * (2 * 32 + 32 + t - 2) - 1
+    assert pruned.macs_done == dense.macs_done / 4

@@ -144,3 +144,25 @@ def test_structured_reference_storage_by_hand():
     # survivor list: min(125 x ceil(log2 500) = 1125, 500) = 500 bits
     assert be.structured_bits == 50 * 125 * 8 + 500
     assert ceil_log2(500) == 9
+
+
+def test_compact_names_the_surviving_groups():
+    """A depthwise conv of 8 groups, 4 filters (groups) kept: the survivor list of the
+    groups costs min(4 x 3 bits, an 8-bit bitmap) = 8 bits; nothing else is listed
+    because each surviving group keeps its one row and all 9 columns."""
+    from simulator.layers import Conv2d
+
+    layer = Conv2d(
+        name="dw",
+        in_channels=8,
+        out_channels=8,
+        kernel_hw=(3, 3),
+        input_hw=(8, 8),
+        padding_hw=(1, 1),
+        groups=8,
+    )
+    mask = np.zeros(layer.weight_shape, dtype=bool)
+    mask[:4] = True
+    s = format_stats(profile_mask(layer, mask), "compact", FormatParams(weight_bits=8))
+    assert s.other_bits == 8
+    assert s.values_bits == 4 * 9 * 8 and s.fillers_bits == 0

@@ -254,3 +254,48 @@ def test_checkpoint_masks_replace_the_generated_ones(tmp_path):
     assert (storage["real_bits"] > 0).all() and (storage["iid_bits"] > 0).all()
     with pytest.raises(ConfigError, match="no such file"):
         StudyConfig(networks=("lenet5",), checkpoints={"lenet5": str(tmp_path / "no.pt")})
+
+
+def test_resume_notices_an_edited_profile(tmp_path):
+    profile = tmp_path / "hw.yaml"
+    profile.write_text("extends: eie\nname: myeie\n")
+    cfg = StudyConfig(
+        networks=("lenet5",),
+        platforms=(str(profile),),
+        weight_bits=(4,),
+        index_bits=(4,),
+        structured_rates=(2.0,),
+        sweep_rates=(2.0, 4.0),
+    )
+    first = run_study(cfg, tmp_path / "out")
+    profile.write_text("extends: eie\nname: myeie\nclock_hz: 8.0e+6\n")  # 100x slower
+    second = run_study(cfg, tmp_path / "out")
+    assert second.resumed == ()
+    lat = [
+        r.tables["compute_sweep"]
+        .query("kind == 'dense' and layer == '(network)'")["latency_s"]
+        .iloc[0]
+        for r in (first, second)
+    ]
+    assert lat[1] == pytest.approx(100 * lat[0], rel=0.01)
+
+
+def test_networks_given_as_files_and_the_structured_run_at_the_networks_rate(tmp_path):
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[1] / "models" / "lenet5.yaml"
+    cfg = StudyConfig(
+        networks=(str(model),),
+        platforms=("eie",),
+        weight_bits=(4,),
+        index_bits=(4,),
+        structured_rates=(2.0,),
+        sweep_rates=(2.0, 4.0),
+    )
+    res = run_study(cfg, tmp_path)
+    assert res.networks == ("lenet5",)
+    v = res.tables["verdict"]
+    assert v["nonstructured_rate"].tolist() == [348.0]  # Ma et al.'s rate, found by name
+    b = res.tables["energy_breakdown"]
+    assert set(b["kind"]) == {"dense", "sparse", "filter"}
+    assert (b[b["kind"] != "dense"]["rate"] == 348.0).all()
