@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from simulator import __version__
 from simulator.errors import ConfigError, PrunesimError
@@ -261,8 +265,6 @@ def _read_checkpoint(args: argparse.Namespace, path: Path):
 
 def _checkpoint_masks(ckpt) -> dict:
     """Masks for every prunable layer: the checkpoint's, all-kept where it has none."""
-    import numpy as np
-
     masks = ckpt.masks()
     for layer in ckpt.network.prunable_layers:
         if layer.name not in masks:
@@ -389,8 +391,6 @@ def cmd_storage(args: argparse.Namespace) -> int:
     if not per_layer:
         _print_totals(totals, formats, result.pruning, params)
         _print_breakeven(breakeven, args, s_rate, params, per_layer=False)
-    import pandas as pd
-
     long = pd.concat(frames, ignore_index=True)
     be_frame = pd.DataFrame([b.as_dict() for b in breakeven])
     if args.csv:
@@ -537,8 +537,6 @@ def _progress(total: int, enabled: bool):
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     ckpt = _read_checkpoint(args, args.checkpoint) if args.checkpoint else None
     networks = [ckpt.network] if ckpt else _networks(args)
     platforms = _platforms(args.platform)
@@ -873,8 +871,6 @@ def cmd_platforms(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    import json
-
     schema = HWCONFIG_SCHEMA if args.kind == "hwconfig" else MODEL_SCHEMA
     print(json.dumps(schema, indent=2))
     return 0

@@ -67,6 +67,15 @@ def verdict_table(result: StudyResult) -> str:
     )
 
 
+def _md_frame(frame: pd.DataFrame, columns: list[tuple[str, object]]) -> str:
+    """A Markdown table of a DataFrame: ``columns`` pairs a header with a column name
+    or a function of the row."""
+    rows = [
+        [get(r) if callable(get) else r[get] for _, get in columns] for _, r in frame.iterrows()
+    ]
+    return _md_table(rows, [h for h, _ in columns])
+
+
 def _md_table(rows: list[list], headers: list[str]) -> str:
     def cell(x) -> str:
         if isinstance(x, float):
@@ -187,31 +196,18 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
     ]
     net = t["storage_breakeven"]
     net = net[net["layer"] == "(network)"]
-    rows = [
-        [
-            r["network"],
-            r["structure"],
-            f"{r['structured_rate']:g}x",
-            int(r["weight_bits"]),
-            int(r["index_bits"]),
-            _rate(r["nonstructured_rate"]),
-            float(r["ratio"]),
-            float(r["closed_form_ratio"]),
-        ]
-        for _, r in net.iterrows()
-    ]
     parts += [
-        _md_table(
-            rows,
+        _md_frame(
+            net,
             [
-                "network",
-                "structure",
-                "structured rate",
-                "weight bits",
-                "index bits",
-                "non-structured rate needed",
-                "ratio",
-                "(1 + b_i/b_w)(1 + f)",
+                ("network", "network"),
+                ("structure", "structure"),
+                ("structured rate", lambda r: f"{r['structured_rate']:g}x"),
+                ("weight bits", lambda r: int(r["weight_bits"])),
+                ("index bits", lambda r: int(r["index_bits"])),
+                ("non-structured rate needed", lambda r: _rate(r["nonstructured_rate"])),
+                ("ratio", lambda r: float(r["ratio"])),
+                ("(1 + b_i/b_w)(1 + f)", lambda r: float(r["closed_form_ratio"])),
             ],
         ),
         "",
@@ -225,29 +221,17 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
     ]
     ce = t["compute_breakeven"]
     ce = ce[ce["layer"] == "(network)"]
-    rows = [
-        [
-            r["network"],
-            r["platform"],
-            int(r["weight_bits"]),
-            _rate(r["latency_breakeven_rate"]),
-            _rate(r["energy_breakeven_rate"]),
-            float(r["best_speedup"]),
-            float(r["best_energy_ratio"]),
-        ]
-        for _, r in ce.iterrows()
-    ]
     parts += [
-        _md_table(
-            rows,
+        _md_frame(
+            ce,
             [
-                "network",
-                "platform",
-                "weight bits",
-                "latency break-even",
-                "energy break-even",
-                "best speedup",
-                "best energy ratio",
+                ("network", "network"),
+                ("platform", "platform"),
+                ("weight bits", lambda r: int(r["weight_bits"])),
+                ("latency break-even", lambda r: _rate(r["latency_breakeven_rate"])),
+                ("energy break-even", lambda r: _rate(r["energy_breakeven_rate"])),
+                ("best speedup", lambda r: float(r["best_speedup"])),
+                ("best energy ratio", lambda r: float(r["best_energy_ratio"])),
             ],
         ),
         "",
@@ -263,57 +247,31 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
             "",
         ]
         comp = real[real["what"] == "compute"]
-        rows = [
-            [
-                r["network"],
-                r["platform"],
-                int(r["weight_bits"]),
-                _rate(r["rate"]),
-                float(r["real_speedup"]),
-                float(r["iid_speedup"]),
-                float(r["real_energy_ratio"]),
-                float(r["iid_energy_ratio"]),
-            ]
-            for _, r in comp.iterrows()
-        ]
+        stor = real[real["what"] != "compute"]
         parts += [
-            _md_table(
-                rows,
+            _md_frame(
+                comp,
                 [
-                    "network",
-                    "platform",
-                    "weight bits",
-                    "rate",
-                    "speedup, real",
-                    "speedup, i.i.d.",
-                    "energy ratio, real",
-                    "energy ratio, i.i.d.",
+                    ("network", "network"),
+                    ("platform", "platform"),
+                    ("weight bits", lambda r: int(r["weight_bits"])),
+                    ("rate", lambda r: _rate(r["rate"])),
+                    ("speedup, real", lambda r: float(r["real_speedup"])),
+                    ("speedup, i.i.d.", lambda r: float(r["iid_speedup"])),
+                    ("energy ratio, real", lambda r: float(r["real_energy_ratio"])),
+                    ("energy ratio, i.i.d.", lambda r: float(r["iid_energy_ratio"])),
                 ],
             ),
             "",
-        ]
-        stor = real[real["what"] != "compute"]
-        rows = [
-            [
-                r["network"],
-                int(r["weight_bits"]),
-                int(r["index_bits"]),
-                int(r["real_bits"]),
-                int(r["iid_bits"]),
-                r["real_bits"] / r["iid_bits"],
-            ]
-            for _, r in stor.iterrows()
-        ]
-        parts += [
-            _md_table(
-                rows,
+            _md_frame(
+                stor,
                 [
-                    "network",
-                    "weight bits",
-                    "index bits",
-                    "bits, real",
-                    "bits, i.i.d.",
-                    "real / i.i.d.",
+                    ("network", "network"),
+                    ("weight bits", lambda r: int(r["weight_bits"])),
+                    ("index bits", lambda r: int(r["index_bits"])),
+                    ("bits, real", lambda r: int(r["real_bits"])),
+                    ("bits, i.i.d.", lambda r: int(r["iid_bits"])),
+                    ("real / i.i.d.", lambda r: r["real_bits"] / r["iid_bits"]),
                 ],
             ),
             "",

@@ -112,7 +112,3 @@ def utilization(useful_macs: float, mac_slots_per_cycle: float, cycles: float) -
 
 def ceil_div(a: int, b: int) -> int:
     return -(-int(a) // int(b))
-
-
-def finite(x: float) -> float:
-    return x if math.isfinite(x) else 0.0

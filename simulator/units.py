@@ -16,11 +16,6 @@ def bits_to_bytes(bits: float) -> float:
     return bits / BITS_PER_BYTE
 
 
-def bits_to_mib(bits: float) -> float:
-    """Bits to mebibytes (2**20 bytes)."""
-    return bits / (BITS_PER_BYTE * 2**20)
-
-
 def rate_to_density(rate: float) -> float:
     """Pruning rate (8x keeps 1/8 of the weights) to kept density."""
     return 1.0 / rate
@@ -29,8 +24,3 @@ def rate_to_density(rate: float) -> float:
 def sparsity_to_density(sparsity: float) -> float:
     """Sparsity (fraction of weights removed) to kept density."""
     return 1.0 - sparsity
-
-
-def density_to_rate(density: float) -> float:
-    """Kept density to pruning rate (inf for density 0)."""
-    return float("inf") if density == 0 else 1.0 / density

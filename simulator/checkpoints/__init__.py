@@ -274,15 +274,7 @@ class CheckpointReader:
                     pairs=tuple((p.layer, p) for p in params), unmatched=(), skipped=(), warnings=()
                 )
             else:
-                self.network = network
-                m = match_network(
-                    network,
-                    byname,
-                    src.tensors,
-                    path=self.path,
-                    mapping=mapping,
-                    mapping_source=mapping_source,
-                )
+                m = self._match(network, byname, mapping, mapping_source)
             return Match(
                 pairs=m.pairs,
                 unmatched=m.unmatched,
@@ -297,20 +289,24 @@ class CheckpointReader:
                 params, src.tensors, path=self.path, input_shape=input_shape
             )
         else:
-            self.network = network
-            m = match_network(
-                network,
-                params,
-                src.tensors,
-                path=self.path,
-                mapping=mapping,
-                mapping_source=mapping_source,
-            )
+            m = self._match(network, params, mapping, mapping_source)
         return Match(
             pairs=m.pairs,
             unmatched=m.unmatched,
             skipped=tuple(skipped) + m.skipped,
             warnings=tuple(warnings) + m.warnings,
+        )
+
+    def _match(self, network, params, mapping, mapping_source) -> Match:
+        """Map ``params`` onto a given network (which the reader then reports)."""
+        self.network = network
+        return match_network(
+            network,
+            params,
+            self.source.tensors,
+            path=self.path,
+            mapping=mapping,
+            mapping_source=mapping_source,
         )
 
     def layers(self) -> Iterator[CheckpointLayer]:
