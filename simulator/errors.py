@@ -44,3 +44,30 @@ class FormatError(PrunesimError):
 
 class CheckpointError(PrunesimError):
     """A checkpoint file cannot be read safely, or its tensors do not fit the network."""
+
+
+class ResourceError(PrunesimError):
+    """A computation would need more memory (or other resources) than allowed."""
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``value`` as text safe to print: control and non-printable characters escaped
+    (``\\x1b``, ``\\n``), at most ``limit`` characters (a longer text ends in ``...``).
+    Bounded work whatever the value: only strings, bytes and numbers are shown, and
+    never more of them than the limit needs (names read from files go through here).
+    """
+    if isinstance(value, bytes | bytearray):
+        raw = bytes(value[: limit + 1]).decode("latin-1")
+        whole = len(value) <= limit
+    elif isinstance(value, str):
+        raw, whole = value[: limit + 1], len(value) <= limit
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"<integer of {value.bit_length()} bits>"
+    elif isinstance(value, bool | int | float) or value is None:
+        raw, whole = repr(value), True
+    else:
+        return f"<{type(value).__name__}>"
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in raw)
+    if whole and len(text) <= limit:
+        return text
+    return text[: max(limit - 3, 1)] + "..."
