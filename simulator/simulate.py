@@ -13,19 +13,20 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 
 from simulator.cost import LayerCost, price
 from simulator.dataflows import run_eie, run_roofline, run_systolic
-from simulator.dataflows.task import VARIANTS, LayerTask
+from simulator.dataflows.task import LayerTask
 from simulator.errors import ConfigError
-from simulator.formats import MaskProfile, profile_gemm, profile_mask
+from simulator.formats import MaskProfile, all_kept_profile, profile_mask
 from simulator.hwconfig import Platform
 from simulator.layers import Layer
 from simulator.masks import Pruning, check_mask, generate_mask
+from simulator.settings import Settings, check_variant
 from simulator.traffic import ExecutionCounts
 from simulator.workloads import Network
 
@@ -109,8 +110,7 @@ def prepare_profiles(
     specs.update(variants)
     out: dict[str, dict[str, MaskProfile]] = {}
     for variant, spec in specs.items():
-        if variant not in VARIANTS:
-            raise ConfigError("variants", f"{variant!r} is not one of {', '.join(VARIANTS)}")
+        check_variant(variant, "variants")
         out[variant] = {}
         for layer in network.prunable_layers:
             if isinstance(spec, Pruning):
@@ -123,24 +123,39 @@ def prepare_profiles(
     return out
 
 
+def _settings(settings: Settings | None, overrides: Mapping[str, object]) -> Settings:
+    """``settings`` (default: :class:`Settings`'s defaults) with keyword overrides,
+    validated."""
+    base = settings if settings is not None else Settings()
+    if not overrides:
+        return base
+    unknown = sorted(set(overrides) - {f.name for f in fields(Settings)})
+    if unknown:
+        raise ConfigError("settings", f"unknown setting(s) {', '.join(unknown)}")
+    return replace(base, **overrides)
+
+
 def simulate_layer(
     layer: Layer,
     platform: Platform,
     profile: MaskProfile | None,
+    settings: Settings | None = None,
     *,
-    variant: str = "dense",
-    weight_bits: int = 8,
-    index_bits: int = 4,
-    activation_bits: int | None = None,
-    activation_density: float | None = None,
-    seed: int = 0,
     network: str = "",
+    **overrides: object,
 ) -> LayerResult:
-    """Counts and cost of one layer. A weightless layer (attention product) runs as
-    dense work at activation precision whatever the variant."""
-    ab = activation_bits or platform.activation_bits
-    ad = platform.compute.activation_density if activation_density is None else activation_density
-    wb = weight_bits
+    """Counts and cost of one layer under ``settings`` (keyword arguments named like
+    :class:`Settings`' fields override it: ``variant="sparse"``). A weightless layer
+    (attention product) runs as dense work at activation precision whatever the
+    variant."""
+    s = _settings(settings, overrides)
+    ab = s.activation_bits or platform.activation_bits
+    ad = (
+        platform.compute.activation_density
+        if s.activation_density is None
+        else s.activation_density
+    )
+    variant, wb = s.variant, s.weight_bits
     if profile is None or not layer.prunable:
         g = layer.gemm
         profile = _ones_profile(g.groups, g.rows, g.cols)
@@ -150,10 +165,10 @@ def simulate_layer(
         profile=profile,
         variant=variant,
         weight_bits=wb,
-        index_bits=index_bits,
+        index_bits=s.index_bits,
         activation_bits=ab,
         activation_density=ad,
-        seed=seed,
+        seed=s.seed,
     )
     counts = engine(platform, variant)(task)
     cost = price(counts, platform, wb, ab)
@@ -172,8 +187,9 @@ def simulate_layer(
 
 @functools.lru_cache(maxsize=256)
 def _ones_profile(groups: int, rows: int, cols: int) -> MaskProfile:
-    """The profile of an all-ones operand (weightless layers), shared by shape."""
-    return profile_gemm(np.ones((groups, rows, cols), np.uint8), "activations")
+    """The profile of an all-ones operand (weightless layers), shared by shape; its
+    counts are closed forms, so no operand-sized array is made."""
+    return all_kept_profile(groups, rows, cols, "activations")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +206,9 @@ class NetworkEstimate:
 
     def totals(self) -> pd.DataFrame:
         """One row per variant: latency and energy summed over layers, PE utilization
-        weighted by latency, speedup and energy ratio against dense on this platform."""
+        weighted by latency, speedup and energy ratio against dense on this platform,
+        the ``engine`` that ran most of its layers and the ``main_bound``: the bound
+        that set the largest share of its latency."""
         df = self.frame()
         sums = df.groupby("variant", sort=False)[
             ["latency_s", *ENERGY_COLUMNS, "macs_dense", "macs_done", "dram_bits"]
@@ -202,6 +220,10 @@ class NetworkEstimate:
         dense = sums.loc["dense"]
         sums["speedup"] = dense["latency_s"] / sums["latency_s"]
         sums["energy_ratio"] = sums["energy_j"] / dense["energy_j"]
+        by_variant = df.groupby("variant", sort=False)
+        sums["engine"] = by_variant["engine"].agg(lambda e: e.mode().iloc[0])
+        bound_s = df.groupby(["variant", "bound"], sort=False)["latency_s"].sum()
+        sums["main_bound"] = bound_s.groupby(level="variant", sort=False).idxmax().str[1]
         sums.insert(0, "platform", self.platform)
         sums.insert(0, "network", self.network)
         return sums.reset_index()
@@ -211,33 +233,28 @@ def simulate_network(
     network: Network,
     platform: Platform,
     profiles: Mapping[str, Mapping[str, MaskProfile]],
+    settings: Settings | None = None,
     *,
-    weight_bits: int = 8,
-    index_bits: int = 4,
-    activation_bits: int | None = None,
-    activation_density: float | None = None,
-    seed: int = 0,
     variants: Iterable[str] | None = None,
     on_layer: Callable[[], None] | None = None,
+    **overrides: object,
 ) -> NetworkEstimate:
     """Simulate every layer under each variant of ``profiles`` (from
-    :func:`prepare_profiles`). Weightless layers count in every variant, as dense."""
+    :func:`prepare_profiles`), or of ``variants``, with ``settings`` (keyword
+    overrides as in :func:`simulate_layer`; the variant comes from ``variants``).
+    Weightless layers count in every variant, as dense."""
+    base = _settings(settings, overrides)
+    wanted = list(variants) if variants is not None else list(profiles)
+    for variant in wanted:
+        check_variant(variant, "variants")
+        if variant not in profiles:
+            raise ConfigError("variants", f"no mask profiles for variant {variant!r}")
     results = []
-    for variant in variants or profiles:
+    for variant in wanted:
+        s = replace(base, variant=variant)
         for layer in network.layers:
             prof = profiles[variant].get(layer.name) if layer.prunable else None
-            r = simulate_layer(
-                layer,
-                platform,
-                prof,
-                variant=variant,
-                weight_bits=weight_bits,
-                index_bits=index_bits,
-                activation_bits=activation_bits,
-                activation_density=activation_density,
-                seed=seed,
-                network=network.name,
-            )
+            r = simulate_layer(layer, platform, prof, s, network=network.name)
             # a weightless layer reports dense; file it under the variant it belongs to
             results.append(r if r.variant == variant else replace(r, variant=variant))
             if on_layer:

@@ -34,11 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulator.errors import ConfigError
+from simulator.errors import ConfigError, shown
 from simulator.formats import FormatParams, MaskProfile, format_stats, profile_mask
 from simulator.formats.formulas import expected_format_bits
 from simulator.hwconfig import Platform, builtin_platforms, load_platform
 from simulator.masks import Pruning, generate_mask
+from simulator.settings import Settings, width_problems
 from simulator.simulate import ENERGY_COLUMNS, simulate_network
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
 from simulator.workloads import Network, load_network
@@ -83,9 +84,13 @@ class StudyConfig:
         for s in self.structures:
             if s not in ("filter", "channel", "column"):
                 problems.append(f"structures: {s!r} is not filter, channel or column")
-        for w in (*self.weight_bits, *self.index_bits):
-            if not isinstance(w, int) or not 1 <= w <= 32:
-                problems.append(f"bit widths must be integers in [1, 32], got {w!r}")
+        for key in ("weight_bits", "index_bits"):
+            if not getattr(self, key):
+                problems.append(f"{key}: need at least one width")
+            for w in getattr(self, key):
+                problems += width_problems(**{key: w})
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            problems.append(f"seed: expected an integer >= 0, got {shown(self.seed)}")
         if any(r < 1 for r in self.rates.values()) or self.default_rate < 1:
             problems.append("rates must be >= 1")
         for net, path in self.checkpoints.items():
@@ -95,6 +100,16 @@ class StudyConfig:
                 problems.append(f"checkpoints: {net} is not among the networks studied")
         if problems:
             raise ConfigError("study configuration", problems)
+
+    @property
+    def compute_index_bits(self) -> int:
+        """The relative index width sparse engines run at: the first of ``index_bits``
+        (the storage break-even uses them all)."""
+        return self.index_bits[0]
+
+    def settings(self, weight_bits: int) -> Settings:
+        """The simulation settings of the compute half at ``weight_bits``."""
+        return Settings(weight_bits=weight_bits, index_bits=self.compute_index_bits, seed=self.seed)
 
     def rate_of(self, network: str) -> float:
         return float(self.rates.get(network, self.default_rate))
@@ -266,7 +281,7 @@ def study_network(
     layer_rows = []
     for p in platforms:
         for wb in compute_weight_bits(config, p):
-            kw = {"weight_bits": wb, "index_bits": 4, "seed": seed}
+            settings = config.settings(wb)
             runs = [("dense", 1.0, dense, "dense")]
             runs += [("sparse", r, {"sparse": sparse[r]}, "sparse") for r in sweep]
             runs += [
@@ -279,7 +294,7 @@ def study_network(
                     ("iid", rate_n, {"sparse": iid}, "sparse"),
                 ]
             for kind, rate, profs, variant in runs:
-                est = simulate_network(network, p, profs, variants=[variant], **kw)
+                est = simulate_network(network, p, profs, settings, variants=[variant])
                 f = est.frame()
                 f["kind"] = kind
                 f["rate"] = rate

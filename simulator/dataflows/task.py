@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.errors import ConfigError
 from simulator.formats import MaskProfile
 from simulator.layers import GemmView, Layer
+from simulator.settings import VARIANTS, Settings
 
-VARIANTS = ("dense", "structured", "sparse", "nm")
-"""dense: unpruned; structured: filter/channel/column pruning run as a smaller dense
-problem; sparse: non-structured mask on the engine's sparse path; nm: N:M mask."""
+__all__ = ["VARIANTS", "LayerTask"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +30,20 @@ class LayerTask:
     activation_density: float = 1.0
     activation_mask: np.ndarray | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """The checks of :class:`Settings`: no engine sees a bad width, density or variant."""
+        try:
+            Settings(
+                weight_bits=self.weight_bits,
+                index_bits=self.index_bits,
+                activation_bits=self.activation_bits,
+                activation_density=self.activation_density,
+                seed=self.seed,
+                variant=self.variant,
+            )
+        except ConfigError as e:
+            raise ConfigError(f"layer {self.layer.name!r}", e.problems) from None
 
     @property
     def gemm(self) -> GemmView:

@@ -12,7 +12,13 @@ import numpy as np
 
 from simulator.formats import formulas
 from simulator.formats.encode import Encoded, encode
-from simulator.formats.profile import MaskProfile, profile_gemm, profile_mask, profile_matrix
+from simulator.formats.profile import (
+    MaskProfile,
+    all_kept_profile,
+    profile_gemm,
+    profile_mask,
+    profile_matrix,
+)
 from simulator.formats.stats import (
     FORMATS,
     FormatParams,
@@ -30,6 +36,7 @@ __all__ = [
     "FormatSpec",
     "FormatStats",
     "MaskProfile",
+    "all_kept_profile",
     "encode",
     "format_stats",
     "formulas",

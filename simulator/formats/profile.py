@@ -147,3 +147,24 @@ def profile_matrix(matrix: np.ndarray, name: str = "matrix") -> MaskProfile:
 def profile_mask(layer: Layer, mask: np.ndarray) -> MaskProfile:
     """Check a layer's mask and profile it (one kernel pass)."""
     return profile_gemm(as_gemm_uint8(layer, mask), layer.name)
+
+
+class _AllKeptProfile(MaskProfile):
+    """A mask that keeps everything, with closed-form counts: its ``gemm`` is a
+    read-only broadcast view of one byte, so no mask-sized array is ever made."""
+
+    def _pass(self, axis: str, index_bits: int) -> None:
+        if axis not in AXES:
+            raise ValueError(f"axis must be one of {AXES}, got {axis!r}")
+        lines, length = self.groups * self.lines(axis), self.line_length(axis)
+        hist = np.zeros(max(length, 1), dtype=np.int64)
+        hist[0] = lines * length  # every entry kept, none after a zero
+        self._cache[(axis, "counts")] = (np.full(lines, length, dtype=np.int64), hist)
+        self._cache[(axis, index_bits)] = np.zeros(lines, dtype=np.int64)
+
+
+def all_kept_profile(groups: int, rows: int, cols: int, name: str = "matrix") -> MaskProfile:
+    """The profile of an all-kept ``(groups, rows, cols)`` operand (a weightless
+    layer's activations), without materialising it."""
+    one = np.ones((1, 1, 1), dtype=np.uint8)
+    return _AllKeptProfile(layer_name=name, gemm=np.broadcast_to(one, (groups, rows, cols)))
