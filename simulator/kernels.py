@@ -203,3 +203,16 @@ def pe_column_entries(m, pes, index_bits):
                 kept[base + c] += 1
                 last[k, c] = local
     return entries, kept
+
+
+KERNELS = (line_stats, block_counts, group_max, eie_schedule, pe_column_entries)
+"""The kernels called from outside this module (``_row_positions`` is inlined into them)."""
+
+
+def cache_is_cold() -> bool:
+    """Whether some kernel has no compiled copy on disk for this source, so that its
+    first call compiles it (seconds; once per install). False when unsure."""
+    try:
+        return any(not k._cache._cache_file._load_index() for k in KERNELS)
+    except Exception:  # numba internals differ: say nothing rather than guess
+        return False

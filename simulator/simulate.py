@@ -14,6 +14,7 @@ import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,9 @@ from simulator.masks import Pruning, check_mask, generate_mask
 from simulator.settings import Settings, check_variant
 from simulator.traffic import ExecutionCounts
 from simulator.workloads import Network
+
+if TYPE_CHECKING:
+    from simulator.checkpoints import Checkpoint
 
 ENERGY_COLUMNS = (
     "energy_j",
@@ -276,3 +280,108 @@ def estimate_variants(
     if nm is not None:
         out["nm"] = Pruning(structure="nm", nm=(nm.n, nm.m), **base)
     return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Estimate:
+    """One network on several platforms: dense against its pruned variants.
+
+    ``level`` says what the pruned variants are (``level 8x``, per-layer levels with
+    the overall rate, or where a checkpoint's masks came from); ``given_variant``
+    names the variant that holds given (checkpoint) masks, ``""`` if none;
+    ``variants`` the variants run on each platform, dense first.
+    """
+
+    network: str
+    level: str
+    given_variant: str
+    settings: Settings
+    structure: str
+    estimates: tuple[NetworkEstimate, ...]
+    variants: Mapping[str, tuple[str, ...]]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per (platform, layer, variant)."""
+        return pd.concat([e.frame() for e in self.estimates], ignore_index=True)
+
+    def totals(self) -> pd.DataFrame:
+        """One row per (platform, variant): see :meth:`NetworkEstimate.totals`."""
+        return pd.concat([e.totals() for e in self.estimates], ignore_index=True)
+
+
+def _level(network: Network, pruning: Pruning, profiles: Mapping[str, MaskProfile]) -> str:
+    if not pruning.per_layer:
+        return f"level {1 / pruning.density:g}x"
+    weights = sum(p.weights for p in profiles.values())
+    kept = sum(p.nnz for p in profiles.values())
+    n = len(set(pruning.per_layer) & {layer.name for layer in network.prunable_layers})
+    rate = weights / kept if kept else math.inf
+    return f"per-layer levels ({n} of {len(network.prunable_layers)} layers), overall {rate:.3g}x"
+
+
+def estimate_network(
+    network: Network,
+    platforms: Iterable[Platform],
+    pruning: Pruning | None = None,
+    settings: Settings | None = None,
+    *,
+    structure: str = "filter",
+    checkpoint: Checkpoint | None = None,
+    assume_geometry: bool = False,
+    progress: Callable[[int], Callable[[], None] | None] | None = None,
+) -> Estimate:
+    """Dense, ``structure``-pruned, non-structured (and N:M where a platform has an
+    N:M unit) inference of ``network`` on each platform, all at ``pruning``'s level.
+
+    With ``checkpoint``, its masks (all kept where it has none) are the variant their
+    structure names (:attr:`~simulator.checkpoints.Checkpoint.variant`: structured,
+    nm or sparse), run on every platform, and the other variants are generated at the
+    same per-layer densities. A network derived from a bare state_dict has assumed
+    conv geometry (MACs unknown): it is refused unless ``assume_geometry``.
+    ``progress(total)`` may return a callable ticked once per layer simulated.
+    """
+    platforms = list(platforms)
+    settings = settings if settings is not None else Settings()
+    given: dict[str, Mapping[str, np.ndarray]] = {}
+    if checkpoint is not None:
+        if checkpoint.geometry_assumed and not assume_geometry:
+            raise ConfigError(
+                checkpoint.path,
+                "the network was derived from a bare state_dict, so its conv geometry "
+                "(input sizes, strides) is assumed and MACs would be wrong: give "
+                "--input-shape (or a MODEL to map onto), or ask for it with --assume-geometry",
+            )
+        v = checkpoint.variant
+        per_layer = {n: max(d, 1e-9) for n, d in v.per_layer_density.items()}
+        pruning = Pruning(density=max(v.density, 1e-9), per_layer=per_layer, seed=settings.seed)
+        given = {v.variant: checkpoint.masks(fill_missing=True)}
+    elif pruning is None:
+        raise ConfigError("estimate", "give a pruning level or a checkpoint")
+    wanted: dict[str, tuple[str, ...]] = {}
+    specs: dict[str, Pruning | Mapping[str, np.ndarray]] = dict(given)
+    for p in platforms:
+        generated = estimate_variants(p, pruning, structure)
+        wanted[p.name] = tuple(dict.fromkeys(["dense", *generated, *given]))
+        for name, spec in generated.items():
+            specs.setdefault(name, spec)
+    profiles = prepare_profiles(network, specs)
+    total = len(network.layers) * sum(len(v) for v in wanted.values())
+    tick = (progress(total) if progress else None) or None
+    estimates = tuple(
+        simulate_network(network, p, profiles, settings, variants=wanted[p.name], on_layer=tick)
+        for p in platforms
+    )
+    level = (
+        checkpoint.variant.note
+        if checkpoint is not None
+        else _level(network, pruning, profiles["sparse"])
+    )
+    return Estimate(
+        network=network.name,
+        level=level,
+        given_variant=next(iter(given), ""),
+        settings=settings,
+        structure=structure,
+        estimates=estimates,
+        variants=wanted,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -262,3 +262,59 @@ def storage_breakeven(
         min(layer.weight_count for layer in layers),
     )
     return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageReport:
+    """A network's storage in several formats and, beside it, the storage break-even
+    of ``structure`` pruning at ``structured_rate`` against non-structured pruning in
+    ``sparse_format``."""
+
+    storage: StorageResult
+    breakeven: tuple[BreakEven, ...]
+    structure: str
+    structured_rate: float
+    sparse_format: str
+
+    def breakeven_frame(self) -> pd.DataFrame:
+        """One row per layer and one for the network (``layer == "(network)"``)."""
+        return pd.DataFrame([b.as_dict() for b in self.breakeven])
+
+
+def storage_report(
+    network: Network,
+    pruning: Pruning,
+    params: FormatParams,
+    formats: Iterable[str] = tuple(FORMATS),
+    *,
+    masks: Mapping[str, np.ndarray] | None = None,
+    label: str | None = None,
+    structure: str = "filter",
+    structured_rate: float | None = None,
+    sparse_format: str = "csr-rel",
+    on_layer: Callable[[str], None] | None = None,
+) -> StorageReport:
+    """:func:`network_storage` (labelled ``label`` when given) and
+    :func:`storage_breakeven`; the structured rate defaults to the level of the masks
+    (the given masks' overall rate, else ``pruning``'s global one)."""
+    result = network_storage(network, pruning, params, formats, masks=masks, on_layer=on_layer)
+    if label is not None:
+        result = replace(result, pruning=label)
+    if structured_rate is None:
+        if masks is not None:
+            kept = sum(int(np.count_nonzero(m)) for m in masks.values())
+            structured_rate = sum(m.size for m in masks.values()) / max(kept, 1)
+        else:
+            structured_rate = 1.0 / pruning.density
+    if not (math.isfinite(structured_rate) and structured_rate >= 1):
+        raise MaskError(f"structured rate must be finite and >= 1, got {structured_rate}")
+    be = storage_breakeven(
+        network, structure, structured_rate, params, sparse_format, seed=pruning.seed
+    )
+    return StorageReport(
+        storage=result,
+        breakeven=tuple(be),
+        structure=structure,
+        structured_rate=float(structured_rate),
+        sparse_format=sparse_format,
+    )

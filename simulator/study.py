@@ -68,7 +68,10 @@ class StudyConfig:
     structures: tuple[str, ...] = ("filter",)
     structured_rates: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
     sweep_rates: tuple[float, ...] = (1.5, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
-    rates: Mapping[str, float] = field(default_factory=lambda: dict(PAPER_RATES))
+    rates: Mapping[str, float] = field(default_factory=dict)
+    """Non-structured rate of a network for the verdict, by network name; networks
+    not named take Ma et al.'s rate (:data:`PAPER_RATES`) where published, else
+    ``default_rate``."""
     default_rate: float = 8.0
     seed: int = 0
     checkpoints: Mapping[str, str] = field(default_factory=dict)
@@ -91,8 +94,9 @@ class StudyConfig:
                 problems += width_problems(**{key: w})
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             problems.append(f"seed: expected an integer >= 0, got {shown(self.seed)}")
-        if any(r < 1 for r in self.rates.values()) or self.default_rate < 1:
-            problems.append("rates must be >= 1")
+        for name, r in {**self.rates, "default_rate": self.default_rate}.items():
+            if not (isinstance(r, int | float) and math.isfinite(r) and r >= 1):
+                problems.append(f"rates: {shown(name)}: must be finite and >= 1, got {shown(r)}")
         for net, path in self.checkpoints.items():
             if not Path(path).is_file():
                 problems.append(f"checkpoints: {net}: no such file {path}")
@@ -112,7 +116,19 @@ class StudyConfig:
         return Settings(weight_bits=weight_bits, index_bits=self.compute_index_bits, seed=self.seed)
 
     def rate_of(self, network: str) -> float:
-        return float(self.rates.get(network, self.default_rate))
+        return float(self.rates.get(network, PAPER_RATES.get(network, self.default_rate)))
+
+    def check_names(self, networks: Iterable[str]) -> None:
+        """Every network ``rates`` names is among ``networks`` (the studied networks'
+        names); a :class:`ConfigError` otherwise."""
+        studied = set(networks)
+        unknown = sorted(set(self.rates) - studied)
+        if unknown:
+            raise ConfigError(
+                "rates",
+                f"no network {', '.join(map(shown, unknown))} among those studied "
+                f"({', '.join(sorted(studied))})",
+            )
 
     def platform_names(self) -> tuple[str, ...]:
         return self.platforms or tuple(builtin_platforms())
@@ -524,6 +540,7 @@ def run_study(
     platforms = [load_platform(n) for n in config.platform_names()]
     nets = {name: load_network(name) for name in config.networks}  # fail early on bad names
     titles = [n.name for n in nets.values()]
+    config.check_names(titles)
     if len(set(titles)) < len(titles):
         raise ConfigError("--networks", f"two networks share a name: {', '.join(titles)}")
     if len({p.name for p in platforms}) < len(platforms):

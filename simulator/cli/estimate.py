@@ -1,0 +1,257 @@
+"""``prunesim estimate``: latency, energy and PE utilization of dense, structured and
+non-structured inference of a network on hardware profiles."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pandas as pd
+
+from simulator.cli import options as o
+from simulator.report import records, table, write_csv, write_json
+
+STRUCTURES = ("filter", "channel", "column")
+
+EPILOG = """\
+examples:
+  prunesim estimate resnet50 --platform a100 --rate 8
+  prunesim estimate alexnet --platform eie --sparsity 0.9 --activation-density 0.35
+  prunesim estimate vgg16 --platform zcu102 --platform alveo_u250 --totals
+  prunesim estimate lenet5 --platform all --rate 16 --json out/lenet.json
+  prunesim estimate mymodel.yaml --platform my_accelerator.yaml --structure channel
+
+Variants, all at the same level: dense; structured (--structure pruning, run as a
+smaller dense problem); non-structured ("sparse": a random mask on the engine's
+sparse path, or on the dense path where the engine has none); and nm where the
+platform has an N:M unit. With --checkpoint, the file's masks are the variant
+their structure names (the output says which), and the others are generated at
+the same per-layer densities. Latency is the largest of the compute, DRAM and
+SRAM bounds; "bound" names it. Speedup and energy ratio compare with dense on the
+same platform.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = o.new_parser(
+        "estimate",
+        "Per-layer and total latency and energy of dense, structured, non-structured "
+        "(and N:M) inference of a network on one or more hardware profiles, with the "
+        "bound that set each latency, PE utilization and the energy split.",
+        EPILOG,
+    )
+    o.add_model_arguments(p)
+    p.add_argument(
+        "--platform",
+        action="append",
+        required=True,
+        metavar="P",
+        help="built-in profile name (see 'prunesim platforms'; any case), profile YAML "
+        "file, comma-separated list, or 'all'; repeatable",
+    )
+    g = p.add_argument_group("pruning (level of the pruned variants)")
+    o.add_level_options(g)
+    g.add_argument(
+        "--structure",
+        type=o.choice(STRUCTURES),
+        default="filter",
+        help="kind of pruning of the structured variant: filter, channel or column "
+        "(default filter)",
+    )
+    g.add_argument(
+        "--structured",
+        dest="structure",
+        action=o.Deprecated,
+        new="--structure",
+        convert=o.choice(STRUCTURES),
+    )
+    g = p.add_argument_group("precision and activity")
+    o.add_bits_options(
+        g, weight_bits=8, index_help="relative index bits of sparse engines (default 4)"
+    )
+    g.add_argument(
+        "--activation-bits",
+        type=o.count(1, 64),
+        metavar="A",
+        help="activation bits (default: the profile's)",
+    )
+    g.add_argument(
+        "--activation-density",
+        type=o.fraction,
+        metavar="D",
+        help="kept fraction of input activations on engines that skip zeros, in (0, 1] "
+        "(default: the profile's)",
+    )
+    g = p.add_argument_group("output")
+    o.add_show_options(g, "for one network on one platform")
+    o.add_output_files(g, "per-layer rows as CSV (totals beside it as PATH-totals.csv)")
+    o.add_checkpoint_options(p)
+    p.add_argument(
+        "--assume-geometry",
+        action="store_true",
+        help="estimate even when the network comes from a bare state_dict without "
+        "--input-shape (conv inputs assumed: MACs and activations are guesses)",
+    )
+    return p
+
+
+def _platforms(names: list[str]) -> list:
+    from simulator.errors import ConfigError
+    from simulator.hwconfig import builtin_platforms, load_platform
+
+    flat = [n.strip() for group in names for n in group.split(",") if n.strip()]
+    if [n.lower() for n in flat] == ["all"]:
+        flat = list(builtin_platforms())
+    if not flat:
+        raise ConfigError("--platform", "no platform given (a name, a file, or 'all')")
+    platforms = [load_platform(n) for n in flat]
+    if len({p.name for p in platforms}) < len(platforms):
+        raise ConfigError("--platform", "two profiles share a name: give each its own name:")
+    return platforms
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.settings import Settings
+    from simulator.simulate import estimate_network
+
+    o.first_compile_note()
+    settings = Settings(
+        weight_bits=args.weight_bits,
+        index_bits=args.index_bits,
+        activation_bits=args.activation_bits,
+        activation_density=args.activation_density,
+        seed=args.seed,
+    )
+    ckpt = o.read_checkpoint(args, args.checkpoint) if args.checkpoint else None
+    networks = [ckpt.network] if ckpt else o.networks(args)
+    platforms = _platforms(args.platform)
+    results = []
+    for net in networks:
+        if ckpt:
+            o.checkpoint_notes(ckpt)
+        bar: list = []
+
+        def progress(total: int, bar=bar):
+            tick, close = o.progress(total, "layer", enabled=total > 200)
+            bar.append(close)
+            return tick
+
+        try:
+            results.append(
+                estimate_network(
+                    net,
+                    platforms,
+                    None if ckpt else o.pruning(args, net, "random"),
+                    settings,
+                    structure=args.structure,
+                    checkpoint=ckpt,
+                    assume_geometry=args.assume_geometry,
+                    progress=progress,
+                )
+            )
+        finally:
+            for close in bar:
+                close()
+    show = args.per_layer
+    if show is None:
+        show = len(networks) == 1 and len(platforms) == 1
+    for est in results:
+        if est.given_variant:
+            variant = est.given_variant
+            print(f"{est.network}: the checkpoint's masks are the {variant!r} variant")
+            print(f"  ({est.level})\n")
+        if show:
+            for e in est.estimates:
+                _print_layers(est, e)
+    long = pd.concat([e.frame() for e in results], ignore_index=True)
+    tot = pd.concat([e.totals() for e in results], ignore_index=True)
+    _print_totals(tot)
+    if args.csv:
+        path = write_csv(args.csv, long)
+        tpath = write_csv(path.with_name(path.stem + "-totals.csv"), tot)
+        print(f"\nwrote {path} and {tpath}")
+    if args.json:
+        doc = {
+            "settings": dataclasses.asdict(settings),
+            "networks": [
+                {
+                    "network": e.network,
+                    "level": e.level,
+                    "structure": e.structure,
+                    "checkpoint_variant": e.given_variant or None,
+                    "variants": {k: list(v) for k, v in e.variants.items()},
+                }
+                for e in results
+            ],
+            "layers": records(long),
+            "totals": records(tot),
+        }
+        print(f"\nwrote {write_json(args.json, doc)}")
+    return 0
+
+
+def _print_layers(est, e) -> None:
+    frame = e.frame()
+    variants = list(est.variants[e.platform])
+    lat = frame.pivot(index="layer", columns="variant", values="latency_s")
+    en = frame.pivot(index="layer", columns="variant", values="energy_j")
+    bound = frame.pivot(index="layer", columns="variant", values="bound")
+    rows = [
+        [
+            layer,
+            *[lat.at[layer, v] * 1e6 for v in variants],
+            *[en.at[layer, v] * 1e6 for v in variants],
+            "/".join(str(bound.at[layer, v]) for v in variants),
+        ]
+        for layer in dict.fromkeys(frame["layer"])
+    ]
+    headers = [
+        "layer",
+        *[f"{v} us" for v in variants],
+        *[f"{v} uJ" for v in variants],
+        "bound (" + "/".join(variants) + ")",
+    ]
+    title = (
+        f"{est.network} on {e.platform}: {est.settings.weight_bits}-bit weights, "
+        f"{est.level} — latency and energy per layer"
+    )
+    print(table(rows, headers, title=title, digits=[0, *[2] * (2 * len(variants)), 0]))
+    print()
+
+
+def _print_totals(tot: pd.DataFrame) -> None:
+    parts = ("dram", "sram", "mac", "index", "static")
+    rows = []
+    for _, r in tot.iterrows():
+        e = r["energy_j"]
+        split = [r[f"energy_{k}_j"] / e * 100 if e else 0.0 for k in parts]
+        rows.append(
+            [
+                r["network"],
+                r["platform"],
+                r["variant"],
+                r["engine"],
+                r["latency_s"] * 1e3,
+                r["speedup"],
+                r["energy_j"] * 1e3,
+                r["energy_ratio"],
+                r["pe_utilization"],
+                r["main_bound"],
+                "/".join(f"{x:.0f}" for x in split),
+            ]
+        )
+    headers = [
+        "network",
+        "platform",
+        "variant",
+        "engine",
+        "latency ms",
+        "speedup",
+        "energy mJ",
+        "energy ratio",
+        "PE util",
+        "main bound",
+        "energy % DRAM/SRAM/MAC/idx/static",
+    ]
+    title = "Totals (speedup and energy ratio against dense on the same platform)"
+    print(table(rows, headers, title=title, digits=[0, 0, 0, 0, 3, 2, 3, 2, 2, 0, 0]))

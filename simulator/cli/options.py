@@ -1,0 +1,389 @@
+"""Options shared by several commands, declared once; argument types; progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from simulator.errors import ConfigError, PrunesimError
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the option, then exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def new_parser(name: str, description: str, epilog: str = "") -> Parser:
+    """The parser of ``prunesim NAME``, with the options every command has."""
+    p = Parser(
+        prog=f"prunesim {name}",
+        description=description,
+        epilog=epilog or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--max-memory",
+        type=_size,
+        metavar="SIZE",
+        help="largest allocation allowed, e.g. 4G or 512M (default: half of this "
+        "machine's memory); a computation that needs more stops with an error first",
+    )
+    return p
+
+
+def apply_common(args: argparse.Namespace) -> None:
+    """Act on the options of :func:`new_parser` (before the command runs)."""
+    from simulator.memory import set_memory_limit
+
+    set_memory_limit(getattr(args, "max_memory", None))
+
+
+# --- argument types ------------------------------------------------------------------
+
+
+def _size(text: str) -> int:
+    from simulator.memory import parse_bytes
+
+    try:
+        return parse_bytes(text, "--max-memory")
+    except PrunesimError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def choice(options: Iterable[str]) -> Callable[[str], str]:
+    """One of ``options``, in any case, with a "did you mean" for a near miss."""
+    options = tuple(options)
+
+    def parse(text: str) -> str:
+        for o in options:
+            if text.lower() == o.lower():
+                return o
+        close = difflib.get_close_matches(text.lower(), [o.lower() for o in options], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not one of {', '.join(options)}{hint}")
+
+    parse.__name__ = "choice"
+    return parse
+
+
+def choices(options: Iterable[str]) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated list of :func:`choice` values."""
+    one = choice(options)
+
+    def parse(text: str) -> tuple[str, ...]:
+        out = tuple(dict.fromkeys(one(x.strip()) for x in text.split(",") if x.strip()))
+        if not out:
+            raise argparse.ArgumentTypeError("expected at least one name")
+        return out
+
+    parse.__name__ = "choices"
+    return parse
+
+
+def pair(text: str) -> tuple[int, int]:
+    """``B`` or ``RxC``: a positive block size."""
+    try:
+        parts = [int(x) for x in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected B or RxC, got {text[:40]!r}") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive B or RxC, got {text[:40]!r}")
+    return parts[0], parts[1]
+
+
+def nm_pattern(text: str) -> tuple[int, int]:
+    """``N:M``, as :func:`simulator.masks.parse_nm` reads it."""
+    from simulator.masks import parse_nm
+
+    try:
+        return parse_nm(text)
+    except PrunesimError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def csv_list(kind: type) -> Callable[[str], tuple]:
+    """A comma-separated list of ``kind`` (finite numbers for float)."""
+
+    def parse(text: str) -> tuple:
+        try:
+            out = tuple(kind(x.strip()) for x in text.split(",") if x.strip())
+        except ValueError:
+            msg = f"expected a comma-separated list, got {text[:60]!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+        if not out:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        if kind is float and not all(math.isfinite(x) for x in out):
+            raise argparse.ArgumentTypeError(f"expected finite numbers, got {text[:60]!r}")
+        if kind is int and not all(abs(x) < 2**63 for x in out):
+            raise argparse.ArgumentTypeError(f"number out of range in {text[:60]!r}")
+        return out
+
+    return parse
+
+
+def count(low: int, high: int = 2**63 - 1) -> Callable[[str], int]:
+    """An integer in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text[:30])
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+        if not low <= value <= high or len(text) > 30:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {text[:40]}")
+        return value
+
+    return parse
+
+
+def number(text: str) -> float:
+    """A finite number."""
+    try:
+        value = float(text[:60])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text[:40]!r}")
+    return value
+
+
+def rate(text: str) -> float:
+    """A pruning rate: a finite number >= 1 (8 keeps 1/8)."""
+    value = number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a rate must be >= 1, got {text[:40]}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A kept fraction in (0, 1]."""
+    value = number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text[:40]}")
+    return value
+
+
+class Deprecated(argparse.Action):
+    """An old spelling that still works for one release, with a note on stderr."""
+
+    def __init__(self, option_strings, dest, new: str, convert: Callable = str, **kw):
+        self.new, self.convert = new, convert
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(
+            f"prunesim: note: {option_string} is deprecated and will be removed in the "
+            f"next release; use {self.new}",
+            file=sys.stderr,
+        )
+        try:
+            setattr(namespace, self.dest, self.convert(values))
+        except argparse.ArgumentTypeError as e:
+            parser.error(f"argument {option_string}: {e}")
+
+
+# --- option groups ---------------------------------------------------------------------
+
+
+def add_level_options(g, default_rate: str = "8") -> None:
+    """The pruning level (rate, sparsity or density), per-layer levels and the seed."""
+    lvl = g.add_mutually_exclusive_group()
+    lvl.add_argument(
+        "--rate",
+        type=number,
+        help=f"pruning rate: 8 keeps 1/8 of the weights (default {default_rate})",
+    )
+    lvl.add_argument("--sparsity", type=number, help="fraction removed, e.g. 0.875")
+    lvl.add_argument("--density", type=number, help="fraction kept, e.g. 0.125")
+    g.add_argument(
+        "--levels",
+        type=Path,
+        metavar="FILE",
+        help="YAML of per-layer levels overriding the global one, e.g. "
+        "'fc6: {rate: 11}' or 'conv1: {sparsity: 0.16}'",
+    )
+    add_seed(g)
+
+
+def add_seed(g) -> None:
+    g.add_argument("--seed", type=count(0), default=0, help="mask seed (default 0)")
+
+
+def add_bits_options(g, *, weight_bits: int, index_help: str) -> None:
+    """Weight and relative-index widths."""
+    g.add_argument(
+        "--weight-bits",
+        type=count(1, 64),
+        default=weight_bits,
+        metavar="B",
+        help=f"bits per stored weight value (default {weight_bits})",
+    )
+    g.add_argument("--index-bits", type=count(1, 32), default=4, metavar="I", help=index_help)
+
+
+def add_show_options(g, per_layer_default: str) -> None:
+    """--per-layer / --totals."""
+    show = g.add_mutually_exclusive_group()
+    show.add_argument(
+        "--per-layer",
+        dest="per_layer",
+        action="store_true",
+        default=None,
+        help=f"per-layer tables (default {per_layer_default})",
+    )
+    show.add_argument("--totals", dest="per_layer", action="store_false", help="totals only")
+
+
+def add_model_arguments(p, what: str = "network") -> None:
+    """MODEL... and --layer."""
+    p.add_argument(
+        "model",
+        nargs="*",
+        metavar="MODEL",
+        help=f"built-in {what} name (see 'prunesim models'; any case), model YAML file "
+        "or SCALE-Sim topology CSV; default: every built-in network",
+    )
+    p.add_argument(
+        "--layer",
+        metavar="SPEC",
+        help="one inline layer instead of a network, e.g. "
+        "conv2d:in=64,out=128,k=3,input=56x56,stride=1,pad=1 or linear:in=4096,out=4096",
+    )
+
+
+def add_checkpoint_options(p, own_group: bool = True) -> None:
+    """--checkpoint (unless the command takes it as an argument), --mapping,
+    --input-shape, --threshold."""
+    g = p.add_argument_group("checkpoint (real masks)") if own_group else p
+    if own_group:
+        g.add_argument(
+            "--checkpoint",
+            type=Path,
+            metavar="FILE",
+            help="take the masks from a pruned checkpoint (.pt/.pth, .safetensors, "
+            ".npz, .onnx); with an ONNX file no MODEL is needed",
+        )
+    g.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE",
+        help="YAML 'layer name: tensor name' for names that do not match",
+    )
+    g.add_argument(
+        "--input-shape",
+        type=csv_list(int),
+        metavar="C,H,W",
+        help="input shape for a network derived from a state_dict, or to pin an "
+        "ONNX model's symbolic dimensions",
+    )
+    g.add_argument(
+        "--threshold",
+        type=number,
+        default=0.0,
+        metavar="T",
+        help="weights with |w| <= T count as pruned where the file stores no "
+        "mask (default 0: exact zeros)",
+    )
+
+
+def add_output_files(g, csv_help: str, json_help: str = "write everything as JSON") -> None:
+    g.add_argument("--csv", type=Path, metavar="PATH", help=csv_help)
+    g.add_argument("--json", type=Path, metavar="PATH", help=json_help)
+
+
+# --- what the options mean -------------------------------------------------------------
+
+
+def networks(args: argparse.Namespace) -> list:
+    """The networks named by MODEL... or --layer (default: every built-in one)."""
+    from simulator.workloads import Network, builtin_models, load_network, parse_inline_layer
+
+    if args.layer:
+        if args.model:
+            raise ConfigError("--layer", "give either MODEL or --layer, not both")
+        layer = parse_inline_layer(args.layer)
+        return [Network(name=layer.name, layers=(layer,), description="inline layer")]
+    return [load_network(n) for n in (args.model or list(builtin_models()))]
+
+
+def pruning(args: argparse.Namespace, network, structure: str):
+    """The :class:`~simulator.masks.Pruning` the level options give on ``network``."""
+    from simulator.masks import Pruning, density_from, load_levels
+
+    rate = args.rate
+    if args.rate is None and args.sparsity is None and args.density is None:
+        rate = 8.0
+    d = density_from(
+        rate=rate, sparsity=args.sparsity, density=args.density, where="--rate/--sparsity/--density"
+    )
+    per_layer = load_levels(args.levels) if args.levels else {}
+    unknown = sorted(set(per_layer) - {layer.name for layer in network.prunable_layers})
+    if unknown:
+        raise ConfigError(
+            str(args.levels), f"no prunable layer named {', '.join(unknown)} in {network.name}"
+        )
+    return Pruning(
+        structure=structure,
+        density=d,
+        per_layer=per_layer,
+        block=getattr(args, "block", (4, 4)),
+        nm=getattr(args, "nm", (2, 4)),
+        seed=args.seed,
+    )
+
+
+def read_checkpoint(args: argparse.Namespace, path: Path):
+    """The checkpoint, mapped onto MODEL when one is given, else onto its own network."""
+    from simulator.checkpoints import read_checkpoint as read
+    from simulator.workloads import load_network
+
+    models = getattr(args, "model", None) or []
+    if len(models) > 1:
+        raise ConfigError("--model", "give at most one network to map a checkpoint onto")
+    return read(
+        path,
+        network=load_network(models[0]) if models else None,
+        mapping=args.mapping,
+        input_shape=args.input_shape,
+        threshold=args.threshold,
+    )
+
+
+def checkpoint_notes(ckpt) -> None:
+    """Layers without a tensor and the reader's warnings, on stderr."""
+    from simulator.errors import shown
+
+    for name in ckpt.unmatched:
+        print(f"note: no tensor for layer {shown(name)}: taken as unpruned", file=sys.stderr)
+    for w in ckpt.warnings:
+        print(f"note: {shown(w, 400)}", file=sys.stderr)
+
+
+def first_compile_note() -> None:
+    """One line on stderr before the numerical kernels compile (first use after an
+    install: several seconds, once)."""
+    from simulator import kernels
+
+    if kernels.cache_is_cold():
+        print(
+            "prunesim: compiling the numerical kernels for this install (once; a few seconds)",
+            file=sys.stderr,
+        )
+
+
+def progress(total: int, unit: str, desc: str | None = None, enabled: bool = True):
+    """``(tick, close)``: a tqdm bar on stderr when it is a terminal, else no-ops."""
+    if not enabled or not sys.stderr.isatty():
+        return (lambda *_: None), (lambda: None)
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit=unit, desc=desc, leave=False, file=sys.stderr)
+    return (lambda *_: bar.update()), bar.close

@@ -1,0 +1,197 @@
+"""``prunesim study``: the comparison of Ma et al. on every network and platform."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from simulator.cli import options as o
+
+STRUCTURES = ("filter", "channel", "column")
+
+EPILOG = """\
+examples:
+  prunesim study                                   # every built-in network and platform
+  prunesim study --networks lenet5,alexnet --platforms eie,a100 --out out/small
+  prunesim study --weight-bits 4,8 --index-bits 4 --structure filter,channel
+  prunesim study --rate resnet50=16 --rate vgg16=13 --sweep-rates 2,4,8,16,32
+  prunesim study --jobs 1 --no-resume
+
+Writes into --out: tables/*.csv and *.json (every number), plots/*.png and report.md.
+Each network's results are saved as soon as it finishes (out/parts/), so an
+interrupted study resumes where it stopped when run again with the same options.
+"""
+
+
+def _net_rate(text: str) -> tuple[str, float]:
+    name, eq, value = text.partition("=")
+    try:
+        if not eq or not name.strip():
+            raise ValueError
+        return name.strip(), o.rate(value)
+    except (ValueError, argparse.ArgumentTypeError):
+        msg = f"expected NETWORK=RATE, e.g. resnet50=8, got {text[:60]!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _net_path(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NETWORK=FILE, got {text[:60]!r}")
+    return name.strip(), value.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = o.new_parser(
+        "study",
+        "The comparison of Ma et al. (arXiv:1907.02124): pruning judged on top of "
+        "quantization, non-structured against structured, on every network and "
+        "platform: storage and compute break-even rates, structured against "
+        "non-structured at each network's rate, a verdict table, plots and a report.",
+        EPILOG,
+    )
+    lists = (
+        (
+            "--networks",
+            o.csv_list(str),
+            "A,B",
+            "networks, built-in names or files (default: "
+            "lenet5, alexnet, vgg16, resnet18, resnet50, mobilenetv2, bert_base)",
+        ),
+        (
+            "--platforms",
+            o.csv_list(str),
+            "A,B",
+            "hardware profiles, or 'all' (default: every built-in)",
+        ),
+        ("--weight-bits", o.csv_list(int), "B,..", "weight widths (default 1,2,4,8,16)"),
+        (
+            "--index-bits",
+            o.csv_list(int),
+            "I,..",
+            "relative index widths of the storage "
+            "break-even; the first one is also the sparse engines' index (default 4,8)",
+        ),
+        (
+            "--structure",
+            o.choices(STRUCTURES),
+            "S,..",
+            "kinds of structured pruning: filter, "
+            "channel, column (default filter; the first one runs on the hardware)",
+        ),
+        (
+            "--structured-rates",
+            o.csv_list(float),
+            "R,..",
+            "structured rates of the storage break-even (default 2,4,8,16)",
+        ),
+        (
+            "--sweep-rates",
+            o.csv_list(float),
+            "R,..",
+            "rates searched for the compute break-even (default 1.5,2,4,8,16,32,64,128)",
+        ),
+    )
+    for flag, kind, metavar, text in lists:
+        p.add_argument(flag, type=kind, metavar=metavar, help=text)
+    p.add_argument(
+        "--structures",
+        dest="structure",
+        action=o.Deprecated,
+        new="--structure",
+        convert=o.choices(STRUCTURES),
+    )
+    p.add_argument(
+        "--rate",
+        type=_net_rate,
+        action="append",
+        metavar="NET=R",
+        help="non-structured rate of a network for the verdict (default: Ma et al.'s "
+        "lenet5=348, alexnet=36, resnet50=8; others --default-rate)",
+    )
+    p.add_argument(
+        "--default-rate",
+        type=o.rate,
+        default=8.0,
+        metavar="R",
+        help="rate of networks without one (default 8)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("prunesim-study"),
+        metavar="DIR",
+        help="output folder (default ./prunesim-study)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=o.count(1, 256),
+        metavar="N",
+        help="networks studied at a time in worker processes (default: up to 2)",
+    )
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="recompute everything instead of reusing finished networks",
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=_net_path,
+        action="append",
+        metavar="NET=FILE",
+        help="use a pruned checkpoint's real masks as the network's non-structured "
+        "pruning (its own rate), compared with i.i.d. masks of the same per-layer "
+        "densities; repeatable",
+    )
+    o.add_seed(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.study import StudyConfig, run_study
+    from simulator.studyreport import verdict_table, write_study
+
+    o.first_compile_note()
+    fields = {
+        "networks": args.networks,
+        "weight_bits": args.weight_bits,
+        "index_bits": args.index_bits,
+        "structures": args.structure,
+        "structured_rates": args.structured_rates,
+        "sweep_rates": args.sweep_rates,
+    }
+    kw = {k: v for k, v in fields.items() if v is not None}
+    if args.platforms:
+        kw["platforms"] = tuple(n for n in args.platforms if n.lower() != "all")
+    config = StudyConfig(
+        rates=dict(args.rate or []),
+        default_rate=args.default_rate,
+        seed=args.seed,
+        checkpoints=dict(args.checkpoint or []),
+        **kw,
+    )
+    jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
+    closers = []
+
+    def progress(total: int):
+        tick, close = o.progress(total, "step", "study")
+        closers.append(close)
+        return tick
+
+    try:
+        result = run_study(
+            config, args.out, progress=progress, resume=not args.no_resume, jobs=jobs
+        )
+    finally:
+        for close in closers:
+            close()
+    report = write_study(result)
+    print(verdict_table(result))
+    if result.resumed:
+        print(f"\n(reused earlier results for: {', '.join(result.resumed)})")
+    print(
+        f"\nreport: {report}\ntables: {result.out_dir / 'tables'}\n"
+        f"plots:  {result.out_dir / 'plots'}"
+    )
+    return 0
