@@ -9,6 +9,7 @@ import dataclasses
 import pandas as pd
 
 from simulator.cli import options as o
+from simulator.cli import types as t
 from simulator.report import records, table, write_csv, write_json
 
 STRUCTURES = ("filter", "channel", "column")
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_level_options(g)
     g.add_argument(
         "--structure",
-        type=o.choice(STRUCTURES),
+        type=t.choice(STRUCTURES),
         default="filter",
         help="kind of pruning of the structured variant: filter, channel or column "
         "(default filter)",
@@ -61,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--structured",
         dest="structure",
-        action=o.Deprecated,
+        action=t.Deprecated,
         new="--structure",
-        convert=o.choice(STRUCTURES),
+        convert=t.choice(STRUCTURES),
     )
     g = p.add_argument_group("precision and activity")
     o.add_bits_options(
@@ -71,13 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--activation-bits",
-        type=o.count(1, 64),
+        type=t.count(1, 64),
         metavar="A",
         help="activation bits (default: the profile's)",
     )
     g.add_argument(
         "--activation-density",
-        type=o.fraction,
+        type=t.fraction,
         metavar="D",
         help="kept fraction of input activations on engines that skip zeros, in (0, 1] "
         "(default: the profile's)",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from simulator.cli.options import choice, new_parser
+from simulator.cli.options import new_parser
+from simulator.cli.types import choice
 
 KINDS = ("hwconfig", "model")
 

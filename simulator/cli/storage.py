@@ -9,6 +9,7 @@ import dataclasses
 import pandas as pd
 
 from simulator.cli import options as o
+from simulator.cli import types as t
 from simulator.formats import FORMATS, FormatParams
 from simulator.formats.formulas import EXPECTED_FORMATS
 from simulator.masks import STRUCTURES
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("pruning (generated masks)")
     g.add_argument(
         "--structure",
-        type=o.choice(s for s in STRUCTURES if s != "magnitude"),
+        type=t.choice(s for s in STRUCTURES if s != "magnitude"),
         default="random",
         help="kind of pruning: random (non-structured, exact count), filter (whole "
         "output channels), channel (input channels), column (GEMM columns), block "
@@ -59,14 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_level_options(g)
     g.add_argument(
         "--block",
-        type=o.pair,
+        type=t.pair,
         default=(4, 4),
         metavar="RxC",
         help="tile size of block pruning and of the bsr format (default 4x4)",
     )
     g.add_argument(
         "--nm",
-        type=o.nm_pattern,
+        type=t.nm_pattern,
         default=(2, 4),
         metavar="N:M",
         help="N:M pattern of nm pruning and of the nm format (default 2:4)",
@@ -80,20 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--pointer-bits",
-        type=o.count(1, 64),
+        type=t.count(1, 64),
         metavar="P",
         help="fixed pointer width (default: ceil(log2(entries + 1)))",
     )
     g.add_argument(
         "--abs-index-bits",
-        type=o.count(1, 64),
+        type=t.count(1, 64),
         metavar="A",
         help="fixed absolute index width of csr/csc (default: ceil(log2 length))",
     )
     g = p.add_argument_group("output")
     g.add_argument(
         "--format",
-        type=o.choices(FORMATS),
+        type=t.choices(FORMATS),
         action="append",
         metavar="F",
         help=f"format(s) to show, repeatable or comma-separated: {', '.join(FORMATS)} "
@@ -101,22 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--structured-rate",
-        type=o.rate,
+        type=t.rate,
         metavar="R",
         help="rate of the structured side of the break-even (default: the pruning rate)",
     )
     g.add_argument(
         "--sparse-format",
-        type=o.choice(EXPECTED_FORMATS),
+        type=t.choice(EXPECTED_FORMATS),
         default="csr-rel",
         help="non-structured format of the break-even (default csr-rel)",
     )
     g.add_argument(
         "--structured",
         dest="breakeven_structure",
-        action=o.Deprecated,
+        action=t.Deprecated,
         new="--structure",
-        convert=o.choice(BREAKEVEN_STRUCTURES),
+        convert=t.choice(BREAKEVEN_STRUCTURES),
     )
     o.add_show_options(g, "for one network")
     o.add_output_files(

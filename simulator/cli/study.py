@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from simulator.cli import options as o
+from simulator.cli import types as t
 
 STRUCTURES = ("filter", "channel", "column")
 
@@ -29,7 +30,7 @@ def _net_rate(text: str) -> tuple[str, float]:
     try:
         if not eq or not name.strip():
             raise ValueError
-        return name.strip(), o.rate(value)
+        return name.strip(), t.rate(value)
     except (ValueError, argparse.ArgumentTypeError):
         msg = f"expected NETWORK=RATE, e.g. resnet50=8, got {text[:60]!r}"
         raise argparse.ArgumentTypeError(msg) from None
@@ -54,41 +55,41 @@ def build_parser() -> argparse.ArgumentParser:
     lists = (
         (
             "--networks",
-            o.csv_list(str),
+            t.csv_list(str),
             "A,B",
             "networks, built-in names or files (default: "
             "lenet5, alexnet, vgg16, resnet18, resnet50, mobilenetv2, bert_base)",
         ),
         (
             "--platforms",
-            o.csv_list(str),
+            t.csv_list(str),
             "A,B",
             "hardware profiles, or 'all' (default: every built-in)",
         ),
-        ("--weight-bits", o.csv_list(int), "B,..", "weight widths (default 1,2,4,8,16)"),
+        ("--weight-bits", t.csv_list(int), "B,..", "weight widths (default 1,2,4,8,16)"),
         (
             "--index-bits",
-            o.csv_list(int),
+            t.csv_list(int),
             "I,..",
             "relative index widths of the storage "
             "break-even; the first one is also the sparse engines' index (default 4,8)",
         ),
         (
             "--structure",
-            o.choices(STRUCTURES),
+            t.choices(STRUCTURES),
             "S,..",
             "kinds of structured pruning: filter, "
             "channel, column (default filter; the first one runs on the hardware)",
         ),
         (
             "--structured-rates",
-            o.csv_list(float),
+            t.csv_list(float),
             "R,..",
             "structured rates of the storage break-even (default 2,4,8,16)",
         ),
         (
             "--sweep-rates",
-            o.csv_list(float),
+            t.csv_list(float),
             "R,..",
             "rates searched for the compute break-even (default 1.5,2,4,8,16,32,64,128)",
         ),
@@ -98,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--structures",
         dest="structure",
-        action=o.Deprecated,
+        action=t.Deprecated,
         new="--structure",
-        convert=o.choices(STRUCTURES),
+        convert=t.choices(STRUCTURES),
     )
     p.add_argument(
         "--rate",
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--default-rate",
-        type=o.rate,
+        type=t.rate,
         default=8.0,
         metavar="R",
         help="rate of networks without one (default 8)",
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--jobs",
-        type=o.count(1, 256),
+        type=t.count(1, 256),
         metavar="N",
         help="networks studied at a time in worker processes (default: up to 2)",
     )
