@@ -58,3 +58,15 @@ def test_the_wheel_carries_code_and_data(tmp_path):
     for folder in ("models", "hwconfigs"):
         for path in (ROOT / folder).glob("*.yaml"):
             assert f"simulator/_{folder}/{path.name}" in names
+    assert "simulator/py.typed" in names  # typed package (PEP 561)
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(meta).decode()
+    assert "License-Expression: MIT" in text and "License-File: LICENSE" in text
+
+
+def test_the_build_backend_is_new_enough_for_its_metadata():
+    """``license = "MIT"`` (an SPDX expression) needs setuptools 77 or later."""
+    doc = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert doc["project"]["license"] == "MIT"
+    assert "setuptools>=77" in doc["build-system"]["requires"]

@@ -222,7 +222,7 @@ def test_study_bad_input(capsys, argv, needle, tmp_path):
 
 
 def test_config_validation():
-    with pytest.raises(ConfigError, match="bit widths"):
+    with pytest.raises(ConfigError, match="weight_bits"):
         StudyConfig(weight_bits=(0,))
 
 
