@@ -9,6 +9,8 @@ has a slow NumPy twin in ``tests/twins.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
@@ -205,14 +207,22 @@ def pe_column_entries(m, pes, index_bits):
     return entries, kept
 
 
-KERNELS = (line_stats, block_counts, group_max, eie_schedule, pe_column_entries)
-"""The kernels called from outside this module (``_row_positions`` is inlined into them)."""
+def on_first_compile(callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, just before numba first compiles a kernel in this
+    process (a cold cache: the first use after an install, seconds). Loading a
+    compiled kernel from the cache calls nothing."""
+    from numba.core import event
 
+    class _Once(event.Listener):
+        def __init__(self) -> None:
+            self.done = False
 
-def cache_is_cold() -> bool:
-    """Whether some kernel has no compiled copy on disk for this source, so that its
-    first call compiles it (seconds; once per install). False when unsure."""
-    try:
-        return any(not k._cache._cache_file._load_index() for k in KERNELS)
-    except Exception:  # numba internals differ: say nothing rather than guess
-        return False
+        def on_start(self, ev: event.Event) -> None:
+            if not self.done:
+                self.done = True
+                callback()
+
+        def on_end(self, ev: event.Event) -> None:
+            pass
+
+    event.register("numba:compile", _Once())

@@ -220,15 +220,17 @@ def checkpoint_notes(ckpt) -> None:
 
 
 def first_compile_note() -> None:
-    """One line on stderr before the numerical kernels compile (first use after an
+    """One line on stderr when the numerical kernels first compile (first use after an
     install: several seconds, once)."""
     from simulator import kernels
 
-    if kernels.cache_is_cold():
-        print(
+    kernels.on_first_compile(
+        lambda: print(
             "prunesim: compiling the numerical kernels for this install (once; a few seconds)",
             file=sys.stderr,
+            flush=True,
         )
+    )
 
 
 def progress(total: int, unit: str, desc: str | None = None, enabled: bool = True):
