@@ -149,11 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    from simulator.study import StudyConfig, run_study
-    from simulator.studyreport import verdict_table, write_study
+def config(args: argparse.Namespace):
+    """The :class:`~simulator.study.StudyConfig` the options ask for."""
+    from simulator.study import StudyConfig
 
-    o.first_compile_note()
     fields = {
         "networks": args.networks,
         "weight_bits": args.weight_bits,
@@ -165,13 +164,21 @@ def run(args: argparse.Namespace) -> int:
     kw = {k: v for k, v in fields.items() if v is not None}
     if args.platforms:
         kw["platforms"] = tuple(n for n in args.platforms if n.lower() != "all")
-    config = StudyConfig(
+    return StudyConfig(
         rates=dict(args.rate or []),
         default_rate=args.default_rate,
         seed=args.seed,
         checkpoints=dict(args.checkpoint or []),
         **kw,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.study import run_study
+    from simulator.studyreport import verdict_table, write_study
+
+    o.first_compile_note()
+    cfg = config(args)
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
     closers = []
 
@@ -181,9 +188,7 @@ def run(args: argparse.Namespace) -> int:
         return tick
 
     try:
-        result = run_study(
-            config, args.out, progress=progress, resume=not args.no_resume, jobs=jobs
-        )
+        result = run_study(cfg, args.out, progress=progress, resume=not args.no_resume, jobs=jobs)
     finally:
         for close in closers:
             close()
