@@ -344,6 +344,8 @@ MAX_TOPOLOGY_BYTES = 4 * 2**20
 """Largest SCALE-Sim topology file read (bytes)."""
 MAX_FIELD_CHARS = 200
 """Longest field of a SCALE-Sim topology row (characters)."""
+MAX_LINE_CHARS = 4096
+"""Longest line of a SCALE-Sim topology file (characters)."""
 
 
 def read_scalesim_topology(path: str | Path) -> Network:
@@ -361,7 +363,17 @@ def read_scalesim_topology(path: str | Path) -> Network:
     layers: list[Layer] = []
     problems = []
     names: set[str] = set()
-    rows = [r for r in csv.reader(lines) if any(c.strip() for c in r)]
+    for n, line in enumerate(lines, start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise ConfigError(
+                str(path),
+                f"row {n}: a line of {len(line):,} characters; expected at most "
+                f"{MAX_LINE_CHARS:,} (fields of at most {MAX_FIELD_CHARS} characters)",
+            )
+    try:
+        rows = [r for r in csv.reader(lines) if any(c.strip() for c in r)]
+    except csv.Error as e:
+        raise ConfigError(str(path), f"not a CSV topology: {shown(str(e))}") from None
     for n, row in enumerate(rows[1:], start=2):
         cells = [c.strip() for c in row if c.strip()]
         long = next((c for c in cells if len(c) > MAX_FIELD_CHARS), None)
