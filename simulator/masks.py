@@ -253,12 +253,15 @@ def mask_bytes_needed(layer: Layer, pruning: Pruning, with_weights: bool = False
     scores = 8 * w if with_weights else 0  # |weights| as float64
     if kind == "dense" or (pruning.density_of(layer.name) >= 1 and kind != "nm"):
         return w
-    if kind in NON_STRUCTURED:  # draws (uint16) and the flat mask; or partition + indices
-        return 3 * w if not with_weights else w + 3 * 8 * w
+    if kind in NON_STRUCTURED:
+        # rng.bytes: a uint32 buffer and its bytes copy (2 bytes per weight each), then
+        # the flat mask; with weights: |w|, the partitioned copy and kept indices
+        return 5 * w if not with_weights else w + 3 * 8 * w
     if kind == "block":
         br, bc = pruning.block
         padded = g.groups * -(-g.rows // br) * br * -(-g.cols // bc) * bc
-        return w + padded + padded // bc + scores + (8 * padded if with_weights else 0)
+        tiles = 16 * padded // (br * bc)  # a score (float64) and more per tile
+        return w + padded + padded // bc + tiles + scores + (8 * padded if with_weights else 0)
     if kind == "nm":  # scores, argsort indices (int64), selection and finite flags
         m = pruning.nm[1]
         padded = g.groups * g.rows * -(-g.cols // m) * m

@@ -435,12 +435,13 @@ def test_memory_estimate_covers_the_measured_peak(structure, with_weights):
         return
     layer = Conv2d(name="c", in_channels=64, out_channels=96, kernel_hw=(3, 3), input_hw=(8, 8))
     w = np.random.default_rng(0).normal(size=layer.weight_shape) if with_weights else None
-    pruning = Pruning(structure=structure, density=0.3, block=(8, 8), nm=(2, 8))
-    tracemalloc.start()
-    generate_mask(layer, pruning, w)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert peak <= mask_bytes_needed(layer, pruning, with_weights) + 64 * 1024
+    for block, nm in (((8, 8), (2, 8)), ((1, 1), (1, 1)), ((1, 576), (3, 576))):
+        pruning = Pruning(structure=structure, density=0.3, block=block, nm=nm)
+        tracemalloc.start()
+        generate_mask(layer, pruning, w)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak <= mask_bytes_needed(layer, pruning, with_weights) + 64 * 1024, block
 
 
 def test_nm_and_block_bounds():
