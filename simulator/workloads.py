@@ -91,18 +91,19 @@ MODEL_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["name", "layers"],
     "properties": {
-        "name": {"type": "string", "minLength": 1},
-        "description": {"type": "string"},
-        "source": {"type": "string"},
+        "name": {"type": "string", "minLength": 1, "description": "network name"},
+        "description": {"type": "string", "description": "what the network is"},
+        "source": {"type": "string", "description": "where its shapes come from"},
         "layers": {
             "type": "array",
             "minItems": 1,
+            "description": "layers in order; each has the keys of its type (see $defs)",
             "items": {
                 "type": "object",
                 "required": ["name", "type"],
                 "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "type": {"enum": sorted(LAYER_KEYS)},
+                    "name": {"type": "string", "minLength": 1, "description": "unique layer name"},
+                    "type": {"enum": sorted(LAYER_KEYS), "description": "layer type"},
                 },
             },
         },
