@@ -240,11 +240,19 @@ def find_builtin(name: str, builtins: dict[str, Path]) -> Path | None:
 
 
 def did_you_mean(name: str, choices: list[str] | dict[str, Any]) -> str:
-    """``"; did you mean resnet50?"`` for the choices closest to ``name`` (difflib),
-    or an empty string when none is close."""
+    """``"; did you mean resnet50?"`` for the choices closest to ``name`` (difflib
+    ratio at least 0.75 and within 0.1 of the best, or ``name`` a prefix of it), or
+    an empty string when none is."""
     names = list(choices)
     keys = {_name_key(n): n for n in names}
-    close = difflib.get_close_matches(_name_key(str(name)[:200]), list(keys), n=3, cutoff=0.6)
+    target = _name_key(str(name)[:200])
+    ratios = {k: difflib.SequenceMatcher(None, target, k).ratio() for k in keys}
+    best = max(ratios.values(), default=0.0)
+    for k in keys:  # a unique prefix of 3+ characters counts as close
+        if len(target) >= 3 and k.startswith(target):
+            ratios[k] = best = max(best, 0.99)
+    close = sorted((k for k, r in ratios.items() if r >= max(0.75, best - 0.1)), key=ratios.get)
+    close.reverse()
     return f"; did you mean {' or '.join(keys[c] for c in close)}?" if close else ""
 
 

@@ -99,3 +99,12 @@ def test_builtin_names_ignore_case_and_punctuation(tmp_path):
     assert find_builtin("resnet", builtins) is None
     assert did_you_mean("resnet5", builtins) == "; did you mean resnet50?"
     assert did_you_mean("zzz", builtins) == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "want"),
+    [("lenet", "lenet5"), ("resnet5", "resnet50"), ("zcu", "zcu102"), ("a10", "a100")],
+)
+def test_did_you_mean_names_the_closest_only(name, want):
+    choices = ["alexnet", "lenet5", "resnet18", "resnet50", "zcu102", "a100", "v100"]
+    assert did_you_mean(name, choices) == f"; did you mean {want}?"
