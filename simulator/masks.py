@@ -384,6 +384,8 @@ def check_mask(layer: Layer, mask: Any, source: str = "mask") -> np.ndarray:
         raise MaskError(f"{where}: expected shape {tuple(layer.weight_shape)}, got {m.shape}")
     if m.dtype == bool:
         return m
+    # temporaries of the checks below: finite flags, two comparisons, the result
+    require_bytes(4 * m.size, f"checking the {source} of layer {shown(layer.name)}")
     if not (np.issubdtype(m.dtype, np.number)):
         raise MaskError(f"{where}: expected booleans or 0/1 numbers, got dtype {m.dtype}")
     if np.issubdtype(m.dtype, np.floating) and not np.isfinite(m).all():

@@ -452,3 +452,9 @@ def test_nm_and_block_bounds():
     assert parse_nm(" 1 : 1000000000 ") == (1, 10**9)
     with pytest.raises(MaskError, match="block sides"):
         Pruning(structure="block", block=(0, 4))
+
+
+def test_checking_a_numeric_mask_respects_the_memory_limit():
+    with memory_limit(1000), pytest.raises(ResourceError, match="checking the mask"):
+        check_mask(FC, np.ones(FC.weight_shape, dtype=np.float32))
+    assert check_mask(FC, np.ones(FC.weight_shape, dtype=np.float32)).all()
