@@ -315,3 +315,10 @@ def test_fpga_pe_counts_must_be_finite_and_bounded(dense_pe, needle):
     with pytest.raises(ConfigError, match=needle) as e:
         platform_from_dict(raw, "fpga.yaml")
     assert all(p.startswith("fpga.dense_pe") for p in e.value.problems)
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_builtin_resolved_passes_the_printed_schema(name, capsys):
+    assert main(["schema", "hwconfig"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.validate(hw._resolve(builtin_platforms()[name]), schema)
