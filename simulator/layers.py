@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulator.errors import LayerError
+from simulator.errors import LayerError, shown
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,10 +39,32 @@ def _is_int(v: object) -> bool:
 
 
 def _positive(layer: str, **values: int) -> None:
-    bad = [f"{k}={v!r}" for k, v in values.items() if not _is_int(v) or not 1 <= v <= 2**31]
+    bad = [f"{k}={shown(v)}" for k, v in values.items() if not _is_int(v) or not 1 <= v <= 2**31]
     if bad:
         raise LayerError(
-            f"layer {layer!r}: expected positive integers up to 2**31, got {', '.join(bad)}"
+            f"layer '{shown(layer)}': expected positive integers up to 2**31, got {', '.join(bad)}"
+        )
+
+
+COUNT_LIMIT = 2**62
+"""Largest weight, MAC or activation count of one layer: counts are int64 in kernels."""
+
+
+def _counts_fit(layer: Conv2d | Linear | MatMul) -> None:
+    big = [
+        f"{what} = {n:.3g}"
+        for what, n in (
+            ("weights", layer.weight_count),
+            ("MACs", layer.macs),
+            ("inputs", layer.input_count),
+            ("outputs", layer.output_count),
+        )
+        if n >= COUNT_LIMIT
+    ]
+    if big:
+        raise LayerError(
+            f"layer '{shown(layer.name)}': {', '.join(big)}, over 2**62 "
+            "(int64 counts would overflow)"
         )
 
 
@@ -84,19 +106,20 @@ class Conv2d:
         )
         if not all(_is_int(p) and p >= 0 for p in self.padding_hw):
             raise LayerError(
-                f"layer {self.name!r}: padding must be integers >= 0, got {self.padding_hw}"
+                f"layer '{shown(self.name)}': padding must be integers >= 0, got {self.padding_hw}"
             )
         for what, n in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
             if n % self.groups:
                 raise LayerError(
-                    f"layer {self.name!r}: groups={self.groups} does not divide {what}={n}"
+                    f"layer '{shown(self.name)}': groups={self.groups} does not divide {what}={n}"
                 )
         p, q = self.output_hw
         if p < 1 or q < 1:
             raise LayerError(
-                f"layer {self.name!r}: empty output {p}x{q} (input {h}x{w}, kernel {r}x{s}, "
+                f"layer '{shown(self.name)}': empty output {p}x{q} (input {h}x{w}, kernel {r}x{s}, "
                 f"stride {self.stride_hw}, padding {self.padding_hw}, dilation {self.dilation_hw})"
             )
+        _counts_fit(self)
 
     @property
     def output_hw(self) -> tuple[int, int]:
@@ -178,6 +201,7 @@ class Linear:
             tokens=self.tokens,
             batch=self.batch,
         )
+        _counts_fit(self)
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
@@ -231,6 +255,7 @@ class MatMul:
 
     def __post_init__(self) -> None:
         _positive(self.name, m=self.m, k=self.k, n=self.n, heads=self.heads, batch=self.batch)
+        _counts_fit(self)
 
     @property
     def weight_shape(self) -> tuple[int, ...]:

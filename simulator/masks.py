@@ -11,7 +11,9 @@ kept; the achieved density is what the mask says.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,16 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from simulator.errors import ConfigError, MaskError
+from simulator.errors import ConfigError, MaskError, shown
 from simulator.layers import Layer
+from simulator.memory import require_bytes
 from simulator.units import rate_to_density, sparsity_to_density
 from simulator.yamlio import read_yaml
 
 STRUCTURES = ("dense", "random", "magnitude", "filter", "channel", "column", "block", "nm")
 """Mask kinds: ``random`` and ``magnitude`` are non-structured."""
 NON_STRUCTURED = ("random", "magnitude")
-MAX_WEIGHTS = 2**33
-"""Largest layer (weights) whose mask is generated: 8 GiB of booleans."""
+MAX_UNIT = 2**31
+"""Largest block side and N:M group size accepted (elements)."""
 
 
 def density_from(
@@ -55,11 +58,11 @@ def density_from(
         )
     ((key, value),) = given.items()
     if isinstance(value, bool):
-        raise MaskError(f"{where}: {key} must be a number, got {value!r}")
+        raise MaskError(f"{where}: {key} must be a number, got {shown(value)}")
     try:
         value = float(value)
-    except (TypeError, ValueError):
-        raise MaskError(f"{where}: {key} must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise MaskError(f"{where}: {key} must be a number, got {shown(value)}") from None
     if key == "rate":
         if not value >= 1 or math.isinf(value):
             raise MaskError(
@@ -76,13 +79,19 @@ def density_from(
 
 
 def parse_nm(text: str) -> tuple[int, int]:
-    """``"2:4"`` -> (2, 4); N must be in [1, M]."""
-    try:
-        n, m = (int(x) for x in str(text).split(":"))
-    except ValueError:
-        raise MaskError(f"N:M pattern must look like 2:4, got {text!r}") from None
+    """``"2:4"`` -> (2, 4); N must be in [1, M] and M at most :data:`MAX_UNIT`.
+
+    A group longer than a layer's rows is allowed here: :func:`generate_mask` clamps
+    it to the layer (the same mask, see :func:`clamp_to_layer`)."""
+    text = str(text)
+    parts = text.split(":")
+    if len(parts) != 2 or not all(re.fullmatch(r"\s*[0-9]{1,12}\s*", p) for p in parts):
+        raise MaskError(f"N:M pattern must look like 2:4, got {shown(text, 40)!r}")
+    n, m = (int(x) for x in parts)
     if not 1 <= n <= m:
         raise MaskError(f"N:M pattern needs 1 <= N <= M, got {n}:{m}")
+    if m > MAX_UNIT:
+        raise MaskError(f"N:M pattern: M must be at most 2**31, got {m}")
     return n, m
 
 
@@ -104,8 +113,8 @@ class Pruning:
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
             raise MaskError(f"structure {self.structure!r} is not one of {', '.join(STRUCTURES)}")
-        if min(self.block) < 1:
-            raise MaskError(f"block size must be positive, got {self.block}")
+        if not all(isinstance(b, int) and 1 <= b <= MAX_UNIT for b in self.block):
+            raise MaskError(f"block sides must be integers in [1, 2**31], got {self.block}")
         parse_nm(f"{self.nm[0]}:{self.nm[1]}")
         for name, d in {"(global)": self.density, **self.per_layer}.items():
             if not 0 < d <= 1:
@@ -144,12 +153,17 @@ def load_levels(path: str | Path) -> dict[str, float]:
     out, problems = {}, []
     for name, spec in data.items():
         if not isinstance(spec, dict) or not set(spec) <= {"rate", "sparsity", "density"}:
+            got = (
+                f"keys {', '.join(shown(k, 20) for k in list(spec)[:5])}"
+                if isinstance(spec, dict)
+                else shown(spec)
+            )
             problems.append(
-                f"{name}: expected {{rate: R}}, {{sparsity: S}} or {{density: D}}, got {spec!r}"
+                f"{shown(name)}: expected {{rate: R}}, {{sparsity: S}} or {{density: D}}, got {got}"
             )
             continue
         try:
-            out[str(name)] = density_from(**spec, where=str(name))
+            out[str(name)] = density_from(**spec, where=shown(name))
         except MaskError as e:
             problems.append(str(e))
     if problems:
@@ -211,6 +225,50 @@ def gemm_view(layer: Layer, array: np.ndarray) -> np.ndarray:
     return array.reshape(g.groups, g.rows, g.cols)
 
 
+def clamp_to_layer(layer: Layer, pruning: Pruning) -> Pruning:
+    """``pruning`` with its block no larger than the layer's GEMM matrix (rows x cols)
+    and its N:M group no longer than a row (N clamped alike).
+
+    The mask is the same either way: a block taller than the matrix is padded to one
+    tile row, and an N:M group longer than a row keeps the row's N largest; clamping
+    only avoids allocating the padding (``--block 100000x100000`` on LeNet-5).
+    """
+    if not layer.prunable:
+        return pruning
+    g = layer.gemm
+    block = (min(pruning.block[0], g.rows), min(pruning.block[1], g.cols))
+    n, m = pruning.nm
+    nm = (min(n, g.cols), min(m, g.cols)) if m > g.cols else (n, m)
+    if block == pruning.block and nm == pruning.nm:
+        return pruning
+    return dataclasses.replace(pruning, block=block, nm=nm)
+
+
+def mask_bytes_needed(layer: Layer, pruning: Pruning, with_weights: bool = False) -> int:
+    """Peak bytes :func:`generate_mask` allocates for ``layer`` (the mask and its
+    temporaries, scores as float64), with ``pruning`` already clamped to the layer."""
+    g = layer.gemm
+    w = layer.weight_count
+    kind = pruning.structure
+    scores = 8 * w if with_weights else 0  # |weights| as float64
+    if kind == "dense" or (pruning.density_of(layer.name) >= 1 and kind != "nm"):
+        return w
+    if kind in NON_STRUCTURED:
+        # rng.bytes: a uint32 buffer and its bytes copy (2 bytes per weight each), then
+        # the flat mask; with weights: |w|, the partitioned copy and kept indices
+        return 5 * w if not with_weights else w + 3 * 8 * w
+    if kind == "block":
+        br, bc = pruning.block
+        padded = g.groups * -(-g.rows // br) * br * -(-g.cols // bc) * bc
+        tiles = 16 * padded // (br * bc)  # a score (float64) and more per tile
+        return w + padded + padded // bc + tiles + scores + (8 * padded if with_weights else 0)
+    if kind == "nm":  # scores, argsort indices (int64), selection and finite flags
+        m = pruning.nm[1]
+        padded = g.groups * g.rows * -(-g.cols // m) * m
+        return w + 18 * padded + 8 * w + scores
+    return 2 * w + scores  # filter, channel, column: the mask and a broadcast copy
+
+
 def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = None) -> np.ndarray:
     """A boolean mask of the layer's weight shape for ``pruning``.
 
@@ -220,11 +278,13 @@ def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = N
     """
     if not layer.prunable:
         raise MaskError(f"layer {layer.name!r} has no weights to prune")
-    if layer.weight_count > MAX_WEIGHTS:
-        raise MaskError(
-            f"layer {layer.name!r}: {layer.weight_count:,} weights are more than the "
-            f"{MAX_WEIGHTS:,} whose mask fits in memory here"
-        )
+    pruning = clamp_to_layer(layer, pruning)
+    require_bytes(
+        mask_bytes_needed(layer, pruning, weights is not None),
+        f"the {pruning.structure} mask of layer {shown(layer.name)} "
+        f"({layer.weight_count:,} weights)",
+        "prune a smaller layer, or stream it in parts",
+    )
     shape = layer.weight_shape
     if weights is not None:
         weights = check_weights(layer, weights)
@@ -324,6 +384,8 @@ def check_mask(layer: Layer, mask: Any, source: str = "mask") -> np.ndarray:
         raise MaskError(f"{where}: expected shape {tuple(layer.weight_shape)}, got {m.shape}")
     if m.dtype == bool:
         return m
+    # temporaries of the checks below: finite flags, two comparisons, the result
+    require_bytes(4 * m.size, f"checking the {source} of layer {shown(layer.name)}")
     if not (np.issubdtype(m.dtype, np.number)):
         raise MaskError(f"{where}: expected booleans or 0/1 numbers, got dtype {m.dtype}")
     if np.issubdtype(m.dtype, np.floating) and not np.isfinite(m).all():

@@ -9,48 +9,80 @@ once, each with its key path.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from simulator.errors import ConfigError, LayerError
+from simulator.errors import ConfigError, LayerError, shown
 from simulator.layers import Conv2d, Layer, Linear, MatMul
 from simulator.paths import data_dir
-from simulator.yamlio import read_yaml
+from simulator.yamlio import (
+    did_you_mean,
+    find_builtin,
+    read_text_bounded,
+    read_yaml,
+    schema_problems,
+)
 
-_INT = {"type": "integer", "minimum": 1}
-_INT0 = {"type": "integer", "minimum": 0}
-_PAIR = {"oneOf": [_INT, {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2}]}
-_PAIR0 = {"oneOf": [_INT0, {"type": "array", "items": _INT0, "minItems": 2, "maxItems": 2}]}
+_MAX = 2**31  # largest size of one layer dimension (see layers.py)
+
+
+def _int(description: str, default: int | None = None, minimum: int = 1) -> dict[str, Any]:
+    out = {"type": "integer", "minimum": minimum, "maximum": _MAX, "description": description}
+    return out if default is None else {**out, "default": default}
+
+
+def _pair(description: str, default: int | None = None, minimum: int = 1) -> dict[str, Any]:
+    one = {"type": "integer", "minimum": minimum, "maximum": _MAX}
+    out = {
+        "oneOf": [one, {"type": "array", "items": one, "minItems": 2, "maxItems": 2}],
+        "description": description + " (one integer for both, or [height, width])",
+    }
+    return out if default is None else {**out, "default": default}
+
 
 LAYER_KEYS: dict[str, dict[str, Any]] = {
     "conv2d": {
+        "description": "2-D convolution, weights (out_channels, in_channels/groups, kh, kw)",
         "required": ["in_channels", "out_channels", "kernel", "input"],
         "properties": {
-            "in_channels": _INT,
-            "out_channels": _INT,
-            "kernel": _PAIR,
-            "input": _PAIR,
-            "stride": _PAIR,
-            "padding": _PAIR0,
-            "dilation": _PAIR,
-            "groups": _INT,
-            "batch": _INT,
+            "in_channels": _int("input channels"),
+            "out_channels": _int("output channels (filters)"),
+            "kernel": _pair("kernel size, elements"),
+            "input": _pair("input height and width before padding, elements"),
+            "stride": _pair("stride, elements", 1),
+            "padding": _pair("zero padding on each side, elements", 0, minimum=0),
+            "dilation": _pair("dilation, elements", 1),
+            "groups": _int("groups (in_channels for a depthwise conv)", 1),
+            "batch": _int("images per inference", 1),
         },
     },
     "linear": {
+        "description": "fully connected layer, weights (out_features, in_features)",
         "required": ["in_features", "out_features"],
-        "properties": {"in_features": _INT, "out_features": _INT, "tokens": _INT, "batch": _INT},
+        "properties": {
+            "in_features": _int("input features"),
+            "out_features": _int("output features"),
+            "tokens": _int("tokens the layer is applied to (transformers)", 1),
+            "batch": _int("inputs per inference", 1),
+        },
     },
     "matmul": {
+        "description": "product of two activations, heads x (m x k) @ (k x n); no weights",
         "required": ["m", "k", "n"],
-        "properties": {"m": _INT, "k": _INT, "n": _INT, "heads": _INT, "batch": _INT},
+        "properties": {
+            "m": _int("rows of the left operand"),
+            "k": _int("inner size"),
+            "n": _int("columns of the right operand"),
+            "heads": _int("independent products (attention heads)", 1),
+            "batch": _int("inputs per inference", 1),
+        },
     },
 }
-"""Keys of each layer type (JSON Schema fragments). Sizes are element counts."""
+"""Keys of each layer type (JSON Schema fragments, with defaults and descriptions).
+Sizes are element counts."""
 
 MODEL_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -59,33 +91,61 @@ MODEL_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["name", "layers"],
     "properties": {
-        "name": {"type": "string", "minLength": 1},
-        "description": {"type": "string"},
-        "source": {"type": "string"},
+        "name": {"type": "string", "minLength": 1, "description": "network name"},
+        "description": {"type": "string", "description": "what the network is"},
+        "source": {"type": "string", "description": "where its shapes come from"},
         "layers": {
             "type": "array",
             "minItems": 1,
+            "description": "layers in order; each has the keys of its type (see $defs)",
             "items": {
                 "type": "object",
                 "required": ["name", "type"],
                 "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "type": {"enum": sorted(LAYER_KEYS)},
+                    "name": {"type": "string", "minLength": 1, "description": "unique layer name"},
+                    "type": {"enum": sorted(LAYER_KEYS), "description": "layer type"},
                 },
             },
         },
     },
 }
+"""JSON Schema of a model file (``prunesim schema model`` prints it): the top level,
+and under ``$defs`` each layer type's keys, selected by the layer's ``type``."""
 
 
 def _layer_schema(kind: str) -> dict[str, Any]:
     spec = LAYER_KEYS[kind]
     return {
         "type": "object",
+        "description": spec["description"],
         "additionalProperties": False,
         "required": ["name", "type", *spec["required"]],
-        "properties": {"name": {"type": "string"}, "type": {"const": kind}, **spec["properties"]},
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "description": "unique layer name"},
+            "type": {"const": kind},
+            **spec["properties"],
+        },
     }
+
+
+MODEL_SCHEMA["$defs"] = {kind: _layer_schema(kind) for kind in LAYER_KEYS}
+MODEL_SCHEMA["properties"]["layers"]["items"]["allOf"] = [
+    {
+        "if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+        "then": {"$ref": f"#/$defs/{kind}"},
+    }
+    for kind in LAYER_KEYS
+]
+_TOP_SCHEMA = {**MODEL_SCHEMA, "$defs": {}}
+_TOP_SCHEMA["properties"] = {
+    **MODEL_SCHEMA["properties"],
+    "layers": {
+        **MODEL_SCHEMA["properties"]["layers"],
+        "items": {
+            k: v for k, v in MODEL_SCHEMA["properties"]["layers"]["items"].items() if k != "allOf"
+        },
+    },
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,31 +174,6 @@ class Network:
             if layer.name == name:
                 return layer
         raise KeyError(name)
-
-
-def _path(parts: Iterable[Any]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(top level)"
-
-
-def _schema_problems(data: Any, schema: Mapping[str, Any], prefix: Iterable[Any] = ()) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        where = _path([*prefix, *err.absolute_path])
-        if err.validator == "additionalProperties":
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            known = ", ".join(sorted(err.schema.get("properties", {})))
-            problems.append(f"{where}: unknown key(s) {', '.join(extra)} (known: {known})")
-        elif err.validator == "oneOf":
-            problems.append(
-                f"{where}: expected a positive integer or a pair of them, got {err.instance!r}"
-            )
-        else:
-            problems.append(f"{where}: {err.message}")
-    return problems
 
 
 def layer_from_dict(d: Mapping[str, Any]) -> Layer:
@@ -180,7 +215,7 @@ def network_from_dict(data: Any, source: str) -> Network:
 
     Raises :class:`ConfigError` naming ``source`` and each key path.
     """
-    problems = _schema_problems(data, MODEL_SCHEMA)
+    problems = schema_problems(data, _TOP_SCHEMA)  # layers: one by one, below
     items = data.get("layers") if isinstance(data, dict) else None
     layers: list[Layer] = []
     seen: set[str] = set()
@@ -189,10 +224,10 @@ def network_from_dict(data: Any, source: str) -> Network:
             isinstance(d, dict) and isinstance(d.get("name"), str) and d.get("type") in LAYER_KEYS
         ):
             continue  # already reported by the top-level schema
-        where = f"layers[{i}] ({d['name']})"
-        layer_problems = _schema_problems(d, _layer_schema(d["type"]), ["layers", i])
+        where = f"layers[{i}] ({shown(d['name'])})"
+        layer_problems = schema_problems(d, _layer_schema(d["type"]), ["layers", i])
         if d["name"] in seen:
-            layer_problems.append(f"{where}.name: duplicate layer name {d['name']!r}")
+            layer_problems.append(f"{where}.name: duplicate layer name")
         seen.add(d["name"])
         if not layer_problems:
             try:
@@ -222,12 +257,17 @@ def load_network(name_or_path: str | Path) -> Network:
     builtins = builtin_models()
     if text in builtins:
         path = builtins[text]
-    elif text.lower().endswith(".csv") and path.is_file():
+    elif text.lower().endswith(".csv") and path.exists():
         return read_scalesim_topology(path)
-    elif not path.is_file():
-        raise ConfigError(
-            text, f"no such model file or built-in model (built-ins: {', '.join(builtins)})"
-        )
+    elif not path.exists():
+        found = find_builtin(text, builtins)
+        if found is None:
+            raise ConfigError(
+                shown(text),
+                f"no such model file or built-in model{did_you_mean(text, builtins)} "
+                f"(built-ins: {', '.join(builtins)})",
+            )
+        path = found
     return network_from_dict(read_yaml(path), str(path))
 
 
@@ -262,7 +302,9 @@ def parse_inline_layer(spec: str) -> Layer:
     kind, _, rest = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in LAYER_KEYS:
-        raise ConfigError("--layer", f"layer type {kind!r} is not one of {', '.join(LAYER_KEYS)}")
+        raise ConfigError(
+            "--layer", f"layer type {shown(kind)!r} is not one of {', '.join(LAYER_KEYS)}"
+        )
     d: dict[str, Any] = {"type": kind, "name": kind}
     problems = []
     for item in filter(None, (s.strip() for s in rest.split(","))):
@@ -270,7 +312,7 @@ def parse_inline_layer(spec: str) -> Layer:
         key = key.strip().lower()
         if not eq or key not in _INLINE_ALIASES:
             problems.append(
-                f"cannot read {item!r}: expected key=value with key one of "
+                f"cannot read {shown(item)!r}: expected key=value with key one of "
                 f"{', '.join(sorted(_INLINE_ALIASES))}"
             )
             continue
@@ -280,21 +322,31 @@ def parse_inline_layer(spec: str) -> Layer:
         if target == "name":
             d["name"] = value
             continue
-        try:
-            nums = [int(x) for x in value.lower().split("x")]
-        except ValueError:
-            problems.append(f"{key}={value!r}: expected an integer or AxB")
+        parts = value.lower().split("x")
+        if not all(re.fullmatch(r"\s*[0-9]{1,40}\s*", x) for x in parts) or len(parts) > 2:
+            problems.append(
+                f"{shown(key)}={shown(value, 40)!r}: expected an integer (at most 40 digits) or AxB"
+            )
             continue
+        nums = [int(x) for x in parts]
         d[target] = nums[0] if len(nums) == 1 else nums
     if problems:
         raise ConfigError("--layer", problems)
-    problems = _schema_problems(d, _layer_schema(kind))
+    problems = schema_problems(d, _layer_schema(kind))
     if problems:
         raise ConfigError("--layer", problems)
     try:
         return layer_from_dict(d)
     except LayerError as e:
         raise ConfigError("--layer", str(e)) from None
+
+
+MAX_TOPOLOGY_BYTES = 4 * 2**20
+"""Largest SCALE-Sim topology file read (bytes)."""
+MAX_FIELD_CHARS = 200
+"""Longest field of a SCALE-Sim topology row (characters)."""
+MAX_LINE_CHARS = 4096
+"""Longest line of a SCALE-Sim topology file (characters)."""
 
 
 def read_scalesim_topology(path: str | Path) -> Network:
@@ -308,17 +360,30 @@ def read_scalesim_topology(path: str | Path) -> Network:
     the file, 227 here, 55 x 55 outputs either way).
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        reason = getattr(e, "strerror", None) or "not UTF-8 text"
-        raise ConfigError(str(path), f"cannot read file ({reason})") from None
+    lines = read_text_bounded(path, MAX_TOPOLOGY_BYTES).splitlines()
     layers: list[Layer] = []
     problems = []
     names: set[str] = set()
-    rows = [r for r in csv.reader(lines) if any(c.strip() for c in r)]
+    for n, line in enumerate(lines, start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise ConfigError(
+                str(path),
+                f"row {n}: a line of {len(line):,} characters; expected at most "
+                f"{MAX_LINE_CHARS:,} (fields of at most {MAX_FIELD_CHARS} characters)",
+            )
+    try:
+        rows = [r for r in csv.reader(lines) if any(c.strip() for c in r)]
+    except csv.Error as e:
+        raise ConfigError(str(path), f"not a CSV topology: {shown(str(e))}") from None
     for n, row in enumerate(rows[1:], start=2):
         cells = [c.strip() for c in row if c.strip()]
+        long = next((c for c in cells if len(c) > MAX_FIELD_CHARS), None)
+        if long is not None:
+            problems.append(
+                f"row {n}: a field of {len(long):,} characters ({shown(long, 30)}); "
+                f"expected names and numbers of at most {MAX_FIELD_CHARS} characters"
+            )
+            continue
         if len(cells) < 8:
             problems.append(
                 f"row {n}: expected 8 columns (name, ifmap h, ifmap w, filter h, "
@@ -326,13 +391,13 @@ def read_scalesim_topology(path: str | Path) -> Network:
             )
             continue
         if cells[0] in names:
-            problems.append(f"row {n}: duplicate layer name {cells[0]!r}")
+            problems.append(f"row {n}: duplicate layer name {shown(cells[0])}")
             continue
         names.add(cells[0])
         try:
             h, w, r, s, c, k, st = (int(x) for x in cells[1:8])
             if st < 1:
-                raise LayerError(f"layer {cells[0]!r}: stride must be positive, got {st}")
+                raise LayerError(f"layer {shown(cells[0])}: stride must be positive, got {st}")
             p, q = (-(-(size - f + st) // st) for size, f in ((h, r), (w, s)))
             layers.append(
                 Conv2d(
@@ -345,7 +410,8 @@ def read_scalesim_topology(path: str | Path) -> Network:
                 )
             )
         except ValueError:
-            problems.append(f"row {n}: sizes must be integers, got {cells[1:8]}")
+            got = ", ".join(shown(c, 20) for c in cells[1:8])
+            problems.append(f"row {n}: sizes must be integers, got {got}")
         except LayerError as e:
             problems.append(f"row {n}: {e}")
     if problems or not layers:

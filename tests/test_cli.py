@@ -296,7 +296,7 @@ def test_bad_checkpoint_is_one_line(capsys, tmp_path):
         (["study", "--networks", "lenet5", "--rate", "bogus=8"], "no network bogus"),
         (["study", "--sweep-rates", "nan,2"], "finite"),
         (["storage", "--layer", "linear:in=99999999999999999999,out=4"], "2**31"),
-        (["storage", "--layer", "linear:in=1000000,out=1000000"], "fits in memory"),
+        (["storage", "--layer", "linear:in=1000000,out=1000000"], "over the memory limit"),
     ],
 )
 def test_more_bad_input(capsys, tmp_path, argv, needle):

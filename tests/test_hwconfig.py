@@ -3,12 +3,16 @@ give every problem at once, with the file and key path."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import re
+from pathlib import Path
 
 import jsonschema
 import pytest
 
+from simulator import hwconfig as hw
 from simulator.cli import main
 from simulator.errors import ConfigError
 from simulator.hwconfig import (
@@ -177,3 +181,144 @@ def test_schema_and_platforms_commands(capsys):
     out = capsys.readouterr().out
     for name in BUILTINS:
         assert name in out
+
+
+# --- profile fields declared once (issue 8, item 6) -----------------------------
+
+BEFORE = Path(__file__).parent / "data" / "hwconfig_builtins_before.json"
+
+
+def _dump(p) -> dict:
+    """A Platform as JSON-able data (non-finite floats spelled out), without the
+    file path and the raw mapping."""
+
+    def enc(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return {"float": repr(v)}
+        if isinstance(v, dict):
+            return {k: enc(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [enc(x) for x in v]
+        return v
+
+    d = dataclasses.asdict(p)
+    d.pop("raw")
+    d.pop("path")
+    return json.loads(json.dumps(enc(d)))
+
+
+def test_builtins_load_to_the_same_platform_as_the_previous_loader():
+    # tests/data/hwconfig_builtins_before.json was dumped from the loader as it was
+    # before the fields were declared once (commit aab3570), with _dump's rules
+    before = json.loads(BEFORE.read_text())
+    assert sorted(before) == BUILTINS
+    for name in BUILTINS:
+        assert _dump(load_platform(name)) == before[name], name
+
+
+def test_every_dataclass_field_is_declared_once_with_its_default():
+    sections = [
+        (hw.MemoryLevel, hw.MEMORY_FIELDS, set()),
+        (hw.NMSparse, hw.NM_FIELDS, set()),
+        (hw.Compute, hw.COMPUTE_FIELDS, set()),
+        (hw.Roofline, hw.ROOFLINE_FIELDS, set()),
+        (hw.Fpga, hw.FPGA_FIELDS, set()),
+        (
+            hw.Platform,
+            {**hw.TOP_FIELDS, **hw.ENERGY_FIELDS},
+            {"compute", "memory", "fpga", "roofline", "path", "raw"},
+        ),
+    ]
+    for cls, table, structural in sections:
+        declared = {
+            (key if f.attr is None else f.attr): f for key, f in table.items() if f.attr != ""
+        }
+        names = {f.name for f in dataclasses.fields(cls)}
+        assert names - structural == set(declared), cls.__name__
+        for f in dataclasses.fields(cls):
+            spec = declared.get(f.name)
+            if (
+                spec is not None
+                and f.default is not dataclasses.MISSING
+                and spec.default is not None
+            ):
+                assert f.default == spec.default, (cls.__name__, f.name)
+        for key, f in table.items():
+            assert f.description, (cls.__name__, key)
+
+
+def test_schema_is_valid_and_carries_descriptions_defaults_and_bounds():
+    jsonschema.Draft202012Validator.check_schema(HWCONFIG_SCHEMA)
+    compute = HWCONFIG_SCHEMA["properties"]["compute"]["properties"]
+    assert compute["fifo_depth"]["default"] == 8 and compute["fifo_depth"]["maximum"] > 8
+    assert "Hz" in HWCONFIG_SCHEMA["properties"]["clock_hz"]["description"]
+    assert HWCONFIG_SCHEMA["additionalProperties"] is False
+
+
+def test_unknown_keys_are_errors_at_every_level():
+    bad = json.loads(json.dumps(MINIMAL))
+    bad["colour"] = "red"
+    bad["memory"][0]["latency"] = 3
+    bad["energy"]["mac_pj"]["int9"] = 1.0
+    with pytest.raises(ConfigError) as e:
+        platform_from_dict(bad, "bad.yaml")
+    text = str(e.value)
+    assert len(e.value.problems) == 3
+    assert "(top level): unknown key(s) colour" in text
+    assert "memory[0]: unknown key(s) latency" in text
+    assert "energy.mac_pj: unknown key(s) int9" in text
+
+
+def test_non_finite_and_out_of_range_numbers_in_a_mapping():
+    bad = json.loads(json.dumps(MINIMAL))
+    bad["clock_hz"] = float("nan")
+    bad["compute"]["pes"] = 2**40
+    with pytest.raises(ConfigError) as e:
+        platform_from_dict(bad, "bad.yaml")
+    assert "clock_hz: expected a finite number" in str(e.value)
+    assert "compute.pes: expected at most 2**24" in str(e.value)
+
+
+def test_names_ignore_case_and_suggest(tmp_path):
+    assert load_platform("A100") == load_platform("a100")
+    assert load_platform("ZCU-102").name == "zcu102"
+    with pytest.raises(ConfigError, match="did you mean a100"):
+        load_platform("a10")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: EIE\nname: child\n")
+    assert load_platform(child).execution == "eie"
+
+
+def test_extends_chains_are_bounded(tmp_path):
+    import yaml
+
+    (tmp_path / "c0.yaml").write_text(yaml.safe_dump(MINIMAL))
+    for i in range(1, 1201):
+        (tmp_path / f"c{i}.yaml").write_text(f"extends: c{i - 1}.yaml\nname: c{i}\n")
+    assert load_platform(tmp_path / "c32.yaml").name == "c32"
+    with pytest.raises(ConfigError, match="deeper than 32") as e:
+        load_platform(tmp_path / "c1200.yaml")
+    assert len(e.value.problems) == 1
+
+
+@pytest.mark.parametrize(
+    ("dense_pe", "needle"),
+    [
+        ({"lut": 1e-300}, "PEs would fit, over 16,777,216"),
+        ({"lut": 0}, "an unbounded number of PEs"),
+        ({"bram36": 5000}, "not one PE fits"),
+    ],
+)
+def test_fpga_pe_counts_must_be_finite_and_bounded(dense_pe, needle):
+    raw = read_yaml(builtin_platforms()["zcu102"])
+    raw["fpga"]["dense_pe"] = dense_pe
+    with pytest.raises(ConfigError, match=needle) as e:
+        platform_from_dict(raw, "fpga.yaml")
+    assert all(p.startswith("fpga.dense_pe") for p in e.value.problems)
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_builtin_resolved_passes_the_printed_schema(name, capsys):
+    assert main(["schema", "hwconfig"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.validate(hw._resolve(builtin_platforms()[name]), schema)

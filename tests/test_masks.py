@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.errors import ConfigError, MaskError
+from simulator.errors import ConfigError, MaskError, ResourceError
 from simulator.layers import Conv2d, Linear, MatMul
 from simulator.masks import (
     Pruning,
     check_mask,
+    clamp_to_layer,
     density,
     density_from,
     generate_mask,
     load_levels,
+    mask_bytes_needed,
     parse_nm,
 )
+from simulator.memory import memory_limit
 
 CONV = Conv2d(name="conv", in_channels=16, out_channels=32, kernel_hw=(3, 3), input_hw=(8, 8))
 GCONV = Conv2d(
@@ -389,3 +393,68 @@ def test_check_mask_errors(mask, fragment):
 def test_density_helper():
     assert density(np.array([True, False, False, False])) == 0.25
     assert density(np.zeros(0, bool)) == 0.0
+
+
+# --- issue 8: memory checked before allocation; blocks and groups clamped ---------
+
+_CONV = Conv2d(name="c", in_channels=6, out_channels=10, kernel_hw=(3, 3), input_hw=(8, 8))
+
+
+@pytest.mark.parametrize("with_weights", [False, True])
+@pytest.mark.parametrize(
+    ("big", "fitted"),
+    [
+        ({"structure": "block", "block": (1000, 7)}, {"structure": "block", "block": (10, 7)}),
+        ({"structure": "block", "block": (3, 10**6)}, {"structure": "block", "block": (3, 54)}),
+        ({"structure": "nm", "nm": (5, 10**9)}, {"structure": "nm", "nm": (5, 54)}),
+        ({"structure": "nm", "nm": (100, 1000)}, {"structure": "nm", "nm": (54, 54)}),
+    ],
+)
+def test_blocks_and_groups_larger_than_the_layer_give_the_same_mask(big, fitted, with_weights):
+    w = np.random.default_rng(1).normal(size=_CONV.weight_shape) if with_weights else None
+    a = generate_mask(_CONV, Pruning(density=0.3, seed=4, **big), w)
+    b = generate_mask(_CONV, Pruning(density=0.3, seed=4, **fitted), w)
+    assert np.array_equal(a, b)
+    assert clamp_to_layer(_CONV, Pruning(**big)) == Pruning(**fitted)
+
+
+def test_huge_block_is_cheap_and_huge_layer_refused_before_allocating():
+    mask = generate_mask(_CONV, Pruning(structure="block", density=0.5, block=(10**5, 10**5)))
+    assert mask.shape == _CONV.weight_shape
+    huge = Linear(name="fc", in_features=100_000, out_features=100_000)
+    with memory_limit(2**30), pytest.raises(ResourceError, match="the random mask of layer fc"):
+        generate_mask(huge, Pruning(density=0.1))
+
+
+@pytest.mark.parametrize(
+    "structure", ["dense", "random", "magnitude", "filter", "channel", "column", "block", "nm"]
+)
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_memory_estimate_covers_the_measured_peak(structure, with_weights):
+    if structure == "magnitude" and not with_weights:
+        return
+    layer = Conv2d(name="c", in_channels=64, out_channels=96, kernel_hw=(3, 3), input_hw=(8, 8))
+    w = np.random.default_rng(0).normal(size=layer.weight_shape) if with_weights else None
+    for block, nm in (((8, 8), (2, 8)), ((1, 1), (1, 1)), ((1, 576), (3, 576))):
+        pruning = Pruning(structure=structure, density=0.3, block=block, nm=nm)
+        tracemalloc.start()
+        generate_mask(layer, pruning, w)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak <= mask_bytes_needed(layer, pruning, with_weights) + 64 * 1024, block
+
+
+def test_nm_and_block_bounds():
+    with pytest.raises(MaskError, match="must look like 2:4"):
+        parse_nm("1:" + "9" * 5000)
+    with pytest.raises(MaskError, match="at most 2\\*\\*31"):
+        parse_nm("1:4294967296")
+    assert parse_nm(" 1 : 1000000000 ") == (1, 10**9)
+    with pytest.raises(MaskError, match="block sides"):
+        Pruning(structure="block", block=(0, 4))
+
+
+def test_checking_a_numeric_mask_respects_the_memory_limit():
+    with memory_limit(1000), pytest.raises(ResourceError, match="checking the mask"):
+        check_mask(FC, np.ones(FC.weight_shape, dtype=np.float32))
+    assert check_mask(FC, np.ones(FC.weight_shape, dtype=np.float32)).all()

@@ -6,17 +6,22 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from simulator.errors import ConfigError
 from simulator.layers import Conv2d, Linear, MatMul
 from simulator.workloads import (
+    LAYER_KEYS,
+    MODEL_SCHEMA,
     Network,
     builtin_models,
     load_network,
+    network_from_dict,
     parse_inline_layer,
     read_scalesim_topology,
 )
+from simulator.yamlio import read_yaml
 
 EXPECTED_MODELS = {
     "alexnet",
@@ -382,3 +387,86 @@ def test_scalesim_bad_rows_listed(tmp_path):
     assert problems[2].startswith("row 5") and "empty output" in problems[2]
     with pytest.raises(ConfigError, match="no layers"):
         read_scalesim_topology(write(tmp_path, "header only\n", name="empty.csv"))
+
+
+# --- issue 8: complete model schema, names, hostile topology fields -------------
+
+
+@pytest.mark.parametrize("name", sorted(builtin_models()))
+def test_every_builtin_model_validates_against_the_model_schema(name):
+    jsonschema.Draft202012Validator.check_schema(MODEL_SCHEMA)
+    jsonschema.validate(read_yaml(builtin_models()[name]), MODEL_SCHEMA)
+
+
+def test_model_schema_describes_every_layer_key():
+    defs = MODEL_SCHEMA["$defs"]
+    assert set(defs) == set(LAYER_KEYS)
+    for kind, schema in defs.items():
+        assert schema["additionalProperties"] is False and schema["description"]
+        for key, prop in schema["properties"].items():
+            assert key in ("name", "type") or prop["description"], (kind, key)
+    assert defs["conv2d"]["properties"]["stride"]["default"] == 1
+    assert defs["linear"]["properties"]["tokens"]["default"] == 1
+    assert "in_features" in defs["linear"]["required"]
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        {"name": "fc", "type": "linear", "in_features": 4, "out_features": 2, "bias": True},
+        {"name": "fc", "type": "linear", "in_features": 4},
+        {"name": "fc", "type": "linear", "in_features": 4, "out_features": 2, "tokens": 0},
+        {
+            "name": "c",
+            "type": "conv2d",
+            "in_channels": 1,
+            "out_channels": 1,
+            "kernel": 3,
+            "input": 8,
+            "stride": [1, 2, 3],
+        },
+    ],
+)
+def test_bad_layer_keys_rejected_by_loader_and_schema(layer):
+    data = {"name": "m", "layers": [layer]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, MODEL_SCHEMA)
+    with pytest.raises(ConfigError, match=r"layers\[0\]"):
+        network_from_dict(data, "m.yaml")
+
+
+def test_unknown_layer_key_is_named():
+    data = {
+        "name": "m",
+        "layers": [
+            {"name": "fc", "type": "linear", "in_features": 4, "out_features": 2, "bais": 1}
+        ],
+    }
+    with pytest.raises(ConfigError, match=r"layers\[0\]: unknown key\(s\) bais"):
+        network_from_dict(data, "m.yaml")
+
+
+def test_model_names_ignore_case_and_suggest():
+    assert load_network("ResNet50") == load_network("resnet50")
+    assert load_network("BERT-base").name == load_network("bert_base").name
+    with pytest.raises(ConfigError, match="did you mean resnet50"):
+        load_network("resnet5")
+
+
+def test_scalesim_long_field_and_long_line_are_refused(tmp_path):
+    head = (
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+        "Num Filter, Strides,\n"
+    )
+    p = tmp_path / "t.csv"
+    p.write_text(head + f"conv1, {'5' * 300}, 28, 5, 5, 1, 20, 1,\n")
+    with pytest.raises(ConfigError, match="row 2: a field of 300 characters"):
+        read_scalesim_topology(p)
+    p.write_text(head + f"conv1, {'5' * 200_000}, 28, 5, 5, 1, 20, 1,\n")
+    with pytest.raises(ConfigError, match="row 2: a line of 200,0"):
+        read_scalesim_topology(p)
+
+
+def test_huge_layers_are_refused_before_any_count_overflows():
+    with pytest.raises(ConfigError, match="over 2\\*\\*62"):
+        parse_inline_layer("conv2d:in=2000000000,out=2000000000,k=2000,input=4000")

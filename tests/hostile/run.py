@@ -10,9 +10,11 @@ measured growth, so an input that is only stopped by the cap still fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -80,6 +82,9 @@ def run_cli(
 
                 traceback.print_exc()
             finally:
+                for stream in (sys.stdout, sys.stderr):
+                    with contextlib.suppress(Exception):
+                        stream.flush()
                 os._exit(code if isinstance(code, int) else 70)
         deadline = t0 + timeout_s
         rc = None

@@ -1,0 +1,268 @@
+"""Hardware profiles: the fields of ``hwconfigs/*.yaml``, loading with inheritance,
+and the frozen :class:`Platform` the simulator reads.
+
+A profile names its class (``fpga | asic | cpu | gpu``) and execution model
+(``systolic | eie | roofline``); code picks rules by those, never by a profile's
+name. ``extends: other`` inherits another profile (a built-in name or a path
+relative to the file, at most :data:`MAX_EXTENDS_DEPTH` deep) and overrides fields;
+mappings merge key by key, lists and scalars replace. Unknown keys are errors;
+every problem is reported at once with its key path. Units are in the key names.
+
+Each field is declared once, as a :class:`Field` in the tables of :mod:`.fields`
+(:data:`TOP_FIELDS`, :data:`COMPUTE_FIELDS`, ...): its type, default, bounds, unit and
+description. :data:`HWCONFIG_SCHEMA` (validation and ``prunesim schema hwconfig``),
+the defaults filled in, and the construction of the frozen dataclasses all follow
+from those tables; only the rules that tie fields together (an FPGA's PE count, a
+bandwidth given per cycle, a roofline peak from cores and SIMD width) are code.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import ConfigError, shown
+from simulator.hwconfig.fields import (
+    COMPUTE_FIELDS,
+    ENERGY_FIELDS,
+    FPGA_FIELDS,
+    HWCONFIG_SCHEMA,
+    MAX_EXTENDS_DEPTH,
+    MAX_PES,
+    MEMORY_FIELDS,
+    NM_FIELDS,
+    PRECISIONS,
+    REQUIRED,
+    RESOURCES,
+    ROOFLINE_FIELDS,
+    TOP_FIELDS,
+    Field,
+    field_schema,
+    section_kwargs,
+)
+from simulator.hwconfig.platform import (
+    Compute,
+    Fpga,
+    MemoryLevel,
+    NMSparse,
+    Platform,
+    Roofline,
+    by_precision,
+    precision_bits,
+)
+from simulator.paths import data_dir
+from simulator.yamlio import (
+    did_you_mean,
+    find_builtin,
+    read_yaml,
+    schema_problems,
+    value_problems,
+)
+
+__all__ = [
+    "COMPUTE_FIELDS",
+    "ENERGY_FIELDS",
+    "FPGA_FIELDS",
+    "HWCONFIG_SCHEMA",
+    "MAX_EXTENDS_DEPTH",
+    "MAX_PES",
+    "MEMORY_FIELDS",
+    "NM_FIELDS",
+    "PRECISIONS",
+    "REQUIRED",
+    "RESOURCES",
+    "ROOFLINE_FIELDS",
+    "TOP_FIELDS",
+    "Compute",
+    "Field",
+    "Fpga",
+    "MemoryLevel",
+    "NMSparse",
+    "Platform",
+    "Roofline",
+    "builtin_platforms",
+    "by_precision",
+    "field_schema",
+    "load_platform",
+    "platform_from_dict",
+    "precision_bits",
+]
+
+
+def builtin_platforms() -> dict[str, Path]:
+    """Built-in profile names (file stems) and their files."""
+    return {p.stem: p for p in sorted(data_dir("hwconfigs").glob("*.yaml"))}
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _merge(base[k], v) if k in base else copy.deepcopy(v)
+        return out
+    return copy.deepcopy(over)
+
+
+def _resolve(path: Path, chain: tuple[str, ...] = ()) -> dict:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "expected a mapping of profile keys")
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(
+            str(path), f"extends: expected a profile name or path, got {shown(parent)}"
+        )
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise ConfigError(
+            str(chain[0]) if chain else str(path),
+            f"extends: chain deeper than {MAX_EXTENDS_DEPTH} profiles (at {shown(str(path))})",
+        )
+    builtins = builtin_platforms()
+    ppath = builtins.get(parent) or (path.parent / parent)
+    if not ppath.exists():
+        ppath = find_builtin(parent, builtins) or ppath
+    if not ppath.exists():
+        raise ConfigError(
+            str(path),
+            f"extends: no profile '{shown(parent)}'{did_you_mean(parent, builtins)} "
+            f"(built-ins: {', '.join(builtins)})",
+        )
+    if str(ppath.resolve()) in chain:
+        raise ConfigError(str(path), f"extends: circular inheritance through '{shown(parent)}'")
+    base = _resolve(ppath, (*chain, str(path.resolve())))
+    merged = _merge(base, {k: v for k, v in data.items() if k != "extends"})
+    merged.pop("extends", None)
+    return merged
+
+
+def _problems(data: Any) -> list[str]:
+    """Every problem of a resolved profile: the declared fields' (schema) first; the
+    rules between fields only when those pass."""
+    problems = value_problems(data) + schema_problems(data, HWCONFIG_SCHEMA)
+    if problems:
+        return problems
+    c, ex = data["compute"], data["execution"]
+    if ex == "systolic" and not ("array_rows" in c and "array_cols" in c):
+        if data["class"] != "fpga":
+            problems.append("compute: a systolic profile needs array_rows and array_cols")
+    if "pes" not in c and data["class"] != "fpga":
+        problems.append("compute.pes: required (for FPGAs it follows from the fpga section)")
+    if data["class"] == "fpga" and "fpga" not in data:
+        problems.append("fpga: an FPGA profile needs its device resources and PE costs")
+    if "fpga" in data:
+        fpga = Fpga(**section_kwargs(FPGA_FIELDS, data["fpga"]))
+        for kind, sparse in (("dense_pe", False), ("sparse_pe", True)):
+            ratio = fpga.fit_ratio(sparse)
+            if not ratio < MAX_PES + 1:
+                n = "an unbounded number of" if not math.isfinite(ratio) else f"{ratio:.3g}"
+                problems.append(
+                    f"fpga.{kind}: {n} PEs would fit, over {MAX_PES:,}; expected per-PE "
+                    "costs above 0 for a resource the device has, and a finite budget"
+                )
+            elif ratio < 1:
+                problems.append(f"fpga.{kind}: not one PE fits in the device's resources")
+    if data["class"] in ("cpu", "gpu") and "roofline" not in data:
+        problems.append(f"roofline: a {data['class']} profile needs its roofline section")
+    if ex == "roofline" and "roofline" in data:
+        r = data["roofline"]
+        if "peak_macs_per_s" not in r and not all(
+            k in r for k in ("cores", "simd_bits", "fma_units_per_core")
+        ):
+            problems.append(
+                "roofline: give peak_macs_per_s, or cores, simd_bits and fma_units_per_core"
+            )
+    kinds = [m["kind"] for m in data["memory"]]
+    if "dram" not in kinds and ex != "eie":
+        problems.append("memory: needs a dram level (only eie keeps every weight on chip)")
+    for i, m in enumerate(data["memory"]):
+        name = shown(m["name"], 40)
+        if "bandwidth_bytes_per_s" not in m and "bandwidth_bits_per_cycle" not in m:
+            problems.append(
+                f"memory[{i}] ({name}): give bandwidth_bytes_per_s or bandwidth_bits_per_cycle"
+            )
+        if m["kind"] != "dram" and "size_bytes" not in m:
+            problems.append(f"memory[{i}] ({name}).size_bytes: required for {m['kind']}")
+    names = [m["name"] for m in data["memory"]]
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"memory: duplicate level name '{shown(n, 40)}'")
+    return problems
+
+
+def _platform(data: dict, path: str) -> Platform:
+    """Build the frozen platform from a validated profile: each section through
+    :func:`_attrs`, plus the values that follow from several fields."""
+    c = data["compute"]
+    clock = float(data["clock_hz"])
+    fpga = Fpga(**section_kwargs(FPGA_FIELDS, data["fpga"])) if "fpga" in data else None
+    # an FPGA's dense PEs form the largest square array that fits
+    pes = c.get("pes") or (math.isqrt(fpga.pes_that_fit(sparse=False)) ** 2 if fpga else 1)
+    nm = c.get("nm_sparse")
+    nm_sparse = (
+        NMSparse(
+            **section_kwargs(NM_FIELDS, nm, speedup=float(nm.get("speedup", nm["m"] / nm["n"])))
+        )
+        if nm
+        else None
+    )
+    compute = Compute(**section_kwargs(COMPUTE_FIELDS, c, pes=int(pes), nm_sparse=nm_sparse))
+    memory = []
+    for m in data["memory"]:
+        bw = m.get("bandwidth_bytes_per_s")
+        if bw is None:
+            per = float(m["bandwidth_bits_per_cycle"]) / 8 * clock
+            bw = per * (compute.pes if m.get("per_pe") else 1)
+        memory.append(
+            MemoryLevel(**section_kwargs(MEMORY_FIELDS, m, bandwidth_bytes_per_s=float(bw)))
+        )
+    roofline = None
+    if "roofline" in data:
+        r = data["roofline"]
+        peak = dict(r.get("peak_macs_per_s", {}))
+        if not peak:  # cores x FMA units x SIMD lanes x clock, per precision
+            for p, bits in (("fp32", 32), ("fp16", 16), ("int16", 16), ("int8", 8)):
+                peak[p] = r["cores"] * r["fma_units_per_core"] * (r["simd_bits"] // bits) * clock
+        roofline = Roofline(**section_kwargs(ROOFLINE_FIELDS, r, peak_macs_per_s=peak))
+    return Platform(
+        **section_kwargs(
+            TOP_FIELDS,
+            data,
+            compute=compute,
+            memory=tuple(memory),
+            fpga=fpga,
+            roofline=roofline,
+            path=path,
+            raw=data,
+        ),
+        **section_kwargs(ENERGY_FIELDS, data["energy"]),
+    )
+
+
+def platform_from_dict(data: Any, source: str = "profile") -> Platform:
+    """Validate a profile mapping (inheritance already resolved) and build it.
+
+    Raises :class:`ConfigError` naming ``source`` and listing every problem."""
+    problems = _problems(data)
+    if problems:
+        raise ConfigError(source, problems)
+    return _platform(data, source)
+
+
+def load_platform(name_or_path: str | Path) -> Platform:
+    """Load a built-in profile by name (``eie``, any case: ``A100``) or a profile file
+    by path. An unknown name is a :class:`ConfigError` with "did you mean"."""
+    text = str(name_or_path)
+    builtins = builtin_platforms()
+    path = builtins.get(text) or Path(text)
+    if not path.exists():
+        path = find_builtin(text, builtins) or path
+    if not path.exists():
+        raise ConfigError(
+            shown(text),
+            f"no such hardware profile file or built-in{did_you_mean(text, builtins)} "
+            f"(built-ins: {', '.join(builtins)})",
+        )
+    return platform_from_dict(_resolve(path), str(path))

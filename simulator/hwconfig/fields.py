@@ -1,0 +1,297 @@
+"""Hardware-profile fields, each declared once: type, default, bounds, unit, description.
+
+The section tables (:data:`TOP_FIELDS`, :data:`COMPUTE_FIELDS`, ...) are the single
+source from which :data:`HWCONFIG_SCHEMA` (validation and ``prunesim schema
+hwconfig``), the defaults filled in, and the keyword arguments of the frozen
+dataclasses in :mod:`simulator.hwconfig.platform` all follow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_EXTENDS_DEPTH = 32
+"""Longest ``extends:`` chain followed."""
+MAX_PES = 2**24
+"""Most PEs a profile may have (given, or following from an FPGA's resources)."""
+
+PRECISIONS = ("int4", "int8", "int16", "int32", "fp16", "bf16", "fp32")
+"""Keys of per-precision tables (``mac_pj``, ``peak_macs_per_s``)."""
+RESOURCES = ("dsp", "lut", "ff", "bram36", "uram")
+"""FPGA resource kinds."""
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+"""Default of a field that must be given."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Field:
+    """One profile key, declared once.
+
+    ``kind`` is ``number | integer | string | boolean | enum | table | list |
+    section``. ``default`` is :data:`REQUIRED`, ``None`` (optional, absent stays
+    ``None`` or is derived in code) or the value used when the key is absent.
+    ``attr`` is the dataclass attribute it fills (the key itself when ``None``;
+    ``""``: read by code only). Bounds are inclusive except ``exclusive_minimum``.
+    ``keys`` and ``item`` describe a table's keys (values are ``item``) or a list's
+    items; ``fields`` a section's keys.
+    """
+
+    kind: str
+    description: str
+    unit: str = ""
+    default: Any = REQUIRED
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    item: Field | None = None
+    fields: Mapping[str, Field] | None = None
+    attr: str | None = None
+
+
+def _num(desc: str, unit: str = "", default: Any = REQUIRED, *, positive=True, **kw) -> Field:
+    bound = {"exclusive_minimum": 0} if positive else {"minimum": 0}
+    return Field(kind="number", description=desc, unit=unit, default=default, **bound, **kw)
+
+
+def _int(desc: str, default: Any = REQUIRED, *, maximum: int, **kw) -> Field:
+    return Field(
+        kind="integer", description=desc, default=default, minimum=1, maximum=maximum, **kw
+    )
+
+
+def _frac(desc: str, default: Any = REQUIRED) -> Field:
+    return Field(kind="number", description=desc, default=default, exclusive_minimum=0, maximum=1)
+
+
+def _table(desc: str, keys: tuple[str, ...], value: Field, default: Any = REQUIRED) -> Field:
+    return Field(kind="table", description=desc, keys=keys, item=value, default=default)
+
+
+def _section(desc: str, fields: Mapping[str, Field], default: Any = REQUIRED, **kw) -> Field:
+    return Field(kind="section", description=desc, fields=fields, default=default, **kw)
+
+
+_PJ = _num("energy", "pJ", positive=False)
+_BITS = _int("width", maximum=64)
+
+MEMORY_FIELDS: dict[str, Field] = {
+    "name": Field(kind="string", description="level name, unique in the profile"),
+    "kind": Field(
+        kind="enum", description="what the level is", choices=("dram", "sram", "regfile")
+    ),
+    "size_bytes": _num(
+        "capacity (per PE when per_pe); required except for dram, absent: unbounded",
+        "bytes",
+        math.inf,
+    ),
+    "per_pe": Field(kind="boolean", description="size is per PE (PE-local storage)", default=False),
+    "bandwidth_bytes_per_s": _num(
+        "bandwidth of the whole level (give this or bandwidth_bits_per_cycle)", "bytes/s", None
+    ),
+    "bandwidth_bits_per_cycle": _num(
+        "bandwidth per cycle, per PE when per_pe (gives bandwidth_bytes_per_s)",
+        "bits/cycle",
+        None,
+        attr="",
+    ),
+    "read_pj_per_bit": _num("read energy", "pJ/bit", positive=False),
+    "write_pj_per_bit": _num("write energy", "pJ/bit", positive=False),
+}
+"""Keys of one ``memory`` level."""
+
+NM_FIELDS: dict[str, Field] = {
+    "n": _int("kept weights per group (N of N:M)", maximum=1024),
+    "m": _int("group size (M of N:M)", maximum=1024),
+    "speedup": _num("math speed-up over dense (absent: m / n)", "x", None),
+}
+"""Keys of ``compute.nm_sparse``: an N:M sparse unit."""
+
+COMPUTE_FIELDS: dict[str, Field] = {
+    "pes": _int("processing elements (FPGA: follows from the fpga section)", None, maximum=MAX_PES),
+    "macs_per_pe_per_cycle": _int("MACs one PE does per cycle", 1, maximum=2**20),
+    "array_rows": _int("systolic array rows (absent: 0)", 0, maximum=2**16),
+    "array_cols": _int("systolic array columns (absent: 0)", 0, maximum=2**16),
+    "dataflow": Field(
+        kind="enum",
+        description="systolic dataflow: weight, output or input stationary",
+        choices=("ws", "os", "is"),
+        default="ws",
+    ),
+    "zero_gating": Field(
+        kind="boolean", description="zero activations gate the MAC", default=False
+    ),
+    "fifo_depth": _int("per-PE activation queue depth (eie)", 8, maximum=2**20),
+    "activation_density": _frac("fraction of nonzero activations", 1.0),
+    "nm_sparse": _section("an N:M sparse unit", NM_FIELDS, None),
+}
+"""Keys of ``compute``."""
+
+ENERGY_FIELDS: dict[str, Field] = {
+    "mac_pj": _table("energy of one MAC by precision (pJ)", PRECISIONS, _num("energy", "pJ")),
+    "index_decode_pj": _num("energy to decode one sparse index", "pJ", 0.0, positive=False),
+    "static_w": _num("static power", "W", 0.0, positive=False),
+}
+"""Keys of ``energy`` (they become :class:`Platform` attributes)."""
+
+_RESOURCE_COUNT = _num("resource count", "", positive=False)
+FPGA_FIELDS: dict[str, Field] = {
+    "device": _table("the device's resources", RESOURCES, _RESOURCE_COUNT),
+    "usable_fraction": _frac("share of the device the PEs may use", 1.0),
+    "dense_pe": _table("resources of one dense PE", RESOURCES, _RESOURCE_COUNT),
+    "sparse_pe": _table("resources of one sparse PE", RESOURCES, _RESOURCE_COUNT),
+}
+"""Keys of ``fpga``."""
+
+ROOFLINE_FIELDS: dict[str, Field] = {
+    "peak_macs_per_s": _table(
+        "peak MACs per second by precision (absent: from cores, simd_bits, fma_units)",
+        PRECISIONS,
+        _num("peak", "MAC/s"),
+        None,
+    ),
+    "cores": _int("cores (gives peak_macs_per_s)", None, maximum=2**20, attr=""),
+    "simd_bits": _int("SIMD width (gives peak_macs_per_s)", None, maximum=2**16, attr=""),
+    "fma_units_per_core": _int(
+        "FMA units per core (gives peak_macs_per_s)", None, maximum=2**10, attr=""
+    ),
+    "dense_efficiency": _frac("achieved fraction of the peak on dense GEMM"),
+    "sparse_efficiency": _frac("achieved fraction of the same peak on sparse kernels"),
+    "sparse_row_overhead_ns": _num("time per sparse row", "ns", 0.0, positive=False),
+    "sparse_entry_overhead_ns": _num("time per stored sparse entry", "ns", 0.0, positive=False),
+    "layer_overhead_ns": _num("fixed time per layer (launch)", "ns", 0.0, positive=False),
+    "sparse_index_bits": _int("index width of the sparse kernel", 32, maximum=64),
+    "sparse_pointer_bits": _int("pointer width of the sparse kernel", 32, maximum=64),
+}
+"""Keys of ``roofline``: CPU/GPU throughput."""
+
+TOP_FIELDS: dict[str, Field] = {
+    "extends": Field(
+        kind="string",
+        description="profile to inherit from (built-in or path)",
+        default=None,
+        attr="",
+    ),
+    "name": Field(kind="string", description="profile name"),
+    "description": Field(kind="string", description="what the profile is", default=""),
+    "source": Field(kind="string", description="where its numbers come from", default=""),
+    "class": Field(
+        kind="enum",
+        description="platform class",
+        choices=("fpga", "asic", "cpu", "gpu"),
+        attr="platform_class",
+    ),
+    "execution": Field(
+        kind="enum", description="execution model", choices=("systolic", "eie", "roofline")
+    ),
+    "technology_nm": _num("process node", "nm", None),
+    "clock_hz": _num("clock", "Hz"),
+    "weight_bits": Field(
+        kind="list", description="weight widths the platform runs (bits)", item=_BITS
+    ),
+    "activation_bits": _int("activation width (bits)", maximum=64),
+    "compute": _section("processing elements", COMPUTE_FIELDS, attr=""),
+    "memory": Field(
+        kind="list",
+        description="memory levels, outermost first",
+        item=_section("one memory level", MEMORY_FIELDS),
+        attr="",
+    ),
+    "energy": _section("energy per action", ENERGY_FIELDS, attr=""),
+    "fpga": _section("FPGA resources and per-PE costs", FPGA_FIELDS, None, attr=""),
+    "roofline": _section("CPU/GPU roofline", ROOFLINE_FIELDS, None, attr=""),
+}
+"""Top-level keys of a hardware profile."""
+
+
+def field_schema(f: Field) -> dict[str, Any]:
+    """The JSON Schema of one declared field."""
+    desc = f.description + (f" ({f.unit})" if f.unit else "")
+    out: dict[str, Any] = {"description": desc}
+    if f.kind in ("number", "integer"):
+        out["type"] = f.kind
+        for key, value in (
+            ("minimum", f.minimum),
+            ("exclusiveMinimum", f.exclusive_minimum),
+            ("maximum", f.maximum),
+        ):
+            if value is not None:
+                out[key] = value
+    elif f.kind == "string":
+        out.update(type="string", minLength=1)
+    elif f.kind == "boolean":
+        out["type"] = "boolean"
+    elif f.kind == "enum":
+        out["enum"] = list(f.choices)
+    elif f.kind == "table":
+        out.update(
+            type="object",
+            additionalProperties=False,
+            properties={k: field_schema(f.item) for k in f.keys},
+            minProperties=1,
+        )
+    elif f.kind == "list":
+        out.update(type="array", items=field_schema(f.item), minItems=1)
+    elif f.kind == "section":
+        out.update(
+            type="object",
+            additionalProperties=False,
+            properties={k: field_schema(v) for k, v in f.fields.items()},
+            required=[k for k, v in f.fields.items() if v.default is REQUIRED],
+        )
+    if f.default not in (REQUIRED, None) and not (
+        isinstance(f.default, float) and not math.isfinite(f.default)
+    ):
+        out["default"] = f.default
+    return out
+
+
+HWCONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "prunesim hardware profile",
+    **field_schema(_section("a prunesim hardware profile", TOP_FIELDS)),
+}
+"""JSON Schema of a hardware profile (``prunesim schema hwconfig`` prints it)."""
+
+
+def default_of(fields: Mapping[str, Field], key: str) -> Any:
+    return fields[key].default
+
+
+def convert(f: Field, value: Any) -> Any:
+    """A validated value as the dataclass holds it (numbers as float, lists as tuples)."""
+    if value is None:
+        return None
+    if f.kind == "number":
+        return float(value)
+    if f.kind == "integer":
+        return int(value)
+    if f.kind == "boolean":
+        return bool(value)
+    if f.kind == "table":
+        return {k: convert(f.item, v) for k, v in value.items()}
+    if f.kind == "list":
+        return tuple(convert(f.item, v) for v in value)
+    return value
+
+
+def section_kwargs(fields: Mapping[str, Field], data: Mapping[str, Any], **derived: Any) -> dict:
+    """Dataclass keyword arguments from a validated section: each field with an
+    attribute, converted, its default where absent; ``derived`` values win."""
+    out = {}
+    for key, f in fields.items():
+        name = key if f.attr is None else f.attr
+        if name and name not in derived:
+            out[name] = convert(f, data.get(key, f.default))
+    return {**out, **derived}

@@ -1,0 +1,156 @@
+"""The frozen objects a validated hardware profile becomes (:class:`Platform` and its
+parts); their defaults come from the field tables in :mod:`simulator.hwconfig.fields`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.hwconfig.fields import (
+    COMPUTE_FIELDS,
+    ENERGY_FIELDS,
+    ROOFLINE_FIELDS,
+    TOP_FIELDS,
+    default_of,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryLevel:
+    """One memory level. ``size_bytes`` is per PE when ``per_pe``; bandwidth is the
+    whole level's (per PE times PEs for PE-local storage). See :data:`MEMORY_FIELDS`."""
+
+    name: str
+    kind: str
+    size_bytes: float
+    per_pe: bool
+    bandwidth_bytes_per_s: float
+    read_pj_per_bit: float
+    write_pj_per_bit: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class NMSparse:
+    """An N:M sparse unit: math on N of every M weights, ``speedup`` over dense."""
+
+    n: int
+    m: int
+    speedup: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compute:
+    """Processing elements (see :data:`COMPUTE_FIELDS` for units and defaults)."""
+
+    pes: int
+    macs_per_pe_per_cycle: int = default_of(COMPUTE_FIELDS, "macs_per_pe_per_cycle")
+    array_rows: int = default_of(COMPUTE_FIELDS, "array_rows")
+    array_cols: int = default_of(COMPUTE_FIELDS, "array_cols")
+    dataflow: str = default_of(COMPUTE_FIELDS, "dataflow")
+    zero_gating: bool = default_of(COMPUTE_FIELDS, "zero_gating")
+    fifo_depth: int = default_of(COMPUTE_FIELDS, "fifo_depth")
+    activation_density: float = default_of(COMPUTE_FIELDS, "activation_density")
+    nm_sparse: NMSparse | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fpga:
+    """Device resources and per-PE costs (``dsp, lut, ff, bram36, uram``)."""
+
+    device: Mapping[str, float]
+    usable_fraction: float
+    dense_pe: Mapping[str, float]
+    sparse_pe: Mapping[str, float]
+
+    def fit_ratio(self, sparse: bool) -> float:
+        """PEs of one kind that fit, before rounding down (``inf`` when no resource
+        is charged; may be huge for a tiny per-PE cost: validation bounds it)."""
+        per_pe = self.sparse_pe if sparse else self.dense_pe
+        ratios = [
+            self.device.get(r, 0.0) * self.usable_fraction / cost
+            for r, cost in per_pe.items()
+            if cost > 0
+        ]
+        return min(ratios) if ratios else math.inf
+
+    def pes_that_fit(self, sparse: bool) -> int:
+        """PEs of one kind that fit in the usable part of the device (0 when the
+        count is not finite; a validated profile has 1 to :data:`MAX_PES`)."""
+        ratio = self.fit_ratio(sparse)
+        return max(0, math.floor(ratio)) if math.isfinite(ratio) else 0
+
+    def binding_resource(self, sparse: bool) -> str:
+        per_pe = self.sparse_pe if sparse else self.dense_pe
+        return min(
+            (r for r, c in per_pe.items() if c > 0),
+            key=lambda r: self.device.get(r, 0.0) / per_pe[r],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Roofline:
+    """CPU/GPU throughput: peak MACs per second by precision and achieved fractions
+    (see :data:`ROOFLINE_FIELDS`)."""
+
+    peak_macs_per_s: Mapping[str, float]
+    dense_efficiency: float
+    sparse_efficiency: float
+    sparse_row_overhead_ns: float = default_of(ROOFLINE_FIELDS, "sparse_row_overhead_ns")
+    sparse_entry_overhead_ns: float = default_of(ROOFLINE_FIELDS, "sparse_entry_overhead_ns")
+    sparse_index_bits: int = default_of(ROOFLINE_FIELDS, "sparse_index_bits")
+    sparse_pointer_bits: int = default_of(ROOFLINE_FIELDS, "sparse_pointer_bits")
+    layer_overhead_ns: float = default_of(ROOFLINE_FIELDS, "layer_overhead_ns")
+
+    def peak_for(self, weight_bits: int, activation_bits: int) -> float:
+        """Peak MACs/s at the narrowest listed precision holding both operands."""
+        return by_precision(self.peak_macs_per_s, max(weight_bits, activation_bits))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Platform:
+    """A validated hardware profile (see :data:`HWCONFIG_SCHEMA`)."""
+
+    name: str
+    platform_class: str
+    execution: str
+    clock_hz: float
+    weight_bits: tuple[int, ...]
+    activation_bits: int
+    compute: Compute
+    memory: tuple[MemoryLevel, ...]
+    mac_pj: Mapping[str, float]
+    index_decode_pj: float = default_of(ENERGY_FIELDS, "index_decode_pj")
+    static_w: float = default_of(ENERGY_FIELDS, "static_w")
+    technology_nm: float | None = None
+    fpga: Fpga | None = None
+    roofline: Roofline | None = None
+    description: str = default_of(TOP_FIELDS, "description")
+    source: str = default_of(TOP_FIELDS, "source")
+    path: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def level(self, kind: str) -> MemoryLevel | None:
+        """The outermost memory level of a kind (``dram``, ``sram``, ``regfile``)."""
+        return next((m for m in self.memory if m.kind == kind), None)
+
+    def mac_pj_for(self, weight_bits: int, activation_bits: int) -> float:
+        """Energy of one MAC at the narrowest listed precision holding both operands."""
+        return by_precision(self.mac_pj, max(weight_bits, activation_bits))
+
+
+def precision_bits(key: str) -> int:
+    """``"int8"`` -> 8, ``"bf16"`` -> 16."""
+    return int(key.lstrip("intfpb"))
+
+
+def by_precision(table: Mapping[str, float], bits: int) -> float:
+    """The entry of the narrowest precision with at least ``bits`` (integer formats
+    before floating point at equal width); the widest one when none is wide enough."""
+    ranked = sorted(table, key=lambda k: (precision_bits(k), not k.startswith("int")))
+    for key in ranked:
+        if precision_bits(key) >= bits:
+            return table[key]
+    return table[ranked[-1]]
