@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 from collections.abc import Iterator
+from pathlib import Path
 
 from simulator.errors import ConfigError, ResourceError
 
@@ -25,11 +27,33 @@ _limit_bytes: int | None = None
 
 
 def physical_memory_bytes() -> int:
-    """The machine's physical memory (bytes); 8 GiB where the system does not say."""
+    """The memory this process may use (bytes): the machine's physical memory, or less
+    where a container's cgroup limit or the process's address-space limit
+    (``ulimit -v``, less what is mapped already) says so; 8 GiB where nothing says."""
+    sizes = []
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        sizes.append(int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")))
     except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        with contextlib.suppress(OSError, ValueError):
+            text = Path(path).read_text().strip()
+            if text.isdigit() and int(text) < 2**60:
+                sizes.append(int(text))
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            sizes.append(max(soft - _mapped_bytes(), 0))
+    return min(sizes) if sizes else 8 * 2**30
+
+
+def _mapped_bytes() -> int:
+    """Virtual memory this process has mapped (bytes; 0 where unknown)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def parse_bytes(text: str, where: str = "memory size") -> int:

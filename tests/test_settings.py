@@ -132,3 +132,16 @@ def test_shown_is_bounded_and_escaped():
     for _ in range(10_000):
         nested = [nested]
     assert shown(nested) == "<list>"
+
+
+def test_memory_limit_follows_the_address_space_limit(monkeypatch):
+    import resource
+
+    from simulator import memory
+
+    monkeypatch.delenv("PRUNESIM_MAX_MEMORY", raising=False)
+    ram = memory.physical_memory_bytes()
+    monkeypatch.setattr(memory, "_mapped_bytes", lambda: 2**30)
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (3 * 2**30, resource.RLIM_INFINITY))
+    assert memory.physical_memory_bytes() == min(ram, 2 * 2**30)
+    assert memory.memory_limit_bytes() == min(ram, 2 * 2**30) // 2

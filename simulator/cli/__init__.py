@@ -97,6 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PrunesimError as e:
         print(f"prunesim: error: {e}", file=sys.stderr)
         return 2
+    except MemoryError:  # last resort: every large allocation is checked before it is made
+        print(
+            "prunesim: error: out of memory; lower the problem size or raise the memory "
+            "available (--max-memory sets the limit checked before large allocations)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("prunesim: interrupted", file=sys.stderr)
         return 130
