@@ -668,7 +668,7 @@ def _run_parallel(todo, config, out, jobs, tick, parts, nets) -> None:
     """Networks in ``jobs`` worker processes, largest first; each writes its part."""
     order = sorted(todo, key=lambda n: -nets[n].weight_count)
     tasks = [(n, (n, config, str(parts[n].folder), parts[n].key, parts[n].inputs)) for n in order]
-    run_in_workers(_network_job, tasks, jobs, on_tick=lambda key: tick())
+    run_in_workers(f"{__name__}:_network_job", tasks, jobs, on_tick=lambda key: tick())
 
 
 def _read_part(part: _Part) -> tuple[dict[str, pd.DataFrame] | None, str | None]:

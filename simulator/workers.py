@@ -14,6 +14,7 @@ finishes a task after its parent gave up on it.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import pickle
 import signal
@@ -94,9 +95,11 @@ def _sendable(error: BaseException) -> BaseException:
         return WorkerError(f"{type(error).__name__}: {error}")
 
 
-def _worker_main(parent_pid: int, conn, function: Callable[..., Any]) -> None:
+def _worker_main(parent_pid: int, conn, function: str) -> None:
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    module, _, name = function.partition(":")
+    run = getattr(importlib.import_module(module), name)  # heavy imports after the watch
     while True:
         try:
             task = conn.recv()
@@ -110,7 +113,7 @@ def _worker_main(parent_pid: int, conn, function: Callable[..., Any]) -> None:
             conn.send(("tick", key))
 
         try:
-            result = function(*args, tick=tick)
+            result = run(*args, tick=tick)
         except Exception as e:
             conn.send(("error", key, _sendable(e), traceback.format_exc()))
         else:
@@ -133,7 +136,7 @@ def _stop(processes: Sequence, grace_s: float = 2.0) -> None:
 
 
 def run_in_workers(
-    function: Callable[..., Any],
+    function: str,
     tasks: Sequence[tuple[Any, tuple]],
     processes: int,
     on_tick: Callable[[Any], None] = lambda key: None,
@@ -141,7 +144,8 @@ def run_in_workers(
     """``function(*args, tick=...)`` for each ``(key, args)`` of ``tasks``, in up to
     ``processes`` spawned worker processes, in the order given; ``on_tick(key)`` for
     every ``tick()`` a task calls. Returns ``{key: result}``. A task's error is
-    raised here (after every worker was stopped)."""
+    raised here (after every worker was stopped). ``function`` is named as
+    ``"module:name"``, imported by each worker only once it watches its parent."""
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
