@@ -15,7 +15,7 @@ from simulator.errors import ConfigError
 from simulator.plots import plot_compute, plot_energy_breakdown, plot_storage
 from simulator.report import table, write_csv, write_frame_json
 from simulator.study import TABLES, StudyResult, check_out_dir, file_name
-from simulator.studyparts import temporary_name
+from simulator.studyparts import sha256_text, temporary_name
 
 VERDICT_HEADERS = [
     "network",
@@ -108,6 +108,17 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
+def _stems(names) -> dict[str, str]:
+    """Each name as a file name; names that the safe form would merge (``net a`` and
+    ``net_a``) get a short hash of the exact name, so that no plot replaces another."""
+    names = list(dict.fromkeys(names))
+    safe = [file_name(n) for n in names]
+    return {
+        n: f"{f}-{sha256_text(n)[:8]}" if safe.count(f) > 1 else f
+        for n, f in zip(names, safe, strict=True)
+    }
+
+
 def write_tables(result: StudyResult) -> Path:
     """Write every table as CSV and JSON into ``tables/``; returns that folder."""
     check_out_dir(result.out_dir)
@@ -129,16 +140,18 @@ def write_study(result: StudyResult) -> Path:
     plots: dict[str, list[Path]] = {"compute": [], "storage": [], "energy": []}
     sweep, breakeven = t["compute_sweep"], t["compute_breakeven"]
     folder = out / "plots"
-    for platform in sorted(sweep["platform"].unique()):
-        path = folder / f"compute_{file_name(platform)}.png"
+    platforms = sorted(sweep["platform"].unique())
+    platform_stem, network_stem = _stems(platforms), _stems(result.networks)
+    for platform in platforms:
+        path = folder / f"compute_{platform_stem[platform]}.png"
         _atomic(path, lambda tmp, pl=platform: plot_compute(sweep, breakeven, pl, tmp))
         plots["compute"].append(path)
     ib = result.config.index_bits[0]
     for network in result.networks:
-        path = folder / f"storage_{file_name(network)}.png"
+        path = folder / f"storage_{network_stem[network]}.png"
         _atomic(path, lambda tmp, n=network: plot_storage(t["storage_curves"], n, ib, tmp))
         plots["storage"].append(path)
-        path = folder / f"energy_{file_name(network)}.png"
+        path = folder / f"energy_{network_stem[network]}.png"
         _atomic(path, lambda tmp, n=network: plot_energy_breakdown(t["energy_breakdown"], n, tmp))
         plots["energy"].append(path)
     report = out / "report.md"

@@ -165,6 +165,9 @@ def test_names_that_the_safe_form_merges_keep_their_own_parts(tmp_path):
         assert sorted(result.tables["verdict"]["network"]) == ["net a", "net_a"]
     pd.testing.assert_frame_equal(first.tables["verdict"], again.tables["verdict"])
     assert len(list((tmp_path / "out" / "parts").iterdir())) == 2
+    report = write_study(again).read_text()  # one plot each, none replacing the other
+    storage = sorted(p.name for p in (tmp_path / "out" / "plots").glob("storage_*.png"))
+    assert len(storage) == 2 and all(f"plots/{name}" in report for name in storage)
 
 
 def _lenet5_checkpoint(path: Path, density: float) -> None:
