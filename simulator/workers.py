@@ -165,12 +165,18 @@ def run_in_workers(
             conns[here] = p
 
         def give(conn) -> None:
-            if queue:
-                key, args = queue.pop(0)
-                conn.send((key, args))
-                busy[conn] = key
-            else:
-                conn.send(None)
+            task = queue.pop(0) if queue else None
+            try:  # a BrokenPipeError must not pass for a closed stdout upstream
+                conn.send(task)
+            except OSError as e:
+                if task is None:
+                    return
+                raise WorkerError(
+                    f"a worker process ended before it could take {task[0]} "
+                    f"(exit code {conns[conn].exitcode}; {e})"
+                ) from None
+            if task is not None:
+                busy[conn] = task[0]
 
         for conn in list(conns):
             give(conn)

@@ -157,3 +157,32 @@ def test_a_signal_to_a_parallel_study_leaves_no_process_behind(tmp_path, sig, wh
             proc.wait()
         for line in _alive_in_session(proc.pid):  # never leave a stray process
             os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
+def _double(n: int, tick) -> int:
+    tick()
+    return 2 * n
+
+
+def _fail(n: int, tick) -> int:
+    from simulator.errors import ConfigError
+
+    raise ConfigError("model.yaml", f"bad network {n}")
+
+
+def _die(n: int, tick) -> int:
+    os._exit(3)
+
+
+def test_workers_return_results_and_errors_and_notice_a_dead_worker():
+    from simulator.errors import PrunesimError
+    from simulator.workers import WorkerError, run_in_workers
+
+    ticks = []
+    tasks = [(n, (n,)) for n in range(3)]
+    got = run_in_workers(f"{__name__}:_double", tasks, 2, on_tick=ticks.append)
+    assert got == {0: 0, 1: 2, 2: 4} and sorted(ticks) == [0, 1, 2]
+    with pytest.raises(PrunesimError, match=r"model\.yaml: bad network"):
+        run_in_workers(f"{__name__}:_fail", tasks[:1], 2)
+    with pytest.raises(WorkerError, match="computing 0 ended without finishing it"):
+        run_in_workers(f"{__name__}:_die", tasks[:1], 2)
