@@ -17,12 +17,13 @@ For every network and platform, at equal weight bits:
 
 Mask statistics are computed once per network and reused for every platform and
 bit width. Each network is one unit of work: its tables are written under
-``out/parts/NETWORK/`` when it finishes, so an interrupted study resumes where it
-stopped.
+``out/parts/NETWORK-HASH/CONFIG/`` with a manifest when it finishes (see
+:mod:`simulator.studyparts`), so an interrupted study resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -42,6 +43,8 @@ from simulator.masks import Pruning, generate_mask
 from simulator.settings import Settings, width_problems
 from simulator.simulate import ENERGY_COLUMNS, simulate_network
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
+from simulator.studyparts import read_part, sha256_file, sha256_text, write_part
+from simulator.workers import run_in_workers, sigterm_raises
 from simulator.workloads import Network, load_network
 
 DEFAULT_NETWORKS = (
@@ -135,16 +138,11 @@ class StudyConfig:
 
     def digest(self, platforms: Iterable[Platform] = (), networks: Iterable[Network] = ()) -> str:
         """Identifies a configuration and the contents of everything it reads (profiles,
-        networks, checkpoint files), so that a resumed study reuses only matching parts."""
-        files = {
-            n: [p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns]
-            for n, p in self.checkpoints.items()
-            if Path(p).is_file()
-        }
+        networks, checkpoint files: their bytes, not their size or date)."""
         text = json.dumps(
             {
                 **asdict(self),
-                "checkpoints": files,
+                "checkpoints": {n: [p, _file_hash(p)] for n, p in self.checkpoints.items()},
                 "platforms": [p.raw for p in platforms],
                 "networks": [repr(n.layers) for n in networks],
             },
@@ -495,6 +493,8 @@ class StudyResult:
     resumed: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()
+    recomputed: tuple[str, ...] = ()
+    """Networks whose earlier part could not be reused, as "network: why" lines."""
 
 
 def real_masks(config: StudyConfig, network: Network) -> dict[str, np.ndarray] | None:
@@ -516,14 +516,14 @@ def _units(config: StudyConfig, platforms: list[Platform]) -> int:
     return 1 + sum(len(compute_weight_bits(config, p)) for p in platforms)
 
 
-def _network_job(name: str, config: StudyConfig, folder: str, digest: str, ticks=None) -> dict:
-    """One network in a worker process: run, write its part, return its tables."""
+def _network_job(
+    name: str, config: StudyConfig, folder: str, key: str, inputs: dict, tick=None
+) -> None:
+    """One network in a worker process: run it and write its part."""
     platforms = [load_platform(n) for n in config.platform_names()]
-    tick = (lambda: ticks.put(1)) if ticks is not None else None
     network = load_network(name)
     tables = study_network(network, platforms, config, tick, real_masks(config, network))
-    _write_part(Path(folder), tables, digest)
-    return tables
+    _write_part(Path(folder), tables, network.name, key, inputs)
 
 
 def run_study(
@@ -533,10 +533,26 @@ def run_study(
     resume: bool = True,
     jobs: int = 1,
 ) -> StudyResult:
-    """Run the study, writing each network's tables under ``out_dir/parts/NETWORK``
-    as soon as it is done (an earlier run's parts with the same configuration are
-    reused), with up to ``jobs`` networks at a time in worker processes."""
+    """Run the study, writing each network's tables under ``out_dir/parts`` as soon
+    as it is done, with up to ``jobs`` networks at a time in worker processes.
+
+    With ``resume``, a part of an earlier run is reused only if its manifest vouches
+    for it: same configuration, same inputs (the contents of profiles, networks,
+    checkpoints and of prunesim's own code), every table file complete and
+    unchanged. Any other part is recomputed, and the reason is in the result's
+    ``recomputed``. SIGTERM stops the study (and every worker process) with
+    :class:`~simulator.workers.Terminated`; finished parts stay for the next run."""
     out = Path(out_dir)
+    check_out_dir(out)
+    message = (
+        f"study stopped by SIGTERM; finished networks are kept under {out / 'parts'} "
+        "and the same command resumes from them"
+    )
+    with sigterm_raises(message):
+        return _run_study(config, out, progress, resume, jobs)
+
+
+def _run_study(config, out, progress, resume, jobs) -> StudyResult:
     platforms = [load_platform(n) for n in config.platform_names()]
     nets = {name: load_network(name) for name in config.networks}  # fail early on bad names
     titles = [n.name for n in nets.values()]
@@ -545,30 +561,37 @@ def run_study(
         raise ConfigError("--networks", f"two networks share a name: {', '.join(titles)}")
     if len({p.name for p in platforms}) < len(platforms):
         raise ConfigError("--platforms", "two platforms share a name (give each its own name:)")
-    digest = config.digest(platforms, nets.values())
     tick = progress(len(config.networks) * _units(config, platforms)) if progress else None
     tick = tick or (lambda: None)
+    hashes: dict[str, str] = {}
+    parts = {name: _part(out, config, platforms, nets[name], hashes) for name in config.networks}
     results: dict[str, Mapping[str, pd.DataFrame]] = {}
-    todo = []
+    todo, recomputed = [], []
     for name in config.networks:
-        folder = _part_folder(out, nets[name])
-        marker = folder / "done.json"
-        if resume and marker.is_file() and json.loads(marker.read_text()).get("digest") == digest:
-            results[name] = {t: _read_part(folder / f"{t}.csv") for t in TABLES}
-            for _ in range(_units(config, platforms)):
-                tick()
-        else:
-            todo.append(name)
+        if resume:
+            tables, why = _read_part(parts[name])
+            if tables is not None:
+                results[name] = tables
+                for _ in range(_units(config, platforms)):
+                    tick()
+                continue
+            if why:
+                recomputed.append(f"{nets[name].name}: {why}")
+        todo.append(name)
     resumed = tuple(n for n in config.networks if n in results)
     if jobs <= 1 or len(todo) <= 1:
         for name in todo:
             network = nets[name]
-            results[name] = study_network(
-                network, platforms, config, tick, real_masks(config, network)
-            )
-            _write_part(_part_folder(out, network), results[name], digest)
+            tables = study_network(network, platforms, config, tick, real_masks(config, network))
+            part = parts[name]
+            _write_part(part.folder, tables, part.name, part.key, part.inputs)
     else:
-        results.update(_run_parallel(todo, config, out, jobs, tick, digest, nets))
+        _run_parallel(todo, config, out, jobs, tick, parts, nets)
+    for name in todo:  # what was just written, read back as a resumed run reads it
+        tables, why = _read_part(parts[name])
+        if tables is None:
+            raise ConfigError(str(parts[name].folder), f"study results do not verify: {why}")
+        results[name] = tables
     combined = {}
     for t in TABLES:
         frames = [results[n][t] for n in config.networks if not results[n][t].empty]
@@ -580,7 +603,24 @@ def run_study(
         resumed=tuple(nets[n].name for n in resumed),
         networks=tuple(n.name for n in nets.values()),
         platforms=tuple(p.name for p in platforms),
+        recomputed=tuple(recomputed),
     )
+
+
+def check_out_dir(out: Path) -> None:
+    """Fail before any work if the study's outputs cannot go under ``out``: a file
+    where a folder goes, or a folder where a file goes."""
+    out = Path(out)
+    problems = [
+        f"{p} is a file, not a folder"
+        for p in (out, out / "parts", out / "tables", out / "plots")
+        if p.exists() and not p.is_dir()
+    ]
+    files = [out / "report.md"]
+    files += [out / "tables" / f"{t}.{ext}" for t in TABLES for ext in ("csv", "json")]
+    problems += [f"{p} is a folder, not a file" for p in files if p.is_dir()]
+    if problems:
+        raise ConfigError(str(out), problems)
 
 
 def file_name(name: str) -> str:
@@ -588,52 +628,86 @@ def file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_"
 
 
-def _part_folder(out: Path, network: Network) -> Path:
-    """Where a network's finished tables go."""
-    return out / "parts" / file_name(network.name)
+@dataclass(frozen=True, kw_only=True)
+class _Part:
+    """Where a network's part goes and what its manifest must say to be reused."""
+
+    folder: Path
+    name: str
+    key: str
+    inputs: dict[str, str]
 
 
-def _run_parallel(todo, config, out, jobs, tick, digest, nets) -> dict:
-    """Networks in ``jobs`` spawned processes, largest first; ticks come back on a queue."""
-    import multiprocessing as mp
-    import queue
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    size = {n: nets[n].weight_count for n in todo}
-    ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        ticks = manager.Queue()
-        futures = {
-            pool.submit(_network_job, n, config, str(_part_folder(out, nets[n])), digest, ticks): n
-            for n in sorted(todo, key=lambda n: -size[n])
-        }
-        results = {}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            while True:
-                try:
-                    ticks.get_nowait()
-                except queue.Empty:
-                    break
-                tick()
-            for f in done:
-                results[futures[f]] = f.result()
-        return results
-
-
-def _read_part(path: Path) -> pd.DataFrame:
+def _file_hash(path: str | Path, cache: dict[str, str] | None = None) -> str:
+    """A file's content hash (``missing`` if it is not a readable file)."""
+    text = str(path)
+    if cache is not None and text in cache:
+        return cache[text]
     try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+        digest = sha256_file(text)
+    except OSError:
+        digest = "missing"
+    if cache is not None:
+        cache[text] = digest
+    return digest
 
 
-def _write_part(folder: Path, tables: Mapping[str, pd.DataFrame], digest: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, frame in tables.items():
-            frame.to_csv(folder / f"{name}.csv", index=False)
-        (folder / "done.json").write_text(json.dumps({"digest": digest}))
-    except OSError as e:
-        raise ConfigError(str(folder), f"cannot write study results ({e.strerror})") from None
+@functools.cache
+def _code_hash() -> str:
+    """A hash of prunesim's own source files: results of other code are not reused."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _part_key(config: StudyConfig, network: Network) -> str:
+    """The configuration as it concerns one network (its rate and checkpoint, not the
+    other networks'): parts of two configurations live side by side."""
+    fields = asdict(config)
+    fields.pop("networks", None)
+    fields["rates"] = config.rate_of(network.name)
+    fields["checkpoints"] = config.checkpoints.get(network.name)
+    text = json.dumps(fields, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _part_folder(out: Path, network: Network, key: str = "") -> Path:
+    """Where a network's finished tables go: ``parts/SAFE-NAME-HASH/KEY``, the hash
+    of the exact name keeping apart names that the safe form merges (``net a`` and
+    ``net_a``), the key keeping apart configurations."""
+    name = network.name
+    folder = out / "parts" / f"{file_name(name)[:60]}-{sha256_text(name)[:8]}"
+    return folder / key if key else folder
+
+
+def _part(
+    out: Path, config: StudyConfig, platforms: list[Platform], network: Network, hashes: dict
+) -> _Part:
+    inputs = {"code": _code_hash(), "network": sha256_text(repr(network.layers))}
+    for p in platforms:
+        inputs[f"platform {p.name}"] = sha256_text(json.dumps(p.raw, sort_keys=True, default=str))
+    checkpoint = config.checkpoints.get(network.name)
+    if checkpoint is not None:
+        inputs["checkpoint"] = _file_hash(checkpoint, hashes)
+    key = _part_key(config, network)
+    return _Part(folder=_part_folder(out, network, key), name=network.name, key=key, inputs=inputs)
+
+
+def _run_parallel(todo, config, out, jobs, tick, parts, nets) -> None:
+    """Networks in ``jobs`` worker processes, largest first; each writes its part."""
+    order = sorted(todo, key=lambda n: -nets[n].weight_count)
+    tasks = [(n, (n, config, str(parts[n].folder), parts[n].key, parts[n].inputs)) for n in order]
+    run_in_workers(f"{__name__}:_network_job", tasks, jobs, on_tick=lambda key: tick())
+
+
+def _read_part(part: _Part) -> tuple[dict[str, pd.DataFrame] | None, str | None]:
+    return read_part(part.folder, TABLES, name=part.name, key=part.key, inputs=part.inputs)
+
+
+def _write_part(
+    folder: Path, tables: Mapping[str, pd.DataFrame], name: str, key: str, inputs: dict
+) -> None:
+    write_part(folder, tables, name=name, key=key, inputs=inputs)

@@ -3,14 +3,19 @@ report that gathers them with a short reading; the terminal verdict table."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from simulator.errors import ConfigError
 from simulator.plots import plot_compute, plot_energy_breakdown, plot_storage
 from simulator.report import table, write_csv, write_frame_json
-from simulator.study import TABLES, StudyResult, file_name
+from simulator.study import TABLES, StudyResult, check_out_dir, file_name
+from simulator.studyparts import sha256_text, temporary_name
 
 VERDICT_HEADERS = [
     "network",
@@ -87,28 +92,71 @@ def _md_table(rows: list[list], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write ``path`` through ``write(temporary path)`` and rename it into place, so
+    that a killed study never leaves a half-written file under the final name."""
+    tmp = temporary_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ConfigError(str(path), f"cannot write file ({e.strerror or e})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def _stems(names) -> dict[str, str]:
+    """Each name as a file name; names that the safe form would merge (``net a`` and
+    ``net_a``) get a short hash of the exact name, so that no plot replaces another."""
+    names = list(dict.fromkeys(names))
+    safe = [file_name(n) for n in names]
+    return {
+        n: f"{f}-{sha256_text(n)[:8]}" if safe.count(f) > 1 else f
+        for n, f in zip(names, safe, strict=True)
+    }
+
+
+def write_tables(result: StudyResult) -> Path:
+    """Write every table as CSV and JSON into ``tables/``; returns that folder."""
+    check_out_dir(result.out_dir)
+    folder = result.out_dir / "tables"
+    for name in TABLES:
+        frame = result.tables[name]
+        _atomic(folder / f"{name}.csv", lambda tmp, f=frame: write_csv(tmp, f))
+        _atomic(folder / f"{name}.json", lambda tmp, n=name, f=frame: write_frame_json(tmp, n, f))
+    return folder
+
+
 def write_study(result: StudyResult) -> Path:
     """Write tables (CSV, JSON), plots and ``report.md`` into the study's folder;
-    returns the report's path."""
+    returns the report's path. Each file is written under a temporary name and
+    renamed into place."""
     out = result.out_dir
     t = result.tables
-    for name in TABLES:
-        write_csv(out / "tables" / f"{name}.csv", t[name])
-        write_frame_json(out / "tables" / f"{name}.json", name, t[name])
+    write_tables(result)
     plots: dict[str, list[Path]] = {"compute": [], "storage": [], "energy": []}
     sweep, breakeven = t["compute_sweep"], t["compute_breakeven"]
     folder = out / "plots"
-    for platform in sorted(sweep["platform"].unique()):
-        path = folder / f"compute_{file_name(platform)}.png"
-        plots["compute"].append(plot_compute(sweep, breakeven, platform, path))
+    platforms = sorted(sweep["platform"].unique())
+    platform_stem, network_stem = _stems(platforms), _stems(result.networks)
+    for platform in platforms:
+        path = folder / f"compute_{platform_stem[platform]}.png"
+        _atomic(path, lambda tmp, pl=platform: plot_compute(sweep, breakeven, pl, tmp))
+        plots["compute"].append(path)
     ib = result.config.index_bits[0]
     for network in result.networks:
-        path = folder / f"storage_{file_name(network)}.png"
-        plots["storage"].append(plot_storage(t["storage_curves"], network, ib, path))
-        path = folder / f"energy_{file_name(network)}.png"
-        plots["energy"].append(plot_energy_breakdown(t["energy_breakdown"], network, path))
+        path = folder / f"storage_{network_stem[network]}.png"
+        _atomic(path, lambda tmp, n=network: plot_storage(t["storage_curves"], n, ib, tmp))
+        plots["storage"].append(path)
+        path = folder / f"energy_{network_stem[network]}.png"
+        _atomic(path, lambda tmp, n=network: plot_energy_breakdown(t["energy_breakdown"], n, tmp))
+        plots["energy"].append(path)
     report = out / "report.md"
-    report.write_text(_markdown(result, plots), encoding="utf-8")
+    text = _markdown(result, plots)
+    _atomic(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return report
 
 
