@@ -1,10 +1,10 @@
 """SIGTERM, SIGINT and SIGKILL of a parallel ``prunesim study`` stop every process it
 started (workers, multiprocessing's resource tracker) within seconds.
 
-Exit codes: SIGINT 130 ("prunesim: interrupted"); SIGTERM 2, with one line that says
-the study was stopped by SIGTERM and that the finished networks are kept (the
-library raises ``simulator.workers.Terminated``, a PrunesimError that carries
-``exit_code = 143`` for a CLI that wants the shell's convention); no traceback.
+Exit codes: SIGINT 130 ("prunesim: interrupted"); SIGTERM 143 (the shell's
+convention), with one line that says the study was stopped by SIGTERM and that the
+finished networks are kept (the library raises ``simulator.workers.Terminated``);
+no traceback.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def test_a_signal_to_a_parallel_study_leaves_no_process_behind(tmp_path, sig, wh
         assert left == [], left
         assert "Traceback" not in text, text[-3000:]
         if sig == signal.SIGTERM:
-            assert proc.returncode == 2 and "stopped by SIGTERM" in text, text
+            assert proc.returncode == 143 and "stopped by SIGTERM" in text, text
         elif sig == signal.SIGINT:
             assert proc.returncode == 130 and "interrupted" in text, text
         else:

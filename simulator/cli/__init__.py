@@ -95,8 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         apply_common(ns)
         return module.run(ns)
     except PrunesimError as e:
-        print(f"prunesim: error: {e}", file=sys.stderr)
-        return 2
+        stopped = getattr(e, "signum", None) is not None  # a signal, not bad input
+        print(f"prunesim: {'stopped' if stopped else 'error'}: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2) if stopped else 2
     except MemoryError:  # last resort: every large allocation is checked before it is made
         print(
             "prunesim: error: out of memory; lower the problem size or raise the memory "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from simulator.cli import options as o
@@ -196,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
     print(verdict_table(result))
     if result.resumed:
         print(f"\n(reused earlier results for: {', '.join(result.resumed)})")
+    for line in result.recomputed:
+        print(f"note: recomputed {line}", file=sys.stderr)
     print(
         f"\nreport: {report}\ntables: {result.out_dir / 'tables'}\n"
         f"plots:  {result.out_dir / 'plots'}"
