@@ -108,15 +108,16 @@ def network_storage(
     network: Network,
     pruning: Pruning,
     params: FormatParams,
-    formats: Iterable[str] = tuple(FORMATS),
+    formats: Iterable[str] | None = None,
     masks: Mapping[str, np.ndarray] | None = None,
     on_layer: Callable[[str], None] | None = None,
 ) -> StorageResult:
-    """Storage of every prunable layer in each format. Masks are generated from
-    ``pruning`` unless given (then they are checked against their layers)."""
+    """Storage of every prunable layer in each format (default: every registered
+    format). Masks are generated from ``pruning`` unless given (then they are checked
+    against their layers)."""
     if not network.prunable_layers:
         raise MaskError(f"network {network.name!r} has no layers with weights to store")
-    formats = tuple(formats)
+    formats = tuple(FORMATS if formats is None else formats)
     stats: dict[str, dict[str, FormatStats]] = {}
     for layer in network.prunable_layers:
         if masks is not None:
