@@ -66,40 +66,14 @@ def _dense(p: MaskProfile, params: FormatParams) -> FormatStats:
 # --- CSR / CSC: one implementation (compressed.py) ---------------------------------------
 
 
-@register(
-    "csr",
-    "compressed rows, absolute column index of ceil(log2 cols) bits",
-    **compressed.parts("row", relative=False),
-)
-def _csr(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return compressed.count(p, params, "row", relative=False)
-
-
-@register(
-    "csc",
-    "compressed columns, absolute row index of ceil(log2 rows) bits",
-    **compressed.parts("col", relative=False),
-)
-def _csc(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return compressed.count(p, params, "col", relative=False)
-
-
-@register(
-    "csr-rel",
-    "compressed rows, relative index (zero run) with filler entries",
-    **compressed.parts("row", relative=True),
-)
-def _csr_rel(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return compressed.count(p, params, "row", relative=True)
-
-
-@register(
-    "csc-rel",
-    "compressed columns, relative index with fillers (EIE)",
-    **compressed.parts("col", relative=True),
-)
-def _csc_rel(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return compressed.count(p, params, "col", relative=True)
+for _axis, _relative, _description in (
+    ("row", False, "compressed rows, absolute column index of ceil(log2 cols) bits"),
+    ("col", False, "compressed columns, absolute row index of ceil(log2 rows) bits"),
+    ("row", True, "compressed rows, relative index (zero run) with filler entries"),
+    ("col", True, "compressed columns, relative index with fillers (EIE)"),
+):
+    _count, _parts = compressed.parts(_axis, _relative)
+    register(compressed.name_of(_axis, _relative), _description, **_parts)(_count)
 
 
 # --- COO and bitmap ----------------------------------------------------------------------

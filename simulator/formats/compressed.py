@@ -1,8 +1,8 @@
 """The one compressed-format implementation: CSR (``axis="row"``) and CSC
 (``axis="col"``), with absolute or relative (zero-run) indices. CSC(W) is CSR(W^T).
 
-:func:`parts` gives a compressed format's encoder, closed form and i.i.d.
-expectation for its registration in :mod:`.builtin`; :func:`count` its counter.
+:func:`parts` gives a compressed format's counter, encoder, closed form and i.i.d.
+expectation, for its registration in :mod:`.builtin`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ import numpy as np
 
 from simulator.formats import formulas as fx
 from simulator.formats.profile import MaskProfile
-from simulator.formats.stats import Encoded, FormatParams, FormatStats, check_width, make_stats
+from simulator.formats.stats import (
+    CountFn,
+    Encoded,
+    FormatParams,
+    FormatStats,
+    check_width,
+    make_stats,
+)
 from simulator.units import ceil_log2
 
 
@@ -34,32 +41,6 @@ def _pointer_width(p: MaskProfile, params: FormatParams, fmt: str, entries: int)
     return check_width("pointer", params.pointer_bits, fx.pointer_width(entries), fmt, p)
 
 
-def count(p: MaskProfile, params: FormatParams, axis: str, relative: bool) -> FormatStats:
-    """Bit-exact storage of a profiled mask."""
-    fmt = name_of(axis, relative)
-    fillers, index_bits = _widths(p, params, axis, relative)
-    line_entries = p.line_nnz(axis)
-    if relative:
-        line_entries = line_entries + p.line_fillers(axis, index_bits)
-    entries = p.nnz + fillers
-    pw = _pointer_width(p, params, fmt, entries)
-    wb = params.weight_bits
-    return make_stats(
-        p,
-        fmt,
-        params,
-        entries=entries,
-        values_bits=p.nnz * wb,
-        indices_bits=p.nnz * index_bits,
-        pointers_bits=p.groups * (p.lines(axis) + 1) * pw,
-        fillers_bits=fillers * (wb + index_bits),
-        other_bits=0,
-        line_axis=axis,
-        line_entries=line_entries,
-        detail=f"index {index_bits} b, pointer {pw} b",
-    )
-
-
 def _rel_line(line: np.ndarray, index_bits: int) -> tuple[list, list]:
     vals, idx = [], []
     limit = 2**index_bits - 1
@@ -76,10 +57,33 @@ def _rel_line(line: np.ndarray, index_bits: int) -> tuple[list, list]:
     return vals, idx
 
 
-def parts(axis: str, relative: bool) -> dict:
-    """The encoder, closed form and expectation of one compressed format, as
-    keywords of :func:`simulator.formats.stats.register`."""
+def parts(axis: str, relative: bool) -> tuple[CountFn, dict]:
+    """The counter of one compressed format, and its encoder, closed form and i.i.d.
+    expectation as keywords of :func:`simulator.formats.stats.register`."""
     fmt = name_of(axis, relative)
+
+    def count(p: MaskProfile, params: FormatParams) -> FormatStats:
+        fillers, index_bits = _widths(p, params, axis, relative)
+        line_entries = p.line_nnz(axis)
+        if relative:
+            line_entries = line_entries + p.line_fillers(axis, index_bits)
+        entries = p.nnz + fillers
+        pw = _pointer_width(p, params, fmt, entries)
+        wb = params.weight_bits
+        return make_stats(
+            p,
+            fmt,
+            params,
+            entries=entries,
+            values_bits=p.nnz * wb,
+            indices_bits=p.nnz * index_bits,
+            pointers_bits=p.groups * (p.lines(axis) + 1) * pw,
+            fillers_bits=fillers * (wb + index_bits),
+            other_bits=0,
+            line_axis=axis,
+            line_entries=line_entries,
+            detail=f"index {index_bits} b, pointer {pw} b",
+        )
 
     def encode(a: np.ndarray, params: FormatParams) -> Encoded:
         vals, idx, ptr = [], [], [0]
@@ -132,7 +136,7 @@ def parts(axis: str, relative: bool) -> dict:
             pointer_bits=_given_or(params.pointer_bits, fx.pointer_width(round(nnz + fillers))),
         )
 
-    return {"encode": encode, "closed_form": closed_form, "expected_bits": expected_bits}
+    return count, {"encode": encode, "closed_form": closed_form, "expected_bits": expected_bits}
 
 
 def _given_or(given: int | None, computed: int) -> int:
