@@ -34,7 +34,9 @@ def _encoded(fmt: str, values, indices=_EMPTY, pointers=_EMPTY, extra=_EMPTY) ->
 # --- dense -------------------------------------------------------------------------------
 
 
-def _dense_expected(*, groups: int, rows: int, cols: int, density: float, params) -> float:
+def _dense_expected(
+    *, groups: int, rows: int, cols: int, density: float, params: FormatParams
+) -> float:
     return float(groups * rows * cols * params.weight_bits)
 
 
@@ -113,7 +115,9 @@ def _coo(p: MaskProfile, params: FormatParams) -> FormatStats:
     )
 
 
-def _bitmap_expected(*, groups: int, rows: int, cols: int, density: float, params) -> float:
+def _bitmap_expected(
+    *, groups: int, rows: int, cols: int, density: float, params: FormatParams
+) -> float:
     weights = groups * rows * cols
     return fx.bitmap_bits(weights=weights, nnz=density * weights, weight_bits=params.weight_bits)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -136,9 +137,10 @@ class FormatStats:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Encoded:
-    """A matrix in one format. ``indices`` are relative (zero runs) for ``*-rel``,
-    absolute otherwise; ``pointers`` start each line (length lines + 1); ``extra``
-    holds the bitmap (``bitmap``), row indices (``coo``) or N:M positions."""
+    """A matrix in one format. ``values`` are the stored entries (every weight for
+    ``dense``); ``indices`` are relative (zero runs) for ``*-rel``, absolute
+    otherwise; ``pointers`` start each line (length lines + 1); ``extra`` holds the
+    bitmap (``bitmap``), row indices (``coo``) or N:M positions."""
 
     format: str
     values: np.ndarray
@@ -150,8 +152,14 @@ class Encoded:
 CountFn = Callable[[MaskProfile, FormatParams], FormatStats]
 EncodeFn = Callable[[np.ndarray, FormatParams], Encoded]
 ClosedFormFn = Callable[[MaskProfile, FormatParams], int]
-ExpectedFn = Callable[..., float]
-"""``(*, groups, rows, cols, density, params) -> float``."""
+
+
+class ExpectedFn(Protocol):
+    """Expected bits of an i.i.d. mask of ``density`` in ``groups`` matrices ``rows x cols``."""
+
+    def __call__(
+        self, *, groups: int, rows: int, cols: int, density: float, params: FormatParams
+    ) -> float: ...
 
 
 @dataclass(frozen=True, kw_only=True)
