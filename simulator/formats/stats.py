@@ -237,16 +237,24 @@ def unregister(name: str) -> FormatSpec:
     return spec
 
 
+def _unknown(fmt: str) -> FormatError:
+    return FormatError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
 def _spec(fmt: str) -> FormatSpec:
     try:
         return FORMATS[fmt]
     except KeyError:
-        raise FormatError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})") from None
+        raise _unknown(fmt) from None
 
 
 def format_stats(profile: MaskProfile, fmt: str, params: FormatParams) -> FormatStats:
     """Storage of a profiled mask in format ``fmt``."""
-    return _spec(fmt).count(profile, params)
+    try:  # the hot path: no helper call
+        count = FORMATS[fmt].count
+    except KeyError:
+        raise _unknown(fmt) from None
+    return count(profile, params)
 
 
 def encode(
