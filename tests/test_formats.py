@@ -47,8 +47,7 @@ from simulator.masks import Pruning, generate_mask
 from simulator.storage import network_storage
 from simulator.workloads import Network, load_network
 
-ENCODABLE = ("dense", "csr", "csc", "csr-rel", "csc-rel", "coo", "bitmap", "nm", "bsr")
-ALL_FORMATS = (*ENCODABLE, "compact")
+ALL_FORMATS = ("dense", "csr", "csc", "csr-rel", "csc-rel", "coo", "bitmap", "nm", "bsr", "compact")
 
 
 def clog2(n: int) -> int:
@@ -209,7 +208,7 @@ def assert_stats_equal(stats, ref: dict) -> None:
 
 def test_every_registered_format_is_covered():
     assert set(FORMATS) == set(ALL_FORMATS)
-    assert set(encodable_formats()) == set(ENCODABLE)
+    assert set(encodable_formats()) == set(ALL_FORMATS)
 
 
 @given(m=twins.gemm_masks(max_side=30), params=params_st, fmt=st.sampled_from(ALL_FORMATS))
@@ -379,6 +378,17 @@ def decode(enc, shape: tuple[int, int], index_bits: int, block, nm) -> np.ndarra
                 tile = enc.values[t * br * bc : (t + 1) * br * bc].reshape(br, bc)
                 padded[bi * br : (bi + 1) * br, bj * bc : (bj + 1) * bc] = tile
         out[:] = padded[:rows, :cols]
+    elif fmt == "compact":  # survivor lists: none (all survive), a bitmap or indices
+        keep_rows, keep_cols = (
+            np.ones(n, bool)
+            if not len(lst)
+            else lst.astype(bool)
+            if lst.dtype == np.uint8
+            else np.isin(np.arange(n), lst)
+            for lst, n in ((enc.extra, rows), (enc.indices, cols))
+        )
+        if len(enc.values):
+            out[np.ix_(keep_rows, keep_cols)] = enc.values.reshape(keep_rows.sum(), keep_cols.sum())
     return out
 
 
@@ -402,10 +412,16 @@ def encoded_bits(enc, shape: tuple[int, int], p: FormatParams) -> int:
         return lv * wb + le * clog2(p.nm[1])
     if fmt == "bsr":  # indices = block columns, pointers per block-row
         return lv * wb + li * clog2(math.ceil(cols / p.block[1])) + lp * clog2(li + 1)
+    if fmt == "compact":  # survivor lists: a bit per line (bitmap) or an index per survivor
+        return (
+            lv * wb
+            + (li if enc.indices.dtype == np.uint8 else li * clog2(cols))
+            + (le if enc.extra.dtype == np.uint8 else le * clog2(rows))
+        )
     raise AssertionError(fmt)
 
 
-@given(w=twins.small_matrices(), params=params_st, fmt=st.sampled_from(ENCODABLE))
+@given(w=twins.small_matrices(), params=params_st, fmt=st.sampled_from(ALL_FORMATS))
 def test_stats_bits_equal_encoded_array_lengths(w, params, fmt):
     stats = format_stats(profile_matrix(w), fmt, params)
     kw = dict(index_bits=params.index_bits, block=params.block, nm=params.nm)
@@ -836,6 +852,26 @@ def test_non_nm_mask_is_not_representable():
     assert format_stats(profile_matrix(w), "nm", FormatParams(nm=(3, 4))).representable
 
 
+def test_compact_encoding_by_hand():
+    # 3 x 64, two kept in row 1: 1 of 3 rows (one 2-bit index < a 3-bit bitmap), 2 of
+    # 64 columns (two 6-bit indices < 64 bits); values: the 1 x 2 surviving submatrix
+    w = np.zeros((3, 64), dtype=np.int64)
+    w[1, 5], w[1, 9] = 7, 2
+    enc = encode(w, "compact")
+    np.testing.assert_array_equal(enc.values, [7, 2])
+    assert enc.extra.dtype == enc.indices.dtype == np.int64
+    np.testing.assert_array_equal(enc.extra, [1])
+    np.testing.assert_array_equal(enc.indices, [5, 9])
+    # 3 of 4 rows: a 4-bit bitmap beats three 2-bit indices; every column survives
+    w = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [0, 2, 3, 0], [0, 0, 0, 4]])
+    enc = encode(w, "compact")
+    assert enc.extra.dtype == np.uint8 and enc.indices.size == 0
+    np.testing.assert_array_equal(enc.extra, [1, 0, 1, 1])
+    np.testing.assert_array_equal(enc.values, np.delete(w, 1, axis=0).ravel())
+    bits = format_stats(profile_matrix(w), "compact", FormatParams(weight_bits=8)).total_bits
+    assert bits == 12 * 8 + 4
+
+
 def test_eie_worked_example():
     # Han et al., EIE (ISCA 2016), Fig. 2/3: one column, 4-bit relative index; a run of
     # 18 zeros needs a filler zero after 15 (16 positions), then index 2.
@@ -1038,7 +1074,7 @@ def test_a_registered_format_shows_up_everywhere_and_leaves_no_trace(registry):
 
 def test_the_registry_is_restored_after_a_test():
     # runs after the test above: the fixture put every format back, in order
-    assert list(FORMATS) == [*ENCODABLE[:-2], "nm", "bsr", "compact"]
+    assert list(FORMATS) == list(ALL_FORMATS)
     assert list(storage.STRUCTURED_FORMAT) == [
         "dense",
         "filter",
@@ -1065,9 +1101,13 @@ def test_register_refuses_clashes_and_unknown_prunings(registry, name, structure
 
 
 def test_formats_without_a_part_say_so(registry):
+    register("toy", "counted only")(_toy_count)
+    assert FORMATS["toy"].encode is FORMATS["toy"].closed_form is None
     with pytest.raises(FormatError, match="has no encoder"):
-        encode(np.eye(3), "compact")
-    with pytest.raises(ValueError, match="no expected-size model"):
-        formulas.expected_format_bits("nm", groups=1, rows=4, cols=4, density=0.5, weight_bits=8)
+        encode(np.eye(3), "toy")
+    for fmt in ("toy", "nm"):
+        with pytest.raises(ValueError, match="no expected-size model"):
+            formulas.expected_format_bits(fmt, groups=1, rows=4, cols=4, density=0.5, weight_bits=8)
+    unregister("toy")
     with pytest.raises(FormatError, match="unknown format"):
         unregister("toy")

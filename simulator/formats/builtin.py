@@ -312,6 +312,28 @@ def _bsr(p: MaskProfile, params: FormatParams) -> FormatStats:
 # --- compact (filter, channel and column pruning) ----------------------------------------
 
 
+def _survivor_list(alive: np.ndarray) -> np.ndarray:
+    """Which of ``alive`` survive, as :func:`formulas.survivor_list_bits` prices it:
+    nothing when all do, else a bitmap (uint8) where that is smaller than the list
+    of their indices (int64)."""
+    kept, total = int(alive.sum()), alive.size
+    if kept == total:
+        return _EMPTY
+    if total < kept * ceil_log2(total):
+        return alive.astype(np.uint8)
+    return np.flatnonzero(alive).astype(np.int64)
+
+
+def _compact_encode(a: np.ndarray, params: FormatParams) -> Encoded:
+    rows_alive, cols_alive = (a != 0).any(axis=1), (a != 0).any(axis=0)
+    return _encoded(
+        "compact",
+        a[np.ix_(rows_alive, cols_alive)].ravel(),
+        indices=_survivor_list(cols_alive),
+        extra=_survivor_list(rows_alive),
+    )
+
+
 def _compact_closed_form(p: MaskProfile, params: FormatParams) -> int:
     return fx.compact_bits(
         kept_rows=p.kept_rows(),
@@ -327,6 +349,7 @@ def _compact_closed_form(p: MaskProfile, params: FormatParams) -> int:
     "dense submatrix of the surviving rows and columns plus survivor lists "
     "(filter, channel and column pruning)",
     structured_for=("filter", "channel", "column"),
+    encode=_compact_encode,
     closed_form=_compact_closed_form,
 )
 def _compact(p: MaskProfile, params: FormatParams) -> FormatStats:

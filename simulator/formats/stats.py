@@ -138,9 +138,12 @@ class FormatStats:
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Encoded:
     """A matrix in one format. ``values`` are the stored entries (every weight for
-    ``dense``); ``indices`` are relative (zero runs) for ``*-rel``, absolute
-    otherwise; ``pointers`` start each line (length lines + 1); ``extra`` holds the
-    bitmap (``bitmap``), row indices (``coo``) or N:M positions."""
+    ``dense``, the surviving submatrix for ``compact``); ``indices`` are relative
+    (zero runs) for ``*-rel``, absolute otherwise; ``pointers`` start each line
+    (length lines + 1); ``extra`` holds the bitmap (``bitmap``), row indices
+    (``coo``) or N:M positions. ``compact`` keeps its survivor lists of columns in
+    ``indices`` and of rows in ``extra``, each empty when all survive, else a
+    uint8 bitmap or int64 indices, whichever is smaller."""
 
     format: str
     values: np.ndarray
