@@ -19,25 +19,21 @@ import pandas as pd
 from simulator.errors import MaskError
 from simulator.formats import (
     FORMATS,
+    STRUCTURED_FORMATS,
     FormatParams,
     FormatStats,
     MaskProfile,
+    expected_format_bits,
+    expected_formats,
     format_stats,
     profile_mask,
 )
-from simulator.formats.formulas import EXPECTED_FORMATS, expected_format_bits
-from simulator.masks import NON_STRUCTURED, Pruning, check_mask, generate_mask
+from simulator.masks import Pruning, check_mask, generate_mask
 from simulator.workloads import Network
 
-STRUCTURED_FORMAT = {
-    "filter": "compact",
-    "channel": "compact",
-    "column": "compact",
-    "block": "bsr",
-    "nm": "nm",
-    "dense": "dense",
-}
-"""The format made for each structured pruning (no per-weight index)."""
+STRUCTURED_FORMAT = STRUCTURED_FORMATS
+"""The format made for each structured pruning (no per-weight index): a live view of
+the formats' ``structured_for`` (:data:`simulator.formats.STRUCTURED_FORMATS`)."""
 
 STAT_COLUMNS = (
     "weights",
@@ -112,15 +108,16 @@ def network_storage(
     network: Network,
     pruning: Pruning,
     params: FormatParams,
-    formats: Iterable[str] = tuple(FORMATS),
+    formats: Iterable[str] | None = None,
     masks: Mapping[str, np.ndarray] | None = None,
     on_layer: Callable[[str], None] | None = None,
 ) -> StorageResult:
-    """Storage of every prunable layer in each format. Masks are generated from
-    ``pruning`` unless given (then they are checked against their layers)."""
+    """Storage of every prunable layer in each format (default: every registered
+    format). Masks are generated from ``pruning`` unless given (then they are checked
+    against their layers)."""
     if not network.prunable_layers:
         raise MaskError(f"network {network.name!r} has no layers with weights to store")
-    formats = tuple(formats)
+    formats = tuple(FORMATS if formats is None else formats)
     stats: dict[str, dict[str, FormatStats]] = {}
     for layer in network.prunable_layers:
         if masks is not None:
@@ -197,14 +194,14 @@ def storage_breakeven(
     i.i.d. mask equals the storage of ``structure`` pruning at ``structured_rate``
     in the format made for it (exact, from the generated structured mask, or from
     ``structured_profiles`` of those masks when given)."""
-    if structure in NON_STRUCTURED or structure not in STRUCTURED_FORMAT:
+    made_for = dict(STRUCTURED_FORMAT)
+    if structure not in made_for:
         raise MaskError(
-            f"break-even needs a structured pruning "
-            f"({', '.join(STRUCTURED_FORMAT)}), got {structure!r}"
+            f"break-even needs a structured pruning ({', '.join(made_for)}), got {structure!r}"
         )
-    if sparse_format not in EXPECTED_FORMATS:
+    if sparse_format not in (have := expected_formats()):
         raise MaskError(
-            f"break-even format must be one of {', '.join(EXPECTED_FORMATS)}, got {sparse_format!r}"
+            f"break-even format must be one of {', '.join(have)}, got {sparse_format!r}"
         )
     pruning = Pruning(
         structure=structure,
@@ -220,7 +217,7 @@ def storage_breakeven(
             prof = structured_profiles[layer.name]
         else:
             prof = profile_mask(layer, generate_mask(layer, pruning))
-        stats = format_stats(prof, STRUCTURED_FORMAT[structure], params)
+        stats = format_stats(prof, made_for[structure], params)
         s_bits.append(stats.total_bits)
         g = layer.gemm
         bits_fns.append(

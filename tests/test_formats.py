@@ -19,26 +19,35 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import twins
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from simulator import storage
 from simulator.errors import FormatError, MaskError
 from simulator.formats import (
     FORMATS,
+    Encoded,
     FormatParams,
+    FormatStats,
+    encodable_formats,
     encode,
+    expected_formats,
     format_stats,
     formulas,
     layer_storage,
     profile_gemm,
     profile_mask,
     profile_matrix,
+    register,
+    structured_formats,
+    unregister,
 )
 from simulator.layers import Conv2d, Linear
 from simulator.masks import Pruning, generate_mask
+from simulator.storage import network_storage
+from simulator.workloads import Network, load_network
 
-ENCODABLE = ("csr", "csc", "csr-rel", "csc-rel", "coo", "bitmap", "nm", "bsr")
-ALL_FORMATS = (*ENCODABLE, "dense", "compact")
+ALL_FORMATS = ("dense", "csr", "csc", "csr-rel", "csc-rel", "coo", "bitmap", "nm", "bsr", "compact")
 
 
 def clog2(n: int) -> int:
@@ -170,6 +179,9 @@ def reference_stats(m: np.ndarray, fmt: str, p: FormatParams) -> dict:
             other += 0 if kr == rows else min(kr * clog2(rows), rows)
             other += 0 if kc == cols else min(kc * clog2(cols), cols)
             line_entries += [kc if a else 0 for a in alive_rows]
+        # and which groups survive, the same way
+        live = int(m.any(axis=(1, 2)).sum())
+        other += 0 if live == groups else min(live * clog2(groups), groups)
         return out | dict(
             entries=entries,
             values_bits=nnz * wb,
@@ -196,9 +208,13 @@ def assert_stats_equal(stats, ref: dict) -> None:
 
 def test_every_registered_format_is_covered():
     assert set(FORMATS) == set(ALL_FORMATS)
+    assert set(encodable_formats()) == set(ALL_FORMATS)
 
 
 @given(m=twins.gemm_masks(max_side=30), params=params_st, fmt=st.sampled_from(ALL_FORMATS))
+@example(  # a dead group: compact lists the surviving groups (1 of 2: a 1-bit list)
+    m=np.array([[[0, 0]], [[1, 1]]], dtype=np.uint8), params=FormatParams(), fmt="compact"
+)
 def test_format_stats_match_twin_counts(m, params, fmt):
     stats = format_stats(profile_gemm(m), fmt, params)
     assert_stats_equal(stats, reference_stats(m, fmt, params))
@@ -321,7 +337,9 @@ def decode(enc, shape: tuple[int, int], index_bits: int, block, nm) -> np.ndarra
     rows, cols = shape
     out = np.zeros(shape, dtype=np.int64)
     fmt = enc.format
-    if fmt in ("csr", "csc", "csr-rel", "csc-rel"):
+    if fmt == "dense":
+        out[:] = enc.values.reshape(shape)
+    elif fmt in ("csr", "csc", "csr-rel", "csc-rel"):
         by_col = fmt.startswith("csc")
         target = out.T if by_col else out
         for line in range(target.shape[0]):
@@ -360,6 +378,17 @@ def decode(enc, shape: tuple[int, int], index_bits: int, block, nm) -> np.ndarra
                 tile = enc.values[t * br * bc : (t + 1) * br * bc].reshape(br, bc)
                 padded[bi * br : (bi + 1) * br, bj * bc : (bj + 1) * bc] = tile
         out[:] = padded[:rows, :cols]
+    elif fmt == "compact":  # survivor lists: none (all survive), a bitmap or indices
+        keep_rows, keep_cols = (
+            np.ones(n, bool)
+            if not len(lst)
+            else lst.astype(bool)
+            if lst.dtype == np.uint8
+            else np.isin(np.arange(n), lst)
+            for lst, n in ((enc.extra, rows), (enc.indices, cols))
+        )
+        if len(enc.values):
+            out[np.ix_(keep_rows, keep_cols)] = enc.values.reshape(keep_rows.sum(), keep_cols.sum())
     return out
 
 
@@ -369,6 +398,8 @@ def encoded_bits(enc, shape: tuple[int, int], p: FormatParams) -> int:
     wb = p.weight_bits
     lv, li, lp, le = (len(a) for a in (enc.values, enc.indices, enc.pointers, enc.extra))
     fmt = enc.format
+    if fmt == "dense":  # every weight, zeros included
+        return lv * wb
     if fmt in ("csr", "csc"):
         return lv * wb + li * clog2(cols if fmt == "csr" else rows) + lp * clog2(lv + 1)
     if fmt.endswith("-rel"):
@@ -381,10 +412,16 @@ def encoded_bits(enc, shape: tuple[int, int], p: FormatParams) -> int:
         return lv * wb + le * clog2(p.nm[1])
     if fmt == "bsr":  # indices = block columns, pointers per block-row
         return lv * wb + li * clog2(math.ceil(cols / p.block[1])) + lp * clog2(li + 1)
+    if fmt == "compact":  # survivor lists: a bit per line (bitmap) or an index per survivor
+        return (
+            lv * wb
+            + (li if enc.indices.dtype == np.uint8 else li * clog2(cols))
+            + (le if enc.extra.dtype == np.uint8 else le * clog2(rows))
+        )
     raise AssertionError(fmt)
 
 
-@given(w=twins.small_matrices(), params=params_st, fmt=st.sampled_from(ENCODABLE))
+@given(w=twins.small_matrices(), params=params_st, fmt=st.sampled_from(ALL_FORMATS))
 def test_stats_bits_equal_encoded_array_lengths(w, params, fmt):
     stats = format_stats(profile_matrix(w), fmt, params)
     kw = dict(index_bits=params.index_bits, block=params.block, nm=params.nm)
@@ -396,15 +433,16 @@ def test_stats_bits_equal_encoded_array_lengths(w, params, fmt):
     enc = encode(w, fmt, **kw)
     np.testing.assert_array_equal(decode(enc, w.shape, **kw), w)
     assert stats.total_bits == encoded_bits(enc, w.shape, params)
+    assert stats.total_bits == FORMATS[fmt].closed_form(profile_matrix(w), params)
     assert stats.entries == len(enc.values)
     assert stats.nnz == np.count_nonzero(enc.values) == np.count_nonzero(w)
     # explicit zeros: relative fillers and unused N:M slots carry a value and an index;
-    # padding inside BSR tiles only a value
+    # padding inside BSR tiles and zeros of a dense matrix only a value
     index_width = {
         "csr-rel": params.index_bits,
         "csc-rel": params.index_bits,
         "nm": clog2(params.nm[1]),
-    }.get(fmt, 0)
+    }.get(fmt, 0)  # dense: zeros are values
     zeros = len(enc.values) - np.count_nonzero(enc.values)
     assert stats.fillers_bits == zeros * (params.weight_bits + index_width)
     if fmt in ("csr", "csc", "csr-rel", "csc-rel", "bsr"):
@@ -484,6 +522,20 @@ def test_closed_forms_equal_total_bits(m, params):
         weight_bits=wb,
         pointer_bits=clog2(blocks + 1),
     )
+    kept_rows = np.array([g.any(axis=1).sum() for g in m])
+    kept_cols = np.array([g.any(axis=0).sum() for g in m])
+    assert total("compact") == formulas.compact_bits(
+        kept_rows=kept_rows, kept_cols=kept_cols, rows=rows, cols=cols, weight_bits=wb
+    )
+
+
+@given(m=twins.gemm_masks(max_side=30), params=params_st)
+def test_every_declared_closed_form_equals_the_counted_bits(m, params):
+    p = profile_gemm(m)
+    closed = [spec for spec in FORMATS.values() if spec.closed_form is not None]
+    assert {spec.name for spec in closed} == set(ALL_FORMATS)
+    for spec in closed:
+        assert spec.closed_form(p, params) == format_stats(p, spec.name, params).total_bits
 
 
 def test_closed_forms_hand_computed():
@@ -519,6 +571,14 @@ def test_closed_forms_hand_computed():
     assert formulas.survivor_list_bits(64, 64) == 0
     assert formulas.survivor_list_bits(3, 64) == 18  # 3 x 6-bit indices < 64-bit bitmap
     assert formulas.survivor_list_bits(40, 64) == 64  # bitmap cheaper than 240
+    # 3 groups of 8 x 64: group 0 keeps all, group 1 keeps 2 rows x 3 cols, group 2 none
+    kr, kc = np.array([8, 2, 0]), np.array([64, 3, 0])
+    # 2 of 3 groups: min(2 x 2, 3) = 3; group 0 no lists; group 1: min(2 x 3, 8) + 3 x 6
+    assert formulas.survivor_lists_bits(kr, kc, rows=8, cols=64) == 3 + 6 + 18
+    assert (
+        formulas.compact_bits(kept_rows=kr, kept_cols=kc, rows=8, cols=64, weight_bits=4)
+        == (8 * 64 + 6) * 4 + 27
+    )
 
 
 # --- (d) i.i.d. expectations vs large random masks -----------------------------------------
@@ -792,6 +852,26 @@ def test_non_nm_mask_is_not_representable():
     assert format_stats(profile_matrix(w), "nm", FormatParams(nm=(3, 4))).representable
 
 
+def test_compact_encoding_by_hand():
+    # 3 x 64, two kept in row 1: 1 of 3 rows (one 2-bit index < a 3-bit bitmap), 2 of
+    # 64 columns (two 6-bit indices < 64 bits); values: the 1 x 2 surviving submatrix
+    w = np.zeros((3, 64), dtype=np.int64)
+    w[1, 5], w[1, 9] = 7, 2
+    enc = encode(w, "compact")
+    np.testing.assert_array_equal(enc.values, [7, 2])
+    assert enc.extra.dtype == enc.indices.dtype == np.int64
+    np.testing.assert_array_equal(enc.extra, [1])
+    np.testing.assert_array_equal(enc.indices, [5, 9])
+    # 3 of 4 rows: a 4-bit bitmap beats three 2-bit indices; every column survives
+    w = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [0, 2, 3, 0], [0, 0, 0, 4]])
+    enc = encode(w, "compact")
+    assert enc.extra.dtype == np.uint8 and enc.indices.size == 0
+    np.testing.assert_array_equal(enc.extra, [1, 0, 1, 1])
+    np.testing.assert_array_equal(enc.values, np.delete(w, 1, axis=0).ravel())
+    bits = format_stats(profile_matrix(w), "compact", FormatParams(weight_bits=8)).total_bits
+    assert bits == 12 * 8 + 4
+
+
 def test_eie_worked_example():
     # Han et al., EIE (ISCA 2016), Fig. 2/3: one column, 4-bit relative index; a run of
     # 18 zeros needs a filler zero after 15 (16 positions), then index 2.
@@ -885,3 +965,149 @@ def test_unknown_format_and_bad_encode_input():
         encode(np.eye(3), "csr5")
     with pytest.raises(FormatError):
         encode(np.ones(4), "csr")
+
+
+# --- the registry: a format registered in one place shows up everywhere ---------------------
+
+
+@pytest.fixture
+def registry():
+    """The format registry, restored (contents and order) after the test."""
+    saved = dict(FORMATS)
+    yield FORMATS
+    FORMATS.clear()
+    FORMATS.update(saved)
+    formulas.expected_format_bits.cache_clear()
+
+
+def _toy_count(p, params: FormatParams) -> FormatStats:
+    """Toy format: a 2-bit code per weight plus the kept values."""
+    return FormatStats(
+        format="toy",
+        layer_name=p.layer_name,
+        weight_bits=params.weight_bits,
+        weights=p.weights,
+        nnz=p.nnz,
+        entries=p.nnz,
+        values_bits=p.nnz * params.weight_bits,
+        indices_bits=0,
+        pointers_bits=0,
+        fillers_bits=0,
+        other_bits=2 * p.weights,
+        line_axis="row",
+        line_entries=p.row_nnz,
+    )
+
+
+def _register_toy():
+    register(
+        "toy",
+        "a 2-bit code per weight plus the kept values",
+        structured_for=("block",),
+        encode=lambda a, params: Encoded(
+            format="toy",
+            values=a[a != 0],
+            indices=np.zeros(0, np.int64),
+            pointers=np.zeros(0, np.int64),
+            extra=np.where(a != 0, 1, 0).astype(np.uint8).ravel(),
+        ),
+        closed_form=lambda p, params: 2 * p.weights + p.nnz * params.weight_bits,
+        expected_bits=lambda *, groups, rows, cols, density, params: (
+            groups * rows * cols * (2 + density * params.weight_bits)
+        ),
+    )(_toy_count)
+
+
+def test_a_registered_format_shows_up_everywhere_and_leaves_no_trace(registry):
+    before = (list(FORMATS), encodable_formats(), formulas.EXPECTED_FORMATS)
+    structured_before = dict(storage.STRUCTURED_FORMAT)
+    bsr = unregister("bsr")  # "block" pruning may have one format: the toy takes it over
+    _register_toy()
+    assert list(FORMATS)[-1] == "toy" and FORMATS["toy"].count is _toy_count
+    w = np.array([[0, 3, 0, 0], [1, 0, 0, 2], [0, 0, 0, 0]])
+    p, params = profile_matrix(w), FormatParams(weight_bits=4)
+    # counted, and in every table of all formats
+    assert format_stats(p, "toy", params).total_bits == 2 * 12 + 3 * 4
+    net = Network(name="one", layers=(Linear(name="fc", in_features=4, out_features=3),))
+    res = network_storage(net, Pruning(), params, masks={"fc": w != 0})
+    assert res.formats[-1] == "toy" and "toy" in set(res.to_frame()["format"])
+    # encoded
+    assert "toy" in encodable_formats()
+    np.testing.assert_array_equal(encode(w, "toy").values, [3, 1, 2])
+    # its closed form and expected size
+    assert FORMATS["toy"].closed_form(p, params) == 2 * 12 + 3 * 4
+    assert formulas.EXPECTED_FORMATS[-1] == expected_formats()[-1] == "toy"
+    assert formulas.expected_format_bits(
+        "toy", groups=2, rows=4, cols=8, density=0.25, weight_bits=8
+    ) == 64 * (2 + 2)
+    # the structured pruning it declares: the storage break-even prices block pruning in it
+    assert storage.STRUCTURED_FORMAT["block"] == structured_formats()["block"] == "toy"
+    lenet = load_network("lenet5")
+    be = storage.storage_breakeven(lenet, "block", 4.0, params, sparse_format="toy")
+    mask_bits = sum(2 * layer.weight_count for layer in lenet.prunable_layers)
+    assert be[-1].structured_bits >= mask_bits
+    # unregistered: gone from every place again
+    assert unregister("toy").count is _toy_count
+    assert "toy" not in encodable_formats() and "toy" not in formulas.EXPECTED_FORMATS
+    assert "block" not in storage.STRUCTURED_FORMAT
+    with pytest.raises(ValueError, match="no expected-size model"):
+        formulas.expected_format_bits("toy", groups=1, rows=1, cols=1, density=1, weight_bits=8)
+    with pytest.raises(FormatError, match="unknown format"):
+        encode(w, "toy")
+    with pytest.raises(MaskError, match="structured pruning"):
+        storage.storage_breakeven(lenet, "block", 4.0, params)
+    register(
+        bsr.name,
+        bsr.description,
+        bsr.structured_for,
+        encode=bsr.encode,
+        closed_form=bsr.closed_form,
+        expected_bits=bsr.expected_bits,
+    )(bsr.count)
+    assert sorted(FORMATS) == sorted(before[0])
+    assert (encodable_formats(), formulas.EXPECTED_FORMATS) == (
+        (*(f for f in before[1] if f != "bsr"), "bsr"),
+        before[2],
+    )
+    assert dict(storage.STRUCTURED_FORMAT) == structured_before
+
+
+def test_the_registry_is_restored_after_a_test():
+    # runs after the test above: the fixture put every format back, in order
+    assert list(FORMATS) == list(ALL_FORMATS)
+    assert list(storage.STRUCTURED_FORMAT) == [
+        "dense",
+        "filter",
+        "channel",
+        "column",
+        "block",
+        "nm",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "structured_for", "fragment"),
+    [
+        ("csr", (), "already registered"),
+        ("toy", ("random",), "not a structured pruning"),
+        ("toy", ("filters",), "not a structured pruning"),
+        ("toy", ("nm",), "already has 'nm'"),
+    ],
+)
+def test_register_refuses_clashes_and_unknown_prunings(registry, name, structured_for, fragment):
+    with pytest.raises(FormatError, match=fragment):
+        register(name, "toy", structured_for)(_toy_count)
+    assert "toy" not in FORMATS
+
+
+def test_formats_without_a_part_say_so(registry):
+    register("toy", "counted only")(_toy_count)
+    assert FORMATS["toy"].encode is FORMATS["toy"].closed_form is None
+    with pytest.raises(FormatError, match="has no encoder"):
+        encode(np.eye(3), "toy")
+    for fmt in ("toy", "nm"):
+        with pytest.raises(ValueError, match="no expected-size model"):
+            formulas.expected_format_bits(fmt, groups=1, rows=4, cols=4, density=0.5, weight_bits=8)
+    unregister("toy")
+    with pytest.raises(FormatError, match="unknown format"):
+        unregister("toy")

@@ -2,16 +2,19 @@
 
 ``profile_mask(layer, mask)`` counts a mask once; ``format_stats(profile, fmt,
 params)`` gives its storage in any registered format (:data:`FORMATS`);
-``layer_storage`` does both for many formats. :mod:`.formulas` holds the closed
-forms and i.i.d. expectations, :mod:`.encode` the actual arrays.
+``layer_storage`` does both for many formats. Each format is registered once, with
+all its parts (:mod:`.builtin`; the registry is :mod:`.stats`): its counter, its
+encoder (:func:`encode`), its closed form and i.i.d. expectation
+(:func:`expected_format_bits`; the formulas are in :mod:`.formulas`) and the
+structured prunings it is made for (:data:`STRUCTURED_FORMATS`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from simulator.formats import builtin as _builtin  # noqa: F401  (registers the formats)
 from simulator.formats import formulas
-from simulator.formats.encode import Encoded, encode
 from simulator.formats.profile import (
     MaskProfile,
     all_kept_profile,
@@ -21,23 +24,35 @@ from simulator.formats.profile import (
 )
 from simulator.formats.stats import (
     FORMATS,
+    STRUCTURED_FORMATS,
+    Encoded,
     FormatParams,
     FormatSpec,
     FormatStats,
+    encodable_formats,
+    encode,
+    expected_format_bits,
+    expected_formats,
     format_stats,
     register,
+    structured_formats,
+    unregister,
 )
 from simulator.layers import Layer
 
 __all__ = [
     "FORMATS",
+    "STRUCTURED_FORMATS",
     "Encoded",
     "FormatParams",
     "FormatSpec",
     "FormatStats",
     "MaskProfile",
     "all_kept_profile",
+    "encodable_formats",
     "encode",
+    "expected_format_bits",
+    "expected_formats",
     "format_stats",
     "formulas",
     "layer_storage",
@@ -45,6 +60,8 @@ __all__ = [
     "profile_mask",
     "profile_matrix",
     "register",
+    "structured_formats",
+    "unregister",
 ]
 
 

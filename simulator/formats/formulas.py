@@ -1,16 +1,19 @@
 """Closed forms: storage bits of every format from its counts, and expected counts
 for an i.i.d. mask of density ``d``.
 
-All sizes are bits; ``groups`` matrices of ``rows x cols`` each.
+All sizes are bits; ``groups`` matrices of ``rows x cols`` each. Which formula a
+format uses is declared with the format (:mod:`.builtin`); ``expected_format_bits``
+and ``EXPECTED_FORMATS`` are kept importable from here and come from the registry.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
+from simulator.formats.stats import expected_format_bits as expected_format_bits
+from simulator.formats.stats import expected_formats
 from simulator.units import ceil_log2
 
 
@@ -91,6 +94,27 @@ def survivor_list_bits(kept: int, total: int) -> int:
     return 0 if kept == total else min(kept * ceil_log2(total), total)
 
 
+def survivor_lists_bits(
+    kept_rows: np.ndarray, kept_cols: np.ndarray, *, rows: int, cols: int
+) -> int:
+    """Survivor lists of a compact matrix: which of the ``len(kept_rows)`` groups
+    survive, then within each surviving group which rows and which columns."""
+    live = kept_rows > 0
+    return survivor_list_bits(int(live.sum()), len(kept_rows)) + sum(
+        survivor_list_bits(int(r), rows) + survivor_list_bits(int(c), cols)
+        for r, c in zip(kept_rows[live], kept_cols[live], strict=True)
+    )
+
+
+def compact_bits(
+    *, kept_rows: np.ndarray, kept_cols: np.ndarray, rows: int, cols: int, weight_bits: int
+) -> int:
+    """Compact (filter, channel, column pruning): per group the dense submatrix of its
+    ``kept_rows x kept_cols`` survivors, plus the survivor lists."""
+    entries = int((kept_rows * kept_cols).sum())
+    return entries * weight_bits + survivor_lists_bits(kept_rows, kept_cols, rows=rows, cols=cols)
+
+
 # --- expected values for an i.i.d. (Bernoulli) mask of density d -------------------
 
 
@@ -145,46 +169,9 @@ def _tile_sizes(n: int, b: int) -> list[tuple[int, int]]:
     return [(b, full)] + ([(rest, 1)] if rest else [])
 
 
-EXPECTED_FORMATS = ("dense", "csr", "csc", "csr-rel", "csc-rel", "coo", "bitmap")
-"""Formats with an expected-size model for i.i.d. masks (:func:`expected_format_bits`)."""
-
-
-@functools.lru_cache(maxsize=65536)
-def expected_format_bits(
-    fmt: str,
-    *,
-    groups: int,
-    rows: int,
-    cols: int,
-    density: float,
-    weight_bits: int,
-    index_bits: int = 4,
-) -> float:
-    """Expected bits of a ``groups x rows x cols`` i.i.d. mask of kept ``density`` in
-    ``fmt`` (computed pointer and absolute-index widths)."""
-    weights = groups * rows * cols
-    nnz = density * weights
-    if fmt == "dense":
-        return float(weights * weight_bits)
-    if fmt == "coo":
-        return coo_bits(nnz=nnz, rows=rows, cols=cols, weight_bits=weight_bits)
-    if fmt == "bitmap":
-        return bitmap_bits(weights=weights, nnz=nnz, weight_bits=weight_bits)
-    if fmt in ("csr", "csc", "csr-rel", "csc-rel"):
-        lines, length = (rows, cols) if fmt.startswith("csr") else (cols, rows)
-        if fmt.endswith("-rel"):
-            fillers = groups * lines * expected_line_fillers(length, density, index_bits)
-            ib = index_bits
-        else:
-            fillers, ib = 0.0, ceil_log2(length)
-        entries = nnz + fillers
-        return compressed_bits(
-            nnz=nnz,
-            fillers=fillers,
-            groups=groups,
-            lines=lines,
-            weight_bits=weight_bits,
-            index_bits=ib,
-            pointer_bits=pointer_width(round(entries)),
-        )
-    raise ValueError(f"no expected-size model for format {fmt!r} (have: {EXPECTED_FORMATS})")
+def __getattr__(name: str):
+    # EXPECTED_FORMATS: the formats that declare an expected size, read from the
+    # registry when asked (kept importable here; see stats.expected_formats)
+    if name == "EXPECTED_FORMATS":
+        return expected_formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,25 +1,30 @@
-"""The format registry and :class:`FormatStats`: bit-exact storage of a mask.
+"""The format registry: what a storage format is, and the dispatch to its parts.
 
-Every format is a function ``(MaskProfile, FormatParams) -> FormatStats`` registered
-by name with :func:`register`. Bits are split into values (kept weights), indices,
-pointers, fillers (explicitly stored zeros: relative-index fillers, padding slots
-and tiles, zeros inside a dense or compact matrix) and other metadata (bitmaps,
-survivor lists). One compressed implementation serves CSR and CSC: CSC(W) is
-CSR(W^T), picked by axis.
+A format is one :class:`FormatSpec`, registered by name with :func:`register` beside
+its definition (:mod:`.builtin`): a counter ``(MaskProfile, FormatParams) ->
+FormatStats``, and optionally an encoder (the actual arrays of a small matrix), a
+closed form (its exact bits from the mask's counts), an i.i.d. expectation of its
+size, and the structured prunings it is made for. Everything else is derived from
+the registry: :func:`format_stats`, :func:`encode`, :func:`expected_format_bits`,
+:func:`expected_formats` and :data:`STRUCTURED_FORMATS`.
+
+:class:`FormatStats` splits bits into values (kept weights), indices, pointers,
+fillers (explicitly stored zeros: relative-index fillers, padding slots and tiles,
+zeros inside a dense or compact matrix) and other metadata (bitmaps, survivor lists).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from simulator import kernels
 from simulator.errors import FormatError
-from simulator.formats import formulas as fx
 from simulator.formats.profile import MaskProfile
-from simulator.units import ceil_log2
+from simulator.masks import NON_STRUCTURED, STRUCTURES
 
 
 def _is_int(v: object) -> bool:
@@ -130,42 +135,226 @@ class FormatStats:
         return self.entries - self.nnz
 
 
-FormatFn = Callable[[MaskProfile, FormatParams], FormatStats]
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Encoded:
+    """A matrix in one format. ``values`` are the stored entries (every weight for
+    ``dense``, the surviving submatrix for ``compact``); ``indices`` are relative
+    (zero runs) for ``*-rel``, absolute otherwise; ``pointers`` start each line
+    (length lines + 1); ``extra`` holds the bitmap (``bitmap``), row indices
+    (``coo``) or N:M positions. ``compact`` keeps its survivor lists of columns in
+    ``indices`` and of rows in ``extra``, each empty when all survive, else a
+    uint8 bitmap or int64 indices, whichever is smaller."""
+
+    format: str
+    values: np.ndarray
+    indices: np.ndarray
+    pointers: np.ndarray
+    extra: np.ndarray
 
 
-@dataclass(frozen=True)
+CountFn = Callable[[MaskProfile, FormatParams], FormatStats]
+EncodeFn = Callable[[np.ndarray, FormatParams], Encoded]
+ClosedFormFn = Callable[[MaskProfile, FormatParams], int]
+
+
+class ExpectedFn(Protocol):
+    """Expected bits of an i.i.d. mask of ``density`` in ``groups`` matrices ``rows x cols``."""
+
+    def __call__(
+        self, *, groups: int, rows: int, cols: int, density: float, params: FormatParams
+    ) -> float: ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class FormatSpec:
+    """Everything prunesim knows about one storage format.
+
+    ``count`` gives the bit-exact :class:`FormatStats` of a profiled mask; ``encode``
+    the arrays of a 2-D matrix (zeros pruned); ``closed_form`` the total bits from
+    the mask's counts by the format's formula (it must equal ``count``'s
+    ``total_bits``); ``expected_bits`` the expected bits of an i.i.d. mask of a
+    density in ``groups`` matrices ``rows x cols`` (computed pointer and index
+    widths unless ``params`` states them); ``structured_for`` the structured
+    prunings the format is made for (they need no per-weight index). Parts a format
+    does not have are ``None``.
+    """
+
     name: str
-    fn: FormatFn
     description: str
-    structured_for: tuple[str, ...]
+    count: CountFn
+    encode: EncodeFn | None = None
+    closed_form: ClosedFormFn | None = None
+    expected_bits: ExpectedFn | None = None
+    structured_for: tuple[str, ...] = ()
 
 
 FORMATS: dict[str, FormatSpec] = {}
-"""Registered formats by name."""
+"""Registered formats by name, in registration order."""
 
 
-def register(name: str, description: str, structured_for: tuple[str, ...] = ()):
-    """Decorator: register a format function under ``name``. ``structured_for`` names
-    the mask structures the format is made for (they need no per-weight index)."""
+def register(
+    name: str,
+    description: str,
+    structured_for: tuple[str, ...] = (),
+    *,
+    encode: EncodeFn | None = None,
+    closed_form: ClosedFormFn | None = None,
+    expected_bits: ExpectedFn | None = None,
+) -> Callable[[CountFn], CountFn]:
+    """Decorator: register the counter it decorates, with the format's other parts,
+    as format ``name``. A name is registered once; a structured pruning has one
+    format made for it."""
+    if name in FORMATS:
+        raise FormatError(f"format {name!r} is already registered")
+    claimed = structured_formats()
+    for kind in structured_for:
+        if kind not in STRUCTURES or kind in NON_STRUCTURED:
+            raise FormatError(
+                f"format {name!r}: {kind!r} is not a structured pruning "
+                f"({', '.join(k for k in STRUCTURES if k not in NON_STRUCTURED)})"
+            )
+        if kind in claimed:
+            raise FormatError(f"format {name!r}: {kind!r} pruning already has {claimed[kind]!r}")
 
-    def deco(fn: FormatFn) -> FormatFn:
-        FORMATS[name] = FormatSpec(name, fn, description, structured_for)
-        return fn
+    def deco(count: CountFn) -> CountFn:
+        FORMATS[name] = FormatSpec(
+            name=name,
+            description=description,
+            count=count,
+            encode=encode,
+            closed_form=closed_form,
+            expected_bits=expected_bits,
+            structured_for=tuple(structured_for),
+        )
+        expected_format_bits.cache_clear()
+        return count
 
     return deco
 
 
+def unregister(name: str) -> FormatSpec:
+    """Remove format ``name`` from the registry and give its spec back."""
+    spec = _spec(name)
+    del FORMATS[name]
+    expected_format_bits.cache_clear()
+    return spec
+
+
+def _unknown(fmt: str) -> FormatError:
+    return FormatError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def _spec(fmt: str) -> FormatSpec:
+    try:
+        return FORMATS[fmt]
+    except KeyError:
+        raise _unknown(fmt) from None
+
+
 def format_stats(profile: MaskProfile, fmt: str, params: FormatParams) -> FormatStats:
     """Storage of a profiled mask in format ``fmt``."""
-    try:
-        spec = FORMATS[fmt]
+    try:  # the hot path: no helper call
+        count = FORMATS[fmt].count
     except KeyError:
-        raise FormatError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})") from None
-    return spec.fn(profile, params)
+        raise _unknown(fmt) from None
+    return count(profile, params)
 
 
-def _stats(p: MaskProfile, fmt: str, params: FormatParams, **kw) -> FormatStats:
+def encode(
+    matrix: np.ndarray,
+    fmt: str,
+    *,
+    index_bits: int = 4,
+    block: tuple[int, int] = (4, 4),
+    nm: tuple[int, int] = (2, 4),
+    params: FormatParams | None = None,
+) -> Encoded:
+    """Encode a 2-D matrix (zeros are pruned) in ``fmt``, with ``params`` or with the
+    given index width, block and N:M shapes.
+
+    Made for tests and documentation, not for speed: the encoders walk the matrix
+    in plain Python. EIE's example: the column ``[0, 0, 1, 2, 0 x 18, 3]`` in
+    ``csc-rel`` with 4-bit indices gives values ``[1, 2, 0, 3]`` and indices
+    ``[2, 0, 15, 2]``.
+    """
+    a = np.asarray(matrix)
+    if a.ndim != 2:
+        raise FormatError(f"encode needs a 2-D matrix, got shape {a.shape}")
+    spec = _spec(fmt)
+    if spec.encode is None:
+        raise FormatError(f"format {fmt!r} has no encoder (have: {', '.join(encodable_formats())})")
+    if params is None:
+        params = FormatParams(index_bits=index_bits, block=block, nm=nm)
+    return spec.encode(a, params)
+
+
+@functools.lru_cache(maxsize=65536)
+def expected_format_bits(
+    fmt: str,
+    *,
+    groups: int,
+    rows: int,
+    cols: int,
+    density: float,
+    weight_bits: int,
+    index_bits: int = 4,
+) -> float:
+    """Expected bits of a ``groups x rows x cols`` i.i.d. mask of kept ``density`` in
+    ``fmt`` (computed pointer and absolute-index widths)."""
+    spec = FORMATS.get(fmt)
+    if spec is None or spec.expected_bits is None:
+        raise ValueError(
+            f"no expected-size model for format {fmt!r} (have: {', '.join(expected_formats())})"
+        )
+    params = FormatParams(weight_bits=weight_bits, index_bits=index_bits)
+    return spec.expected_bits(groups=groups, rows=rows, cols=cols, density=density, params=params)
+
+
+def expected_formats() -> tuple[str, ...]:
+    """Formats with an expected-size model for i.i.d. masks."""
+    return tuple(name for name, spec in FORMATS.items() if spec.expected_bits is not None)
+
+
+def encodable_formats() -> tuple[str, ...]:
+    """Formats with an encoder."""
+    return tuple(name for name, spec in FORMATS.items() if spec.encode is not None)
+
+
+def structured_formats() -> dict[str, str]:
+    """The format made for each structured pruning, in the order of
+    :data:`simulator.masks.STRUCTURES`."""
+    made_for = {kind: spec.name for spec in FORMATS.values() for kind in spec.structured_for}
+    return {kind: made_for[kind] for kind in STRUCTURES if kind in made_for}
+
+
+class _LiveMap(Mapping[str, str]):
+    """A read-only mapping rebuilt from the registry on every use."""
+
+    def __init__(self, build: Callable[[], dict[str, str]]) -> None:
+        self._build = build
+
+    def __getitem__(self, key: str) -> str:
+        return self._build()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+    def __repr__(self) -> str:
+        return repr(self._build())
+
+
+STRUCTURED_FORMATS: Mapping[str, str] = _LiveMap(structured_formats)
+"""Structured pruning -> the format made for it (a live view of the registry)."""
+
+
+# --- helpers for format definitions ----------------------------------------------------
+
+
+def make_stats(p: MaskProfile, fmt: str, params: FormatParams, **kw) -> FormatStats:
+    """A :class:`FormatStats` of profile ``p`` in ``fmt``; ``kw`` gives the rest."""
     return FormatStats(
         format=fmt,
         layer_name=p.layer_name,
@@ -176,7 +365,8 @@ def _stats(p: MaskProfile, fmt: str, params: FormatParams, **kw) -> FormatStats:
     )
 
 
-def _check_width(what: str, given: int | None, needed: int, fmt: str, p: MaskProfile) -> int:
+def check_width(what: str, given: int | None, needed: int, fmt: str, p: MaskProfile) -> int:
+    """A stated width (``given``), checked to hold ``needed`` bits; ``needed`` if none."""
     if given is None:
         return needed
     if given < needed:
@@ -185,223 +375,3 @@ def _check_width(what: str, given: int | None, needed: int, fmt: str, p: MaskPro
             f"the {needed} bits needed"
         )
     return given
-
-
-def _compressed(p: MaskProfile, params: FormatParams, axis: str, relative: bool) -> FormatStats:
-    """CSR (axis="row") or CSC (axis="col"), absolute or relative indices."""
-    fmt = ("csr" if axis == "row" else "csc") + ("-rel" if relative else "")
-    if relative:
-        index_bits = params.index_bits
-        per_line_fillers = p.line_fillers(axis, index_bits)  # first: one pass gives both
-        line_nnz = p.line_nnz(axis)
-        fillers = int(per_line_fillers.sum())
-        line_entries = line_nnz + per_line_fillers
-    else:
-        line_nnz = p.line_nnz(axis)
-        index_bits = _check_width(
-            "index", params.abs_index_bits, ceil_log2(p.line_length(axis)), fmt, p
-        )
-        fillers = 0
-        line_entries = line_nnz
-    entries = p.nnz + fillers
-    pw = _check_width("pointer", params.pointer_bits, fx.pointer_width(entries), fmt, p)
-    wb = params.weight_bits
-    return _stats(
-        p,
-        fmt,
-        params,
-        entries=entries,
-        values_bits=p.nnz * wb,
-        indices_bits=p.nnz * index_bits,
-        pointers_bits=p.groups * (p.lines(axis) + 1) * pw,
-        fillers_bits=fillers * (wb + index_bits),
-        other_bits=0,
-        line_axis=axis,
-        line_entries=line_entries,
-        detail=f"index {index_bits} b, pointer {pw} b",
-    )
-
-
-@register("dense", "every weight stored, zeros included")
-def _dense(p: MaskProfile, params: FormatParams) -> FormatStats:
-    wb = params.weight_bits
-    return _stats(
-        p,
-        "dense",
-        params,
-        entries=p.weights,
-        values_bits=p.nnz * wb,
-        indices_bits=0,
-        pointers_bits=0,
-        fillers_bits=(p.weights - p.nnz) * wb,
-        other_bits=0,
-        line_axis="row",
-        line_entries=np.full(p.groups * p.rows, p.cols, np.int64),
-    )
-
-
-@register("csr", "compressed rows, absolute column index of ceil(log2 cols) bits")
-def _csr(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return _compressed(p, params, "row", relative=False)
-
-
-@register("csc", "compressed columns, absolute row index of ceil(log2 rows) bits")
-def _csc(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return _compressed(p, params, "col", relative=False)
-
-
-@register("csr-rel", "compressed rows, relative index (zero run) with filler entries")
-def _csr_rel(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return _compressed(p, params, "row", relative=True)
-
-
-@register("csc-rel", "compressed columns, relative index with fillers (EIE)")
-def _csc_rel(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return _compressed(p, params, "col", relative=True)
-
-
-@register("coo", "each kept value with its absolute row and column index")
-def _coo(p: MaskProfile, params: FormatParams) -> FormatStats:
-    ib = ceil_log2(p.rows) + ceil_log2(p.cols)
-    return _stats(
-        p,
-        "coo",
-        params,
-        entries=p.nnz,
-        values_bits=p.nnz * params.weight_bits,
-        indices_bits=p.nnz * ib,
-        pointers_bits=0,
-        fillers_bits=0,
-        other_bits=0,
-        line_axis="row",
-        line_entries=p.row_nnz,
-        detail=f"index {ib} b",
-    )
-
-
-@register("bitmap", "one presence bit per weight plus the kept values")
-def _bitmap(p: MaskProfile, params: FormatParams) -> FormatStats:
-    return _stats(
-        p,
-        "bitmap",
-        params,
-        entries=p.nnz,
-        values_bits=p.nnz * params.weight_bits,
-        indices_bits=0,
-        pointers_bits=0,
-        fillers_bits=0,
-        other_bits=p.weights,
-        line_axis="row",
-        line_entries=p.row_nnz,
-    )
-
-
-@register(
-    "nm",
-    "N:M along the reduction axis: N slots of value + ceil(log2 M)-bit position per M weights",
-    structured_for=("nm",),
-)
-def _nm(p: MaskProfile, params: FormatParams) -> FormatStats:
-    n, m = params.nm
-    ib = ceil_log2(m)
-    slots_per_row = -(-p.cols // m) * n
-    entries = p.groups * p.rows * slots_per_row
-    wb = params.weight_bits
-    worst = int(kernels.group_max(p.gemm, m))
-    detail = f"{n}:{m}, position {ib} b"
-    if worst > n:
-        return _stats(
-            p,
-            "nm",
-            params,
-            entries=0,
-            values_bits=0,
-            indices_bits=0,
-            pointers_bits=0,
-            fillers_bits=0,
-            other_bits=0,
-            line_axis="row",
-            line_entries=np.zeros(p.groups * p.rows, np.int64),
-            representable=False,
-            detail=f"{detail}; not representable: a group of {m} keeps {worst} > {n}",
-        )
-    return _stats(
-        p,
-        "nm",
-        params,
-        entries=entries,
-        values_bits=p.nnz * wb,
-        indices_bits=p.nnz * ib,
-        pointers_bits=0,
-        fillers_bits=(entries - p.nnz) * (wb + ib),
-        other_bits=0,
-        line_axis="row",
-        line_entries=np.full(p.groups * p.rows, slots_per_row, np.int64),
-        detail=detail,
-    )
-
-
-@register(
-    "bsr",
-    "block-CSR: nonzero b x b tiles stored dense with a block-column index",
-    structured_for=("block",),
-)
-def _bsr(p: MaskProfile, params: FormatParams) -> FormatStats:
-    br, bc = params.block
-    per_brow = kernels.block_counts(p.gemm, br, bc)
-    blocks = int(per_brow.sum())
-    n_brows, n_bcols = -(-p.rows // br), -(-p.cols // bc)
-    entries = blocks * br * bc
-    pw = _check_width("pointer", params.pointer_bits, fx.pointer_width(blocks), "bsr", p)
-    ib = ceil_log2(n_bcols)
-    wb = params.weight_bits
-    # per row: every row of a block-row stores bc entries per tile of that block-row
-    line_entries = np.repeat(per_brow.reshape(p.groups, n_brows) * bc, br, axis=1)[:, : p.rows]
-    return _stats(
-        p,
-        "bsr",
-        params,
-        entries=entries,
-        values_bits=p.nnz * wb,
-        indices_bits=blocks * ib,
-        pointers_bits=p.groups * (n_brows + 1) * pw,
-        fillers_bits=(entries - p.nnz) * wb,
-        other_bits=0,
-        line_axis="row",
-        line_entries=line_entries.ravel(),
-        detail=f"{br}x{bc} tiles, {blocks} kept, index {ib} b, pointer {pw} b",
-    )
-
-
-@register(
-    "compact",
-    "dense submatrix of the surviving rows and columns plus survivor lists "
-    "(filter, channel and column pruning)",
-    structured_for=("filter", "channel", "column"),
-)
-def _compact(p: MaskProfile, params: FormatParams) -> FormatStats:
-    kr, kc = p.kept_rows(), p.kept_cols()
-    entries = int((kr * kc).sum())
-    live = kr > 0
-    # which groups survive, then within each surviving group which rows and columns
-    other = fx.survivor_list_bits(int(live.sum()), p.groups) + sum(
-        fx.survivor_list_bits(int(r), p.rows) + fx.survivor_list_bits(int(c), p.cols)
-        for r, c in zip(kr[live], kc[live], strict=True)
-    )
-    wb = params.weight_bits
-    alive = p.row_nnz.reshape(p.groups, p.rows) > 0
-    line_entries = (alive * kc[:, None]).ravel().astype(np.int64)
-    return _stats(
-        p,
-        "compact",
-        params,
-        entries=entries,
-        values_bits=p.nnz * wb,
-        indices_bits=0,
-        pointers_bits=0,
-        fillers_bits=(entries - p.nnz) * wb,
-        other_bits=other,
-        line_axis="row",
-        line_entries=line_entries,
-        detail=f"{int(live.sum())} of {p.groups} groups kept, {int(kr.sum())} rows in all",
-    )
