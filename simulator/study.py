@@ -102,9 +102,7 @@ class StudyConfig:
                 problems.append(f"rates: {shown(name)}: must be finite and >= 1, got {shown(r)}")
         for net, path in self.checkpoints.items():
             if not Path(path).is_file():
-                problems.append(f"checkpoints: {net}: no such file {path}")
-            if net not in self.networks:
-                problems.append(f"checkpoints: {net} is not among the networks studied")
+                problems.append(f"checkpoints: {shown(net)}: no such file {shown(path, 200)}")
         if problems:
             raise ConfigError("study configuration", problems)
 
@@ -122,16 +120,21 @@ class StudyConfig:
         return float(self.rates.get(network, PAPER_RATES.get(network, self.default_rate)))
 
     def check_names(self, networks: Iterable[str]) -> None:
-        """Every network ``rates`` names is among ``networks`` (the studied networks'
-        names); a :class:`ConfigError` otherwise."""
+        """Every network that ``rates`` and ``checkpoints`` name is among ``networks``
+        (the studied networks' own names, also for networks given as files); a
+        :class:`ConfigError` otherwise."""
         studied = set(networks)
-        unknown = sorted(set(self.rates) - studied)
-        if unknown:
-            raise ConfigError(
-                "rates",
-                f"no network {', '.join(map(shown, unknown))} among those studied "
-                f"({', '.join(sorted(studied))})",
+        problems = [
+            f"{key}: no network {', '.join(map(shown, unknown))} among those studied "
+            f"({', '.join(sorted(studied))})"
+            for key, unknown in (
+                ("rates", sorted(set(self.rates) - studied)),
+                ("checkpoints", sorted(set(self.checkpoints) - studied)),
             )
+            if unknown
+        ]
+        if problems:
+            raise ConfigError("study configuration", problems)
 
     def platform_names(self) -> tuple[str, ...]:
         return self.platforms or tuple(builtin_platforms())

@@ -21,7 +21,8 @@ BASE = [
     "--structured-rates", "2",
     "--sweep-rates", "2,8",
 ]  # fmt: skip
-CKPT = Path(__file__).resolve().parent / "fixtures" / "lenet5_ns_prune.pt"
+ROOT = Path(__file__).resolve().parents[1]
+CKPT = ROOT / "tests" / "fixtures" / "lenet5_ns_prune.pt"
 
 
 def tables(tmp_path: Path, *extra: str) -> dict[str, pd.DataFrame]:
@@ -123,3 +124,14 @@ def test_the_command_end_to_end(capsys, tmp_path):
     assert (tmp_path / "out" / "tables" / "compute_sweep.csv").read_bytes() == first
     assert main([*argv, "--no-resume"]) == 0
     assert "reused" not in capsys.readouterr().out
+
+
+def test_checkpoint_of_a_network_given_as_a_file(tmp_path):
+    """Checkpoints and rates are keyed by the network's own name, also when the
+    network comes from a file."""
+    model = tmp_path / "my_lenet.yaml"
+    model.write_text((ROOT / "models" / "lenet5.yaml").read_text())
+    t = tables(tmp_path, "--networks", str(model), "--checkpoint", f"lenet5={CKPT}")
+    assert set(t["verdict"]["nonstructured_rate"]) == {10.0}
+    with pytest.raises(ConfigError, match="checkpoints: no network vgg16"):
+        tables(tmp_path, "--checkpoint", f"vgg16={CKPT}")

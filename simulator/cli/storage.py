@@ -10,14 +10,13 @@ import pandas as pd
 
 from simulator.cli import options as o
 from simulator.cli import types as t
-from simulator.formats import FORMATS, FormatParams
-from simulator.formats.formulas import EXPECTED_FORMATS
+from simulator.formats import FORMATS, STRUCTURED_FORMATS, FormatParams, expected_formats
 from simulator.masks import STRUCTURES
 from simulator.report import records, table, write_csv, write_json
-from simulator.storage import STRUCTURED_FORMAT, storage_report
+from simulator.storage import storage_report
 from simulator.units import bits_to_bytes
 
-BREAKEVEN_STRUCTURES = tuple(s for s in STRUCTURED_FORMAT if s != "dense")
+BREAKEVEN_STRUCTURES = tuple(s for s in STRUCTURED_FORMATS if s != "dense")
 
 EPILOG = """\
 examples:
@@ -108,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--sparse-format",
-        type=t.choice(EXPECTED_FORMATS),
+        type=t.choice(expected_formats()),
         default="csr-rel",
         help="non-structured format of the break-even (default csr-rel)",
     )
@@ -283,7 +282,7 @@ def _print_breakeven(reports, params: FormatParams, *, per_layer: bool) -> None:
     rep = reports[-1]
     title = (
         f"\nStorage break-even: {rep.structure} pruning at {rep.structured_rate:g}x "
-        f"({STRUCTURED_FORMAT[rep.structure]}) vs non-structured in {rep.sparse_format} "
+        f"({STRUCTURED_FORMATS[rep.structure]}) vs non-structured in {rep.sparse_format} "
         f"(i.i.d. mask, {params.weight_bits}-bit weights, {params.index_bits}-bit index)"
     )
     headers = [
