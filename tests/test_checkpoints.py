@@ -253,9 +253,24 @@ def test_streaming_memory_stays_near_the_largest_tensor(fname):
 # -- networks derived from the file ------------------------------------------------------
 
 
-def test_state_dict_needs_input_shape_for_convs():
+def test_state_dict_lists_layers_without_an_input_shape():
+    """Listing needs no geometry: without an input shape the layers, weights and masks
+    are exact and the network says that its geometry (MACs) is assumed."""
+    ck = read_checkpoint(FIX / "lenet5_ns_legacy.pt")
+    assert ck.geometry_assumed
+    assert [layer.name for layer in ck.network.layers] == list(LAYERS)
+    assert [layer.weight_shape for layer in ck.network.layers] == [
+        layer.weight_shape for layer in LENET.layers
+    ]
+    np.testing.assert_array_equal(ck.masks()["fc1"], REF["nonstructured/fc1"])
+    assert any("MACs and activation sizes are not known" in w for w in ck.warnings)
+    with open_checkpoint(FIX / "lenet5_ns_legacy.pt") as reader:
+        assert reader.geometry_assumed
+    shaped = read_checkpoint(FIX / "lenet5_ns_legacy.pt", input_shape=(1, 28, 28))
+    assert not shaped.geometry_assumed
+    assert not read_checkpoint(FIX / "lenet5_ns_legacy.pt", network=LENET).geometry_assumed
     with pytest.raises(CheckpointError, match=r"input shape \(C, H, W\)"):
-        read_checkpoint(FIX / "lenet5_ns_legacy.pt")
+        read_checkpoint(FIX / "lenet5_ns_legacy.pt", input_shape=(28, 28))
 
 
 def test_state_dict_derived_network():

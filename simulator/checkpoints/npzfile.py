@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.checkpoints.source import TensorInfo, TensorSource, fail
+from simulator.checkpoints.source import TensorInfo, TensorSource, fail, open_regular
 
 
 class NpzSource(TensorSource):
@@ -23,14 +23,16 @@ class NpzSource(TensorSource):
 
     def __init__(self, path: str | Path):
         super().__init__(path)
+        self._file = f = open_regular(path)
         try:
-            self._zip = zipfile.ZipFile(path)
+            self._zip = zipfile.ZipFile(f)
         except Exception as e:
+            f.close()
             raise fail(self.path, f"not a readable zip archive ({type(e).__name__}: {e})") from None
         try:
             self._index()
         except BaseException:
-            self._zip.close()
+            self.close()
             raise
 
     def _index(self) -> None:
@@ -87,3 +89,4 @@ class NpzSource(TensorSource):
 
     def close(self) -> None:
         self._zip.close()
+        self._file.close()

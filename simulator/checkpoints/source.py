@@ -10,6 +10,9 @@ memory is allocated for it.
 from __future__ import annotations
 
 import math
+import os
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from simulator.errors import CheckpointError
+from simulator.errors import CheckpointError, shown
 
 MAX_NDIM = 32
 """Most dimensions a tensor may have (PyTorch allows 25)."""
@@ -26,21 +29,125 @@ BF16 = "bfloat16"
 """Marker dtype name for bfloat16 data (NumPy has no bfloat16; it is widened to float32)."""
 
 
-def fail(path: str | Path, problem: str, tensor: str | None = None) -> CheckpointError:
-    """A :class:`CheckpointError` naming the file and, where known, the tensor."""
-    where = f"{path}: tensor {tensor!r}: " if tensor is not None else f"{path}: "
-    return CheckpointError(where + problem)
+NAME_LIMIT = 120
+"""Most characters of a name from a file shown in a message (longer ones end in ...)."""
+PATH_LIMIT = 1000
+"""Most characters of a file's path shown in a message."""
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\U0010ffff]|[\u2028\u2029\u0085\u00ad]")
+
+
+def quoted(name: object, limit: int = NAME_LIMIT) -> str:
+    """A name from a file, quoted and escaped for a message: ``'conv1.weight'``,
+    ``'\\x1b[31mfc'`` (see :func:`simulator.errors.shown`; bounded work)."""
+    return f"'{shown(name, limit)}'" if isinstance(name, str | bytes) else shown(name, limit)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control or unprintable character escaped (``\\n``,
+    ``\\x1b``): what the library puts in an error or warning is one printable line."""
+    if text.isprintable():
+        return text
+    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def fail(path: str | Path, problem: str, tensor: object = None) -> CheckpointError:
+    """A :class:`CheckpointError` naming the file and, where known, the tensor, as one
+    printable line (names escaped and clipped, see :func:`quoted`)."""
+    where = shown(str(path), PATH_LIMIT)
+    if tensor is not None:
+        where += f": tensor {quoted(tensor)}"
+    return CheckpointError(f"{where}: {one_line(problem)}")
 
 
 def describe(obj: object, limit: int = 60) -> str:
-    """A short, safe description of an object read from a file (type and a clipped repr)."""
+    """A short, safe description of an object read from a file: its type and a clipped,
+    escaped rendering. The work is bounded by ``limit`` whatever the object (a pickle of
+    shared references whose full ``repr`` would be exponentially long costs nothing)."""
+    return f"{type(obj).__name__} {_brief(obj, max(limit, 8))}"
+
+
+def _brief(obj: object, budget: int, depth: int = 0) -> str:
+    """At most about ``budget`` characters of ``obj`` (containers to depth 3)."""
+    if isinstance(obj, str | bytes | bytearray):
+        return f"'{shown(obj, max(budget - 2, 4))}'"
+    if obj is None or isinstance(obj, bool | int | float | complex):
+        return shown(obj, budget) if not isinstance(obj, complex) else shown(str(obj), budget)
+    if isinstance(obj, list | tuple | set | frozenset | dict):
+        left, right = "[]" if isinstance(obj, list) else "()" if isinstance(obj, tuple) else "{}"
+        if len(obj) == 0:
+            return left + right
+        if depth >= 3 or budget < 6:
+            return f"{left}...{right}"
+        parts: list[str] = []
+        used = 2
+        items = iter(obj.items()) if isinstance(obj, dict) else iter(obj)
+        for i, item in enumerate(items):
+            if used >= budget or i >= budget:
+                parts.append("...")
+                break
+            if isinstance(obj, dict):
+                k, v = item
+                text = _brief(k, budget - used, depth + 1) + ": "
+                text += _brief(v, budget - used - len(text), depth + 1)
+            else:
+                text = _brief(item, budget - used, depth + 1)
+            parts.append(text)
+            used += len(text) + 2
+        if len(parts) < len(obj) and parts[-1] != "...":
+            parts.append("...")
+        text = left + ", ".join(parts) + ("," if isinstance(obj, tuple) and len(obj) == 1 else "")
+        text += right
+        return text if len(text) <= budget + 8 else text[: budget + 4] + "..." + right
+    return f"<{shown(type(obj).__name__, 40)}>"
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path: str | Path, mode: int) -> CheckpointError:
+    kind = next((what for test, what in _KINDS if test(mode)), "not a regular file")
+    return fail(
+        path,
+        f"not a regular file but {kind}: give the checkpoint file itself "
+        "(prunesim reads only regular files, so that a read cannot block or never end)",
+    )
+
+
+def check_regular(path: str | Path) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` is a regular file (symbolic links
+    followed), before anything opens it: a FIFO would block, a device never end."""
     try:
-        text = repr(obj)
-    except Exception:
-        text = "?"
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"{type(obj).__name__} {text}"
+        st = os.stat(path)
+    except OSError as e:
+        raise fail(path, f"cannot open file ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path, st.st_mode)
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading in binary, refusing anything but a regular file.
+
+    The file is opened without blocking (a FIFO swapped in after a check cannot hang
+    the open) and checked again on the open descriptor."""
+    check_regular(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise fail(path, f"cannot open file ({e.strerror or e})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass(frozen=True, kw_only=True)
