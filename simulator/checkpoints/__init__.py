@@ -473,12 +473,12 @@ class CheckpointReader:
             lazy = self._broadcast_layer(layer, param, w, m)
             if lazy is not None:
                 return lazy
-        _finite(path, param.weight, w, f"weights of layer {lname}")
-        mask = None
-        source = param.mask_source
         what = f"the weight and mask of layer {lname} (tensor {quoted(param.weight)})"
         hint = "save the weight with real strides (tensor.contiguous()) or map fewer layers"
         require_bytes(w.size * (w.itemsize + 1), what, hint)
+        _finite(path, param.weight, w, f"weights of layer {lname}")
+        mask = None
+        source = param.mask_source
         if param.mask is not None:
             m = src.load(param.mask)
             if _overlaps(m):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ def run_cli(
             try:
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)
+                # the parent's sys.stdout/stderr may be a test runner's capture objects
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+                sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
                 os.setpgid(0, 0)
                 cap = _vm_bytes("VmSize") + hard_cap_bytes
                 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -80,6 +84,11 @@ def run_cli(
 
                 traceback.print_exc()
             finally:
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except Exception:
+                        pass
                 os._exit(code if isinstance(code, int) else 70)
         deadline = t0 + timeout_s
         rc = None
