@@ -135,7 +135,7 @@ def group_params(
             add(f"{m[1]}.{m[2]}", name, None, "exact zeros")
             ao.append(f"{m[1]}.{m[2]}")
         elif m := _ASP_PRUNED.match(name):
-            skipped.append((name, "ASP's copy of the pruned values"))
+            skipped.append((shown(name, NAME_LIMIT), "ASP's copy of the pruned values"))
             used.add(name)
         elif name.endswith("_mask") and name[:-5] in tensors and name[:-5] not in used:
             if tensors[name[:-5]].shape == info.shape:

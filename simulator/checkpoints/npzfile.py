@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.checkpoints.source import TensorInfo, TensorSource, fail, open_regular
+from simulator.checkpoints.source import NAME_LIMIT, TensorInfo, TensorSource, fail, open_regular
+from simulator.errors import shown
 
 
 class NpzSource(TensorSource):
@@ -42,7 +43,7 @@ class NpzSource(TensorSource):
             if entry.is_dir():
                 continue
             if not entry.filename.endswith(".npy"):
-                self.other.append((entry.filename, "not an .npy member"))
+                self.other.append((shown(entry.filename, NAME_LIMIT), "not an .npy member"))
                 continue
             name = entry.filename[:-4]
             try:

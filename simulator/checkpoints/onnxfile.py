@@ -295,7 +295,7 @@ class OnnxSource(TensorSource):
             used.update((weight, mask) if mask else (weight,))
         skipped = [
             (
-                n,
+                shown(n, NAME_LIMIT),
                 "bias or normalization parameter (1-D)"
                 if len(t.shape) <= 1
                 else "not the weight of a Conv, Gemm or MatMul",

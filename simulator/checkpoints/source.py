@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ NAME_LIMIT = 120
 """Most characters of a name from a file shown in a message (longer ones end in ...)."""
 PATH_LIMIT = 1000
 """Most characters of a file's path shown in a message."""
-_UNPRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\U0010ffff]|[\u2028\u2029\u0085\u00ad]")
 
 
 def quoted(name: object, limit: int = NAME_LIMIT) -> str:
@@ -47,7 +45,7 @@ def one_line(text: str) -> str:
     ``\\x1b``): what the library puts in an error or warning is one printable line."""
     if text.isprintable():
         return text
-    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def fail(path: str | Path, problem: str, tensor: object = None) -> CheckpointError:
@@ -196,7 +194,9 @@ class TensorSource:
 
     def load(self, name: str) -> np.ndarray:
         """The tensor's values, in its own shape, as a new native-endian array
-        (bfloat16 widened to float32)."""
+        (bfloat16 widened to float32) -- or, where the file repeats values through zero
+        or overlapping strides (a broadcast), a read-only strided view of the values
+        it stores, which takes no more memory than they do."""
         info = self.tensors.get(name)
         if info is None:
             raise fail(self.path, "no such tensor in the file", name)
