@@ -10,8 +10,14 @@ Masks come from the file where it has them (``torch.nn.utils.prune``'s ``X_mask`
 NVIDIA ASP's ``__X_mma_mask``, an ONNX ``Mul(mask, weight)``), else from the
 weight's exact zeros, or from ``|w| > threshold``. Layers are matched to ``network``
 by name (see :mod:`simulator.checkpoints.naming`), or, without a network, a network
-is derived from the file (ONNX: full geometry; a state_dict: conv/linear shapes plus
-an input shape).
+is derived from the file (ONNX: full geometry; a state_dict: conv/linear shapes, with
+an input shape for their geometry -- without one, ``geometry_assumed`` says that MACs
+are not known).
+
+Hostile files: nothing in a file is ever run (see :mod:`.torchfile`); only regular
+files are opened; sizes, counts and pickle memo indices are checked before anything
+is allocated for them; a tensor stored with zero strides stays a strided view; names
+from the file are escaped in every message, and each message is one line.
 
 Reading streams one layer at a time: :func:`open_checkpoint` gives a reader whose
 :meth:`CheckpointReader.layers` yields layer after layer, reading only that layer's

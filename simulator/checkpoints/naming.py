@@ -383,9 +383,12 @@ def derive_network(
     Weights do not record strides, padding or pooling: every conv layer is taken at
     the input size ``input_shape = (C, H, W)``, stride 1, no padding (a warning says
     so; weight counts and masks are exact, MACs are estimates). A depthwise conv
-    (``C/g == 1`` after a layer with as many outputs) gets ``groups = channels``. A
-    network of linear layers only needs no input shape; ``(T, F)`` or ``(T,)`` gives
-    ``T`` tokens per linear layer.
+    (``C/g == 1`` after a layer with as many outputs) gets ``groups = channels``.
+    ``(T, F)`` or ``(T,)`` gives a network of linear layers ``T`` tokens per layer.
+    Without an input shape the layers are still listed (conv layers at their kernel
+    size, linear layers at one token) with a warning that MACs are not known; the
+    reader marks such a network ``geometry_assumed``. Names are escaped for display.
+    Linear in the number of params.
     """
     cands = []
     skipped = []
