@@ -328,3 +328,13 @@ def test_mismatch_errors_are_one_line(tmp_path):
     with pytest.raises(CheckpointError, match="2 tensor") as err:
         read_checkpoint(path, network=load_network("lenet5"))
     assert str(err.value).isprintable() and "'fc1.weight'" in str(err.value)
+
+
+def test_decompression_is_checked_against_the_budget(tmp_path):
+    """An .npz member inflates about a thousandfold; its size is checked first."""
+    path = tmp_path / "zeros.npz"
+    np.savez_compressed(path, **{"fc.weight": np.zeros((2048, 2048), np.float32)})
+    assert path.stat().st_size < 100_000
+    with memory_limit(4 * 2**20), pytest.raises(ResourceError, match=r"fc\.weight"):
+        read_checkpoint(path)
+    assert read_checkpoint(path).layers[0].structure == "empty"

@@ -13,8 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.checkpoints.source import NAME_LIMIT, TensorInfo, TensorSource, fail, open_regular
+from simulator.checkpoints.source import (
+    NAME_LIMIT,
+    TensorInfo,
+    TensorSource,
+    fail,
+    open_regular,
+    quoted,
+)
 from simulator.errors import shown
+from simulator.memory import require_bytes
 
 
 class NpzSource(TensorSource):
@@ -80,6 +88,11 @@ class NpzSource(TensorSource):
             )
 
     def _load(self, info: TensorInfo) -> np.ndarray:
+        require_bytes(  # a compressed member can inflate about a thousandfold
+            math.prod(info.shape) * info.dtype.itemsize,
+            f"tensor {quoted(info.name)} of {shown(self.path, 1000)}",
+            "map the checkpoint onto a network with smaller layers, or raise the limit",
+        )
         with self._zip.open(self._members[info.name]) as f:
             arr = np.lib.format.read_array(f, allow_pickle=False)
         if arr.shape != info.shape:

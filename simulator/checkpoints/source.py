@@ -19,7 +19,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from simulator.errors import CheckpointError, shown
+from simulator.errors import CheckpointError, PrunesimError, shown
+from simulator.memory import require_bytes
 
 MAX_NDIM = 32
 """Most dimensions a tensor may have (PyTorch allows 25)."""
@@ -204,7 +205,7 @@ class TensorSource:
             raise fail(self.path, f"unsupported dtype {info.dtype_name}", name)
         try:
             return self._load(info)
-        except CheckpointError:
+        except PrunesimError:  # CheckpointError, ResourceError
             raise
         except MemoryError:
             raise fail(self.path, f"not enough memory for shape {info.shape}", name) from None
@@ -236,8 +237,14 @@ def check_shape(path: str, name: str, shape: object) -> tuple[int, ...]:
     return tuple(shape)
 
 
+_HINT = "map the checkpoint onto a network with smaller layers, or raise the limit"
+
+
 def read_exact(f: BinaryIO, offset: int, nbytes: int, path: str, name: str) -> np.ndarray:
-    """``nbytes`` bytes at ``offset`` into a new uint8 array; short reads are an error."""
+    """``nbytes`` bytes at ``offset`` into a new uint8 array; short reads are an error.
+    The memory is checked against the budget (:func:`simulator.memory.require_bytes`)
+    first."""
+    require_bytes(nbytes, f"tensor {quoted(name)} of {shown(str(path), PATH_LIMIT)}", _HINT)
     buf = np.empty(nbytes, dtype=np.uint8)
     f.seek(offset)
     got = f.readinto(memoryview(buf)) if nbytes else 0

@@ -46,6 +46,7 @@ from simulator.checkpoints.source import (
     to_native,
 )
 from simulator.errors import CheckpointError, shown
+from simulator.memory import require_bytes
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -803,8 +804,14 @@ class TorchZipSource(_TorchSource):
             if begin + entry.file_size > self._size:
                 raise fail(self.path, f"storage {quoted(storage.key)} is truncated", name)
             return read_exact(self._f, begin + start, nbytes, self.path, name)
+        require_bytes(nbytes, f"tensor {quoted(name)} of {shown(self.path, 1000)}")
         with self._zip.open(entry) as f:  # a re-compressed archive: decompress up to the end
-            f.read(start)
+            skip = start
+            while skip > 0:  # in pieces: a large offset must not become one allocation
+                piece = f.read(min(skip, 1 << 20))
+                if not piece:
+                    break
+                skip -= len(piece)
             data = f.read(nbytes)
         if len(data) != nbytes:
             raise fail(self.path, f"storage {quoted(storage.key)} is truncated", name)
