@@ -338,3 +338,22 @@ def test_decompression_is_checked_against_the_budget(tmp_path):
     with memory_limit(4 * 2**20), pytest.raises(ResourceError, match=r"fc\.weight"):
         read_checkpoint(path)
     assert read_checkpoint(path).layers[0].structure == "empty"
+
+
+def test_huge_integers_in_a_pickle_are_described_not_printed(tmp_path):
+    """Python refuses str() of integers over 4,300 digits; a size of 50,000 bytes
+    must still give a clean message."""
+    import struct
+
+    huge = b"\x8b" + struct.pack("<i", 5000) + b"\x7f" * 5000  # LONG4
+    storage = mk.t_([mk.s_("storage"), mk.g_("torch", "FloatStorage"), mk.s_("0")])
+    storage = storage[:-1] + mk.s_("cpu") + mk.i_(4) + b"tQ"
+    rebuild = mk.g_("torch._utils", "_rebuild_tensor_v2") + mk.t_(
+        [storage, mk.i_(0), mk.t_([huge, mk.i_(2)]), mk.t_([mk.i_(2), mk.i_(1)])]
+    )
+    path = tmp_path / "huge.pt"
+    pkl = mk.dict_pickle({"fc.weight": rebuild + b"R"})
+    path.write_bytes(mk._zip(pkl, {"0": np.ones(4, np.float32).tobytes()}))
+    with pytest.raises(CheckpointError, match="integer of 39999 bits") as err:
+        read_checkpoint(path)
+    assert len(str(err.value)) < 400

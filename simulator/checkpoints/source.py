@@ -65,6 +65,12 @@ def describe(obj: object, limit: int = 60) -> str:
     return f"{type(obj).__name__} {_brief(obj, max(limit, 8))}"
 
 
+def brief(obj: object, limit: int = 60) -> str:
+    """A clipped, escaped rendering of a value from a file (:func:`describe` without
+    the type), in bounded work: ``(2, 3)``, ``<integer of 4000 bits>``."""
+    return _brief(obj, max(limit, 8))
+
+
 def _brief(obj: object, budget: int, depth: int = 0) -> str:
     """At most about ``budget`` characters of ``obj`` (containers to depth 3)."""
     if isinstance(obj, str | bytes | bytearray):

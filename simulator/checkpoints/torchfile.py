@@ -37,6 +37,7 @@ from simulator.checkpoints.source import (
     NAME_LIMIT,
     TensorInfo,
     TensorSource,
+    brief,
     describe,
     fail,
     file_size,
@@ -229,18 +230,22 @@ def _check_tensor(storage: object, offset: object, size: object, stride: object)
         if not isinstance(v, tuple) or len(v) > MAX_NDIM or not all(_is_int(x) for x in v):
             return f"{what} {describe(v)} is not a tuple of integers"
     if len(size) != len(stride):
-        return f"size {size} and stride {stride} differ in length"
+        return f"size {brief(size)} and stride {brief(stride)} differ in length"
     if any(x < 0 for x in size) or any(x < 0 for x in stride):
-        return f"negative size or stride (size {size}, stride {stride})"
+        return f"negative size or stride (size {brief(size)}, stride {brief(stride)})"
     if math.prod(size) == 0:
         if offset > storage.numel:
-            return f"storage offset {offset} beyond the storage ({storage.numel} elements)"
+            return (
+                f"storage offset {shown(offset)} beyond the storage "
+                f"({shown(storage.numel)} elements)"
+            )
         return ""
     last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
     if last >= storage.numel:
         return (
-            f"offset {offset}, size {size} and stride {stride} reach element {last} of a "
-            f"storage of {storage.numel} elements (key {quoted(storage.key)})"
+            f"offset {shown(offset)}, size {brief(size)} and stride {brief(stride)} reach "
+            f"element {shown(last)} of a storage of {shown(storage.numel)} elements "
+            f"(key {quoted(storage.key)})"
         )
     return ""
 
