@@ -104,7 +104,13 @@ def large(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize(
-    "name", ["count_100k_2d.pt", "count_1m.safetensors", "header_100mb.safetensors"]
+    "name",
+    [
+        "count_100k_2d.pt",
+        "count_1m.safetensors",
+        "header_100mb.safetensors",
+        "zip_100k_members.npz",
+    ],
 )
 def test_tensor_count_and_header_bombs(large, name):
     """A torch file of 100,000 tiny tensors and a 60 MB safetensors header of 1,000,000
@@ -357,3 +363,13 @@ def test_huge_integers_in_a_pickle_are_described_not_printed(tmp_path):
     with pytest.raises(CheckpointError, match="integer of 39999 bits") as err:
         read_checkpoint(path)
     assert len(str(err.value)) < 400
+
+
+def test_safetensors_count_cannot_be_dodged_with_escaped_keys(tmp_path):
+    n = torchfile.MAX_TENSORS + 2
+    entry = '"t%d":{"dtype":"F32","shape":[1],"data\\u005foffsets":[0,4]}'
+    header = ("{" + ",".join(entry % i for i in range(n)) + "}").encode()
+    path = tmp_path / "escaped.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
+    with pytest.raises(CheckpointError, match="tensors; refused"):
+        read_checkpoint(path)

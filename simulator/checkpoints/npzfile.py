@@ -17,6 +17,7 @@ from simulator.checkpoints.source import (
     NAME_LIMIT,
     TensorInfo,
     TensorSource,
+    check_zip_entries,
     fail,
     open_regular,
     quoted,
@@ -33,6 +34,11 @@ class NpzSource(TensorSource):
     def __init__(self, path: str | Path):
         super().__init__(path)
         self._file = f = open_regular(path)
+        try:
+            check_zip_entries(f, self.path)
+        except BaseException:
+            f.close()
+            raise
         try:
             self._zip = zipfile.ZipFile(f)
         except Exception as e:

@@ -111,6 +111,8 @@ class SafetensorsSource(TensorSource):
             raise fail(self.path, f"safetensors header is not usable ({shown(str(e))})") from None
         if not isinstance(header, dict):
             raise fail(self.path, "safetensors header must be a JSON object")
+        if len(header) > MAX_TENSORS + 1:  # keys spelled with escapes evade the count
+            raise fail(self.path, f"safetensors header lists {len(header):,} tensors; refused")
         data_start, data_size = 8 + n, size - 8 - n
         self._offsets = {}
         for name, entry in header.items():

@@ -271,6 +271,36 @@ def to_native(raw: np.ndarray, dtype: np.dtype | str, shape: tuple[int, ...]) ->
     return arr
 
 
+MAX_ZIP_ENTRIES = 65_536 + 64
+"""Most members a zip-based checkpoint may have (one per tensor or storage, plus a
+few): Python's zipfile parses the whole directory when it opens an archive."""
+
+
+def check_zip_entries(f: BinaryIO, path: str | Path) -> None:
+    """Refuse a zip archive whose directory lists more than :data:`MAX_ZIP_ENTRIES`
+    members, from its end-of-directory record alone (read before the directory)."""
+    size = file_size(f)
+    f.seek(max(size - (1 << 16) - 22, 0))
+    tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return  # not found: zipfile will say what is wrong
+    count = int.from_bytes(tail[at + 10 : at + 12], "little")
+    locator = tail.rfind(b"PK\x06\x07", 0, at)
+    if count == 0xFFFF and locator >= 0 and locator + 20 <= len(tail):  # zip64
+        f.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+        record = f.read(56)
+        if record[:4] == b"PK\x06\x06" and len(record) == 56:
+            count = int.from_bytes(record[32:40], "little")
+    f.seek(0)
+    if count > MAX_ZIP_ENTRIES:
+        raise fail(
+            path,
+            f"zip archive of {count:,} members, more than the {MAX_ZIP_ENTRIES:,} accepted "
+            "(a checkpoint holds one per tensor); refused",
+        )
+
+
 def file_size(f: BinaryIO) -> int:
     """Size of an open file in bytes."""
     pos = f.tell()

@@ -38,6 +38,7 @@ from simulator.checkpoints.source import (
     TensorInfo,
     TensorSource,
     brief,
+    check_zip_entries,
     describe,
     fail,
     file_size,
@@ -744,6 +745,7 @@ class TorchZipSource(_TorchSource):
             raise fail(self.path, f"corrupt zip archive ({type(e).__name__}: {e})") from None
 
     def _open(self) -> None:
+        check_zip_entries(self._f, self.path)
         self._zip = zipfile.ZipFile(self._f)
         names = self._zip.namelist()
         pkl = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]

@@ -306,6 +306,10 @@ def make_large(out: Path) -> dict[str, Path]:
     header = b"".join(parts)
     files["count_1m.safetensors"] = out / "count_1m.safetensors"
     files["count_1m.safetensors"].write_bytes(_raw_safetensors(header, b"\0" * 4))
+    files["zip_100k_members.npz"] = out / "zip_100k_members.npz"
+    with zipfile.ZipFile(files["zip_100k_members.npz"], "w") as z:
+        for i in range(100_000):
+            z.writestr(zipfile.ZipInfo(f"t{i}.npy"), b"")
     files["header_100mb.safetensors"] = out / "header_100mb.safetensors"
     with open(files["header_100mb.safetensors"], "wb") as fh:  # sparse: no disk used
         fh.write(struct.pack("<Q", 99_000_000) + b"{")
