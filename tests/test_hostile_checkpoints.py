@@ -373,3 +373,19 @@ def test_safetensors_count_cannot_be_dodged_with_escaped_keys(tmp_path):
     path.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
     with pytest.raises(CheckpointError, match="tensors; refused"):
         read_checkpoint(path)
+
+
+def test_names_clipped_alike_stay_linear(tmp_path):
+    """Names longer than the display limit that share a prefix are all shown alike;
+    making them unique used to append '_' until free (quadratic)."""
+    from simulator.checkpoints import write_safetensors
+
+    n = 20_000
+    tensors = {"n" * 300 + f"{i}.weight": np.ones((1, 2), np.float32) for i in range(n)}
+    path = tmp_path / "alike.safetensors"
+    write_safetensors(path, tensors)
+    t0 = time.perf_counter()
+    with open_checkpoint(path) as reader:
+        names = [layer.name for layer in reader.network.layers]
+    assert time.perf_counter() - t0 < 20  # about 1 s
+    assert len(set(names)) == n and names[1].endswith("..._") and names[5].endswith("_5")

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from simulator.checkpoints.source import NAME_LIMIT, TensorInfo, fail, quoted
+from simulator.checkpoints.source import NAME_LIMIT, TensorInfo, fail, quoted, unique_name
 from simulator.errors import CheckpointError, ConfigError, LayerError, shown
 from simulator.layers import Conv2d, Layer, Linear
 from simulator.workloads import Network
@@ -418,10 +418,9 @@ def derive_network(
     pairs = []
     prev_out = shape[0] if has_conv and shape is not None else None
     seen: set[str] = set()
-    for p, name in zip(cands, names, strict=True):
-        while name in seen:
-            name += "_"
-        seen.add(name)
+    counts: dict[str, int] = {}
+    for p, base in zip(cands, names, strict=True):
+        name = unique_name(base, seen, counts)
         try:
             if len(p.shape) == 4:
                 k, cg, r, s = p.shape

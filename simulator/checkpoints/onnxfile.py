@@ -30,6 +30,7 @@ from simulator.checkpoints.source import (
     check_regular,
     fail,
     quoted,
+    unique_name,
 )
 from simulator.errors import CheckpointError, LayerError, shown
 from simulator.layers import Conv2d, Layer, Linear, MatMul
@@ -226,6 +227,7 @@ class OnnxSource(TensorSource):
         layers: list[Layer] = []
         used: set[str] = set()
         names: set[str] = set()
+        counts: dict[str, int] = {}
         for i, node in enumerate(graph.node):
             op = node.op_type
             if op not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
@@ -238,10 +240,7 @@ class OnnxSource(TensorSource):
             label = _node_label(node, i)
             if src is None:
                 if op == "MatMul" and geometry and self._resolve(node.input[0], producers) is None:
-                    name = _module_name("", node, i)
-                    while name in names:
-                        name += "_"
-                    names.add(name)
+                    name = unique_name(_module_name("", node, i), names, counts)
                     layer = self._matmul(node, name, shapes)
                     if layer is not None:
                         layers.append(layer)
@@ -272,10 +271,7 @@ class OnnxSource(TensorSource):
             elif op == "MatMul" or not _attr(node, "transB", 0):
                 transpose = True
                 wshape = (wshape[1], wshape[0])
-            module = _module_name(weight, node, i)
-            while module in names:
-                module += "_"
-            names.add(module)
+            module = unique_name(_module_name(weight, node, i), names, counts)
             layer = None
             if geometry:
                 layer = self._layer(op, node, module, wshape, shapes)

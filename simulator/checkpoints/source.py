@@ -58,6 +58,22 @@ def fail(path: str | Path, problem: str, tensor: object = None) -> CheckpointErr
     return CheckpointError(f"{where}: {one_line(problem)}")
 
 
+def unique_name(name: str, seen: set[str], counts: dict[str, int]) -> str:
+    """``name``, or the first free of ``name_``, ``name__``, ``name_3``, ``name_4``...;
+    added to ``seen``. ``counts`` remembers where each name's numbering stands, so that
+    thousands of equal names (long ones, clipped alike) cost linear time."""
+    for candidate in (name, name + "_", name + "__"):
+        if candidate not in seen:
+            break
+    else:
+        k = counts.get(name, 3)
+        while (candidate := f"{name}_{k}") in seen:
+            k += 1
+        counts[name] = k + 1
+    seen.add(candidate)
+    return candidate
+
+
 def describe(obj: object, limit: int = 60) -> str:
     """A short, safe description of an object read from a file: its type and a clipped,
     escaped rendering. The work is bounded by ``limit`` whatever the object (a pickle of
