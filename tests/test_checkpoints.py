@@ -34,10 +34,12 @@ from ckpt_builders import (
 from simulator.checkpoints import (
     Checkpoint,
     CheckpointLayer,
+    MaskVariant,
     detect_structure,
     open_checkpoint,
     open_source,
     read_checkpoint,
+    structure_variant,
     write_safetensors,
 )
 from simulator.errors import CheckpointError, ConfigError, PrunesimError
@@ -253,9 +255,24 @@ def test_streaming_memory_stays_near_the_largest_tensor(fname):
 # -- networks derived from the file ------------------------------------------------------
 
 
-def test_state_dict_needs_input_shape_for_convs():
+def test_state_dict_lists_layers_without_an_input_shape():
+    """Listing needs no geometry: without an input shape the layers, weights and masks
+    are exact and the network says that its geometry (MACs) is assumed."""
+    ck = read_checkpoint(FIX / "lenet5_ns_legacy.pt")
+    assert ck.geometry_assumed
+    assert [layer.name for layer in ck.network.layers] == list(LAYERS)
+    assert [layer.weight_shape for layer in ck.network.layers] == [
+        layer.weight_shape for layer in LENET.layers
+    ]
+    np.testing.assert_array_equal(ck.masks()["fc1"], REF["nonstructured/fc1"])
+    assert any("MACs and activation sizes are not known" in w for w in ck.warnings)
+    with open_checkpoint(FIX / "lenet5_ns_legacy.pt") as reader:
+        assert reader.geometry_assumed
+    shaped = read_checkpoint(FIX / "lenet5_ns_legacy.pt", input_shape=(1, 28, 28))
+    assert not shaped.geometry_assumed
+    assert not read_checkpoint(FIX / "lenet5_ns_legacy.pt", network=LENET).geometry_assumed
     with pytest.raises(CheckpointError, match=r"input shape \(C, H, W\)"):
-        read_checkpoint(FIX / "lenet5_ns_legacy.pt")
+        read_checkpoint(FIX / "lenet5_ns_legacy.pt", input_shape=(28, 28))
 
 
 def test_state_dict_derived_network():
@@ -909,3 +926,74 @@ def test_onnx_graph_geometry(tmp_path):
     np.testing.assert_array_equal(ck.weights()["head"], wg.T)
     assert ck.summary().set_index("layer").loc["enc.layer.0.query", "tensor"] == "onnx::MatMul_1"
     assert dict(ck.skipped)["shape"] == "bias or normalization parameter (1-D)"
+
+
+# -- masks for every layer, and the variant the masks are -------------------------------
+
+
+def test_masks_fill_missing():
+    ck = read_checkpoint(FIX / "lenet5_ao_fc2.pt", network=LENET)
+    assert set(ck.unmatched) == {"conv1", "conv2", "fc1"}
+    assert list(ck.masks()) == ["fc2"]
+    full = ck.masks(fill_missing=True)
+    assert list(full) == [layer.name for layer in LENET.prunable_layers]
+    assert full["fc2"] is ck.masks()["fc2"]
+    for layer in LENET.prunable_layers:
+        m = full[layer.name]
+        assert m.dtype == bool and m.shape == tuple(layer.weight_shape)
+        assert not m.flags.writeable
+        if layer.name in ck.unmatched:
+            assert m.all()
+
+
+@pytest.mark.parametrize(
+    ("structure", "variant"),
+    [
+        ("dense", "dense"),
+        ("empty", "structured"),
+        ("filter", "structured"),
+        ("channel", "structured"),
+        ("column", "structured"),
+        ("filter+channel", "structured"),
+        ("filter+column", "structured"),
+        ("2:4", "nm"),
+        ("1:8", "nm"),
+        ("2:4 (channels)", "nm"),
+        ("kernel", "sparse"),
+        ("block 4x4", "sparse"),
+        ("non-structured", "sparse"),
+    ],
+)
+def test_structure_variant(structure, variant):
+    assert structure_variant(structure) == variant
+
+
+@pytest.mark.parametrize(
+    ("fname", "variant", "structures", "note"),
+    [
+        ("lenet5_filter.safetensors", "structured", ("filter", "dense"), "filter pruning"),
+        ("lenet5_asp.pt", "nm", ("2:4 (channels)", "2:4"), "2:4 (channels), 2:4 pruning"),
+        ("lenet5_ns_legacy.pt", "sparse", ("non-structured",), "non-structured masks"),
+        ("lenet5_ao_fc2.pt", "dense", ("dense",), "nothing pruned"),
+    ],
+)
+def test_checkpoint_variant(fname, variant, structures, note):
+    ck = read_checkpoint(FIX / fname, network=LENET)
+    v = ck.variant
+    assert isinstance(v, MaskVariant) and v is ck.variant
+    assert (v.variant, v.structures) == (variant, structures)
+    masks = ck.masks(fill_missing=True)
+    kept = sum(int(m.sum()) for m in masks.values())
+    assert v.density == pytest.approx(kept / sum(m.size for m in masks.values()))
+    assert dict(v.per_layer_density) == {cl.name: cl.density for cl in ck.layers}
+    assert v.note == f"masks of {ck.path}: {note} ({variant}), density {v.density:.3g}"
+    assert v.note.isprintable()
+    with pytest.raises(AttributeError):
+        v.variant = "sparse"
+    with pytest.raises(TypeError):
+        v.per_layer_density["x"] = 1.0
+
+
+def test_variant_of_a_filter_pruned_file_reads_as_the_issue_asks():
+    v = read_checkpoint(FIX / "lenet5_filter.safetensors", network=LENET).variant
+    assert v.note.endswith(": filter pruning (structured), density 0.227")

@@ -10,8 +10,14 @@ Masks come from the file where it has them (``torch.nn.utils.prune``'s ``X_mask`
 NVIDIA ASP's ``__X_mma_mask``, an ONNX ``Mul(mask, weight)``), else from the
 weight's exact zeros, or from ``|w| > threshold``. Layers are matched to ``network``
 by name (see :mod:`simulator.checkpoints.naming`), or, without a network, a network
-is derived from the file (ONNX: full geometry; a state_dict: conv/linear shapes plus
-an input shape).
+is derived from the file (ONNX: full geometry; a state_dict: conv/linear shapes, with
+an input shape for their geometry -- without one, ``geometry_assumed`` says that MACs
+are not known).
+
+Hostile files: nothing in a file is ever run (see :mod:`.torchfile`); only regular
+files are opened; sizes, counts and pickle memo indices are checked before anything
+is allocated for them; a tensor stored with zero strides stays a strided view; names
+from the file are escaped in every message, and each message is one line.
 
 Reading streams one layer at a time: :func:`open_checkpoint` gives a reader whose
 :meth:`CheckpointReader.layers` yields layer after layer, reading only that layer's
@@ -21,6 +27,9 @@ tensors; :func:`read_checkpoint` keeps them all. Anything wrong with a file rais
 
 from __future__ import annotations
 
+import functools
+import math
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,12 +52,25 @@ from simulator.checkpoints.safetensors_file import (
     is_safetensors,
     write_safetensors,
 )
-from simulator.checkpoints.source import TensorSource, fail
-from simulator.checkpoints.structure import detect_structure
+from simulator.checkpoints.source import (
+    NAME_LIMIT,
+    PATH_LIMIT,
+    TensorSource,
+    fail,
+    open_regular,
+    quoted,
+)
+from simulator.checkpoints.structure import (
+    STRUCTURED_KINDS,
+    MaskVariant,
+    detect_structure,
+    structure_variant,
+)
 from simulator.checkpoints.torchfile import TorchLegacySource, TorchZipSource
-from simulator.errors import CheckpointError, ConfigError, MaskError
+from simulator.errors import CheckpointError, ConfigError, MaskError, shown
 from simulator.layers import Layer
 from simulator.masks import check_mask
+from simulator.memory import require_bytes
 from simulator.workloads import Network
 
 __all__ = [
@@ -57,10 +79,12 @@ __all__ = [
     "CheckpointError",
     "CheckpointLayer",
     "CheckpointReader",
+    "MaskVariant",
     "detect_structure",
     "open_checkpoint",
     "open_source",
     "read_checkpoint",
+    "structure_variant",
     "write_safetensors",
 ]
 
@@ -77,6 +101,11 @@ class CheckpointLayer:
     float32); ``mask`` is bool, same shape, True = kept. ``mask_source`` says where
     the mask came from: ``mask tensor``, ``asp``, ``onnx mul``, ``exact zeros`` or
     ``threshold``. ``structure`` is what :func:`detect_structure` finds.
+
+    A tensor the file stores with zero (or overlapping) strides -- a few values
+    repeated -- stays a read-only strided view of those values: ``weight`` and
+    ``mask`` then take no memory of their own (``np.ascontiguousarray`` would make
+    the full copy; check :func:`simulator.memory.require_bytes` first).
     """
 
     name: str
@@ -91,10 +120,10 @@ class CheckpointLayer:
         """Weights in the layer (count)."""
         return int(self.mask.size)
 
-    @property
+    @functools.cached_property
     def kept(self) -> int:
         """Weights kept by the mask (count)."""
-        return int(np.count_nonzero(self.mask))
+        return count_kept(self.mask)
 
     @property
     def density(self) -> float:
@@ -111,7 +140,14 @@ class Checkpoint:
     network order; ``unmatched`` the network's prunable layers that found no tensor;
     ``skipped`` every tensor of the file that no layer uses, with the reason;
     ``warnings`` anything the user should know (assumed geometry, masks kept
-    outside the file).
+    outside the file). ``geometry_assumed``: the network was derived from weight shapes
+    alone, without an input shape -- its layers and masks are exact, but its MACs and
+    activation sizes are placeholders (refuse to estimate from it unless asked).
+
+    Names from the file are kept as they are in ``layers[i].tensor``; the names in
+    ``skipped`` and in a derived network are escaped for display (control characters
+    as ``\\x1b``, see :func:`simulator.errors.shown`), and every message is one
+    printable line.
     """
 
     path: str
@@ -121,19 +157,87 @@ class Checkpoint:
     unmatched: tuple[str, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = ()
+    geometry_assumed: bool = False
 
-    def masks(self) -> dict[str, np.ndarray]:
-        """Layer name -> mask (bool, the layer's weight shape)."""
-        return {cl.name: cl.mask for cl in self.layers}
+    def masks(self, fill_missing: bool = False) -> dict[str, np.ndarray]:
+        """Layer name -> mask (bool, the layer's weight shape, read-only), in network
+        order. ``fill_missing``: every prunable layer of the network gets one, all kept
+        (``np.ones``) where the file has none (the layers in ``unmatched``)."""
+        found = {cl.name: cl.mask for cl in self.layers}
+        if not fill_missing:
+            return found
+        out = {}
+        for layer in self.network.prunable_layers:
+            mask = found.get(layer.name)
+            if mask is None:
+                require_bytes(
+                    layer.weight_count,
+                    f"the all-kept mask of layer {quoted(layer.name)}",
+                    "map the checkpoint onto a smaller network",
+                )
+                mask = np.ones(layer.weight_shape, dtype=bool)
+                mask.setflags(write=False)
+            out[layer.name] = mask
+        return out
+
+    @functools.cached_property
+    def variant(self) -> MaskVariant:
+        """Which simulation variant the checkpoint's masks are (see :class:`MaskVariant`):
+        ``structured`` when every layer is one of :data:`STRUCTURED_KINDS` (dense and
+        empty layers aside), ``nm`` when every layer is N:M (or dense or empty),
+        ``dense`` when nothing is pruned, else ``sparse``. ``density`` counts every
+        prunable layer of the network (unmatched layers as all kept);
+        ``per_layer_density`` the matched layers."""
+        return mask_variant(self)
 
     def weights(self) -> dict[str, np.ndarray]:
         """Layer name -> effective weight (the layer's weight shape)."""
         return {cl.name: cl.weight for cl in self.layers}
 
     def summary(self) -> pd.DataFrame:
-        """One row per layer: layer, tensor, shape, weights (count), kept (count),
-        density (kept fraction), structure, mask_source."""
+        """One row per layer: layer, tensor (escaped for display), shape, weights
+        (count), kept (count), density (kept fraction), structure, mask_source."""
         return summary_frame(self.layers)
+
+
+def mask_variant(ckpt: Checkpoint) -> MaskVariant:
+    """The :attr:`Checkpoint.variant` of a checkpoint."""
+    structures = tuple(dict.fromkeys(cl.structure for cl in ckpt.layers))
+    kinds = set(structures)
+    if kinds <= {"dense"}:
+        variant = "dense"
+    elif kinds <= STRUCTURED_KINDS:
+        variant = "structured"
+    elif all(structure_variant(k) in ("nm", "dense") or k == "empty" for k in kinds):
+        variant = "nm"
+    else:
+        variant = "sparse"
+    kept = sum(cl.kept for cl in ckpt.layers)
+    total = sum(cl.weights for cl in ckpt.layers)
+    matched = {cl.name for cl in ckpt.layers}
+    for layer in ckpt.network.prunable_layers:
+        if layer.name not in matched:  # taken as unpruned
+            kept += layer.weight_count
+            total += layer.weight_count
+    density = kept / total if total else 1.0
+    pruned = [k for k in structures if k not in ("dense", "empty")] or list(structures)
+    what = ", ".join(pruned[:4]) + (", ..." if len(pruned) > 4 else "")
+    kind = "pruning" if variant in ("structured", "nm") else "masks"
+    if variant == "dense":
+        what, kind = "nothing pruned", ""
+    elif variant == "sparse" and kinds - {"dense", "empty", "non-structured"}:
+        kind = "masks, run as non-structured"
+    note = (
+        f"masks of {shown(ckpt.path, PATH_LIMIT)}: {what}{' ' + kind if kind else ''} "
+        f"({variant}), density {density:.3g}"
+    )
+    return MaskVariant(
+        variant=variant,
+        structures=structures,
+        density=density,
+        per_layer_density=types.MappingProxyType({cl.name: cl.density for cl in ckpt.layers}),
+        note=note,
+    )
 
 
 def summary_frame(layers: tuple[CheckpointLayer, ...] | list[CheckpointLayer]) -> pd.DataFrame:
@@ -142,7 +246,7 @@ def summary_frame(layers: tuple[CheckpointLayer, ...] | list[CheckpointLayer]) -
     rows = [
         (
             cl.name,
-            cl.tensor,
+            shown(cl.tensor, NAME_LIMIT),
             tuple(cl.mask.shape),
             cl.weights,
             cl.kept,
@@ -155,14 +259,59 @@ def summary_frame(layers: tuple[CheckpointLayer, ...] | list[CheckpointLayer]) -
     return pd.DataFrame(rows, columns=columns)
 
 
+def count_kept(mask: np.ndarray) -> int:
+    """``np.count_nonzero(mask)``, counting each zero-stride (broadcast) axis once and
+    multiplying: a broadcast mask is counted in the time its stored values take."""
+    zero = [
+        i for i, (n, s) in enumerate(zip(mask.shape, mask.strides, strict=True)) if n > 1 and not s
+    ]
+    if not zero:
+        return int(np.count_nonzero(mask))
+    index = tuple(slice(0, 1) if i in zero else slice(None) for i in range(mask.ndim))
+    return int(np.count_nonzero(mask[index])) * math.prod(mask.shape[i] for i in zero)
+
+
+def _overlaps(a: np.ndarray) -> bool:
+    """Whether ``a`` repeats elements of its memory (zero or overlapping strides)."""
+    if a.size <= 1 or a.flags.c_contiguous or a.flags.f_contiguous:
+        return False
+    return a.size > _extent(a)
+
+
+def _extent(a: np.ndarray) -> int:
+    """Elements of memory a (non-negatively strided) view spans."""
+    return 1 + sum((n - 1) * s for n, s in zip(a.shape, a.strides, strict=True)) // a.itemsize
+
+
+def _compact(a: np.ndarray) -> np.ndarray:
+    """The memory under a non-negatively strided view, as a read-only 1-D array."""
+    return np.lib.stride_tricks.as_strided(
+        a, shape=(_extent(a),), strides=(a.itemsize,), writeable=False
+    )
+
+
+def _restride(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``values`` (one per element of ``_compact(like)``) viewed with ``like``'s strides."""
+    return np.lib.stride_tricks.as_strided(
+        values,
+        shape=like.shape,
+        strides=[s // like.itemsize * values.itemsize for s in like.strides],
+        writeable=False,
+    )
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
 def open_source(path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> TensorSource:
     """The tensor reader for a file, chosen by its first bytes (ONNX by suffix)."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(16)
     except OSError as e:
-        raise fail(path, f"cannot open file ({e.strerror or e})") from None
+        raise fail(path, f"cannot read file ({e.strerror or e})") from None
     suffix = path.suffix.lower()
     if not head:
         raise fail(path, "empty file")
@@ -204,6 +353,9 @@ class CheckpointReader:
     one :class:`CheckpointLayer` at a time; ``warnings`` may grow while it does.
     Use it as a context manager (or call :meth:`close`).
     """
+
+    geometry_assumed: bool = False
+    """True when the network was derived from weight shapes without an input shape."""
 
     def __init__(
         self,
@@ -265,7 +417,7 @@ class CheckpointReader:
                         self.path, "no Conv, Gemm or MatMul with an initializer weight found"
                     )
                 self.network = Network(
-                    name=Path(self.path).stem,
+                    name=shown(Path(self.path).stem, NAME_LIMIT),
                     layers=tuple(layers),
                     description=f"derived from the ONNX graph of {Path(self.path).name}",
                     source=self.path,
@@ -288,6 +440,7 @@ class CheckpointReader:
             self.network, m = derive_network(
                 params, src.tensors, path=self.path, input_shape=input_shape
             )
+            self.geometry_assumed = input_shape is None
         else:
             m = self._match(network, params, mapping, mapping_source)
         return Match(
@@ -317,15 +470,27 @@ class CheckpointReader:
     def read_layer(self, layer: Layer, param: Param) -> CheckpointLayer:
         """Read one layer's weight and mask from the file."""
         src, path = self.source, self.path
+        lname = quoted(layer.name)
         w = src.load(param.weight)
         if w.dtype.kind not in "fiu":
             raise fail(path, f"weights must be numbers, found {w.dtype}", param.weight)
-        _finite(path, param.weight, w, f"weights of layer {layer.name!r}")
+        if _overlaps(w):
+            m = src.load(param.mask) if param.mask is not None else None
+            lazy = self._broadcast_layer(layer, param, w, m)
+            if lazy is not None:
+                return lazy
+        what = f"the weight and mask of layer {lname} (tensor {quoted(param.weight)})"
+        hint = "save the weight with real strides (tensor.contiguous()) or map fewer layers"
+        require_bytes(w.size * (w.itemsize + 1), what, hint)
+        _finite(path, param.weight, w, f"weights of layer {lname}")
         mask = None
         source = param.mask_source
         if param.mask is not None:
             m = src.load(param.mask)
-            _finite(path, param.mask, m, f"mask of layer {layer.name!r}")
+            if _overlaps(m):
+                require_bytes(m.size * (m.itemsize + 1), what, hint)
+                m = np.array(m, copy=True)
+            _finite(path, param.mask, m, f"mask of layer {lname}")
             if source == "onnx mul" and _binary(w) and not _binary(m):
                 w, m = m, w  # Mul(weight, mask) with names that did not tell
                 param = replace(param, weight=param.mask, mask=param.weight)
@@ -359,6 +524,49 @@ class CheckpointReader:
             name=layer.name,
             tensor=param.weight,
             weight=w,
+            mask=mask,
+            mask_source=source,
+            structure=detect_structure(layer, mask),
+        )
+
+    def _broadcast_layer(
+        self, layer: Layer, param: Param, w: np.ndarray, m: np.ndarray | None
+    ) -> CheckpointLayer | None:
+        """A layer whose weight the file stores with zero or overlapping strides (and its
+        mask tensor, if any, with the same strides), kept as strided views of the stored
+        values. None: it needs a full copy after all (different strides, a reshape)."""
+        flat = _compact(w)
+        if m is not None and (
+            m.shape != w.shape
+            or [s // m.itemsize for s in m.strides] != [s // w.itemsize for s in w.strides]
+        ):
+            return None
+        view = w.T if param.transpose else w
+        try:
+            view = view.reshape(layer.weight_shape, copy=False)
+        except ValueError:
+            return None
+        if _address(view) != _address(flat) or not _overlaps(view):
+            return None
+        _finite(self.path, param.weight, flat, f"weights of layer {quoted(layer.name)}")
+        if m is not None:
+            mflat = _compact(m)
+            _finite(self.path, param.mask, mflat, f"mask of layer {quoted(layer.name)}")
+            if not _binary(mflat):
+                raise fail(self.path, "mask values must be 0 or 1 (or True/False)", param.mask)
+            keep, source = mflat != 0, param.mask_source
+        elif self.threshold > 0:
+            keep, source = np.abs(flat) > self.threshold, "threshold"
+        else:
+            keep, source = flat != 0, "exact zeros"
+        values = np.where(keep, flat, np.zeros((), flat.dtype))
+        values.setflags(write=False)
+        keep.setflags(write=False)
+        mask = _restride(keep, view)
+        return CheckpointLayer(
+            name=layer.name,
+            tensor=param.weight,
+            weight=_restride(values, view),
             mask=mask,
             mask_source=source,
             structure=detect_structure(layer, mask),
@@ -404,11 +612,13 @@ def read_checkpoint(
     """Read a checkpoint's prunable layers and masks.
 
     ``network``: the network to map onto (None: derive it from the file; a state_dict
-    then needs ``input_shape = (C, H, W)`` for conv layers). ``mapping``: a YAML file
-    ``layer name: tensor name`` for names that do not match. ``input_shape``: for a
-    derived network, and to pin an ONNX model's symbolic input dimensions (``(C, H,
-    W)`` or the full shape). ``threshold``: plain weights with ``|w| <= threshold``
-    count as pruned (0: exact zeros only); masks stored in the file take precedence.
+    gives its layers' weight shapes, and ``input_shape = (C, H, W)`` their geometry --
+    without it the conv geometry is assumed and ``geometry_assumed`` is True).
+    ``mapping``: a YAML file ``layer name: tensor name`` for names that do not match.
+    ``input_shape``: for a derived network, and to pin an ONNX model's symbolic input
+    dimensions (``(C, H, W)`` or the full shape). ``threshold``: plain weights with
+    ``|w| <= threshold`` count as pruned (0: exact zeros only); masks stored in the
+    file take precedence.
 
     Raises :class:`CheckpointError` (file, tensor) for anything wrong with the file,
     :class:`~simulator.errors.ConfigError` for a bad mapping file or argument.
@@ -425,4 +635,5 @@ def read_checkpoint(
             unmatched=tuple(reader.unmatched),
             skipped=tuple(reader.skipped),
             warnings=tuple(reader.warnings),
+            geometry_assumed=reader.geometry_assumed,
         )

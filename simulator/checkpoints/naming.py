@@ -20,15 +20,16 @@ Every tensor that is not used is reported with the reason.
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from simulator.checkpoints.source import TensorInfo, fail
-from simulator.errors import CheckpointError, ConfigError, LayerError
+from simulator.checkpoints.source import NAME_LIMIT, TensorInfo, fail, quoted, unique_name
+from simulator.errors import CheckpointError, ConfigError, LayerError, shown
 from simulator.layers import Conv2d, Layer, Linear
 from simulator.workloads import Network
 from simulator.yamlio import read_yaml
@@ -134,7 +135,7 @@ def group_params(
             add(f"{m[1]}.{m[2]}", name, None, "exact zeros")
             ao.append(f"{m[1]}.{m[2]}")
         elif m := _ASP_PRUNED.match(name):
-            skipped.append((name, "ASP's copy of the pruned values"))
+            skipped.append((shown(name, NAME_LIMIT), "ASP's copy of the pruned values"))
             used.add(name)
         elif name.endswith("_mask") and name[:-5] in tensors and name[:-5] not in used:
             if tensors[name[:-5]].shape == info.shape:
@@ -149,7 +150,8 @@ def group_params(
     warnings = []
     if ao:
         warnings.append(
-            f"{len(ao)} weight(s) use torch.ao.pruning parametrizations ({', '.join(ao[:4])}"
+            f"{len(ao)} weight(s) use torch.ao.pruning parametrizations "
+            f"({', '.join(quoted(a) for a in ao[:4])}"
             f"{', ...' if len(ao) > 4 else ''}), whose masks live outside the state_dict; "
             "their exact zeros are taken as the mask (call sparsifier.squash_mask() "
             "before saving to store the pruned weights)"
@@ -195,7 +197,9 @@ def load_mapping(path: str | Path) -> dict[str, str]:
     if not isinstance(data, dict) or not data:
         raise ConfigError(str(path), "expected a mapping of layer name -> tensor name")
     bad = [
-        f"{k}: expected a tensor name, got {v!r}" for k, v in data.items() if not isinstance(v, str)
+        f"{shown(k)}: expected a tensor name, got {shown(v)}"
+        for k, v in data.items()
+        if not isinstance(v, str)
     ]
     if bad:
         raise ConfigError(str(path), bad)
@@ -243,16 +247,16 @@ def match_network(
         for lname, tname in mapping.items():
             p = _find(params, tname)
             if lname not in names:
-                close = difflib.get_close_matches(lname, names, 3)
+                close = _close(lname, names)
                 problems.append(
-                    f"{lname}: no prunable layer of that name in {network.name}"
-                    + (f" (did you mean {', '.join(close)}?)" if close else "")
+                    f"{shown(lname)}: no prunable layer of that name in {shown(network.name)}"
+                    + (f" (did you mean {', '.join(map(shown, close))}?)" if close else "")
                 )
             elif p is None:
-                close = difflib.get_close_matches(tname, list(tensors), 3)
+                close = _close(tname, tensors)
                 problems.append(
-                    f"{lname}: no tensor {tname!r} in {path}"
-                    + (f" (did you mean {', '.join(close)}?)" if close else "")
+                    f"{shown(lname)}: no tensor {quoted(tname)} in {shown(path, 1000)}"
+                    + (f" (did you mean {', '.join(map(shown, close))}?)" if close else "")
                 )
             else:
                 found[lname] = (p, "mapping file")
@@ -260,10 +264,10 @@ def match_network(
             raise ConfigError(mapping_source, problems)
     candidates = {p.module: p for p in params.values() if p.key.endswith(".weight")}
     prefixes: Counter[str] = Counter()
+    by_suffix = _suffixes(candidates, {layer.name for layer in prunable})
     for layer in prunable:
-        for mod in candidates:
-            if mod == layer.name or mod.endswith("." + layer.name):
-                prefixes[mod[: len(mod) - len(layer.name)]] += 1
+        for mod in by_suffix.get(layer.name, ()):
+            prefixes[mod[: len(mod) - len(layer.name)]] += 1
     best = min(prefixes, key=lambda p: (-prefixes[p], len(p))) if prefixes else ""
     aliases = TORCHVISION_ALIASES.get(network.name, {})
     via_alias = []
@@ -297,8 +301,9 @@ def match_network(
         p, how = found[layer.name]
         if not _fits(p.shape, layer):
             problems.append(
-                f"tensor {p.weight!r} (matched by {how}) has shape {p.shape}, layer "
-                f"{layer.name!r} of {network.name} needs {tuple(layer.weight_shape)}"
+                f"tensor {quoted(p.weight)} (matched by {how}) has shape {p.shape}, layer "
+                f"{quoted(layer.name)} of {shown(network.name)} needs "
+                f"{tuple(layer.weight_shape)}"
             )
         else:
             pairs.append((layer, p))
@@ -311,13 +316,13 @@ def match_network(
                 "network (geometry from the weights and an input shape) or give a model "
                 "file that matches it"
             )
-        shown = problems[:MAX_LISTED]
+        listed = problems[:MAX_LISTED]
         if len(problems) > MAX_LISTED:
-            shown.append(f"... and {len(problems) - MAX_LISTED} more")
+            listed.append(f"... and {len(problems) - MAX_LISTED} more")
         raise fail(
             path,
-            f"{len(problems)} tensor(s) do not fit network {network.name}:\n  - "
-            + "\n  - ".join(shown)
+            f"{len(problems)} tensor(s) do not fit network {shown(network.name)}: "
+            + "; ".join(listed)
             + hint,
         )
     used = {t for _, p in pairs for t in p.tensors}
@@ -325,12 +330,38 @@ def match_network(
     for p in params.values():
         if any(t in used for t in p.tensors):
             continue
-        reason = skip_reason(p, tensors) or f"no layer {p.module!r} in network {network.name}"
-        skipped += [(t, reason) for t in p.tensors]
+        reason = skip_reason(p, tensors) or (
+            f"no layer {quoted(p.module)} in network {shown(network.name)}"
+        )
+        skipped += [(shown(t, NAME_LIMIT), reason) for t in p.tensors]
     unmatched = tuple(layer.name for layer in prunable if layer.name not in found)
     return Match(
         pairs=tuple(pairs), unmatched=unmatched, skipped=tuple(skipped), warnings=tuple(warnings)
     )
+
+
+def _close(name: str, names: Iterable[str]) -> list[str]:
+    """Up to three names like ``name`` ("did you mean"), among at most 2,000 (the
+    comparison is quadratic in the name's length)."""
+    pool = list(itertools.islice(names, 2000))
+    return difflib.get_close_matches(name[:200], [n[:200] for n in pool], 3)
+
+
+def _suffixes(modules: Iterable[str], names: set[str]) -> dict[str, list[str]]:
+    """Layer name -> the modules that are it or end in ``.<name>`` (one pass over the
+    modules, looking at as many trailing dotted parts as the longest layer name has)."""
+    depth = max((n.count(".") + 1 for n in names), default=0)
+    out: dict[str, list[str]] = {}
+    for mod in modules:
+        cut = len(mod)
+        for _ in range(depth):
+            cut = mod.rfind(".", 0, cut)
+            tail = mod[cut + 1 :]
+            if tail in names:
+                out.setdefault(tail, []).append(mod)
+            if cut < 0:
+                break
+    return out
 
 
 def _module_names(keys: list[str]) -> list[str]:
@@ -352,15 +383,21 @@ def derive_network(
     Weights do not record strides, padding or pooling: every conv layer is taken at
     the input size ``input_shape = (C, H, W)``, stride 1, no padding (a warning says
     so; weight counts and masks are exact, MACs are estimates). A depthwise conv
-    (``C/g == 1`` after a layer with as many outputs) gets ``groups = channels``. A
-    network of linear layers only needs no input shape; ``(T, F)`` or ``(T,)`` gives
-    ``T`` tokens per linear layer.
+    (``C/g == 1`` after a layer with as many outputs) gets ``groups = channels``.
+    ``(T, F)`` or ``(T,)`` gives a network of linear layers ``T`` tokens per layer.
+    Without an input shape the layers are still listed (conv layers at their kernel
+    size, linear layers at one token) with a warning that MACs are not known; the
+    reader marks such a network ``geometry_assumed``. Names are escaped for display.
+    Linear in the number of params.
     """
-    cands = [p for p in params.values() if skip_reason(p, tensors) is None]
+    cands = []
     skipped = []
     for p in params.values():
-        if p not in cands:
-            skipped += [(t, skip_reason(p, tensors) or "not a weight") for t in p.tensors]
+        reason = skip_reason(p, tensors)
+        if reason is None:
+            cands.append(p)
+        else:
+            skipped += [(shown(t, NAME_LIMIT), reason) for t in p.tensors]
     if not cands:
         raise fail(path, "no conv or linear weight (2-D or 4-D floating-point tensor) found")
     has_conv = any(len(p.shape) == 4 for p in cands)
@@ -369,27 +406,26 @@ def derive_network(
         not 1 <= len(shape) <= 3 or not all(isinstance(d, int) and d >= 1 for d in shape)
     ):
         raise CheckpointError(f"input shape must be 1 to 3 positive integers, got {shape}")
-    if has_conv and (shape is None or len(shape) != 3):
+    if has_conv and shape is not None and len(shape) != 3:
         raise fail(
             path,
-            "a state_dict gives conv layers' channels and kernels but not their input "
-            "size: pass a model (network) or an input shape (C, H, W)",
+            "a state_dict with conv layers needs an input shape (C, H, W), "
+            f"got {len(shape)} dimension(s)",
         )
     tokens = shape[0] if shape is not None and len(shape) in (1, 2) and not has_conv else 1
-    names = _module_names([p.key for p in cands])
+    names = [shown(n, NAME_LIMIT) for n in _module_names([p.key for p in cands])]
     layers: list[Layer] = []
     pairs = []
-    prev_out = shape[0] if has_conv else None
+    prev_out = shape[0] if has_conv and shape is not None else None
     seen: set[str] = set()
-    for p, name in zip(cands, names, strict=True):
-        while name in seen:
-            name += "_"
-        seen.add(name)
+    counts: dict[str, int] = {}
+    for p, base in zip(cands, names, strict=True):
+        name = unique_name(base, seen, counts)
         try:
             if len(p.shape) == 4:
                 k, cg, r, s = p.shape
                 groups = prev_out // cg if cg == 1 and prev_out == k and k > 1 else 1
-                h, w = shape[1], shape[2]
+                h, w = (shape[1], shape[2]) if shape is not None else (r, s)
                 layer: Layer = Conv2d(
                     name=name,
                     in_channels=cg * groups,
@@ -408,7 +444,7 @@ def derive_network(
         layers.append(layer)
         pairs.append((layer, replace(p, layer=layer)))
     first = next((lay for lay in layers if isinstance(lay, Conv2d)), None)
-    if first is not None and first.in_channels != shape[0]:
+    if first is not None and shape is not None and first.in_channels != shape[0]:
         raise fail(
             path,
             f"input shape {shape} has {shape[0]} channels, the first conv takes "
@@ -416,7 +452,14 @@ def derive_network(
             pairs[layers.index(first)][1].weight,
         )
     warnings = []
-    if has_conv:
+    if shape is None:
+        warnings.append(
+            "network derived from weight shapes without an input shape: layers, weights "
+            "and masks are exact, but MACs and activation sizes are not known (conv "
+            "layers taken at their kernel size, linear layers at one token) -- give a "
+            "model file, or an input shape, before estimating latency or energy"
+        )
+    elif has_conv:
         warnings.append(
             f"network derived from weight shapes: every conv layer taken at the input size "
             f"{shape[1]}x{shape[2]} with stride 1 and no padding (a state_dict records no "
@@ -424,9 +467,9 @@ def derive_network(
             "-- give a model file for exact geometry"
         )
     net = Network(
-        name=Path(path).stem,
+        name=shown(Path(path).stem, NAME_LIMIT),
         layers=tuple(layers),
-        description=f"derived from the weight shapes of {Path(path).name}",
+        description=f"derived from the weight shapes of {shown(Path(path).name, NAME_LIMIT)}",
         source=str(path),
     )
     return net, Match(

@@ -13,7 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.checkpoints.source import TensorInfo, TensorSource, fail
+from simulator.checkpoints.source import (
+    NAME_LIMIT,
+    TensorInfo,
+    TensorSource,
+    check_zip_entries,
+    fail,
+    open_regular,
+    quoted,
+)
+from simulator.errors import shown
+from simulator.memory import require_bytes
 
 
 class NpzSource(TensorSource):
@@ -23,14 +33,21 @@ class NpzSource(TensorSource):
 
     def __init__(self, path: str | Path):
         super().__init__(path)
+        self._file = f = open_regular(path)
         try:
-            self._zip = zipfile.ZipFile(path)
+            check_zip_entries(f, self.path)
+        except BaseException:
+            f.close()
+            raise
+        try:
+            self._zip = zipfile.ZipFile(f)
         except Exception as e:
+            f.close()
             raise fail(self.path, f"not a readable zip archive ({type(e).__name__}: {e})") from None
         try:
             self._index()
         except BaseException:
-            self._zip.close()
+            self.close()
             raise
 
     def _index(self) -> None:
@@ -40,7 +57,7 @@ class NpzSource(TensorSource):
             if entry.is_dir():
                 continue
             if not entry.filename.endswith(".npy"):
-                self.other.append((entry.filename, "not an .npy member"))
+                self.other.append((shown(entry.filename, NAME_LIMIT), "not an .npy member"))
                 continue
             name = entry.filename[:-4]
             try:
@@ -77,6 +94,11 @@ class NpzSource(TensorSource):
             )
 
     def _load(self, info: TensorInfo) -> np.ndarray:
+        require_bytes(  # a compressed member can inflate about a thousandfold
+            math.prod(info.shape) * info.dtype.itemsize,
+            f"tensor {quoted(info.name)} of {shown(self.path, 1000)}",
+            "map the checkpoint onto a network with smaller layers, or raise the limit",
+        )
         with self._zip.open(self._members[info.name]) as f:
             arr = np.lib.format.read_array(f, allow_pickle=False)
         if arr.shape != info.shape:
@@ -87,3 +109,4 @@ class NpzSource(TensorSource):
 
     def close(self) -> None:
         self._zip.close()
+        self._file.close()

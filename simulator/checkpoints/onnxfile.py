@@ -22,8 +22,17 @@ from typing import Any
 import numpy as np
 
 from simulator.checkpoints.naming import Param
-from simulator.checkpoints.source import MAX_NDIM, TensorInfo, TensorSource, fail
-from simulator.errors import CheckpointError, LayerError
+from simulator.checkpoints.source import (
+    MAX_NDIM,
+    NAME_LIMIT,
+    TensorInfo,
+    TensorSource,
+    check_regular,
+    fail,
+    quoted,
+    unique_name,
+)
+from simulator.errors import CheckpointError, LayerError, shown
 from simulator.layers import Conv2d, Layer, Linear, MatMul
 
 _PASS_THROUGH = ("Identity", "Cast")
@@ -71,7 +80,10 @@ class OnnxSource(TensorSource):
         super().__init__(path)
         self._onnx = onnx = _import_onnx(self.path)
         try:
+            check_regular(self.path)
             self.model = onnx.load(self.path, load_external_data=False)
+        except CheckpointError:
+            raise
         except Exception as e:
             raise fail(self.path, f"not a readable ONNX model ({type(e).__name__}: {e})") from None
         self.input_shape = input_shape
@@ -139,7 +151,7 @@ class OnnxSource(TensorSource):
                     if d.HasField("dim_value") and d.dim_value not in (v, 0):
                         raise fail(
                             self.path,
-                            f"input {vi.name!r} has fixed shape "
+                            f"input {quoted(vi.name)} has fixed shape "
                             f"{[x.dim_value or x.dim_param for x in dims]}, "
                             f"the given input shape {tuple(given)} does not fit it",
                         )
@@ -150,7 +162,7 @@ class OnnxSource(TensorSource):
                     what = d.dim_param or "?"
                     d.dim_value = 1
                     self.warnings.append(
-                        f"dimension {what!r} of input {vi.name!r} taken as 1 "
+                        f"dimension {quoted(what)} of input {quoted(vi.name)} taken as 1 "
                         "(give an input shape to pin it)"
                     )
 
@@ -215,29 +227,27 @@ class OnnxSource(TensorSource):
         layers: list[Layer] = []
         used: set[str] = set()
         names: set[str] = set()
+        counts: dict[str, int] = {}
         for i, node in enumerate(graph.node):
             op = node.op_type
             if op not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
                 continue
             widx = 1
             if op == "Gemm" and _attr(node, "transA", 0):
-                self.warnings.append(f"Gemm {node.name!r} with transA=1 is not modelled")
+                self.warnings.append(f"Gemm {quoted(node.name)} with transA=1 is not modelled")
                 continue
             src = self._resolve(node.input[widx], producers)
             label = _node_label(node, i)
             if src is None:
                 if op == "MatMul" and geometry and self._resolve(node.input[0], producers) is None:
-                    name = _module_name("", node, i)
-                    while name in names:
-                        name += "_"
-                    names.add(name)
+                    name = unique_name(_module_name("", node, i), names, counts)
                     layer = self._matmul(node, name, shapes)
                     if layer is not None:
                         layers.append(layer)
                 elif op != "MatMul":
                     self.warnings.append(
-                        f"{op} {label!r}: weight {node.input[widx]!r} is not an initializer "
-                        "(computed or quantized weights are not read)"
+                        f"{op} {quoted(label)}: weight {quoted(node.input[widx])} is not an "
+                        "initializer (computed or quantized weights are not read)"
                     )
                 continue
             if src[0] == "init":
@@ -252,19 +262,16 @@ class OnnxSource(TensorSource):
             if op == "Conv":
                 if len(wshape) != 4:
                     self.warnings.append(
-                        f"Conv {label!r} with a {len(wshape) - 2}-D kernel is not modelled"
+                        f"Conv {quoted(label)} with a {len(wshape) - 2}-D kernel is not modelled"
                     )
                     continue
             elif len(wshape) != 2:
-                self.warnings.append(f"{op} {label!r}: weight {weight!r} is not 2-D")
+                self.warnings.append(f"{op} {quoted(label)}: weight {quoted(weight)} is not 2-D")
                 continue
             elif op == "MatMul" or not _attr(node, "transB", 0):
                 transpose = True
                 wshape = (wshape[1], wshape[0])
-            module = _module_name(weight, node, i)
-            while module in names:
-                module += "_"
-            names.add(module)
+            module = unique_name(_module_name(weight, node, i), names, counts)
             layer = None
             if geometry:
                 layer = self._layer(op, node, module, wshape, shapes)
@@ -284,7 +291,7 @@ class OnnxSource(TensorSource):
             used.update((weight, mask) if mask else (weight,))
         skipped = [
             (
-                n,
+                shown(n, NAME_LIMIT),
                 "bias or normalization parameter (1-D)"
                 if len(t.shape) <= 1
                 else "not the weight of a Conv, Gemm or MatMul",
@@ -301,7 +308,7 @@ class OnnxSource(TensorSource):
                 return self._conv(node, name, wshape, x)
             out_f, in_f = wshape
             if x is None or len(x) < 1:
-                self.warnings.append(f"input size of {name!r} unknown: one token assumed")
+                self.warnings.append(f"input size of {quoted(name)} unknown: one token assumed")
                 return Linear(name=name, in_features=in_f, out_features=out_f)
             lead = x[:-1] if op == "MatMul" else x[:1]  # (batch, tokens...) of the input
             batch = lead[0] if lead else 1
@@ -310,14 +317,14 @@ class OnnxSource(TensorSource):
                 name=name, in_features=in_f, out_features=out_f, tokens=tokens, batch=batch
             )
         except LayerError as e:
-            raise fail(self.path, f"cannot make layer {name!r} ({e})") from None
+            raise fail(self.path, f"cannot make layer {quoted(name)} ({e})") from None
 
     def _conv(self, node: Any, name: str, wshape: tuple[int, ...], x: tuple | None) -> Conv2d:
         k, cg, r, s = wshape
         if x is None or len(x) != 4:
             raise fail(
                 self.path,
-                f"input size of Conv {name!r} unknown after shape inference: "
+                f"input size of Conv {quoted(name)} unknown after shape inference: "
                 "pass an input shape (C, H, W)",
             )
         n, c, h, w = x
@@ -327,7 +334,7 @@ class OnnxSource(TensorSource):
         pads = _attr(node, "pads", [0, 0, 0, 0])
         auto = _attr(node, "auto_pad", "NOTSET")
         if len(strides) != 2 or len(dil) != 2 or len(pads) != 4:
-            raise fail(self.path, f"Conv {name!r}: malformed strides, dilations or pads")
+            raise fail(self.path, f"Conv {quoted(name)}: malformed strides, dilations or pads")
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             pads = []
             for size, kk, st, d in zip((h, w), (r, s), strides, dil, strict=True):
@@ -342,12 +349,13 @@ class OnnxSource(TensorSource):
         extra = [t % 2 for t in totals]
         if any(extra):
             self.warnings.append(
-                f"Conv {name!r}: asymmetric padding modelled as symmetric with the input "
+                f"Conv {quoted(name)}: asymmetric padding modelled as symmetric with the input "
                 "one larger (same output size)"
             )
         if c != cg * groups:
             raise fail(
-                self.path, f"Conv {name!r}: input has {c} channels, weight expects {cg * groups}"
+                self.path,
+                f"Conv {quoted(name)}: input has {c} channels, weight expects {cg * groups}",
             )
         return Conv2d(
             name=name,
@@ -365,7 +373,9 @@ class OnnxSource(TensorSource):
     def _matmul(self, node: Any, name: str, shapes: dict) -> Layer | None:
         a, b = shapes.get(node.input[0]), shapes.get(node.input[1])
         if a is None or b is None or len(a) < 2 or len(b) < 2:
-            self.warnings.append(f"MatMul {name!r} between activations of unknown shape: left out")
+            self.warnings.append(
+                f"MatMul {quoted(name)} between activations of unknown shape: left out"
+            )
             return None
         m, k = a[-2:]
         n = b[-1]
@@ -380,7 +390,7 @@ class OnnxSource(TensorSource):
                 batch=lead[0] if lead else 1,
             )
         except LayerError as e:
-            raise CheckpointError(f"{self.path}: cannot make layer {name!r} ({e})") from None
+            raise fail(self.path, f"cannot make layer {quoted(name)} ({e})") from None
 
 
 def _node_label(node: Any, i: int) -> str:
@@ -391,6 +401,10 @@ def _module_name(weight: str, node: Any, i: int) -> str:
     """A layer name: the weight's module (``conv1`` of ``conv1.weight``), else the node's
     path (``/encoder/layer.0/attention/self/query/MatMul`` ->
     ``encoder.layer.0.attention.self.query``)."""
+    return shown(_raw_module_name(weight, node, i), NAME_LIMIT)
+
+
+def _raw_module_name(weight: str, node: Any, i: int) -> str:
     if weight.endswith(".weight"):
         return weight[: -len(".weight")]
     parts = [p for p in node.name.strip("/").split("/") if p]

@@ -24,9 +24,11 @@ from simulator.checkpoints.source import (
     describe,
     fail,
     file_size,
+    open_regular,
     read_exact,
     to_native,
 )
+from simulator.errors import shown
 
 DTYPES: dict[str, np.dtype | str] = {
     "F64": np.dtype("<f8"),
@@ -46,6 +48,10 @@ DTYPES: dict[str, np.dtype | str] = {
 """safetensors dtype names -> NumPy dtypes (little-endian, as the format stores them)."""
 MAX_HEADER_BYTES = 100_000_000
 """Largest JSON header accepted (the safetensors library's own limit)."""
+MAX_TENSORS = 65_536
+"""Most tensors one file may hold (published checkpoints hold a few thousand per
+file); counted in the raw header before it is parsed, so that a 60 MB header of a
+million entries is a quick refusal."""
 
 
 def is_safetensors(head: bytes) -> bool:
@@ -68,7 +74,7 @@ class SafetensorsSource(TensorSource):
 
     def __init__(self, path: str | Path):
         super().__init__(path)
-        self._f: BinaryIO = open(path, "rb")
+        self._f: BinaryIO = open_regular(path)
         try:
             self._read_header()
         except BaseException:
@@ -85,12 +91,28 @@ class SafetensorsSource(TensorSource):
             raise fail(
                 self.path, f"safetensors header length {n} does not fit the file ({size} bytes)"
             )
+        raw = self._f.read(n)
+        # every entry has one "data_offsets" key, and the text cannot occur unescaped
+        # inside a JSON string: this counts entries (an upper bound) without parsing
+        count = raw.count(b'"data_offsets"')
+        if count > MAX_TENSORS:
+            raise fail(
+                self.path,
+                f"safetensors header lists {count:,} tensors, more than the {MAX_TENSORS:,} "
+                "accepted (published checkpoints hold a few thousand per file); refused",
+            )
         try:
-            header = json.loads(self._f.read(n).decode("utf-8"))
+            header = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            raise fail(self.path, f"safetensors header is not valid JSON ({e})") from None
+            raise fail(
+                self.path, f"safetensors header is not valid JSON ({shown(str(e), 200)})"
+            ) from None
+        except ValueError as e:  # integers of thousands of digits
+            raise fail(self.path, f"safetensors header is not usable ({shown(str(e))})") from None
         if not isinstance(header, dict):
             raise fail(self.path, "safetensors header must be a JSON object")
+        if len(header) > MAX_TENSORS + 1:  # keys spelled with escapes evade the count
+            raise fail(self.path, f"safetensors header lists {len(header):,} tensors; refused")
         data_start, data_size = 8 + n, size - 8 - n
         self._offsets = {}
         for name, entry in header.items():
@@ -101,6 +123,7 @@ class SafetensorsSource(TensorSource):
             shape = check_shape(self.path, name, entry["shape"])
             dname = entry["dtype"]
             dtype = DTYPES.get(dname) if isinstance(dname, str) else None
+            dname = shown(dname, 40) if isinstance(dname, str) else describe(dname)
             offsets = entry["data_offsets"]
             if not (
                 isinstance(offsets, list)

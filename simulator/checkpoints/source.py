@@ -10,6 +10,8 @@ memory is allocated for it.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from simulator.errors import CheckpointError
+from simulator.errors import CheckpointError, PrunesimError, shown
+from simulator.memory import require_bytes
 
 MAX_NDIM = 32
 """Most dimensions a tensor may have (PyTorch allows 25)."""
@@ -26,21 +29,146 @@ BF16 = "bfloat16"
 """Marker dtype name for bfloat16 data (NumPy has no bfloat16; it is widened to float32)."""
 
 
-def fail(path: str | Path, problem: str, tensor: str | None = None) -> CheckpointError:
-    """A :class:`CheckpointError` naming the file and, where known, the tensor."""
-    where = f"{path}: tensor {tensor!r}: " if tensor is not None else f"{path}: "
-    return CheckpointError(where + problem)
+NAME_LIMIT = 120
+"""Most characters of a name from a file shown in a message (longer ones end in ...)."""
+PATH_LIMIT = 1000
+"""Most characters of a file's path shown in a message."""
+
+
+def quoted(name: object, limit: int = NAME_LIMIT) -> str:
+    """A name from a file, quoted and escaped for a message: ``'conv1.weight'``,
+    ``'\\x1b[31mfc'`` (see :func:`simulator.errors.shown`; bounded work)."""
+    return f"'{shown(name, limit)}'" if isinstance(name, str | bytes) else shown(name, limit)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control or unprintable character escaped (``\\n``,
+    ``\\x1b``): what the library puts in an error or warning is one printable line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def fail(path: str | Path, problem: str, tensor: object = None) -> CheckpointError:
+    """A :class:`CheckpointError` naming the file and, where known, the tensor, as one
+    printable line (names escaped and clipped, see :func:`quoted`)."""
+    where = shown(str(path), PATH_LIMIT)
+    if tensor is not None:
+        where += f": tensor {quoted(tensor)}"
+    return CheckpointError(f"{where}: {one_line(problem)}")
+
+
+def unique_name(name: str, seen: set[str], counts: dict[str, int]) -> str:
+    """``name``, or the first free of ``name_``, ``name__``, ``name_3``, ``name_4``...;
+    added to ``seen``. ``counts`` remembers where each name's numbering stands, so that
+    thousands of equal names (long ones, clipped alike) cost linear time."""
+    for candidate in (name, name + "_", name + "__"):
+        if candidate not in seen:
+            break
+    else:
+        k = counts.get(name, 3)
+        while (candidate := f"{name}_{k}") in seen:
+            k += 1
+        counts[name] = k + 1
+    seen.add(candidate)
+    return candidate
 
 
 def describe(obj: object, limit: int = 60) -> str:
-    """A short, safe description of an object read from a file (type and a clipped repr)."""
+    """A short, safe description of an object read from a file: its type and a clipped,
+    escaped rendering. The work is bounded by ``limit`` whatever the object (a pickle of
+    shared references whose full ``repr`` would be exponentially long costs nothing)."""
+    return f"{type(obj).__name__} {_brief(obj, max(limit, 8))}"
+
+
+def brief(obj: object, limit: int = 60) -> str:
+    """A clipped, escaped rendering of a value from a file (:func:`describe` without
+    the type), in bounded work: ``(2, 3)``, ``<integer of 4000 bits>``."""
+    return _brief(obj, max(limit, 8))
+
+
+def _brief(obj: object, budget: int, depth: int = 0) -> str:
+    """At most about ``budget`` characters of ``obj`` (containers to depth 3)."""
+    if isinstance(obj, str | bytes | bytearray):
+        return f"'{shown(obj, max(budget - 2, 4))}'"
+    if obj is None or isinstance(obj, bool | int | float | complex):
+        return shown(obj, budget) if not isinstance(obj, complex) else shown(str(obj), budget)
+    if isinstance(obj, list | tuple | set | frozenset | dict):
+        left, right = "[]" if isinstance(obj, list) else "()" if isinstance(obj, tuple) else "{}"
+        if len(obj) == 0:
+            return left + right
+        if depth >= 3 or budget < 6:
+            return f"{left}...{right}"
+        parts: list[str] = []
+        used = 2
+        items = iter(obj.items()) if isinstance(obj, dict) else iter(obj)
+        for i, item in enumerate(items):
+            if used >= budget or i >= budget:
+                parts.append("...")
+                break
+            if isinstance(obj, dict):
+                k, v = item
+                text = _brief(k, budget - used, depth + 1) + ": "
+                text += _brief(v, budget - used - len(text), depth + 1)
+            else:
+                text = _brief(item, budget - used, depth + 1)
+            parts.append(text)
+            used += len(text) + 2
+        if len(parts) < len(obj) and parts[-1] != "...":
+            parts.append("...")
+        text = left + ", ".join(parts) + ("," if isinstance(obj, tuple) and len(obj) == 1 else "")
+        text += right
+        return text if len(text) <= budget + 8 else text[: budget + 4] + "..." + right
+    return f"<{shown(type(obj).__name__, 40)}>"
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path: str | Path, mode: int) -> CheckpointError:
+    kind = next((what for test, what in _KINDS if test(mode)), "not a regular file")
+    return fail(
+        path,
+        f"not a regular file but {kind}: give the checkpoint file itself "
+        "(prunesim reads only regular files, so that a read cannot block or never end)",
+    )
+
+
+def check_regular(path: str | Path) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` is a regular file (symbolic links
+    followed), before anything opens it: a FIFO would block, a device never end."""
     try:
-        text = repr(obj)
-    except Exception:
-        text = "?"
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"{type(obj).__name__} {text}"
+        st = os.stat(path)
+    except OSError as e:
+        raise fail(path, f"cannot open file ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path, st.st_mode)
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading in binary, refusing anything but a regular file.
+
+    The file is opened without blocking (a FIFO swapped in after a check cannot hang
+    the open) and checked again on the open descriptor."""
+    check_regular(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise fail(path, f"cannot open file ({e.strerror or e})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +217,9 @@ class TensorSource:
 
     def load(self, name: str) -> np.ndarray:
         """The tensor's values, in its own shape, as a new native-endian array
-        (bfloat16 widened to float32)."""
+        (bfloat16 widened to float32) -- or, where the file repeats values through zero
+        or overlapping strides (a broadcast), a read-only strided view of the values
+        it stores, which takes no more memory than they do."""
         info = self.tensors.get(name)
         if info is None:
             raise fail(self.path, "no such tensor in the file", name)
@@ -97,7 +227,7 @@ class TensorSource:
             raise fail(self.path, f"unsupported dtype {info.dtype_name}", name)
         try:
             return self._load(info)
-        except CheckpointError:
+        except PrunesimError:  # CheckpointError, ResourceError
             raise
         except MemoryError:
             raise fail(self.path, f"not enough memory for shape {info.shape}", name) from None
@@ -129,8 +259,14 @@ def check_shape(path: str, name: str, shape: object) -> tuple[int, ...]:
     return tuple(shape)
 
 
+_HINT = "map the checkpoint onto a network with smaller layers, or raise the limit"
+
+
 def read_exact(f: BinaryIO, offset: int, nbytes: int, path: str, name: str) -> np.ndarray:
-    """``nbytes`` bytes at ``offset`` into a new uint8 array; short reads are an error."""
+    """``nbytes`` bytes at ``offset`` into a new uint8 array; short reads are an error.
+    The memory is checked against the budget (:func:`simulator.memory.require_bytes`)
+    first."""
+    require_bytes(nbytes, f"tensor {quoted(name)} of {shown(str(path), PATH_LIMIT)}", _HINT)
     buf = np.empty(nbytes, dtype=np.uint8)
     f.seek(offset)
     got = f.readinto(memoryview(buf)) if nbytes else 0
@@ -149,6 +285,36 @@ def to_native(raw: np.ndarray, dtype: np.dtype | str, shape: tuple[int, ...]) ->
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
+
+
+MAX_ZIP_ENTRIES = 65_536 + 64
+"""Most members a zip-based checkpoint may have (one per tensor or storage, plus a
+few): Python's zipfile parses the whole directory when it opens an archive."""
+
+
+def check_zip_entries(f: BinaryIO, path: str | Path) -> None:
+    """Refuse a zip archive whose directory lists more than :data:`MAX_ZIP_ENTRIES`
+    members, from its end-of-directory record alone (read before the directory)."""
+    size = file_size(f)
+    f.seek(max(size - (1 << 16) - 22, 0))
+    tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return  # not found: zipfile will say what is wrong
+    count = int.from_bytes(tail[at + 10 : at + 12], "little")
+    locator = tail.rfind(b"PK\x06\x07", 0, at)
+    if count == 0xFFFF and locator >= 0 and locator + 20 <= len(tail):  # zip64
+        f.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+        record = f.read(56)
+        if record[:4] == b"PK\x06\x06" and len(record) == 56:
+            count = int.from_bytes(record[32:40], "little")
+    f.seek(0)
+    if count > MAX_ZIP_ENTRIES:
+        raise fail(
+            path,
+            f"zip archive of {count:,} members, more than the {MAX_ZIP_ENTRIES:,} accepted "
+            "(a checkpoint holds one per tensor); refused",
+        )
 
 
 def file_size(f: BinaryIO) -> int:

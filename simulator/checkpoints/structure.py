@@ -24,9 +24,14 @@ reported:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import numpy as np
 
+from simulator.errors import shown
 from simulator.layers import Conv2d, Layer
+from simulator.memory import require_bytes
 
 NM_GROUPS = (2, 4, 8, 16)
 """Group sizes M tried for N:M patterns."""
@@ -41,6 +46,48 @@ BLOCKS = tuple(
     )
 )
 """Block shapes tried, largest area first (squares, then 1 x n and n x 1 strips)."""
+
+
+STRUCTURED_KINDS = frozenset(
+    {"dense", "empty", "filter", "channel", "column", "filter+channel", "filter+column"}
+)
+"""Structures that leave a smaller dense problem (the ``structured`` variant)."""
+VARIANTS = ("structured", "nm", "sparse", "dense")
+"""The simulation variants a mask can be run as."""
+
+
+def structure_variant(structure: str) -> str:
+    """The simulation variant one :func:`detect_structure` result runs as: ``dense``
+    for ``dense``; ``structured`` for the other :data:`STRUCTURED_KINDS` (``empty``
+    included); ``nm`` for ``N:M`` and ``N:M (channels)``; ``sparse`` for everything
+    else (``kernel``, ``block RxC``, ``non-structured``: no structured engine runs them
+    as a smaller dense problem, so they are simulated as non-structured masks)."""
+    if structure == "dense":
+        return "dense"
+    if structure in STRUCTURED_KINDS:
+        return "structured"
+    head = structure.split(" ", 1)[0].split(":")
+    if len(head) == 2 and all(part.isdigit() for part in head):
+        return "nm"
+    return "sparse"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaskVariant:
+    """Which variant a checkpoint's masks are, typed (see ``Checkpoint.variant``).
+
+    ``variant`` is one of :data:`VARIANTS`; ``structures`` the distinct structures of
+    its layers in network order; ``density`` the kept fraction of all prunable weights
+    (0..1); ``per_layer_density`` layer name -> kept fraction of each matched layer;
+    ``note`` one printable line for people, e.g. ``masks of x.pt: filter pruning
+    (structured), density 0.227``.
+    """
+
+    variant: str
+    structures: tuple[str, ...]
+    density: float
+    per_layer_density: Mapping[str, float]
+    note: str
 
 
 def _whole(a: np.ndarray, axes: tuple[int, ...]) -> bool:
@@ -117,6 +164,13 @@ def detect_structure(layer: Layer, mask: np.ndarray) -> str:
     per_channel = m.reshape(k, m.shape[1], -1)
     if _whole(per_channel, (0, 2)):
         return "channel"
+    # the checks below make temporaries of up to a few bytes per weight; a broadcast
+    # (zero-stride) mask owns far less memory than that, so check the budget first
+    require_bytes(
+        6 * m.size,
+        f"telling the structure of the mask of layer {shown(layer.name)}",
+        "map the checkpoint onto a network with smaller layers",
+    )
     kept = rows.any(axis=1)
     if _whole(per_channel[kept], (0, 2)):
         return "filter+channel"

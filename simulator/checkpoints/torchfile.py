@@ -22,11 +22,9 @@ import collections
 import io
 import math
 import pickle
-import pickletools
 import re
 import struct
 import tarfile
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -36,20 +34,33 @@ import numpy as np
 from simulator.checkpoints.source import (
     BF16,
     MAX_NDIM,
+    NAME_LIMIT,
     TensorInfo,
     TensorSource,
+    brief,
+    check_zip_entries,
     describe,
     fail,
     file_size,
+    open_regular,
+    quoted,
     read_exact,
     to_native,
 )
-from simulator.errors import CheckpointError
+from simulator.errors import CheckpointError, shown
+from simulator.memory import require_bytes
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-MAX_PICKLE_BYTES = 1 << 28
-"""Largest ``data.pkl`` accepted (the pickle holds names and shapes, not data)."""
+MAX_PICKLE_BYTES = 1 << 26
+"""Largest pickle accepted, 64 MiB (it holds names and shapes, not data: a real
+state_dict takes about 150 bytes per tensor)."""
+MAX_TENSORS = 65_536
+"""Most tensors one file may describe (optimizer state included). Published
+checkpoints hold a few thousand per file; reading is linear in the count, and the cap
+keeps a crafted file of millions of tiny tensors a quick refusal."""
+MAX_PICKLE_OPS = 64 * MAX_TENSORS
+"""Most pickle opcodes accepted (a tensor of a real state_dict takes 20 to 30)."""
 
 STORAGE_DTYPES: dict[str, np.dtype | str] = {
     "DoubleStorage": np.dtype("f8"),
@@ -71,56 +82,90 @@ _TORCH_DTYPES = frozenset(
     "float64 float32 float16 bfloat16 int64 int32 int16 int8 uint8 bool complex64 complex128 "
     "double float half long int short cfloat cdouble".split()
 )
-_REFUSED_OPS = frozenset({"BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER"})
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights")
 """Keys under which training checkpoints keep the state_dict, tried in this order."""
 
 
-class _Inert:
-    """Base of the stand-ins the unpickler builds: refuses pickle's BUILD opcode, so
-    a crafted pickle cannot rewrite a checked object."""
+class _Refused(CheckpointError):
+    """Raised inside the unpickler (without the file's name, added by the reader)."""
+
+
+class _Frozen:
+    """Base of every object the unpickler hands to a pickle: immutable (no attribute
+    can be set, deleted or rebuilt by pickle's BUILD opcode) and made fresh for each
+    file, so that nothing one file does can reach the next read."""
 
     __slots__ = ()
 
+    def _init(self, **values: object) -> None:
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+
     def __setstate__(self, state: object) -> None:
-        raise CheckpointError(f"refused to set the state of {type(self).__name__} from the pickle")
+        raise _Refused(f"refused to set the state of a {type(self).__name__} from the pickle")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise _Refused(f"{type(self).__name__} is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise _Refused(f"{type(self).__name__} is read-only")
 
 
-class StorageType(_Inert):
+class StorageType(_Frozen):
     """Stand-in for ``torch.FloatStorage`` and friends: only carries the dtype."""
 
     __slots__ = ("dtype", "name")
 
     def __init__(self, name: str):
-        self.name = name
-        self.dtype = STORAGE_DTYPES.get(name)
+        self._init(name=name, dtype=STORAGE_DTYPES.get(name))
 
 
-class Storage(_Inert):
+class Storage(_Frozen):
     """A storage in the file: ``numel`` elements of ``dtype`` under ``key``, starting
-    ``elem_offset`` elements into that key's data (legacy views). ``problem`` says
-    why it cannot be read (reported with the name of the tensor that uses it)."""
+    ``elem_offset`` elements into that key's data (legacy views; ``root`` is the whole
+    storage). ``problem`` says why it cannot be read (reported with the name of the
+    tensor that uses it); only the reader sets it, after the pickle is read."""
 
     __slots__ = ("dtype", "dtype_name", "elem_offset", "key", "numel", "problem", "root")
 
-    def __init__(self, key: str, stype: StorageType, numel: int, problem: str = ""):
-        self.key = key
-        self.dtype = stype.dtype
-        self.dtype_name = stype.name
-        self.numel = numel
-        self.elem_offset = 0
-        self.problem = problem
-        self.root: Storage = self
+    def __init__(
+        self,
+        key: str,
+        stype: StorageType,
+        numel: int,
+        problem: str = "",
+        *,
+        elem_offset: int = 0,
+        root: Storage | None = None,
+    ):
+        self._init(
+            key=key,
+            dtype=stype.dtype,
+            dtype_name=stype.name,
+            numel=numel,
+            elem_offset=elem_offset,
+            problem=problem,
+            root=self if root is None else root,
+        )
+
+    def mark(self, problem: str) -> None:
+        """Record why the storage cannot be read (the reader's own bookkeeping)."""
+        object.__setattr__(self, "problem", problem)
 
 
-class TensorRef(_Inert):
+class TensorRef(_Frozen):
     """A tensor as the pickle describes it: storage, element offset, sizes, strides."""
 
     __slots__ = ("offset", "problem", "size", "storage", "stride")
 
     def __init__(self, storage: object, offset: object, size: object, stride: object):
-        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
-        self.problem = _check_tensor(storage, offset, size, stride)
+        self._init(
+            storage=storage,
+            offset=offset,
+            size=size,
+            stride=stride,
+            problem=_check_tensor(storage, offset, size, stride),
+        )
 
     @property
     def extent(self) -> tuple[int, int]:
@@ -131,17 +176,43 @@ class TensorRef(_Inert):
         return self.offset, last + 1
 
 
-class _Marker(_Inert):
+class _Marker(_Frozen):
+    """A name the pickle refers to (``torch.Tensor``, ``torch.float32``)."""
+
     __slots__ = ("name",)
 
     def __init__(self, name: str):
-        self.name = name
+        self._init(name=name)
 
     def __repr__(self) -> str:
         return self.name
 
 
-_TENSOR_TYPES = (_Marker("torch.Tensor"), _Marker("torch.nn.parameter.Parameter"))
+class _Global(_Frozen):
+    """An allowed global as the pickle sees it: calls ``fn``; fresh for every file.
+    ``count`` (shared by one file's rebuilders) counts the tensors built."""
+
+    __slots__ = ("count", "fn", "key")
+
+    def __init__(self, key: str, fn: Any, count: list[int] | None = None):
+        self._init(key=key, fn=fn, count=count)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.count is not None:
+            self.count[0] += 1
+            if self.count[0] > MAX_TENSORS:
+                raise _Refused(
+                    f"more than {MAX_TENSORS:,} tensors in one file (published checkpoints "
+                    "hold a few thousand); refused"
+                )
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return self.key
+
+
+_TENSOR_TYPE_NAMES = ("torch.Tensor", "torch.nn.parameter.Parameter")
+_REBUILDERS = ("torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor")
 
 
 def _is_int(v: object) -> bool:
@@ -160,18 +231,22 @@ def _check_tensor(storage: object, offset: object, size: object, stride: object)
         if not isinstance(v, tuple) or len(v) > MAX_NDIM or not all(_is_int(x) for x in v):
             return f"{what} {describe(v)} is not a tuple of integers"
     if len(size) != len(stride):
-        return f"size {size} and stride {stride} differ in length"
+        return f"size {brief(size)} and stride {brief(stride)} differ in length"
     if any(x < 0 for x in size) or any(x < 0 for x in stride):
-        return f"negative size or stride (size {size}, stride {stride})"
+        return f"negative size or stride (size {brief(size)}, stride {brief(stride)})"
     if math.prod(size) == 0:
         if offset > storage.numel:
-            return f"storage offset {offset} beyond the storage ({storage.numel} elements)"
+            return (
+                f"storage offset {shown(offset)} beyond the storage "
+                f"({shown(storage.numel)} elements)"
+            )
         return ""
     last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
     if last >= storage.numel:
         return (
-            f"offset {offset}, size {size} and stride {stride} reach element {last} of a "
-            f"storage of {storage.numel} elements (key {storage.key!r})"
+            f"offset {shown(offset)}, size {brief(size)} and stride {brief(stride)} reach "
+            f"element {shown(last)} of a storage of {shown(storage.numel)} elements "
+            f"(key {quoted(storage.key)})"
         )
     return ""
 
@@ -187,17 +262,19 @@ def _rebuild_tensor(storage, storage_offset, size, stride) -> TensorRef:
     return TensorRef(storage, storage_offset, size, stride)
 
 
-def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=None) -> TensorRef:
+def _rebuild_parameter(data, *_ignored) -> TensorRef:
     if not isinstance(data, TensorRef):
-        raise CheckpointError(f"parameter data is {describe(data)}, not a tensor")
+        raise _Refused(f"parameter data is {describe(data)}, not a tensor")
     return data
 
 
 def _rebuild_from_type_v2(func, new_type, args, state) -> TensorRef:
-    if func not in (_rebuild_tensor_v2, _rebuild_tensor) or new_type not in _TENSOR_TYPES:
-        raise CheckpointError(f"refused tensor subclass rebuild {describe(func)} {new_type!r}")
+    if not (isinstance(func, _Global) and func.key in _REBUILDERS) or not (
+        isinstance(new_type, _Marker) and new_type.name in _TENSOR_TYPE_NAMES
+    ):
+        raise _Refused(f"refused tensor subclass rebuild {describe(func)} {describe(new_type)}")
     if not isinstance(args, tuple):
-        raise CheckpointError("tensor rebuild arguments are not a tuple")
+        raise _Refused("tensor rebuild arguments are not a tuple")
     return func(*args)
 
 
@@ -209,36 +286,43 @@ def _torch_device(*args) -> str:
     return "device" + describe(args)
 
 
-def _codecs_encode(text, encoding="utf-8") -> bytes:
+def _codecs_encode(text, encoding=None) -> bytes:
     """``_codecs.encode`` as protocol-2 pickles use it for ``bytes`` (latin-1 text)."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise CheckpointError("refused _codecs.encode call other than text -> latin-1 bytes")
+        raise _Refused("refused _codecs.encode call other than text -> latin-1 bytes")
     return text.encode("latin-1")
 
 
-class NumpyDType(_Inert):
-    """A numeric NumPy dtype from a pickle (object dtypes are refused)."""
+class NumpyDType(_Frozen):
+    """A numeric NumPy dtype from a pickle (object dtypes are refused). Its byte order
+    may be set once, by the BUILD that follows it in the pickle."""
 
-    __slots__ = ("dtype",)
+    __slots__ = ("built", "dtype")
 
     def __init__(self, spec, align=False, copy=True):
         if not isinstance(spec, str) or len(spec) > 8:
-            raise CheckpointError(f"refused numpy dtype {describe(spec)}")
-        dt = np.dtype(spec)
+            raise _Refused(f"refused numpy dtype {describe(spec)}")
+        try:
+            dt = np.dtype(spec)
+        except TypeError:
+            raise _Refused(f"refused numpy dtype {describe(spec)}") from None
         if dt.kind not in "biufc":
-            raise CheckpointError(f"refused non-numeric numpy dtype {spec!r}")
-        self.dtype = dt
+            raise _Refused(f"refused non-numeric numpy dtype {describe(spec)}")
+        self._init(dtype=dt, built=False)
 
     def __setstate__(self, state: object) -> None:
+        if self.built:
+            raise _Refused("numpy dtype built twice")
+        object.__setattr__(self, "built", True)
         if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "|", "="):
-            self.dtype = self.dtype.newbyteorder(state[1])
+            object.__setattr__(self, "dtype", self.dtype.newbyteorder(state[1]))
 
 
 def _numpy_scalar(dtype, data=None) -> float | int | bool | complex:
     if not isinstance(dtype, NumpyDType) or not isinstance(data, bytes):
-        raise CheckpointError("refused numpy scalar that is not a number")
+        raise _Refused("refused numpy scalar that is not a number")
     if len(data) != dtype.dtype.itemsize:
-        raise CheckpointError("numpy scalar of the wrong length")
+        raise _Refused("numpy scalar of the wrong length")
     return np.frombuffer(data, dtype.dtype)[0].item()
 
 
@@ -249,8 +333,6 @@ ALLOWED_GLOBALS: dict[str, Any] = {
     "torch._utils._rebuild_parameter": _rebuild_parameter,
     "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
     "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
-    "torch.Tensor": _TENSOR_TYPES[0],
-    "torch.nn.parameter.Parameter": _TENSOR_TYPES[1],
     "torch.Size": _torch_size,
     "torch.device": _torch_device,
     "builtins.set": set,
@@ -260,8 +342,11 @@ ALLOWED_GLOBALS: dict[str, Any] = {
     "numpy.core.multiarray.scalar": _numpy_scalar,
     "numpy._core.multiarray.scalar": _numpy_scalar,
 }
-"""Every global a checkpoint pickle may name (module.name -> inert stand-in); plus
-``torch.<X>Storage`` types and ``torch.<dtype>`` names. Anything else is refused."""
+"""Every callable global a checkpoint pickle may name (module.name -> what is called);
+plus the names ``torch.Tensor``, ``torch.nn.parameter.Parameter``, ``torch.<X>Storage``
+types and ``torch.<dtype>``. Anything else is refused. The pickle never receives these
+objects themselves: each lookup gets a fresh, immutable :class:`_Global` that calls
+them, so no file can alter what the next file is read with."""
 
 
 def _refusal(path: str, module: str, name: str) -> CheckpointError:
@@ -274,7 +359,7 @@ def _refusal(path: str, module: str, name: str) -> CheckpointError:
         hint = "only tensors, storages and plain containers are allowed"
     return fail(
         path,
-        f"refused to load global {what!r} from the pickle ({hint}); "
+        f"refused to load global {quoted(what)} from the pickle ({hint}); "
         "prunesim never runs code from a checkpoint",
     )
 
@@ -287,11 +372,15 @@ class SafeUnpickler(pickle.Unpickler):
         super().__init__(file, encoding="utf-8")
         self._path = path
         self._storage_for = storage_for
+        self._tensors = [0]
 
     def find_class(self, module: str, name: str) -> Any:
         key = f"{module}.{name}"
         if key in ALLOWED_GLOBALS:
-            return ALLOWED_GLOBALS[key]
+            fn = ALLOWED_GLOBALS[key]
+            return _Global(key, fn, self._tensors if key in _REBUILDERS else None)
+        if key in _TENSOR_TYPE_NAMES:
+            return _Marker(key)
         if module == "torch" and _STORAGE_NAME.fullmatch(name):
             return StorageType(name)
         if module == "torch" and name in _TORCH_DTYPES:
@@ -307,56 +396,256 @@ class SafeUnpickler(pickle.Unpickler):
         if not isinstance(stype, StorageType) or not isinstance(key, str) or not _is_int(numel):
             raise fail(self._path, f"malformed storage reference {describe(pid)}")
         if numel < 0:
-            raise fail(self._path, f"storage {key!r}: negative element count {numel}")
+            raise fail(self._path, f"storage {quoted(key)}: negative element count {numel}")
         return self._storage_for(stype, key, numel, pid[5] if len(pid) > 5 else None)
 
 
-class _Capped:
-    """A read-only view of a file that never reads past ``end`` (a pickle's length
-    fields cannot make a read allocate more than the file holds)."""
+_NL = -1  # an argument ending in a newline
+_NL2 = -2  # two such arguments (GLOBAL, INST)
+_LEN1, _LEN4, _LEN8 = -3, -4, -5  # length-prefixed data (1-, 4- or 8-byte length)
+_WIDTH = {_LEN1: 1, _LEN4: 4, _LEN8: 8}
+# what an opcode does to the stack, for the walk below
+(
+    _NONE,
+    _PUSH,
+    _MARK,
+    _STOP,
+    _GET,
+    _PUT,
+    _MEMOIZE,
+    _TUPLE,
+    _TUPLE_N,
+    _BUILT,
+    _TO_MARK,
+    _POP1,
+    _POP2,
+    _POP,
+    _DUP,
+    _REDUCE,
+    _NEWOBJ_EX,
+    _OBJ,
+    _STACK_GLOBAL,
+    _PERSID,
+) = range(20)
+_OPS: dict[bytes, tuple[int, int]] = {
+    b"(": (0, _MARK), b".": (0, _STOP), b"0": (0, _POP), b"1": (0, _TO_MARK),
+    b"2": (0, _DUP), b"N": (0, _PUSH), b"\x88": (0, _PUSH), b"\x89": (0, _PUSH),
+    b"]": (0, _PUSH), b")": (0, _PUSH), b"}": (0, _PUSH), b"\x8f": (0, _PUSH),
+    b"a": (0, _POP1), b"e": (0, _TO_MARK), b"l": (0, _BUILT), b"t": (0, _TUPLE),
+    b"\x85": (0, _TUPLE_N), b"\x86": (0, _TUPLE_N), b"\x87": (0, _TUPLE_N),
+    b"d": (0, _BUILT), b"s": (0, _POP2), b"u": (0, _TO_MARK), b"\x90": (0, _TO_MARK),
+    b"\x91": (0, _BUILT), b"b": (0, _POP1), b"R": (0, _REDUCE), b"\x81": (0, _REDUCE),
+    b"\x92": (0, _NEWOBJ_EX), b"o": (0, _OBJ), b"\x93": (0, _STACK_GLOBAL),
+    b"\x94": (0, _MEMOIZE), b"Q": (0, _PERSID),
+    b"K": (1, _PUSH), b"h": (1, _GET), b"q": (1, _PUT), b"\x80": (1, _NONE),
+    b"\x82": (1, _PUSH), b"M": (2, _PUSH), b"\x83": (2, _PUSH),
+    b"J": (4, _PUSH), b"j": (4, _GET), b"r": (4, _PUT), b"\x84": (4, _PUSH),
+    b"G": (8, _PUSH), b"\x95": (8, _NONE),
+    b"U": (_LEN1, _PUSH), b"C": (_LEN1, _PUSH), b"\x8c": (_LEN1, _PUSH), b"\x8a": (_LEN1, _PUSH),
+    b"T": (_LEN4, _PUSH), b"B": (_LEN4, _PUSH), b"X": (_LEN4, _PUSH), b"\x8b": (_LEN4, _PUSH),
+    b"\x8d": (_LEN8, _PUSH), b"\x8e": (_LEN8, _PUSH),
+    b"I": (_NL, _PUSH), b"L": (_NL, _PUSH), b"F": (_NL, _PUSH), b"S": (_NL, _PUSH),
+    b"V": (_NL, _PUSH), b"P": (_NL, _PERSID), b"g": (_NL, _GET), b"p": (_NL, _PUT),
+    b"c": (_NL2, _PUSH), b"i": (_NL2, _OBJ),
+}  # fmt: skip
+"""Opcode -> (size of its argument, what it does to the stack), for pickle protocols
+0 to 5 as ``pickletools`` describes them. The out-of-band buffer opcodes of protocol
+5 (``BYTEARRAY8``, ``NEXT_BUFFER``, ``READONLY_BUFFER``), which no checkpoint needs,
+are absent, and so refused."""
+_TABLE: list[tuple[int, int] | None] = [_OPS.get(bytes([i])) for i in range(256)]
+_OP_NAMES = {0x96: "BYTEARRAY8", 0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER"}
+_MAX_LINE = 1024
+MAX_TUPLE_NODES = 100_000
+"""Most nodes a tuple from a pickle may expand to (counting shared members once per
+use). Hashing or comparing a tuple walks its expansion, so a few hundred bytes of
+tuples that each hold the previous one twice would take forever as a dict key."""
 
-    def __init__(self, f: BinaryIO, end: int):
-        self._f, self._end = f, end
 
-    def read(self, n: int = -1) -> bytes:
-        left = max(self._end - self._f.tell(), 0)
-        return self._f.read(left if n is None or n < 0 else min(n, left))
+def scan_pickle(data: bytes, path: str, what: str) -> int | None:
+    """Check the pickle at the start of ``data`` without building anything, and return
+    its length (through STOP); None when ``data`` ends before STOP (read more).
 
-    def readline(self) -> bytes:
-        return self._f.readline(max(self._end - self._f.tell(), 0))
-
-
-def _scan(f: Any, path: str, what: str) -> None:
-    """Walk a pickle's opcodes up to STOP without building anything (``f`` is left
-    just past STOP), refusing the out-of-band buffer opcodes of protocol 5, which no
-    checkpoint needs."""
+    The opcodes are walked as the unpickler would, tracking for each stack entry and
+    memo slot only how many nodes it expands to. Refused, as a
+    :class:`CheckpointError`: unknown opcodes and the out-of-band buffer opcodes; more
+    than :data:`MAX_PICKLE_OPS` opcodes or :data:`MAX_TENSORS` storage references; a
+    tuple that expands to more than :data:`MAX_TUPLE_NODES` nodes; and memo indices
+    larger than the number of opcodes before them (a pickler numbers its memo from 0,
+    but the C unpickler sizes its memo array by the largest index: a 20-byte pickle
+    that stores at index 2**27 would take gigabytes). Linear in the pickle's length.
+    """
     try:
-        with warnings.catch_warnings():  # pickletools warns on odd escapes in STRING args
-            warnings.simplefilter("ignore")
-            for op, _arg, _pos in pickletools.genops(f):
-                if op.name in _REFUSED_OPS:
-                    raise fail(path, f"{what}: refused pickle opcode {op.name}")
-    except CheckpointError:
-        raise
-    except Exception as e:
-        raise fail(path, f"{what} is corrupt ({type(e).__name__}: {e})") from None
+        return _walk(data, path, what)
+    except IndexError:  # more pops than pushes: the unpickler would fail too
+        raise fail(path, f"{what} is corrupt (pickle stack underflow)") from None
+
+
+def _walk(data: bytes, path: str, what: str) -> int | None:
+    table, n, pos, ops, persids = _TABLE, len(data), 0, 0, 0
+    stack: list[int] = []  # expanded size of each entry
+    marks: list[int] = []
+    memo: dict[int, int] = {}
+    limit = min(MAX_PICKLE_OPS, n)
+    while pos < n:
+        op = data[pos]
+        entry = table[op]
+        if entry is None:
+            name = _OP_NAMES.get(op)
+            if name:
+                raise fail(path, f"{what}: refused pickle opcode {name}")
+            raise fail(path, f"{what} is corrupt (unknown pickle opcode {op:#04x} at byte {pos})")
+        ops += 1
+        if ops > limit:
+            raise fail(path, f"{what}: more than {MAX_PICKLE_OPS:,} pickle opcodes; refused")
+        kind, action = entry
+        start = pos = pos + 1
+        if kind > 0:
+            pos += kind
+        elif kind < _NL2:
+            width = _WIDTH[kind]
+            if pos + width > n:
+                return None
+            length = int.from_bytes(data[pos : pos + width], "little", signed=kind == _LEN4)
+            if length < 0:
+                raise fail(path, f"{what} is corrupt (negative length at byte {pos})")
+            pos += width + length
+        elif kind < 0:
+            for _ in range(-kind):
+                end = data.find(b"\n", pos, pos + _MAX_LINE)
+                if end < 0:
+                    if n - pos < _MAX_LINE:
+                        return None
+                    raise fail(path, f"{what} is corrupt (argument line too long at byte {pos})")
+                pos = end + 1
+        if pos > n:
+            return None
+        if action == _PUSH:
+            stack.append(1)
+        elif action == _GET:
+            stack.append(memo.get(data[start] if op == 0x68 else _index(data, op, start, pos), 1))
+        elif action == _PUT or action == _MEMOIZE:
+            if action == _MEMOIZE:
+                index = len(memo)
+            else:
+                index = data[start] if op == 0x71 else _index(data, op, start, pos)
+            if index is None or index > ops:
+                raise _memo_bomb(
+                    path, what, data[start:pos].rstrip(b"\n") if index is None else index
+                )
+            memo[index] = stack[-1]
+        elif action == _MARK:
+            marks.append(len(stack))
+        elif action == _TUPLE or action == _TUPLE_N:
+            k = marks.pop() if action == _TUPLE else len(stack) - (op - 0x84)
+            size = 1 + sum(stack[k:])
+            if k < 0 or size > MAX_TUPLE_NODES:
+                if k < 0:
+                    raise IndexError
+                raise fail(
+                    path,
+                    f"{what}: a tuple of shared references that expands to more than "
+                    f"{MAX_TUPLE_NODES:,} entries (hashing it would never end); refused",
+                )
+            del stack[k:]
+            stack.append(size)
+        elif action == _REDUCE:  # the result may hold its arguments
+            stack[-2:] = [stack[-1]]
+        elif action == _BUILT or action == _TO_MARK:
+            del stack[marks.pop() :]
+            if action == _BUILT:
+                stack.append(1)
+        elif action == _POP1:
+            stack.pop()
+        elif action == _POP2:
+            del stack[-2:]
+        elif action == _PERSID:
+            persids += 1
+            if persids > MAX_TENSORS:
+                raise fail(
+                    path,
+                    f"{what}: more than {MAX_TENSORS:,} storage references (published "
+                    "checkpoints hold a few thousand tensors per file); refused",
+                )
+            if op == 0x51:
+                stack[-1] = 1
+            else:
+                stack.append(1)
+        elif action == _STOP:
+            return pos
+        elif action == _POP:
+            if stack and not (marks and marks[-1] == len(stack)):
+                stack.pop()
+            else:
+                del stack[marks.pop() :]
+        elif action == _DUP:
+            stack.append(stack[-1])
+        elif action == _NEWOBJ_EX:
+            stack[-3:] = [stack[-2] + stack[-1]]
+        elif action == _OBJ:
+            k = marks.pop()
+            size = sum(stack[k:]) or 1
+            del stack[k:]
+            stack.append(size)
+        elif action == _STACK_GLOBAL:
+            stack[-2:] = [1]
+    return None
+
+
+def _index(data: bytes, op: int, start: int, end: int) -> int | None:
+    """The memo index argument of a GET or PUT opcode (None: not a number)."""
+    if op in (0x67, 0x70):  # text forms, "123\n"
+        text = data[start : end - 1]
+        return int(text) if text.isdigit() and len(text) <= 18 else None
+    return int.from_bytes(data[start:end], "little")
+
+
+def _memo_bomb(path: str, what: str, index: object) -> CheckpointError:
+    return fail(
+        path,
+        f"{what}: pickle memo index {shown(index, 24)} is larger than the pickle itself "
+        "(it would make the unpickler allocate memory for that many entries); refused",
+    )
+
+
+def _scan(data: bytes, path: str, what: str) -> int:
+    """:func:`scan_pickle` of a whole pickle in memory: its length."""
+    end = scan_pickle(data, path, what)
+    if end is None:
+        raise fail(path, f"{what} is corrupt (it ends before its STOP opcode)")
+    return end
 
 
 def _next_pickle(f: BinaryIO, size: int, path: str, what: str) -> io.BytesIO:
     """The bytes of the pickle that starts at the file's position (the file is left
-    just past it), checked by :func:`_scan`."""
+    just past it), checked by :func:`scan_pickle`: read in growing chunks (the
+    storages that follow the pickles are not read here), at most
+    :data:`MAX_PICKLE_BYTES`."""
     start = f.tell()
-    _scan(_Capped(f, size), path, what)
-    end = f.tell()
-    f.seek(start)
-    return io.BytesIO(f.read(end - start))
+    chunk = 1 << 16
+    while True:
+        f.seek(start)
+        want = min(chunk, MAX_PICKLE_BYTES)
+        data = f.read(want)
+        end = scan_pickle(data, path, what)
+        if end is not None:
+            f.seek(start + end)
+            return io.BytesIO(data[:end])
+        if len(data) < want:
+            raise fail(path, f"{what} is corrupt (the file ends before its STOP opcode)")
+        if want >= MAX_PICKLE_BYTES:
+            raise fail(path, f"{what}: a pickle over {MAX_PICKLE_BYTES:,} bytes; refused")
+        chunk *= 4
 
 
 def _safe_load(unpickler: SafeUnpickler, path: str, what: str) -> Any:
     try:
         return unpickler.load()
+    except _Refused as e:
+        raise fail(path, f"{what}: {e}") from None
     except CheckpointError:
         raise
+    except RecursionError:
+        raise fail(path, f"{what}: nested too deeply") from None
     except MemoryError:
         raise fail(path, f"{what}: not enough memory to unpickle") from None
     except Exception as e:  # any failure of a corrupt pickle, typed as ours
@@ -380,7 +669,7 @@ def _extract(obj: Any, path: str) -> tuple[dict[str, TensorRef], list[tuple[str,
         if key is None:
             break
         skipped += [
-            (str(k), f"checkpoint entry beside {key!r} ({type(v).__name__}), not read")
+            (_display(k), f"checkpoint entry beside {quoted(key)} ({type(v).__name__}), not read")
             for k, v in obj.items()
             if k != key
         ]
@@ -389,13 +678,18 @@ def _extract(obj: Any, path: str) -> tuple[dict[str, TensorRef], list[tuple[str,
     for k, v in obj.items():
         name = k if isinstance(k, str) else describe(k)
         if isinstance(v, TensorRef):
-            problem = v.problem or _check_tensor(v.storage, v.offset, v.size, v.stride)
+            problem = v.problem or v.storage.problem
             if problem:
                 raise fail(path, problem, name)
             tensors[name] = v
         else:
-            skipped.append((name, f"not a tensor ({type(v).__name__})"))
+            skipped.append((_display(name), f"not a tensor ({shown(type(v).__name__, 40)})"))
     return tensors, skipped
+
+
+def _display(name: object) -> str:
+    """A name from the file as the reader shows it (escaped, clipped)."""
+    return shown(name, NAME_LIMIT) if isinstance(name, str) else describe(name)
 
 
 class _TorchSource(TensorSource):
@@ -422,11 +716,14 @@ class _TorchSource(TensorSource):
         lo, hi = ref.extent
         raw = self._storage_bytes(st, st.elem_offset + lo, hi - lo, info.name)
         flat = to_native(raw, info.dtype, (hi - lo,))
-        if math.prod(ref.size) == 0:
+        numel = math.prod(ref.size)
+        if numel == 0:
             return np.zeros(ref.size, dtype=flat.dtype)
         view = np.lib.stride_tricks.as_strided(
             flat, shape=ref.size, strides=[s * flat.itemsize for s in ref.stride], writeable=False
         )
+        if numel > hi - lo:  # overlapping (e.g. zero) strides: a broadcast, kept as a view
+            return view
         return np.array(view, copy=True)
 
 
@@ -437,7 +734,7 @@ class TorchZipSource(_TorchSource):
 
     def __init__(self, path: str | Path):
         super().__init__(path)
-        self._f = open(path, "rb")
+        self._f = open_regular(path)
         try:
             self._open()
         except CheckpointError:
@@ -448,6 +745,7 @@ class TorchZipSource(_TorchSource):
             raise fail(self.path, f"corrupt zip archive ({type(e).__name__}: {e})") from None
 
     def _open(self) -> None:
+        check_zip_entries(self._f, self.path)
         self._zip = zipfile.ZipFile(self._f)
         names = self._zip.namelist()
         pkl = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
@@ -467,9 +765,9 @@ class TorchZipSource(_TorchSource):
         order = self._prefix + "byteorder"
         big = order in names and self._zip.read(order).strip() == b"big"
         self._storages: dict[str, Storage] = {}
-        data = io.BytesIO(self._zip.read(pkl[0]))
-        _scan(data, self.path, "data.pkl")
-        data.seek(0)
+        raw = self._zip.read(pkl[0])
+        end = _scan(raw, self.path, "data.pkl")
+        data = io.BytesIO(raw[:end])
         obj = _safe_load(SafeUnpickler(data, self.path, self._storage), self.path, "data.pkl")
         self._index(obj, big)
 
@@ -477,23 +775,22 @@ class TorchZipSource(_TorchSource):
         if key in self._storages:
             st = self._storages[key]
             if st.dtype_name != stype.name:
-                st = Storage(key, stype, numel, f"storage {key!r} used with two dtypes")
+                st = Storage(key, stype, numel, f"storage {quoted(key)} used with two dtypes")
             return st
-        st = Storage(key, stype, numel)
-        name = f"{self._prefix}data/{key}"
+        problem = ""
         try:
-            entry = self._zip.getinfo(name)
+            entry = self._zip.getinfo(f"{self._prefix}data/{key}")
         except KeyError:
-            st.problem = f"storage {key!r} is missing from the archive"
+            problem = f"storage {quoted(key)} is missing from the archive"
             entry = None
         if entry is not None and stype.dtype is not None:  # unknown dtypes are listed, not read
             need = numel * (2 if stype.dtype == BF16 else np.dtype(stype.dtype).itemsize)
             if entry.file_size < need:
-                st.problem = (
-                    f"storage {key!r} holds {entry.file_size} bytes, "
+                problem = (
+                    f"storage {quoted(key)} holds {entry.file_size} bytes, "
                     f"{need} needed for {numel} elements"
                 )
-        self._storages[key] = st
+        st = self._storages[key] = Storage(key, stype, numel, problem)
         return st
 
     def _storage_bytes(self, storage: Storage, first: int, count: int, name: str) -> np.ndarray:
@@ -501,22 +798,30 @@ class TorchZipSource(_TorchSource):
         entry = self._zip.getinfo(f"{self._prefix}data/{storage.key}")
         start, nbytes = first * item, count * item
         if start + nbytes > entry.file_size:
-            raise fail(self.path, f"tensor reaches past its storage {storage.key!r}", name)
+            raise fail(self.path, f"tensor reaches past its storage {quoted(storage.key)}", name)
         if entry.compress_type == zipfile.ZIP_STORED:
             self._f.seek(entry.header_offset)
             head = self._f.read(30)
             if len(head) != 30 or head[:4] != b"PK\x03\x04":
-                raise fail(self.path, f"bad zip entry header of storage {storage.key!r}", name)
+                raise fail(
+                    self.path, f"bad zip entry header of storage {quoted(storage.key)}", name
+                )
             n, e = struct.unpack("<HH", head[26:30])
             begin = entry.header_offset + 30 + n + e
             if begin + entry.file_size > self._size:
-                raise fail(self.path, f"storage {storage.key!r} is truncated", name)
+                raise fail(self.path, f"storage {quoted(storage.key)} is truncated", name)
             return read_exact(self._f, begin + start, nbytes, self.path, name)
+        require_bytes(nbytes, f"tensor {quoted(name)} of {shown(self.path, 1000)}")
         with self._zip.open(entry) as f:  # a re-compressed archive: decompress up to the end
-            f.read(start)
+            skip = start
+            while skip > 0:  # in pieces: a large offset must not become one allocation
+                piece = f.read(min(skip, 1 << 20))
+                if not piece:
+                    break
+                skip -= len(piece)
             data = f.read(nbytes)
         if len(data) != nbytes:
-            raise fail(self.path, f"storage {storage.key!r} is truncated", name)
+            raise fail(self.path, f"storage {quoted(storage.key)} is truncated", name)
         return np.frombuffer(data, dtype=np.uint8)
 
     def close(self) -> None:
@@ -532,7 +837,7 @@ class TorchLegacySource(_TorchSource):
 
     def __init__(self, path: str | Path):
         super().__init__(path)
-        self._f = open(path, "rb")
+        self._f = open_regular(path)
         try:
             self._open()
         except BaseException:
@@ -571,24 +876,26 @@ class TorchLegacySource(_TorchSource):
         for key in keys:
             st = self._roots.get(key)
             if st is None or st.dtype is None:
-                raise fail(path, f"storage {key!r} of unknown type in the key list")
+                raise fail(path, f"storage {quoted(key)} of unknown type in the key list")
             head = f.read(8) if f.seek(pos) == pos else b""
             if len(head) != 8:
-                raise fail(path, f"file truncated at storage {key!r}")
+                raise fail(path, f"file truncated at storage {quoted(key)}")
             (numel,) = struct.unpack("<q" if little else ">q", head)
             if numel != st.numel:
-                raise fail(path, f"storage {key!r} has {numel} elements, {st.numel} expected")
+                raise fail(path, f"storage {quoted(key)} has {numel} elements, {st.numel} expected")
             item = 2 if st.dtype == BF16 else np.dtype(st.dtype).itemsize
             self._offsets[key] = pos + 8
             pos += 8 + numel * item
             if pos > self._size:
-                raise fail(path, f"file truncated: storage {key!r} ends past the end of the file")
+                raise fail(
+                    path, f"file truncated: storage {quoted(key)} ends past the end of the file"
+                )
         for key, st in self._roots.items():
             if key not in self._offsets and not st.problem:
-                st.problem = f"storage {key!r} has no data in the file"
+                st.mark(f"storage {quoted(key)} has no data in the file")
         for st in self._views.values():
             if st.root.problem and not st.problem:
-                st.problem = st.root.problem
+                st.mark(st.root.problem)
         self._index(obj, not little)
 
     def _storage(self, stype: StorageType, key: str, numel: int, view: object) -> Storage:
@@ -596,20 +903,23 @@ class TorchLegacySource(_TorchSource):
         if root is None:
             root = self._roots[key] = Storage(key, stype, numel)
         elif root.dtype_name != stype.name or root.numel != numel:
-            return Storage(key, stype, numel, f"storage {key!r} described twice differently")
+            return Storage(key, stype, numel, f"storage {quoted(key)} described twice differently")
         if view is None:
             return root
         if not (isinstance(view, tuple) and len(view) == 3):
             raise fail(self.path, f"malformed storage view {describe(view)}")
         vkey, offset, size = view
-        if not (_is_int(offset) and _is_int(size) and 0 <= offset and 0 <= size):
+        if not (
+            isinstance(vkey, str) and _is_int(offset) and _is_int(size) and 0 <= min(offset, size)
+        ):
             raise fail(self.path, f"malformed storage view {describe(view)}")
         st = self._views.get((key, vkey))
         if st is None:
-            st = self._views[(key, vkey)] = Storage(key, stype, size)
-            st.elem_offset, st.root = offset, root
+            problem = ""
             if offset + size > numel:
-                st.problem = f"storage view {vkey!r} reaches past storage {key!r}"
+                problem = f"storage view {quoted(vkey)} reaches past storage {quoted(key)}"
+            st = Storage(key, stype, size, problem, elem_offset=offset, root=root)
+            self._views[(key, vkey)] = st
         return st
 
     def _storage_bytes(self, storage: Storage, first: int, count: int, name: str) -> np.ndarray:

@@ -69,10 +69,9 @@ def run_cli(
             try:
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)
-                # the parent's sys.stdout may be a test runner's capture object: write
-                # to the files themselves
-                sys.stdout = open(1, "w", closefd=False)
-                sys.stderr = open(2, "w", closefd=False)
+                # the parent's sys.stdout/stderr may be a test runner's capture objects
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+                sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
                 os.setpgid(0, 0)
                 cap = _vm_bytes("VmSize") + hard_cap_bytes
                 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
