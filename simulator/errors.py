@@ -50,6 +50,14 @@ class ResourceError(PrunesimError):
     """A computation would need more memory (or other resources) than allowed."""
 
 
+def printable(text: str) -> str:
+    """``text`` with control and non-printable characters escaped (``\\x1b``, ``\\n``),
+    so that it cannot move the cursor, colour the terminal or forge a line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def shown(value: object, limit: int = 80) -> str:
     """``value`` as text safe to print: control and non-printable characters escaped
     (``\\x1b``, ``\\n``), at most ``limit`` characters (a longer text ends in ``...``).
@@ -67,7 +75,7 @@ def shown(value: object, limit: int = 80) -> str:
         raw, whole = repr(value), True
     else:
         return f"<{type(value).__name__}>"
-    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in raw)
+    text = printable(raw)
     if whole and len(text) <= limit:
         return text
     return text[: max(limit - 3, 1)] + "..."

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.errors import ConfigError
+from simulator.errors import ConfigError, printable
 
 
 def fmt_number(x: Any, digits: int = 1) -> str:
@@ -26,7 +26,7 @@ def fmt_number(x: Any, digits: int = 1) -> str:
         return f"{x:,.{digits}f}"
     if isinstance(x, int | np.integer):
         return f"{int(x):,}"
-    return str(x)
+    return printable(str(x))
 
 
 def table(
@@ -63,7 +63,7 @@ def table(
         return "  ".join(parts).rstrip()
 
     sep = "  ".join("-" * w for w in widths)
-    out = [title] if title else []
+    out = ["\n".join(map(printable, title.split("\n")))] if title else []
     out += [line(headers), sep]
     out += [sep if r is None else line(r) for r in cells]
     return "\n".join(out)

@@ -508,10 +508,7 @@ def real_masks(config: StudyConfig, network: Network) -> dict[str, np.ndarray] |
         return None
     from simulator.checkpoints import read_checkpoint
 
-    masks = read_checkpoint(path, network=network).masks()
-    for layer in network.prunable_layers:
-        masks.setdefault(layer.name, np.ones(layer.weight_shape, dtype=bool))
-    return masks
+    return read_checkpoint(path, network=network).masks(fill_missing=True)
 
 
 def _units(config: StudyConfig, platforms: list[Platform]) -> int:

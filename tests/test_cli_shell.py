@@ -217,3 +217,42 @@ def test_first_compile_says_what_it_is_doing(tmp_path):
     note = "prunesim: compiling the numerical kernels"
     assert first.stderr.count(note) == 1
     assert note not in second.stderr
+
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def test_estimate_says_which_variant_holds_the_checkpoint(capsys):
+    ckpt = str(FIXTURES / "lenet5_filter.safetensors")
+    code, out, _ = run(capsys, "estimate", "lenet5", "--checkpoint", ckpt, "--platform", "eie")
+    assert code == 0
+    assert "the checkpoint's masks are the 'structured' variant" in out
+    assert "filter pruning (structured)" in out
+    ckpt = str(FIXTURES / "lenet5_ns_prune.pt")
+    code, out, _ = run(capsys, "estimate", "lenet5", "--checkpoint", ckpt, "--platform", "eie")
+    assert code == 0 and "the checkpoint's masks are the 'sparse' variant" in out
+
+
+def test_estimate_refuses_assumed_geometry_unless_asked(capsys):
+    ckpt = str(FIXTURES / "lenet5_filter.safetensors")
+    code, _, err = run(capsys, "estimate", "--checkpoint", ckpt, "--platform", "eie")
+    assert code == 2 and "--assume-geometry" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = run(
+        capsys, "estimate", "--checkpoint", ckpt, "--platform", "eie", "--assume-geometry"
+    )
+    assert code == 0 and "Totals" in out
+    code, out, _ = run(capsys, "inspect", ckpt)  # listing needs no geometry
+    assert code == 0 and "fc1" in out
+    code, out, _ = run(capsys, "storage", "--checkpoint", ckpt)  # nor does storage
+    assert code == 0 and "csr-rel" in out
+
+
+def test_names_from_files_are_escaped_in_tables(capsys, tmp_path):
+    model = tmp_path / "evil.yaml"
+    model.write_text(
+        'name: "net\\e[2J"\nlayers:\n  - {type: linear, name: "fc\\e[31m\\nprunesim: '
+        'error: forged", in_features: 8, out_features: 8}\n'
+    )
+    code, out, err = run(capsys, "storage", str(model), "--format", "csr-rel")
+    assert code == 0
+    assert "\x1b" not in out + err and "\\x1b[31m" in out and "\nprunesim: error" not in out

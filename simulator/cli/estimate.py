@@ -128,8 +128,6 @@ def run(args: argparse.Namespace) -> int:
     platforms = _platforms(args.platform)
     results = []
     for net in networks:
-        if ckpt:
-            o.checkpoint_notes(ckpt)
         bar: list = []
 
         def progress(total: int, bar=bar):
@@ -153,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             for close in bar:
                 close()
+    if ckpt:
+        o.checkpoint_notes(ckpt)
     show = args.per_layer
     if show is None:
         show = len(networks) == 1 and len(platforms) == 1
