@@ -61,12 +61,15 @@ REV_LABEL = "the base run"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog="study options go after --"
+    )
     parser.add_argument("rev", help="the commit to compare with, e.g. HEAD~3")
     parser.add_argument("--out", type=Path, help="folder for both runs (default: temporary)")
-    parser.add_argument("options", nargs=argparse.REMAINDER, help="study options after --")
-    args = parser.parse_args()
-    options = [o for o in args.options if o != "--"]
+    args = parser.parse_args(argv[:cut])
+    options = argv[cut + 1 :]
     out = args.out or Path(tempfile.mkdtemp(prefix="study-compare-"))
     out.mkdir(parents=True, exist_ok=True)
     base = out / "base-code"

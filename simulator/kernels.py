@@ -226,3 +226,16 @@ def on_first_compile(callback: Callable[[], None]) -> None:
             pass
 
     event.register("numba:compile", _Once())
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel for the argument types the package
+    uses, on tiny inputs: a parent process calls this before starting workers, so
+    that they load compiled kernels instead of each compiling its own."""
+    m = np.ones((1, 2, 2), dtype=np.uint8)
+    four = np.int64(4)
+    line_stats(m, False, four)
+    block_counts(m, np.int64(2), np.int64(2))
+    group_max(m, np.int64(2))
+    entries, _ = pe_column_entries(m, np.int64(1), four)
+    eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))

@@ -256,3 +256,17 @@ def test_names_from_files_are_escaped_in_tables(capsys, tmp_path):
     code, out, err = run(capsys, "storage", str(model), "--format", "csr-rel")
     assert code == 0
     assert "\x1b" not in out + err and "\\x1b[31m" in out and "\nprunesim: error" not in out
+
+
+@pytest.mark.slow
+def test_a_parallel_study_compiles_once_and_says_so(tmp_path):
+    """Workers load the kernels the parent compiled: one note, not one per worker."""
+    env = {**ENV, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    argv = [
+        sys.executable, "-m", "simulator", "study", "--networks", "lenet5,alexnet",
+        "--platforms", "eie,a100", "--weight-bits", "4", "--index-bits", "4",
+        "--structured-rates", "2", "--sweep-rates", "2,8", "--jobs", "2",
+        "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+    assert proc.stderr.count("prunesim: compiling the numerical kernels") == 1
