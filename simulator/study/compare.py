@@ -1,0 +1,337 @@
+"""The comparison for one network: every table of the study (see :mod:`simulator.study`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from simulator.formats import FormatParams, MaskProfile, format_stats, profile_mask
+from simulator.formats.formulas import expected_format_bits
+from simulator.hwconfig import Platform
+from simulator.masks import Pruning, generate_mask
+from simulator.simulate import ENERGY_COLUMNS, simulate_network
+from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
+from simulator.study.config import StudyConfig, compute_weight_bits, verdict_weight_bits
+from simulator.workloads import Network
+
+TOLERANCE = 1e-9
+"""Relative margin by which a value must pass its target to count as passing it (a
+dense array runs a pruned mask exactly as fast as dense: that is no break-even)."""
+
+
+def first_crossing(rates: np.ndarray, values: np.ndarray, target: float, above: bool) -> float:
+    """The smallest rate at which ``values`` passes ``target`` (rising above it when
+    ``above``, else falling below), log-linearly interpolated between grid points;
+    ``inf`` if it never does on the grid, the first rate if it already does there."""
+    margin = abs(target) * TOLERANCE
+    ok = values > target + margin if above else values < target - margin
+    if not ok.any():
+        return math.inf
+    i = int(np.argmax(ok))
+    if i == 0:
+        return float(rates[0])
+    v0, v1 = values[i - 1], values[i]
+    r0, r1 = math.log(rates[i - 1]), math.log(rates[i])
+    t = (target - v0) / (v1 - v0) if v1 != v0 else 1.0
+    return float(math.exp(r0 + min(max(t, 0.0), 1.0) * (r1 - r0)))
+
+
+def _profiles(network: Network, pruning: Pruning) -> dict[str, MaskProfile]:
+    return {
+        layer.name: profile_mask(layer, generate_mask(layer, pruning))
+        for layer in network.prunable_layers
+    }
+
+
+def study_network(
+    network: Network,
+    platforms: Iterable[Platform],
+    config: StudyConfig,
+    tick: Callable[[], None] | None = None,
+    real_masks: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every table of the study for one network (see the module docstring). With
+    ``real_masks`` (e.g. a checkpoint's), they are the non-structured pruning at the
+    network's rate (their overall density) and are compared with i.i.d. masks of the
+    same per-layer densities."""
+    tick = tick or (lambda: None)
+    platforms = list(platforms)
+    seed = config.seed
+    rate_n = config.rate_of(network.name)
+    real = iid = None
+    if real_masks is not None:
+        real = {
+            layer.name: profile_mask(layer, real_masks[layer.name])
+            for layer in network.prunable_layers
+        }
+        kept = sum(p.nnz for p in real.values())
+        rate_n = sum(p.weights for p in real.values()) / max(kept, 1)
+        per_layer = {n: max(p.density, 1e-9) for n, p in real.items()}
+        iid = _profiles(network, Pruning(density=1 / rate_n, per_layer=per_layer, seed=seed))
+    sweep = sorted({*config.sweep_rates, rate_n})
+    s_grid = sorted({*config.sweep_rates, *config.structured_rates, rate_n})
+    structure = config.structures[0]
+    sparse = {r: _profiles(network, Pruning(density=1 / r, seed=seed)) for r in sweep}
+    structured = {
+        (s, r): _profiles(network, Pruning(structure=s, density=1 / r, seed=seed))
+        for s in config.structures
+        for r in sorted({*s_grid, *config.structured_rates})
+    }
+    dense = {"dense": _profiles(network, Pruning(structure="dense"))}
+
+    # --- storage -------------------------------------------------------------------
+    be_rows, curve_rows = [], []
+    for wb in config.weight_bits:
+        for ib in config.index_bits:
+            params = FormatParams(weight_bits=wb, index_bits=ib)
+            for s in config.structures:
+                for r in config.structured_rates:
+                    for b in storage_breakeven(
+                        network, s, r, params, "csr-rel", seed, structured[(s, r)]
+                    ):
+                        row = b.as_dict()
+                        d = 1 / b.nonstructured_rate if math.isfinite(b.nonstructured_rate) else 0
+                        q = (1 - d) ** (2**ib)
+                        row["closed_form_ratio"] = (
+                            (1 + ib / wb) * (1 + q / (1 - q)) if d else math.inf
+                        )
+                        be_rows.append(row)
+            for r in np.geomspace(1, 1000, 31):
+                bits = sum(
+                    expected_format_bits(
+                        "csr-rel",
+                        groups=g.groups,
+                        rows=g.rows,
+                        cols=g.cols,
+                        density=1 / r,
+                        weight_bits=wb,
+                        index_bits=ib,
+                    )
+                    for g in (layer.gemm for layer in network.prunable_layers)
+                )
+                curve_rows.append(
+                    {
+                        "network": network.name,
+                        "weight_bits": wb,
+                        "index_bits": ib,
+                        "rate": float(r),
+                        "kind": "non-structured (csr-rel)",
+                        "bits": bits,
+                        "dense_bits": network.weight_count * wb,
+                    }
+                )
+        for s in config.structures:
+            params = FormatParams(weight_bits=wb)
+
+            for r in s_grid:
+                bits = sum(
+                    format_stats(p, STRUCTURED_FORMAT[s], params).total_bits
+                    for p in structured[(s, r)].values()
+                )
+                for ib in config.index_bits:
+                    curve_rows.append(
+                        {
+                            "network": network.name,
+                            "weight_bits": wb,
+                            "index_bits": ib,
+                            "rate": float(r),
+                            "kind": f"{s} ({STRUCTURED_FORMAT[s]})",
+                            "bits": bits,
+                            "dense_bits": network.weight_count * wb,
+                        }
+                    )
+    tick()
+
+    # --- compute -------------------------------------------------------------------
+    layer_rows = []
+    for p in platforms:
+        for wb in compute_weight_bits(config, p):
+            settings = config.settings(wb)
+            runs = [("dense", 1.0, dense, "dense")]
+            runs += [("sparse", r, {"sparse": sparse[r]}, "sparse") for r in sweep]
+            runs += [
+                (structure, r, {"structured": structured[(structure, r)]}, "structured")
+                for r in s_grid
+            ]
+            if real is not None:
+                runs += [
+                    ("real", rate_n, {"sparse": real}, "sparse"),
+                    ("iid", rate_n, {"sparse": iid}, "sparse"),
+                ]
+            for kind, rate, profs, variant in runs:
+                est = simulate_network(network, p, profs, settings, variants=[variant])
+                f = est.frame()
+                f["kind"] = kind
+                f["rate"] = rate
+                f["weight_bits"] = wb
+                layer_rows.append(f)
+            tick()
+    layers = pd.concat(layer_rows, ignore_index=True)
+    keys = ["network", "platform", "weight_bits", "kind", "rate"]
+    totals = layers.groupby(keys, sort=False)[["latency_s", *ENERGY_COLUMNS]].sum().reset_index()
+    totals["layer"] = "(network)"
+    per_layer = layers[[*keys, "layer", "latency_s", "energy_j"]]
+    both = pd.concat(
+        [per_layer, totals[[*keys, "layer", "latency_s", "energy_j"]]], ignore_index=True
+    )
+    base = both[both["kind"] == "dense"][
+        ["platform", "weight_bits", "layer", "latency_s", "energy_j"]
+    ]
+    both = both.merge(base, on=["platform", "weight_bits", "layer"], suffixes=("", "_dense"))
+    both["speedup"] = both["latency_s_dense"] / both["latency_s"]
+    both["energy_ratio"] = both["energy_j"] / both["energy_j_dense"]
+    both = both.drop(columns=["latency_s_dense", "energy_j_dense"])
+
+    # --- compute break-even ----------------------------------------------------------
+    ce_rows = []
+    sw = both[both["kind"] == "sparse"]
+    for (pl, wb, ly), g in sw.groupby(["platform", "weight_bits", "layer"], sort=False):
+        g = g.sort_values("rate")
+        rates = g["rate"].to_numpy()
+        ce_rows.append(
+            {
+                "network": network.name,
+                "platform": pl,
+                "weight_bits": wb,
+                "layer": ly,
+                "latency_breakeven_rate": first_crossing(rates, g["speedup"].to_numpy(), 1.0, True),
+                "energy_breakeven_rate": first_crossing(
+                    rates, g["energy_ratio"].to_numpy(), 1.0, False
+                ),
+                "best_speedup": float(g["speedup"].max()),
+                "best_energy_ratio": float(g["energy_ratio"].min()),
+                "searched": f"{rates.min():g}-{rates.max():g}x",
+            }
+        )
+
+    # --- structured vs non-structured at the network's rate, and the verdict ---------
+    vs_rows, verdict_rows = [], []
+    net_tot = both[both["layer"] == "(network)"]
+    for p in platforms:
+        for wb in compute_weight_bits(config, p):
+            t = net_tot[(net_tot["platform"] == p.name) & (net_tot["weight_bits"] == wb)]
+            ns_kind = "real" if real is not None else "sparse"
+            ns = t[(t["kind"] == ns_kind) & (t["rate"] == rate_n)].iloc[0]
+            st = t[t["kind"] == structure].sort_values("rate")
+            srates = st["rate"].to_numpy()
+            match_lat = first_crossing(srates, st["speedup"].to_numpy(), ns["speedup"], True)
+            match_en = first_crossing(
+                srates, st["energy_ratio"].to_numpy(), ns["energy_ratio"], False
+            )
+            same = st[np.isclose(st["rate"], rate_n)]
+            if same.empty:  # the structured grid lacks the rate: interpolate in log rate
+                lat_same = float(
+                    np.exp(
+                        np.interp(
+                            math.log(rate_n), np.log(srates), np.log(st["latency_s"].to_numpy())
+                        )
+                    )
+                )
+                en_same = float(
+                    np.exp(
+                        np.interp(
+                            math.log(rate_n), np.log(srates), np.log(st["energy_j"].to_numpy())
+                        )
+                    )
+                )
+            else:
+                lat_same, en_same = (
+                    float(same["latency_s"].iloc[0]),
+                    float(same["energy_j"].iloc[0]),
+                )
+            row = {
+                "network": network.name,
+                "platform": p.name,
+                "weight_bits": wb,
+                "nonstructured_rate": rate_n,
+                "structure": structure,
+                "speedup_vs_dense": float(ns["speedup"]),
+                "energy_ratio_vs_dense": float(ns["energy_ratio"]),
+                "structured_rate_matching_latency": match_lat,
+                "structured_rate_matching_energy": match_en,
+                "latency_vs_structured_same_rate": float(ns["latency_s"]) / lat_same,
+                "energy_vs_structured_same_rate": float(ns["energy_j"]) / en_same,
+            }
+            vs_rows.append(row)
+            if wb == verdict_weight_bits(p) or len(compute_weight_bits(config, p)) == 1:
+                verdict_rows.append(
+                    {
+                        **row,
+                        "beats_dense_latency": row["speedup_vs_dense"] > 1,
+                        "beats_dense_energy": row["energy_ratio_vs_dense"] < 1,
+                        "beats_structured_latency": row["latency_vs_structured_same_rate"] < 1,
+                        "beats_structured_energy": row["energy_vs_structured_same_rate"] < 1,
+                    }
+                )
+    ns_kind = "real" if real is not None else "sparse"
+    breakdown = totals[
+        (totals["kind"] == "dense")
+        | ((totals["kind"] == ns_kind) & (totals["rate"] == rate_n))
+        | ((totals["kind"] == structure) & np.isclose(totals["rate"], rate_n))
+    ]
+    real_rows = []
+    if real is not None:
+        for p in platforms:
+            for wb in compute_weight_bits(config, p):
+                t = net_tot[(net_tot["platform"] == p.name) & (net_tot["weight_bits"] == wb)]
+                r_row = t[t["kind"] == "real"].iloc[0]
+                i_row = t[t["kind"] == "iid"].iloc[0]
+                real_rows.append(
+                    {
+                        "network": network.name,
+                        "platform": p.name,
+                        "weight_bits": wb,
+                        "rate": rate_n,
+                        "what": "compute",
+                        "real_speedup": float(r_row["speedup"]),
+                        "iid_speedup": float(i_row["speedup"]),
+                        "real_energy_ratio": float(r_row["energy_ratio"]),
+                        "iid_energy_ratio": float(i_row["energy_ratio"]),
+                    }
+                )
+        for wb in config.weight_bits:
+            for ib in config.index_bits:
+                params = FormatParams(weight_bits=wb, index_bits=ib)
+                bits = {
+                    name: sum(
+                        format_stats(pr, "csr-rel", params).total_bits for pr in profs.values()
+                    )
+                    for name, profs in (("real", real), ("iid", iid))
+                }
+                real_rows.append(
+                    {
+                        "network": network.name,
+                        "platform": "",
+                        "weight_bits": wb,
+                        "index_bits": ib,
+                        "rate": rate_n,
+                        "what": "storage (csr-rel bits)",
+                        "real_bits": bits["real"],
+                        "iid_bits": bits["iid"],
+                    }
+                )
+    return {
+        "storage_breakeven": pd.DataFrame(be_rows),
+        "storage_curves": pd.DataFrame(curve_rows),
+        "compute_sweep": both,
+        "compute_breakeven": pd.DataFrame(ce_rows),
+        "structured_vs_nonstructured": pd.DataFrame(vs_rows),
+        "verdict": pd.DataFrame(verdict_rows),
+        "energy_breakdown": breakdown.reset_index(drop=True),
+        "real_vs_iid": pd.DataFrame(real_rows),
+    }
+
+
+TABLES = (
+    "storage_breakeven",
+    "storage_curves",
+    "compute_sweep",
+    "compute_breakeven",
+    "structured_vs_nonstructured",
+    "verdict",
+    "energy_breakdown",
+    "real_vs_iid",
+)

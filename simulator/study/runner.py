@@ -1,0 +1,250 @@
+"""Running the study: networks in worker processes, parts on disk with manifests,
+resume, and the combined tables."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import ConfigError
+from simulator.hwconfig import Platform, load_platform
+from simulator.study.compare import TABLES, study_network
+from simulator.study.config import StudyConfig, compute_weight_bits
+from simulator.studyparts import read_part, sha256_file, sha256_text, write_part
+from simulator.workers import run_in_workers, sigterm_raises
+from simulator.workloads import Network, load_network
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyResult:
+    """Every table of a study (DataFrames by name) and where they were written."""
+
+    config: StudyConfig
+    tables: Mapping[str, pd.DataFrame]
+    out_dir: Path
+    resumed: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    recomputed: tuple[str, ...] = ()
+    """Networks whose earlier part could not be reused, as "network: why" lines."""
+
+
+def real_masks(config: StudyConfig, network: Network) -> dict[str, np.ndarray] | None:
+    """The real masks of a network's checkpoint, if the configuration names one (layers
+    the file does not cover stay unpruned)."""
+    path = config.checkpoints.get(network.name)
+    if path is None:
+        return None
+    from simulator.checkpoints import read_checkpoint
+
+    return read_checkpoint(path, network=network).masks(fill_missing=True)
+
+
+def _units(config: StudyConfig, platforms: list[Platform]) -> int:
+    """Progress units of one network: its storage part, then one per platform and width."""
+    return 1 + sum(len(compute_weight_bits(config, p)) for p in platforms)
+
+
+def _network_job(
+    name: str, config: StudyConfig, folder: str, key: str, inputs: dict, tick=None
+) -> None:
+    """One network in a worker process: run it and write its part."""
+    platforms = [load_platform(n) for n in config.platform_names()]
+    network = load_network(name)
+    tables = study_network(network, platforms, config, tick, real_masks(config, network))
+    _write_part(Path(folder), tables, network.name, key, inputs)
+
+
+def run_study(
+    config: StudyConfig,
+    out_dir: str | Path,
+    progress: Callable[[int], Callable[[], None]] | None = None,
+    resume: bool = True,
+    jobs: int = 1,
+) -> StudyResult:
+    """Run the study, writing each network's tables under ``out_dir/parts`` as soon
+    as it is done, with up to ``jobs`` networks at a time in worker processes.
+
+    With ``resume``, a part of an earlier run is reused only if its manifest vouches
+    for it: same configuration, same inputs (the contents of profiles, networks,
+    checkpoints and of prunesim's own code), every table file complete and
+    unchanged. Any other part is recomputed, and the reason is in the result's
+    ``recomputed``. SIGTERM stops the study (and every worker process) with
+    :class:`~simulator.workers.Terminated`; finished parts stay for the next run."""
+    out = Path(out_dir)
+    check_out_dir(out)
+    message = (
+        f"study stopped by SIGTERM; finished networks are kept under {out / 'parts'} "
+        "and the same command resumes from them"
+    )
+    with sigterm_raises(message):
+        return _run_study(config, out, progress, resume, jobs)
+
+
+def _run_study(config, out, progress, resume, jobs) -> StudyResult:
+    platforms = [load_platform(n) for n in config.platform_names()]
+    nets = {name: load_network(name) for name in config.networks}  # fail early on bad names
+    titles = [n.name for n in nets.values()]
+    config.check_names(titles)
+    if len(set(titles)) < len(titles):
+        raise ConfigError("--networks", f"two networks share a name: {', '.join(titles)}")
+    if len({p.name for p in platforms}) < len(platforms):
+        raise ConfigError("--platforms", "two platforms share a name (give each its own name:)")
+    tick = progress(len(config.networks) * _units(config, platforms)) if progress else None
+    tick = tick or (lambda: None)
+    hashes: dict[str, str] = {}
+    parts = {name: _part(out, config, platforms, nets[name], hashes) for name in config.networks}
+    results: dict[str, Mapping[str, pd.DataFrame]] = {}
+    todo, recomputed = [], []
+    for name in config.networks:
+        if resume:
+            tables, why = _read_part(parts[name])
+            if tables is not None:
+                results[name] = tables
+                for _ in range(_units(config, platforms)):
+                    tick()
+                continue
+            if why:
+                recomputed.append(f"{nets[name].name}: {why}")
+        todo.append(name)
+    resumed = tuple(n for n in config.networks if n in results)
+    if jobs <= 1 or len(todo) <= 1:
+        for name in todo:
+            network = nets[name]
+            tables = study_network(network, platforms, config, tick, real_masks(config, network))
+            part = parts[name]
+            _write_part(part.folder, tables, part.name, part.key, part.inputs)
+    else:
+        _run_parallel(todo, config, out, jobs, tick, parts, nets)
+    for name in todo:  # what was just written, read back as a resumed run reads it
+        tables, why = _read_part(parts[name])
+        if tables is None:
+            raise ConfigError(str(parts[name].folder), f"study results do not verify: {why}")
+        results[name] = tables
+    combined = {}
+    for t in TABLES:
+        frames = [results[n][t] for n in config.networks if not results[n][t].empty]
+        combined[t] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return StudyResult(
+        config=config,
+        tables=combined,
+        out_dir=out,
+        resumed=tuple(nets[n].name for n in resumed),
+        networks=tuple(n.name for n in nets.values()),
+        platforms=tuple(p.name for p in platforms),
+        recomputed=tuple(recomputed),
+    )
+
+
+def check_out_dir(out: Path) -> None:
+    """Fail before any work if the study's outputs cannot go under ``out``: a file
+    where a folder goes, or a folder where a file goes."""
+    out = Path(out)
+    problems = [
+        f"{p} is a file, not a folder"
+        for p in (out, out / "parts", out / "tables", out / "plots")
+        if p.exists() and not p.is_dir()
+    ]
+    files = [out / "report.md"]
+    files += [out / "tables" / f"{t}.{ext}" for t in TABLES for ext in ("csv", "json")]
+    problems += [f"{p} is a folder, not a file" for p in files if p.is_dir()]
+    if problems:
+        raise ConfigError(str(out), problems)
+
+
+def file_name(name: str) -> str:
+    """A network's or platform's name made safe as a file or folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Part:
+    """Where a network's part goes and what its manifest must say to be reused."""
+
+    folder: Path
+    name: str
+    key: str
+    inputs: dict[str, str]
+
+
+def _file_hash(path: str | Path, cache: dict[str, str] | None = None) -> str:
+    """A file's content hash (``missing`` if it is not a readable file)."""
+    text = str(path)
+    if cache is not None and text in cache:
+        return cache[text]
+    try:
+        digest = sha256_file(text)
+    except OSError:
+        digest = "missing"
+    if cache is not None:
+        cache[text] = digest
+    return digest
+
+
+@functools.cache
+def _code_hash() -> str:
+    """A hash of prunesim's own source files: results of other code are not reused."""
+    root = Path(__file__).resolve().parents[1]  # the simulator package
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _part_key(config: StudyConfig, network: Network) -> str:
+    """The configuration as it concerns one network (its rate and checkpoint, not the
+    other networks'): parts of two configurations live side by side."""
+    fields = asdict(config)
+    fields.pop("networks", None)
+    fields["rates"] = config.rate_of(network.name)
+    fields["checkpoints"] = config.checkpoints.get(network.name)
+    text = json.dumps(fields, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _part_folder(out: Path, network: Network, key: str = "") -> Path:
+    """Where a network's finished tables go: ``parts/SAFE-NAME-HASH/KEY``, the hash
+    of the exact name keeping apart names that the safe form merges (``net a`` and
+    ``net_a``), the key keeping apart configurations."""
+    name = network.name
+    folder = out / "parts" / f"{file_name(name)[:60]}-{sha256_text(name)[:8]}"
+    return folder / key if key else folder
+
+
+def _part(
+    out: Path, config: StudyConfig, platforms: list[Platform], network: Network, hashes: dict
+) -> _Part:
+    inputs = {"code": _code_hash(), "network": sha256_text(repr(network.layers))}
+    for p in platforms:
+        inputs[f"platform {p.name}"] = sha256_text(json.dumps(p.raw, sort_keys=True, default=str))
+    checkpoint = config.checkpoints.get(network.name)
+    if checkpoint is not None:
+        inputs["checkpoint"] = _file_hash(checkpoint, hashes)
+    key = _part_key(config, network)
+    return _Part(folder=_part_folder(out, network, key), name=network.name, key=key, inputs=inputs)
+
+
+def _run_parallel(todo, config, out, jobs, tick, parts, nets) -> None:
+    """Networks in ``jobs`` worker processes, largest first; each writes its part."""
+    order = sorted(todo, key=lambda n: -nets[n].weight_count)
+    tasks = [(n, (n, config, str(parts[n].folder), parts[n].key, parts[n].inputs)) for n in order]
+    run_in_workers(f"{__name__}:_network_job", tasks, jobs, on_tick=lambda key: tick())
+
+
+def _read_part(part: _Part) -> tuple[dict[str, pd.DataFrame] | None, str | None]:
+    return read_part(part.folder, TABLES, name=part.name, key=part.key, inputs=part.inputs)
+
+
+def _write_part(
+    folder: Path, tables: Mapping[str, pd.DataFrame], name: str, key: str, inputs: dict
+) -> None:
+    write_part(folder, tables, name=name, key=key, inputs=inputs)
