@@ -26,7 +26,7 @@ from hostile import make_checkpoints as mk
 from hostile.run import run_cli
 
 import simulator.cli  # noqa: F401 -- imported once here, so that each fork starts warm
-from simulator.checkpoints import open_checkpoint, read_checkpoint, torchfile
+from simulator.checkpoints import open_checkpoint, picklescan, read_checkpoint, torchfile
 from simulator.checkpoints.source import describe, fail
 from simulator.errors import CheckpointError, ResourceError
 from simulator.memory import memory_limit
@@ -179,14 +179,14 @@ def test_reading_is_linear_in_the_tensor_count(tmp_path):
 
 def test_pickle_caps():
     """The pre-scan refuses past the opcode and tensor caps, before unpickling."""
-    many = b"\x80\x02(" + b"N" * (torchfile.MAX_PICKLE_OPS + 1) + b"l."
+    many = b"\x80\x02(" + b"N" * (picklescan.MAX_PICKLE_OPS + 1) + b"l."
     with pytest.raises(CheckpointError, match="pickle opcodes"):
-        torchfile.scan_pickle(many, "x.pt", "data.pkl")
-    refs = b"\x80\x02(" + b"(tQ" * (torchfile.MAX_TENSORS + 1) + b"l."
+        picklescan.scan_pickle(many, "x.pt", "data.pkl")
+    refs = b"\x80\x02(" + b"(tQ" * (picklescan.MAX_TENSORS + 1) + b"l."
     with pytest.raises(CheckpointError, match="storage references"):
-        torchfile.scan_pickle(refs, "x.pt", "data.pkl")
-    assert torchfile.scan_pickle(b"\x80\x02N.", "x.pt", "p") == 4
-    assert torchfile.scan_pickle(b"\x80\x02(N", "x.pt", "p") is None  # read more
+        picklescan.scan_pickle(refs, "x.pt", "data.pkl")
+    assert picklescan.scan_pickle(b"\x80\x02N.", "x.pt", "p") == 4
+    assert picklescan.scan_pickle(b"\x80\x02(N", "x.pt", "p") is None  # read more
 
 
 # -- 4: tiny files that would take gigabytes ---------------------------------------------
@@ -206,7 +206,7 @@ def test_memo_indices_of_real_pickles_pass():
     data = {"a": [1, 2, (3, 4)], "b": ["x"] * 3, "c": {"k": (1.5, b"z")}}
     for protocol in range(6):
         raw = pickle.dumps([data, data, "s", "s"], protocol=protocol)
-        assert torchfile.scan_pickle(raw, "x", "p") == len(raw), protocol
+        assert picklescan.scan_pickle(raw, "x", "p") == len(raw), protocol
 
 
 @pytest.mark.parametrize(
@@ -366,7 +366,7 @@ def test_huge_integers_in_a_pickle_are_described_not_printed(tmp_path):
 
 
 def test_safetensors_count_cannot_be_dodged_with_escaped_keys(tmp_path):
-    n = torchfile.MAX_TENSORS + 2
+    n = picklescan.MAX_TENSORS + 2
     entry = '"t%d":{"dtype":"F32","shape":[1],"data\\u005foffsets":[0,4]}'
     header = ("{" + ",".join(entry % i for i in range(n)) + "}").encode()
     path = tmp_path / "escaped.safetensors"
