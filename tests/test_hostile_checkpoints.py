@@ -26,7 +26,7 @@ from hostile import make_checkpoints as mk
 from hostile.run import run_cli
 
 import simulator.cli  # noqa: F401 -- imported once here, so that each fork starts warm
-from simulator.checkpoints import open_checkpoint, picklescan, read_checkpoint, torchfile
+from simulator.checkpoints import open_checkpoint, picklescan, read_checkpoint, unpickler
 from simulator.checkpoints.source import describe, fail
 from simulator.errors import CheckpointError, ResourceError
 from simulator.memory import memory_limit
@@ -249,9 +249,9 @@ def test_unavoidable_copies_ask_first():
 def _state():
     """Everything of the torch reader a pickle could have reached before the fix."""
     out = {}
-    for key, fn in torchfile.ALLOWED_GLOBALS.items():
+    for key, fn in unpickler.ALLOWED_GLOBALS.items():
         out[key] = (getattr(fn, "__defaults__", None), dict(getattr(fn, "__dict__", {})))
-    for cls in (torchfile.NumpyDType, torchfile.Storage, torchfile.TensorRef):
+    for cls in (unpickler.NumpyDType, unpickler.Storage, unpickler.TensorRef):
         out[cls.__name__] = dict(vars(cls))
     return out
 
@@ -282,12 +282,12 @@ def test_one_file_cannot_alter_the_next_read(tmp_path):
 def test_stand_ins_are_frozen_and_fresh():
     import io
 
-    a = torchfile.SafeUnpickler(io.BytesIO(b""), "a.pt")
-    b = torchfile.SafeUnpickler(io.BytesIO(b""), "b.pt")
+    a = unpickler.SafeUnpickler(io.BytesIO(b""), "a.pt")
+    b = unpickler.SafeUnpickler(io.BytesIO(b""), "b.pt")
     for key in ("torch._utils._rebuild_tensor_v2", "torch.Tensor", "torch.FloatStorage"):
         module, name = key.rsplit(".", 1)
         x, y = a.find_class(module, name), b.find_class(module, name)
-        assert x is not y and x is not torchfile.ALLOWED_GLOBALS.get(key)
+        assert x is not y and x is not unpickler.ALLOWED_GLOBALS.get(key)
         for attack in (
             lambda o: setattr(o, "fn", print),
             lambda o: setattr(o, "__defaults__", ()),
