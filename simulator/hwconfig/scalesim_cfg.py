@@ -73,7 +73,46 @@ KEYS: dict[str, dict[str, tuple[str, bool]]] = {
     },
     "network_presets": {"topologycsvloc": (_TEXT, False)},
 }
-"""Sections and (lower-case) keys SCALE-Sim 3.0.0 reads: (kind, required)."""
+"""Sections and (lower-case) keys SCALE-Sim 3.0.0 reads: (kind, required). Keys are
+case-insensitive, as in SCALE-Sim."""
+
+CANONICAL = {
+    k.lower(): k
+    for k in (
+        "run_name",
+        "ArrayHeight",
+        "ArrayWidth",
+        "IfmapSramSzkB",
+        "FilterSramSzkB",
+        "OfmapSramSzkB",
+        "IfmapOffset",
+        "FilterOffset",
+        "OfmapOffset",
+        "Bandwidth",
+        "Dataflow",
+        "MemoryBanks",
+        "ReadRequestBuffer",
+        "WriteRequestBuffer",
+        "IfmapCustomLayout",
+        "IfmapSRAMBankBandwidth",
+        "IfmapSRAMBankNum",
+        "IfmapSRAMBankPort",
+        "FilterCustomLayout",
+        "FilterSRAMBankBandwidth",
+        "FilterSRAMBankNum",
+        "FilterSRAMBankPort",
+        "SparsitySupport",
+        "SparseRep",
+        "OptimizedMapping",
+        "BlockSize",
+        "RandomNumberGeneratorSeed",
+        "NonZeroElems",
+        "InterfaceBandwidth",
+        "UseRamulatorTrace",
+        "TopologyCsvLoc",
+    )
+}
+"""Keys as SCALE-Sim's own configuration files spell them (for messages)."""
 
 MAX_SIDE = 2**16
 MAX_SRAM_KB = 2**30
@@ -82,6 +121,7 @@ MAX_SRAM_KB = 2**30
 def _parse(path: Path) -> configparser.ConfigParser:
     text = read_text_bounded(path, MAX_CFG_BYTES)
     parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.optionxform = str  # keep the user's spelling for messages
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as e:
@@ -100,10 +140,15 @@ def _values(parser: configparser.ConfigParser, problems: list[str]) -> dict[str,
             )
             continue
         keys = KEYS[section]
-        for key, raw in parser.items(section):
-            where = f"[{section}] {shown(key, 40)}"
+        for given, raw in parser.items(section):
+            key = given.lower()
+            where = f"[{section}] {shown(given, 40)}"
             if key not in keys:
-                problems.append(f"{where}: not a key of [{section}]{did_you_mean(key, keys)}")
+                names = [CANONICAL[k] for k in keys]
+                problems.append(f"{where}: not a key of [{section}]{did_you_mean(given, names)}")
+                continue
+            if key in out:
+                problems.append(f"{where}: given twice (keys are case-insensitive)")
                 continue
             kind = keys[key][0]
             raw = raw.strip()
@@ -123,7 +168,7 @@ def _values(parser: configparser.ConfigParser, problems: list[str]) -> dict[str,
     for section, keys in KEYS.items():
         for key, (_, required) in keys.items():
             if required and key not in out:
-                problems.append(f"[{section}] {key}: required")
+                problems.append(f"[{section}] {CANONICAL[key]}: required")
     return out
 
 
@@ -146,7 +191,8 @@ def cfg_profile(path: str | Path, base: dict) -> dict:
             problems.append(f"{name}: expected 1 to {top:,}, got {v[key]}")
     for key in ("ifmapoffset", "filteroffset", "ofmapoffset"):
         if key in v and v[key] < 0:
-            problems.append(f"[architecture_presets] {key}: expected >= 0, got {v[key]}")
+            name = CANONICAL[key]
+            problems.append(f"[architecture_presets] {name}: expected >= 0, got {v[key]}")
     df = v.get("dataflow", "ws").strip().lower()
     if "dataflow" in v and df not in ("ws", "os", "is"):
         problems.append(
