@@ -2,7 +2,8 @@
 
 Every kernel takes a C-contiguous ``uint8`` mask of shape ``(groups, rows, cols)``
 (the GEMM view of a layer: one ``rows x cols`` weight matrix per group, nonzero =
-kept) and returns int64 counts. No package imports, no globals, no fastmath.
+kept) and returns int64 counts; the SCALE-Sim kernels at the end take a layer's
+geometry instead. No package imports, no globals, no fastmath.
 Python wrappers in :mod:`simulator.formats` check and convert input; each kernel
 has a slow NumPy twin in ``tests/twins.py``.
 """

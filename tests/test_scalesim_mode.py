@@ -114,6 +114,21 @@ def test_builtin_profiles_keep_prunesims_dram_model():
         assert run_systolic(_dense(layer), p).words is None
 
 
+def test_a_yaml_profile_can_opt_in(tmp_path):
+    """``extends: scalesim_32x32_is`` plus ``dram_model: scalesim``: the sram level in
+    thirds gives SCALE-Sim's three 64 kB SRAMs, and its counts."""
+    path = tmp_path / "p.yaml"
+    path.write_text("extends: scalesim_32x32_is\nname: mine\ncompute:\n  dram_model: scalesim\n")
+    ref = REF[(REF["topology"] == "alexnet") & (REF["dataflow"] == "is")]
+    layers = read_scalesim_topology(SS / "alexnet.csv").layers
+    got = [x[1:] for x in _run(load_platform(path), layers)]
+    cols = ["dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes"]
+    assert got == [tuple(int(x) for x in r) for r in ref[cols].itertuples(index=False)]
+    path.write_text("extends: eie\nname: x\ncompute:\n  dram_model: scalesim\n")
+    with pytest.raises(ConfigError, match="needs a systolic profile"):
+        load_platform(path)
+
+
 def test_cfg_profile_fields():
     p = load_platform(SMALL / "s_16x8_os.cfg")
     c = p.compute
