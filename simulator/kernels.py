@@ -248,17 +248,37 @@ def warm_up() -> None:
 
 
 @njit(cache=True, nogil=True)
-def _ss_ifmap_addr(i, j, geom):
-    """Address (from 0) of SCALE-Sim's im2col ifmap operand element (ofmap pixel ``i``,
-    window element ``j``), -1 where the window leaves the ifmap."""
-    h, w, c, fw, ew = geom[0], geom[1], geom[2], geom[4], geom[8]
-    ir = (i // ew) * geom[5]
-    ic = (i % ew) * geom[9]
-    crow = j // (fw * c)
-    rest = j % (fw * c)
-    ccol = rest // c
-    if crow + ir < h and ccol + ic < w:
-        return ((crow + ir) * w + ccol + ic) * c + rest % c
+def _ss_tables(geom):
+    """SCALE-Sim's im2col ifmap addresses (``operand_matrix.calc_ifmap_elem_addr``,
+    offset 0) as tables: per ofmap pixel its window's first ifmap row and column, per
+    window element its row, column and channel offsets (:func:`_ss_addr`)."""
+    p = geom[7] * geom[8]
+    rw = geom[3] * geom[4] * geom[2]
+    c, fw, ew = geom[2], geom[4], geom[8]
+    pr = np.empty(p, dtype=np.int64)
+    pc = np.empty(p, dtype=np.int64)
+    for i in range(p):
+        pr[i] = (i // ew) * geom[5]
+        pc[i] = (i % ew) * geom[9]
+    wr = np.empty(rw, dtype=np.int64)
+    wc = np.empty(rw, dtype=np.int64)
+    wch = np.empty(rw, dtype=np.int64)
+    for j in range(rw):
+        wr[j] = j // (fw * c)
+        rest = j % (fw * c)
+        wc[j] = rest // c
+        wch[j] = rest % c
+    return pr, pc, wr, wc, wch
+
+
+@njit(cache=True, nogil=True)
+def _ss_addr(i, j, h, w, c, pr, pc, wr, wc, wch):
+    # address of ifmap operand element (ofmap pixel i, window element j); -1 where the
+    # window leaves the ifmap
+    r = pr[i] + wr[j]
+    q = pc[i] + wc[j]
+    if r < h and q < w:
+        return (r * w + q) * c + wch[j]
     return -1
 
 
@@ -302,10 +322,12 @@ def scalesim_read_words(flow, operand, geom, rows, cols, epoch_words):
     p = geom[7] * geom[8]
     rw = geom[3] * geom[4] * geom[2]
     size = geom[0] * geom[1] * geom[2] if operand == 0 else rw * geom[6]
-    seen = np.full(max(size, 1), -1, dtype=np.int64)
+    seen = np.full(max(size, 1), -1, dtype=np.int32)  # epoch labels (< 2**31 epochs)
     state = np.zeros(3, dtype=np.int64)
     rf = (sr + rows - 1) // rows
     cf = (sc + cols - 1) // cols
+    h, w, c = geom[0], geom[1], geom[2]
+    pr, pc, wr, wc, wch = _ss_tables(geom)
     stationary = (flow == 0 and operand == 1) or (flow == 2 and operand == 0)
     if stationary:
         for fc in range(cf):
@@ -319,14 +341,26 @@ def scalesim_read_words(flow, operand, geom, rows, cols, epoch_words):
                         if flow == 0:
                             a = n * rw + j if n < geom[6] else -1
                         else:
-                            a = _ss_ifmap_addr(n, j, geom) if n < p else -1
+                            a = _ss_addr(n, j, h, w, c, pr, pc, wr, wc, wch) if n < p else -1
                         _ss_visit(a, seen, state, epoch_words)
         return state[2]
     width = rows
     if flow == 1 and operand == 1:
         width = cols
+    # Repeats: a stream that depends on fr only repeats whole column-fold blocks; os
+    # filters repeat each fold over fr. A block or fold that read nothing from DRAM
+    # left the buffer as it was, so its repeats read nothing either: skipped.
+    blocks_repeat = not (flow == 1 and operand == 1)
+    block_words = fold_words = -1
     for fc in range(cf):
+        if blocks_repeat and block_words == 0:
+            break
+        block_start = state[2]
+        fold_words = -1
         for fr in range(rf):
+            if not blocks_repeat and fold_words == 0:
+                break
+            fold_start = state[2]
             for d in range(t + width - 1):
                 for kk in range(max(0, d - t + 1), min(width, d + 1)):
                     src = d - kk
@@ -334,11 +368,11 @@ def scalesim_read_words(flow, operand, geom, rows, cols, epoch_words):
                     if flow == 0:
                         j = fr * rows + kk
                         if j < rw:
-                            a = _ss_ifmap_addr(src, j, geom)
+                            a = _ss_addr(src, j, h, w, c, pr, pc, wr, wc, wch)
                     elif flow == 1 and operand == 0:
                         i = fr * rows + kk
                         if i < p:
-                            a = _ss_ifmap_addr(i, src, geom)
+                            a = _ss_addr(i, src, h, w, c, pr, pc, wr, wc, wch)
                     elif flow == 1:
                         n = fc * cols + kk
                         if n < geom[6]:
@@ -348,6 +382,8 @@ def scalesim_read_words(flow, operand, geom, rows, cols, epoch_words):
                         if j < rw:
                             a = src * rw + j
                     _ss_visit(a, seen, state, epoch_words)
+            fold_words = state[2] - fold_start
+        block_words = state[2] - block_start
     return state[2]
 
 
