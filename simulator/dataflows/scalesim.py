@@ -22,6 +22,8 @@ stores padded ifmaps).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from simulator.dataflows.task import LayerTask
@@ -68,11 +70,23 @@ def dram_words(
 ) -> tuple[int, int, int]:
     """(ifmap reads, filter reads, ofmap writes) in SCALE-Sim's words, whole layer."""
     geom, repeat = geometry(task, g)
-    i_bytes, f_bytes, o_bytes = sram_bytes(platform)
-    flow = FLOWS[dataflow]
-    ins = scalesim_read_words(flow, 0, geom, rows, cols, 50 * (i_bytes // 100))
-    wts = scalesim_read_words(flow, 1, geom, rows, cols, 50 * (f_bytes // 100))
-    outs, _ = scalesim_ofmap_writes(flow, geom, rows, cols, o_bytes, cols)
+    ins, wts, outs = _replay(
+        tuple(int(x) for x in geom), rows, cols, FLOWS[dataflow], sram_bytes(platform)
+    )
     if outs < 0:  # the kernel's line ring overflowed: never seen, but never silent
         raise RuntimeError(f"SCALE-Sim write-buffer replay overflowed on {task.layer.name}")
-    return int(ins) * repeat, int(wts) * repeat, int(outs) * repeat
+    return ins * repeat, wts * repeat, outs * repeat
+
+
+@functools.lru_cache(maxsize=4096)
+def _replay(
+    geom: tuple[int, ...], rows: int, cols: int, flow: int, sizes: tuple[int, int, int]
+) -> tuple[int, int, int]:
+    """The kernels' counts of one layer description (memoised: a dense and a
+    non-structured variant describe the same layer to SCALE-Sim)."""
+    g = np.array(geom, dtype=np.int64)
+    i_bytes, f_bytes, o_bytes = sizes
+    ins = scalesim_read_words(flow, 0, g, rows, cols, 50 * (i_bytes // 100))
+    wts = scalesim_read_words(flow, 1, g, rows, cols, 50 * (f_bytes // 100))
+    outs, _ = scalesim_ofmap_writes(flow, g, rows, cols, o_bytes, cols)
+    return int(ins), int(wts), int(outs)
