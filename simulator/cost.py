@@ -51,7 +51,9 @@ def price(
             e_dram += e
         else:
             e_onchip += e
-    bounds = [("compute", compute_s), *memory_s]
+    # SCALE-Sim's CALC mode: bandwidth is a computed requirement, never a stall
+    stalls = platform.dram_model != "scalesim"
+    bounds = [("compute", compute_s), *(memory_s if stalls else ())]
     bound, latency = max(bounds, key=lambda b: b[1])
     e_mac = counts.macs_done * platform.mac_pj_for(weight_bits, activation_bits) * PJ
     e_index = counts.index_decodes * platform.index_decode_pj * PJ

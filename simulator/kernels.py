@@ -2,7 +2,8 @@
 
 Every kernel takes a C-contiguous ``uint8`` mask of shape ``(groups, rows, cols)``
 (the GEMM view of a layer: one ``rows x cols`` weight matrix per group, nonzero =
-kept) and returns int64 counts. No package imports, no globals, no fastmath.
+kept) and returns int64 counts; the SCALE-Sim kernels at the end take a layer's
+geometry instead. No package imports, no globals, no fastmath.
 Python wrappers in :mod:`simulator.formats` check and convert input; each kernel
 has a slow NumPy twin in ``tests/twins.py``.
 """
@@ -239,3 +240,238 @@ def warm_up() -> None:
     group_max(m, np.int64(2))
     entries, _ = pe_column_entries(m, np.int64(1), four)
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
+
+
+# --- SCALE-Sim v3 memory model (CALC interface bandwidth) ------------------------------
+# geom = (ifmap_h, ifmap_w, channels, filter_h, filter_w, stride_h, filters, ofmap_h,
+# ofmap_w, stride_w) as SCALE-Sim's topology gives them; flow 0 = ws, 1 = os, 2 = is.
+
+
+@njit(cache=True, nogil=True)
+def _ss_tables(geom):
+    """SCALE-Sim's im2col ifmap addresses (``operand_matrix.calc_ifmap_elem_addr``,
+    offset 0) as tables: per ofmap pixel its window's first ifmap row and column, per
+    window element its row, column and channel offsets (:func:`_ss_addr`)."""
+    p = geom[7] * geom[8]
+    rw = geom[3] * geom[4] * geom[2]
+    c, fw, ew = geom[2], geom[4], geom[8]
+    pr = np.empty(p, dtype=np.int64)
+    pc = np.empty(p, dtype=np.int64)
+    for i in range(p):
+        pr[i] = (i // ew) * geom[5]
+        pc[i] = (i % ew) * geom[9]
+    wr = np.empty(rw, dtype=np.int64)
+    wc = np.empty(rw, dtype=np.int64)
+    wch = np.empty(rw, dtype=np.int64)
+    for j in range(rw):
+        wr[j] = j // (fw * c)
+        rest = j % (fw * c)
+        wc[j] = rest // c
+        wch[j] = rest % c
+    return pr, pc, wr, wc, wch
+
+
+@njit(cache=True, nogil=True)
+def _ss_addr(i, j, h, w, c, pr, pc, wr, wc, wch):
+    # address of ifmap operand element (ofmap pixel i, window element j); -1 where the
+    # window leaves the ifmap
+    r = pr[i] + wr[j]
+    q = pc[i] + wc[j]
+    if r < h and q < w:
+        return (r * w + q) * c + wch[j]
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _ss_visit(a, seen, state, epoch_words):
+    # state: current epoch, distinct words in it, DRAM words read
+    if a < 0 or seen[a] == state[0]:
+        return
+    seen[a] = state[0]
+    state[2] += 1
+    state[1] += 1
+    if state[1] == epoch_words:
+        state[0] += 1
+        state[1] = 0
+
+
+@njit(cache=True, nogil=True)
+def _ss_dims(flow, geom):
+    p = geom[7] * geom[8]
+    rw = geom[3] * geom[4] * geom[2]
+    if flow == 0:
+        return rw, geom[6], p
+    if flow == 1:
+        return p, geom[6], rw
+    return rw, p, geom[6]
+
+
+@njit(cache=True, nogil=True)
+def scalesim_read_words(flow, operand, geom, rows, cols, epoch_words):
+    """DRAM words SCALE-Sim v3 reads for one operand (0 ifmap, 1 filter) of a layer.
+
+    Its read buffer in CALC mode keeps the distinct addresses of the demand stream in
+    sets of ``total / 100`` words; when 50 sets (the active half, ``epoch_words``) are
+    full it prefetches and forgets them all. So a word costs one DRAM read each time
+    it first appears in an epoch of ``epoch_words`` distinct words (0: unbounded).
+    The stream is SCALE-Sim's demand matrices in order: folds column-major (column
+    fold outer), each streamed operand skewed one cycle per array column/row, each
+    stationary one read in reverse row order.
+    """
+    sr, sc, t = _ss_dims(flow, geom)
+    p = geom[7] * geom[8]
+    rw = geom[3] * geom[4] * geom[2]
+    size = geom[0] * geom[1] * geom[2] if operand == 0 else rw * geom[6]
+    seen = np.full(max(size, 1), -1, dtype=np.int32)  # epoch labels (< 2**31 epochs)
+    state = np.zeros(3, dtype=np.int64)
+    rf = (sr + rows - 1) // rows
+    cf = (sc + cols - 1) // cols
+    h, w, c = geom[0], geom[1], geom[2]
+    pr, pc, wr, wc, wch = _ss_tables(geom)
+    stationary = (flow == 0 and operand == 1) or (flow == 2 and operand == 0)
+    if stationary:
+        for fc in range(cf):
+            for fr in range(rf):
+                for r in range(rows - 1, -1, -1):
+                    j = fr * rows + r
+                    if j >= rw:
+                        continue
+                    for kk in range(cols):
+                        n = fc * cols + kk
+                        if flow == 0:
+                            a = n * rw + j if n < geom[6] else -1
+                        else:
+                            a = _ss_addr(n, j, h, w, c, pr, pc, wr, wc, wch) if n < p else -1
+                        _ss_visit(a, seen, state, epoch_words)
+        return state[2]
+    width = rows
+    if flow == 1 and operand == 1:
+        width = cols
+    # Repeats: a stream that depends on fr only repeats whole column-fold blocks; os
+    # filters repeat each fold over fr. A block or fold that read nothing from DRAM
+    # left the buffer as it was, so its repeats read nothing either: skipped.
+    blocks_repeat = not (flow == 1 and operand == 1)
+    block_words = fold_words = -1
+    for fc in range(cf):
+        if blocks_repeat and block_words == 0:
+            break
+        block_start = state[2]
+        fold_words = -1
+        for fr in range(rf):
+            if not blocks_repeat and fold_words == 0:
+                break
+            fold_start = state[2]
+            for d in range(t + width - 1):
+                for kk in range(max(0, d - t + 1), min(width, d + 1)):
+                    src = d - kk
+                    a = -1
+                    if flow == 0:
+                        j = fr * rows + kk
+                        if j < rw:
+                            a = _ss_addr(src, j, h, w, c, pr, pc, wr, wc, wch)
+                    elif flow == 1 and operand == 0:
+                        i = fr * rows + kk
+                        if i < p:
+                            a = _ss_addr(i, src, h, w, c, pr, pc, wr, wc, wch)
+                    elif flow == 1:
+                        n = fc * cols + kk
+                        if n < geom[6]:
+                            a = n * rw + src
+                    else:
+                        j = fr * rows + kk
+                        if j < rw:
+                            a = src * rw + j
+                    _ss_visit(a, seen, state, epoch_words)
+            fold_words = state[2] - fold_start
+        block_words = state[2] - block_start
+    return state[2]
+
+
+@njit(cache=True, nogil=True)
+def scalesim_ofmap_writes(flow, geom, rows, cols, total_words, line_words):
+    """DRAM words SCALE-Sim v3 writes for the ofmap of a layer (``write_buffer``).
+
+    Words enter lines of ``line_words`` (the array width in CALC mode) as the array
+    emits them, one demand row per cycle. When the active part (half the buffer) is
+    full and no drain is running, the partial line is closed and the next
+    ``ceil(drain / line)`` finished lines are drained; SCALE-Sim counts every slot of
+    a drained line but the empty slots of the last one. Lines reach the drainable
+    trace only in batches of 1024 or when a line is closed. The last drain empties
+    everything. Returns (words written, stall cycles); -1 words if the line ring
+    overflowed (never seen).
+    """
+    sr, sc, t = _ss_dims(flow, geom)
+    rf = (sr + rows - 1) // rows
+    cf = (sc + cols - 1) // cols
+    active = (total_words + 1) // 2
+    drain = total_words - active
+    per_drain = (drain + line_words - 1) // line_words
+    cap = 2 * total_words + 4 * line_words + 4 * per_drain + 4096
+    valid = np.zeros(cap, dtype=np.int64)
+    n_lines = 0
+    trace_len = 0
+    start = 0
+    line_idx = 0
+    free = total_words
+    drain_end = 0
+    words = 0
+    stalls = 0
+    row = 0
+    for fc in range(cf):
+        v = min(cols, sc - fc * cols)
+        for fr in range(rf):
+            if flow == 1:
+                prefix = t - 1
+                height = rows
+                lo = rows - min(rows, sr - fr * rows)
+            else:
+                prefix = 2 * rows - 1
+                height = t
+                lo = 0
+            for tt in range(prefix + height + cols - 1):
+                u = tt - prefix
+                k0 = max(0, u - height + 1)
+                k1 = min(v - 1, u - lo)
+                n = k1 - k0 + 1 if k1 >= k0 else 0
+                cur = row + stalls
+                offset = 0
+                for _ in range(n):
+                    line_idx += 1
+                    free -= 1
+                    if line_idx == line_words:
+                        valid[n_lines % cap] = line_words
+                        n_lines += 1
+                        line_idx = 0
+                        if n_lines - trace_len >= 1024:
+                            trace_len = n_lines
+                    if cur < drain_end:
+                        if free <= 0:
+                            offset += max(drain_end - cur, 0)
+                            cur = drain_end
+                    elif free < active:
+                        if line_idx != 0:
+                            valid[n_lines % cap] = line_idx
+                            n_lines += 1
+                            line_idx = 0
+                        trace_len = n_lines
+                        end = min(start + per_drain, trace_len)
+                        if end <= start:
+                            return -1, stalls
+                        moved = (end - start) * line_words - (line_words - valid[(end - 1) % cap])
+                        words += moved
+                        free += moved
+                        drain_end = cur + end - start - 1
+                        start = end
+                    if n_lines - start >= cap:
+                        return -1, stalls
+                stalls += offset
+                row += 1
+    if line_idx != 0:
+        valid[n_lines % cap] = line_idx
+        n_lines += 1
+    trace_len = n_lines
+    while start < trace_len:
+        end = min(start + per_drain, trace_len)
+        words += (end - start) * line_words - (line_words - valid[(end - 1) % cap])
+        start = end
+    return words, stalls

@@ -10,7 +10,7 @@ Counts are plain numbers of elements (weights, MACs, activations).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from simulator.errors import LayerError, shown
 
@@ -82,6 +82,10 @@ class Conv2d:
     dilation_hw: tuple[int, int] = (1, 1)
     groups: int = 1
     batch: int = 1
+    scalesim_ifmap_hw: tuple[int, int] | None = field(default=None, compare=False)
+    """The ifmap extent as a SCALE-Sim topology gives it, where it differs from
+    ``input_hw`` (SCALE-Sim's outputs may read past it: those reads are void). Only
+    the SCALE-Sim memory mode reads it; not part of equality."""
 
     kind = "conv2d"
     prunable = True

@@ -87,6 +87,7 @@ class LayerResult:
             "pe_utilization": c.pe_utilization * k.compute_s / k.latency_s if k.latency_s else 0.0,
             "load_balance": c.load_balance,
             "dram_bits": self.dram_bits,
+            **(c.words or {}),
         }
 
 

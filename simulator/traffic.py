@@ -6,6 +6,7 @@ done, gated and skipped, cycles and PE utilization. Counts only: prices live in
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 OPERANDS = ("weights", "metadata", "inputs", "outputs", "psums")
@@ -45,6 +46,9 @@ class ExecutionCounts:
     pe_utilization: float
     accesses: tuple[Access, ...]
     load_balance: float = 1.0
+    words: Mapping[str, float] | None = None
+    """Extra counts an engine reports in its own units, as flat columns of the
+    per-layer table (SCALE-Sim mode: ``dram_ifmap_words`` and the like)."""
 
     def bits(self, level: str, operand: str | None = None) -> float:
         """Read plus written bits at a level (optionally for one operand)."""

@@ -407,6 +407,7 @@ def read_scalesim_topology(path: str | Path) -> Network:
                     kernel_hw=(r, s),
                     input_hw=(r + st * (p - 1), s + st * (q - 1)),
                     stride_hw=(st, st),
+                    scalesim_ifmap_hw=(h, w),
                 )
             )
         except ValueError:

@@ -153,3 +153,174 @@ def masks_with_runs(draw: st.DrawFn, index_bits: int, by_column: bool) -> np.nda
     density = draw(st.floats(0.3 / span, 1.5 / span))
     shape = (groups, length, lines) if by_column else (groups, lines, length)
     return bernoulli(shape, density, draw(st.integers(0, 2**32 - 1)))
+
+
+# --- SCALE-Sim v3: its demand matrices and buffers, ported as written -------------------
+
+
+def _skew(m: np.ndarray) -> np.ndarray:
+    rows, cols = m.shape
+    out = np.full((rows + cols - 1, cols), -1, dtype=np.int64)
+    for c in range(cols):
+        out[c : c + rows, c] = m[:, c]
+    return out
+
+
+def _pad(m: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    out = np.full((rows, cols), -1, dtype=np.int64)
+    out[: m.shape[0], : m.shape[1]] = m
+    return out
+
+
+def scalesim_operands(geom) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SCALE-Sim's operand matrices (operand_matrix.py), offsets 0."""
+    h, w, c, fh, fw, sh, k, eh, ew, sw = (int(x) for x in geom)
+    i, j = np.meshgrid(np.arange(eh * ew), np.arange(fh * fw * c), indexing="ij")
+    orow, ocol = np.divmod(i, ew)
+    irow, icol = orow * sh, ocol * sw
+    window = (irow * w + icol) * c
+    crow, rest = np.divmod(j, fw * c)
+    ccol, ch = np.divmod(rest, c)
+    valid = (crow + irow < h) & (ccol + icol < w)
+    ifmap = np.where(valid, (crow * w + ccol) * c + ch + window, -1)
+    filt = np.arange(k)[None, :] * (fh * fw * c) + np.arange(fh * fw * c)[:, None]
+    ofmap = np.arange(eh * ew)[:, None] * k + np.arange(k)[None, :]
+    return ifmap.astype(np.int64), filt.astype(np.int64), ofmap.astype(np.int64)
+
+
+def scalesim_demands(geom, rows: int, cols: int, flow: str) -> list[np.ndarray]:
+    """SCALE-Sim's ifmap, filter and ofmap demand matrices (systolic_compute_*.py)."""
+    ifm, fil, ofm = scalesim_operands(geom)
+    gap = lambda n, w: np.full((n, w), -1, dtype=np.int64)  # noqa: E731
+    out: list[list[np.ndarray]] = [[], [], []]
+    if flow == "ws":
+        sr, sc, t = ifm.shape[1], fil.shape[1], ifm.shape[0]
+    elif flow == "os":
+        sr, sc, t = ifm.shape[0], fil.shape[1], ifm.shape[1]
+    else:
+        sr, sc, t = ifm.shape[1], ifm.shape[0], fil.shape[1]
+    rf, cf = -(-sr // rows), -(-sc // cols)
+    for fc in range(cf):
+        for fr in range(rf):
+            r0, c0 = fr * rows, fc * cols
+            if flow == "ws":
+                a = _pad(ifm[:, r0 : r0 + rows], t, rows)
+                a = _skew(np.vstack([gap(rows, rows), a, gap(cols - 1, rows)]))
+                b = np.flip(_pad(fil[r0 : r0 + rows, c0 : c0 + cols], rows, cols), 0)
+                b = np.vstack([b, gap(rows + cols + t - 2, cols)])
+                o = _pad(ofm[:, c0 : c0 + cols], t, cols)
+                o = _skew(np.vstack([gap(2 * rows - 1, cols), o]))
+            elif flow == "os":
+                a = _skew(np.vstack([_pad(ifm.T[:, r0 : r0 + rows], t, rows), gap(cols - 1, rows)]))
+                b = _skew(np.vstack([_pad(fil[:, c0 : c0 + cols], t, cols), gap(rows - 1, cols)]))
+                o = np.flip(_pad(ofm[r0 : r0 + rows, c0 : c0 + cols], rows, cols), 0)
+                o = _skew(np.vstack([gap(t - 1, cols), o]))
+            else:
+                a = np.flip(_pad(ifm.T[r0 : r0 + rows, c0 : c0 + cols], rows, cols), 0)
+                a = np.vstack([a, gap(rows + cols + t - 2, cols)])
+                b = _pad(fil[r0 : r0 + rows, :].T, t, rows)
+                b = _skew(np.vstack([gap(rows, rows), b, gap(cols - 1, rows)]))
+                o = _pad(ofm[c0 : c0 + cols, :].T, t, cols)
+                o = _skew(np.vstack([gap(2 * rows - 1, cols), o]))
+            for lst, m in zip(out, (a, b, o), strict=True):
+                lst.append(m)
+    return [np.vstack(lst) for lst in out]
+
+
+def scalesim_read_words(demand: np.ndarray, total_bytes: int) -> int:
+    """DRAM words of ReadBufferEstimateBw (read_buffer_estimate_bw.py), word size 1,
+    active fraction 0.5: its sets, window and prefetch counts, without cycles."""
+    per_set = total_bytes // 100
+    n_active, n_prefetch = 50, 50
+    sets: list[set | None] = []
+    current: set = set()
+    set_id, start, end = 0, 0, n_active - 1
+    pf_start = pf_end = -1
+    done = False
+    words = 0
+    for addr in demand.ravel():
+        if addr == -1:
+            continue
+        if any(addr in sets[i] for i in range(start, min(set_id, end + 1))):
+            continue
+        if addr in current:
+            continue
+        current.add(addr)
+        if len(current) == per_set:
+            sets.append(current)
+            current = set()
+            set_id += 1
+            if set_id == end + 1:
+                if not done:
+                    words += sum(len(sets[i]) for i in range(n_active))
+                    pf_start, pf_end = end + 1, end + n_prefetch
+                    done = True
+                else:
+                    words += sum(len(sets[i]) for i in range(pf_start, pf_end + 1))
+                    pf_start += n_prefetch
+                    pf_end += n_prefetch
+                start += n_prefetch
+                end += n_prefetch
+    if current:
+        sets.append(current)
+    else:
+        set_id -= 1
+    first = 0 if not done else pf_start
+    words += sum(len(sets[i]) for i in range(first, set_id + 1))
+    return words
+
+
+def scalesim_write_words(demand: np.ndarray, total_bytes: int, line: int) -> int:
+    """DRAM words of write_buffer (write_buffer.py), word size 1, active fraction 0.5,
+    write-port latency 0, one demand row per cycle plus the stalls it causes."""
+    total = total_bytes
+    active = -(-total // 2)
+    drain = total - active
+    trace: list[list[int]] = []
+    cache: list[list[int]] = []
+    cur_line: list[int] = []
+    free, drain_end, start, words, stalls = total, 0, 0, 0, 0
+
+    def flush(force: bool) -> None:
+        nonlocal cur_line
+        if force and cur_line:
+            cache.append(cur_line + [-1] * (line - len(cur_line)))
+            cur_line = []
+        trace.extend(cache)
+        cache.clear()
+
+    def drain_once(at: int) -> int:
+        nonlocal start, words, free
+        end = min(start + -(-drain // line), len(trace))
+        chunk = trace[start:end]
+        n = len(chunk) * line - chunk[-1].count(-1)
+        words += n
+        free += n
+        start = end
+        return at + len(chunk) - 1
+
+    for i, row in enumerate(demand):
+        cycle = i + stalls
+        offset = 0
+        for elem in row:
+            if elem == -1:
+                continue
+            cur_line.append(int(elem))
+            free -= 1
+            if len(cur_line) == line:
+                cache.append(cur_line)
+                cur_line = []
+                if len(cache) >= 1024:
+                    flush(False)
+            now = cycle + offset
+            if now < drain_end:
+                if free <= 0:
+                    offset += max(drain_end - now, 0)
+            elif free < total - drain:
+                flush(True)
+                drain_end = drain_once(now)
+        stalls += offset
+    flush(True)
+    while start < len(trace):
+        drain_once(0)
+    return words

@@ -218,6 +218,13 @@ def _print_layers(est, e) -> None:
     )
     print(table(rows, headers, title=title, digits=[0, *[2] * (2 * len(variants)), 0]))
     print()
+    words = ["dram_ifmap_words", "dram_filter_words", "dram_ofmap_words"]
+    if set(words) <= set(frame.columns):  # SCALE-Sim mode: its own per-layer counts
+        cols = ["layer", "variant", "compute_cycles", *words]
+        title = f"{est.network} on {e.platform}: cycles and DRAM words, as SCALE-Sim counts them"
+        heads = ["layer", "variant", "cycles", "DRAM ifmap reads", "filter reads", "ofmap writes"]
+        print(table(frame[cols].values.tolist(), heads, title=title, digits=[0] * 6))
+        print()
 
 
 def _print_totals(tot: pd.DataFrame) -> None:

@@ -25,6 +25,7 @@ elements.
 
 from __future__ import annotations
 
+from simulator.dataflows.scalesim import dram_words
 from simulator.dataflows.task import LayerTask
 from simulator.formats import FormatParams, format_stats
 from simulator.hwconfig import Platform
@@ -162,7 +163,17 @@ def run_systolic(
             Access(level=buffer.name, operand="outputs", read_bits=0.0, write_bits=outs * ab),
         ]
     dram = platform.level("dram")
-    if dram is not None:
+    words = None
+    if dram is not None and platform.dram_model == "scalesim":
+        d_in, d_w, d_out = dram_words(task, g, platform, rows, cols, c.dataflow)
+        engine += ", SCALE-Sim memory"
+        words = {"dram_ifmap_words": d_in, "dram_filter_words": d_w, "dram_ofmap_words": d_out}
+        accesses += [
+            Access(level=dram.name, operand="inputs", read_bits=d_in * ab, write_bits=0.0),
+            Access(level=dram.name, operand="weights", read_bits=d_w * wb, write_bits=0.0),
+            Access(level=dram.name, operand="outputs", read_bits=0.0, write_bits=d_out * ab),
+        ]
+    elif dram is not None:
         accesses += _dram(
             task,
             c.dataflow,
@@ -183,4 +194,5 @@ def run_systolic(
         compute_cycles=float(cycles),
         pe_utilization=utilization(useful, rows * cols, cycles),
         accesses=tuple(accesses),
+        words=words,
     )

@@ -52,6 +52,7 @@ from simulator.hwconfig.platform import (
     by_precision,
     precision_bits,
 )
+from simulator.hwconfig.scalesim_cfg import cfg_profile
 from simulator.paths import data_dir
 from simulator.yamlio import (
     did_you_mean,
@@ -149,6 +150,10 @@ def _problems(data: Any) -> list[str]:
     if ex == "systolic" and not ("array_rows" in c and "array_cols" in c):
         if data["class"] != "fpga":
             problems.append("compute: a systolic profile needs array_rows and array_cols")
+    if c.get("dram_model") == "scalesim" and (ex != "systolic" or "fpga" in data):
+        problems.append("compute.dram_model: scalesim needs a systolic profile (not an FPGA)")
+    if "scalesim_sram_bytes" in c and c.get("dram_model") != "scalesim":
+        problems.append("compute.scalesim_sram_bytes: only with dram_model: scalesim")
     if "pes" not in c and data["class"] != "fpga":
         problems.append("compute.pes: required (for FPGAs it follows from the fpga section)")
     if data["class"] == "fpga" and "fpga" not in data:
@@ -256,6 +261,11 @@ def load_platform(name_or_path: str | Path) -> Platform:
     by path. An unknown name is a :class:`ConfigError` with "did you mean"."""
     text = str(name_or_path)
     builtins = builtin_platforms()
+    if text.lower().endswith(".cfg"):
+        if not Path(text).is_file():
+            raise ConfigError(shown(text), "no such SCALE-Sim configuration file")
+        base = _resolve(builtins["scalesim_32x32_ws"])
+        return platform_from_dict(cfg_profile(text, base), text)
     path = builtins.get(text) or Path(text)
     if not path.exists():
         path = find_builtin(text, builtins) or path

@@ -75,8 +75,8 @@ def _frac(desc: str, default: Any = REQUIRED) -> Field:
     return Field(kind="number", description=desc, default=default, exclusive_minimum=0, maximum=1)
 
 
-def _table(desc: str, keys: tuple[str, ...], value: Field, default: Any = REQUIRED) -> Field:
-    return Field(kind="table", description=desc, keys=keys, item=value, default=default)
+def _table(desc: str, keys: tuple[str, ...], value: Field, default: Any = REQUIRED, **kw) -> Field:
+    return Field(kind="table", description=desc, keys=keys, item=value, default=default, **kw)
 
 
 def _section(desc: str, fields: Mapping[str, Field], default: Any = REQUIRED, **kw) -> Field:
@@ -135,6 +135,24 @@ COMPUTE_FIELDS: dict[str, Field] = {
     "fifo_depth": _int("per-PE activation queue depth (eie)", 8, maximum=2**20),
     "activation_density": _frac("fraction of nonzero activations", 1.0),
     "nm_sparse": _section("an N:M sparse unit", NM_FIELDS, None),
+    "dram_model": Field(
+        kind="enum",
+        description=(
+            "off-chip traffic of a systolic array: prunesim's own model, or SCALE-Sim v3's "
+            "(its double-buffered SRAMs in CALC bandwidth mode, counted in one-byte words; "
+            "cycles are a computed requirement, DRAM never stalls)"
+        ),
+        choices=("prunesim", "scalesim"),
+        default="prunesim",
+        attr="",
+    ),
+    "scalesim_sram_bytes": _table(
+        "SCALE-Sim mode: the ifmap, filter and ofmap SRAMs (absent: the sram level in thirds)",
+        ("ifmap", "filter", "ofmap"),
+        _num("SRAM size", "bytes"),
+        None,
+        attr="",
+    ),
 }
 """Keys of ``compute``."""
 

@@ -132,6 +132,18 @@ class Platform:
     path: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def dram_model(self) -> str:
+        """``compute.dram_model``: ``prunesim`` or ``scalesim`` (SCALE-Sim's memory
+        model; read from the profile, not an attribute, so that profiles without it
+        build the same platform as before)."""
+        return self.raw.get("compute", {}).get("dram_model", "prunesim")
+
+    @property
+    def scalesim_sram_bytes(self) -> Mapping[str, float] | None:
+        """``compute.scalesim_sram_bytes``: ifmap, filter and ofmap SRAM bytes, or None."""
+        return self.raw.get("compute", {}).get("scalesim_sram_bytes")
+
     def level(self, kind: str) -> MemoryLevel | None:
         """The outermost memory level of a kind (``dram``, ``sram``, ``regfile``)."""
         return next((m for m in self.memory if m.kind == kind), None)
