@@ -240,6 +240,10 @@ def warm_up() -> None:
     group_max(m, np.int64(2))
     entries, _ = pe_column_entries(m, np.int64(1), four)
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
+    geom = np.array((2, 2, 1, 1, 1, 1, 1, 2, 2, 1), dtype=np.int64)  # a 1x1 conv, 2x2 input
+    for flow in (0, 1, 2):
+        scalesim_read_words(flow, 0, geom, 2, 2, 50)
+        scalesim_ofmap_writes(flow, geom, 2, 2, 100, 2)
 
 
 # --- SCALE-Sim v3 memory model (CALC interface bandwidth) ------------------------------
