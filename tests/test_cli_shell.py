@@ -270,3 +270,17 @@ def test_a_parallel_study_compiles_once_and_says_so(tmp_path):
     ]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
     assert proc.stderr.count("prunesim: compiling the numerical kernels") == 1
+
+
+def test_max_memory_stops_work_before_it_allocates(capsys):
+    argv = ["storage", "--layer", "linear:in=4096,out=4096", "--format", "csr-rel"]
+    code, _, err = run(capsys, *argv, "--max-memory", "1M")
+    assert code == 2 and "over the memory limit of 1.0 MiB" in err and "--max-memory" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, *argv, "--max-memory", "lots")
+    assert code == 2 and "--max-memory" in err
+    code, out, _ = run(capsys, *argv, "--max-memory", "1G")
+    assert code == 0 and "csr-rel" in out
+    from simulator.memory import memory_limit_bytes, physical_memory_bytes
+
+    assert memory_limit_bytes() == physical_memory_bytes() // 2  # not left set after a run

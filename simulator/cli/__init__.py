@@ -90,10 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
         return int(e.code or 0)
     try:
-        from simulator.cli.options import apply_common
+        from simulator.cli.options import common_options
 
-        apply_common(ns)
-        return module.run(ns)
+        with common_options(ns):
+            return module.run(ns)
     except PrunesimError as e:
         stopped = getattr(e, "signum", None) is not None  # a signal, not bad input
         print(f"prunesim: {'stopped' if stopped else 'error'}: {e}", file=sys.stderr)

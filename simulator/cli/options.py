@@ -35,11 +35,13 @@ def new_parser(name: str, description: str, epilog: str = "") -> Parser:
     return p
 
 
-def apply_common(args: argparse.Namespace) -> None:
-    """Act on the options of :func:`new_parser` (before the command runs)."""
-    from simulator.memory import set_memory_limit
+def common_options(args: argparse.Namespace):
+    """The options of :func:`new_parser` in force while the command runs (a context
+    manager: the process's own settings come back afterwards)."""
+    from simulator.memory import memory_limit, memory_limit_bytes
 
-    set_memory_limit(getattr(args, "max_memory", None))
+    limit = getattr(args, "max_memory", None)
+    return memory_limit(limit if limit is not None else memory_limit_bytes())
 
 
 # --- option groups ---------------------------------------------------------------------
