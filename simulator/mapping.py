@@ -377,3 +377,44 @@ def _nest(groups, dims, array, dataflow, bits, psum_bits, objective, fits, order
         psum_bits=int(pb),
         traffic=tuple(traffic),
     )
+
+
+def evaluate_nest(
+    *,
+    dims: tuple[int, int, int],
+    tiles: tuple[int, int, int],
+    order: tuple[str, str, str],
+    array: tuple[int, int],
+    dataflow: str,
+    weight_bits: float,
+    activation_bits: float,
+    psum_bits: int = PSUM_BITS,
+    groups: int = 1,
+) -> LoopNest:
+    """The counts of one given nest (no search, no fit check): ``order`` is a
+    permutation of ``"mnk"``, outermost first; ``tiles`` is (Mt, Kt, Nt)."""
+    order = tuple(order)
+    if order not in ORDERS:
+        raise ValueError(f"order {order!r}: expected a permutation of m, n, k")
+    m, k, n = (int(d) for d in dims)
+    mt, kt, nt = (
+        np.array([min(int(t), d)], dtype=np.int64) for t, d in zip(tiles, (m, k, n), strict=True)
+    )
+    bits = (float(weight_bits), float(activation_bits), float(psum_bits))
+    c = _evaluate((m, k, n), array, dataflow, bits, psum_bits, mt, kt, nt)
+    o = ORDERS.index(order)
+    c = {name: (v[o] if np.ndim(v) == 2 else v) for name, v in c.items()}
+    return _nest(
+        groups,
+        (m, k, n),
+        array,
+        dataflow,
+        bits,
+        psum_bits,
+        "given",
+        True,
+        order,
+        c,
+        0,
+        (mt, kt, nt),
+    )
