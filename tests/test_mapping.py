@@ -368,4 +368,5 @@ def test_estimate_json_carries_the_loop_nest(tmp_path, capsys):
     rows = [r for r in json.loads(out.read_text())["layers"] if r["variant"] == "dense"]
     assert len(rows) == 5 and all(r["mapping"].startswith("for ") for r in rows)
     assert all(r["dram_psums_write_bits"] >= 0 for r in rows)
-    capsys.readouterr()
+    text = capsys.readouterr().out
+    assert f"Conv3 [dense]: {rows[2]['mapping']}" in text
