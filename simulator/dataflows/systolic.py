@@ -21,6 +21,12 @@ Structured pruning shrinks the mapped dimensions; a non-structured mask saves
 no cycle (its zero weights may gate the multipliers if the array gates). An
 N:M unit, where the profile has one, streams only N of every M reduction
 elements.
+
+Off-chip traffic follows ``compute.dram_model``: prunesim's heuristic (default,
+:func:`_dram`), SCALE-Sim's own counting (:mod:`simulator.dataflows.scalesim`), or
+``mapped``: the loop nest :mod:`simulator.mapping` chooses per layer (DRAM from its
+re-fetch factors and partial-sum spills; its buffer and register-file counts are
+reported as per-layer columns, while the priced SRAM accesses stay those above).
 """
 
 from __future__ import annotations
