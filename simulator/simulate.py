@@ -88,6 +88,7 @@ class LayerResult:
             "load_balance": c.load_balance,
             "dram_bits": self.dram_bits,
             **(c.words or {}),
+            **({"mapping": c.mapping.loop_nest()} if c.mapping is not None else {}),
         }
 
 

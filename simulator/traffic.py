@@ -9,6 +9,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from simulator.mapping import LoopNest
+
 OPERANDS = ("weights", "metadata", "inputs", "outputs", "psums")
 """Operands of a layer's traffic: weight values, weight metadata (indices, pointers,
 fillers, survivor lists), input activations, outputs, partial sums."""
@@ -49,6 +51,8 @@ class ExecutionCounts:
     words: Mapping[str, float] | None = None
     """Extra counts an engine reports in its own units, as flat columns of the
     per-layer table (SCALE-Sim mode: ``dram_ifmap_words`` and the like)."""
+    mapping: LoopNest | None = None
+    """The loop nest chosen for the layer (``dram_model: mapped``), else None."""
 
     def bits(self, level: str, operand: str | None = None) -> float:
         """Read plus written bits at a level (optionally for one operand)."""

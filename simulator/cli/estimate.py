@@ -225,6 +225,11 @@ def _print_layers(est, e) -> None:
         heads = ["layer", "variant", "cycles", "DRAM ifmap reads", "filter reads", "ofmap writes"]
         print(table(frame[cols].values.tolist(), heads, title=title, digits=[0] * 6))
         print()
+    if "mapping" in frame.columns:  # dram_model: mapped: the loop nest chosen per layer
+        print(f"{est.network} on {e.platform}: loop nests (outermost first)")
+        for r in frame[frame["mapping"].notna()].itertuples():
+            print(f"  {r.layer} [{r.variant}]: {r.mapping}")
+        print()
 
 
 def _print_totals(tot: pd.DataFrame) -> None:

@@ -21,6 +21,12 @@ Structured pruning shrinks the mapped dimensions; a non-structured mask saves
 no cycle (its zero weights may gate the multipliers if the array gates). An
 N:M unit, where the profile has one, streams only N of every M reduction
 elements.
+
+Off-chip traffic follows ``compute.dram_model``: prunesim's heuristic (default,
+:func:`_dram`), SCALE-Sim's own counting (:mod:`simulator.dataflows.scalesim`), or
+``mapped``: the loop nest :mod:`simulator.mapping` chooses per layer (DRAM from its
+re-fetch factors and partial-sum spills; its buffer and register-file counts are
+reported as per-layer columns, while the priced SRAM accesses stay those above).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from simulator.dataflows.task import LayerTask
 from simulator.formats import FormatParams, format_stats
 from simulator.hwconfig import Platform
 from simulator.layers import GemmView
+from simulator.mapping import Budget, LoopNest, Prices, map_gemm
 from simulator.traffic import (
     Access,
     ExecutionCounts,
@@ -164,6 +171,7 @@ def run_systolic(
         ]
     dram = platform.level("dram")
     words = None
+    nest = None
     if dram is not None and platform.dram_model == "scalesim":
         d_in, d_w, d_out = dram_words(task, g, platform, rows, cols, c.dataflow)
         engine += ", SCALE-Sim memory"
@@ -173,6 +181,21 @@ def run_systolic(
             Access(level=dram.name, operand="weights", read_bits=d_w * wb, write_bits=0.0),
             Access(level=dram.name, operand="outputs", read_bits=0.0, write_bits=d_out * ab),
         ]
+    elif dram is not None and platform.dram_model == "mapped":
+        nest = _mapped(platform, g, rows, cols, value_bits + meta_bits, ab, cycles)
+        engine += ", mapped"
+        words = _mapping_words(nest)
+        psums = nest.operand("psums")
+        accesses += dram_accesses(
+            level=dram.name,
+            weight_value_bits=value_bits,
+            weight_metadata_bits=meta_bits,
+            input_bits=g.groups * g.cols * g.n_cols * ab,
+            output_bits=nest.operand("outputs").dram_write_bits,
+            input_refetch=nest.input_refetch,
+            weight_refetch=nest.weight_refetch,
+            psum_spill_bits=psums.dram_write_bits,
+        )
     elif dram is not None:
         accesses += _dram(
             task,
@@ -195,4 +218,67 @@ def run_systolic(
         pe_utilization=utilization(useful, rows * cols, cycles),
         accesses=tuple(accesses),
         words=words,
+        mapping=nest,
     )
+
+
+def _mapped(
+    platform: Platform,
+    g: GemmView,
+    rows: int,
+    cols: int,
+    weight_bits_total: float,
+    activation_bits: int,
+    cycles: int,
+) -> LoopNest:
+    """The loop nest of ``g`` (``compute.dram_model: mapped``, :mod:`simulator.mapping`):
+    its buffers are the profile's ifmap, filter and ofmap SRAMs when
+    ``scalesim_sram_bytes`` gives them, else its sram level as one shared buffer (none:
+    nothing fits, the smallest tiles are used). Weights count at their stored width,
+    metadata included (bits per weight of the effective GEMM)."""
+    given = platform.scalesim_sram_bytes
+    buffer = platform.level("sram")
+    if given:
+        budget = Budget(
+            weights=8.0 * given["filter"],
+            inputs=8.0 * given["ifmap"],
+            outputs=8.0 * given["ofmap"],
+        )
+    else:
+        budget = Budget(shared=8.0 * buffer.size_bytes if buffer is not None else 0.0)
+    dram = platform.level("dram")
+    prices = Prices(
+        dram_read_pj=dram.read_pj_per_bit,
+        dram_write_pj=dram.write_pj_per_bit,
+        buffer_read_pj=buffer.read_pj_per_bit if buffer is not None else 0.0,
+        buffer_write_pj=buffer.write_pj_per_bit if buffer is not None else 0.0,
+        compute_s=cycles / platform.clock_hz,
+        dram_bytes_per_s=dram.bandwidth_bytes_per_s,
+    )
+    per_weight = weight_bits_total / max(1, g.groups * g.rows * g.cols)
+    return map_gemm(
+        groups=g.groups,
+        dims=(g.rows, g.cols, g.n_cols),
+        array=(rows, cols),
+        dataflow=platform.compute.dataflow,
+        weight_bits=per_weight,
+        activation_bits=activation_bits,
+        budget=budget,
+        psum_bits=platform.psum_bits,
+        objective=platform.mapping_objective,
+        prices=prices,
+    )
+
+
+def _mapping_words(nest: LoopNest) -> dict[str, float]:
+    """Per-operand counts of a mapping as flat per-layer columns: DRAM in bits, buffer
+    and register file in elements."""
+    out: dict[str, float] = {}
+    for t in nest.traffic:
+        out[f"dram_{t.operand}_read_bits"] = t.dram_read_bits
+        out[f"dram_{t.operand}_write_bits"] = t.dram_write_bits
+        out[f"buffer_{t.operand}_reads"] = float(t.buffer_reads)
+        out[f"buffer_{t.operand}_writes"] = float(t.buffer_writes)
+        out[f"regfile_{t.operand}_reads"] = float(t.regfile_reads)
+        out[f"regfile_{t.operand}_writes"] = float(t.regfile_writes)
+    return out

@@ -152,8 +152,13 @@ def _problems(data: Any) -> list[str]:
             problems.append("compute: a systolic profile needs array_rows and array_cols")
     if c.get("dram_model") == "scalesim" and (ex != "systolic" or "fpga" in data):
         problems.append("compute.dram_model: scalesim needs a systolic profile (not an FPGA)")
-    if "scalesim_sram_bytes" in c and c.get("dram_model") != "scalesim":
-        problems.append("compute.scalesim_sram_bytes: only with dram_model: scalesim")
+    if "scalesim_sram_bytes" in c and c.get("dram_model") not in ("scalesim", "mapped"):
+        problems.append("compute.scalesim_sram_bytes: only with dram_model: scalesim or mapped")
+    if c.get("dram_model") == "mapped" and ex != "systolic":
+        problems.append("compute.dram_model: mapped needs a systolic profile")
+    for key in ("mapping_objective", "psum_bits"):
+        if key in c and c.get("dram_model") != "mapped":
+            problems.append(f"compute.{key}: only with dram_model: mapped")
     if "pes" not in c and data["class"] != "fpga":
         problems.append("compute.pes: required (for FPGAs it follows from the fpga section)")
     if data["class"] == "fpga" and "fpga" not in data:

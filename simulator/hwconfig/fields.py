@@ -138,16 +138,34 @@ COMPUTE_FIELDS: dict[str, Field] = {
     "dram_model": Field(
         kind="enum",
         description=(
-            "off-chip traffic of a systolic array: prunesim's own model, or SCALE-Sim v3's "
+            "off-chip traffic of a systolic array: prunesim's own model, SCALE-Sim v3's "
             "(its double-buffered SRAMs in CALC bandwidth mode, counted in one-byte words; "
-            "cycles are a computed requirement, DRAM never stalls)"
+            "cycles are a computed requirement, DRAM never stalls), or a loop-nest mapping "
+            "searched per layer (simulator/mapping.py)"
         ),
-        choices=("prunesim", "scalesim"),
+        choices=("prunesim", "scalesim", "mapped"),
         default="prunesim",
         attr="",
     ),
+    "mapping_objective": Field(
+        kind="enum",
+        description=(
+            "dram_model mapped: what the loop-nest search minimises: DRAM bits, energy of "
+            "DRAM and buffer traffic, or latency (max of compute and DRAM time)"
+        ),
+        choices=("dram", "energy", "latency"),
+        default="dram",
+        attr="",
+    ),
+    "psum_bits": _int(
+        "dram_model mapped: width of a partial sum held in a buffer or spilled",
+        32,
+        maximum=256,
+        attr="",
+    ),
     "scalesim_sram_bytes": _table(
-        "SCALE-Sim mode: the ifmap, filter and ofmap SRAMs (absent: the sram level in thirds)",
+        "SCALE-Sim mode, or mapped: the ifmap, filter and ofmap SRAMs (absent: the sram "
+        "level in thirds for SCALE-Sim, one shared buffer for mapped)",
         ("ifmap", "filter", "ofmap"),
         _num("SRAM size", "bytes"),
         None,

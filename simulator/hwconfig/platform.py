@@ -134,10 +134,20 @@ class Platform:
 
     @property
     def dram_model(self) -> str:
-        """``compute.dram_model``: ``prunesim`` or ``scalesim`` (SCALE-Sim's memory
-        model; read from the profile, not an attribute, so that profiles without it
-        build the same platform as before)."""
+        """``compute.dram_model``: ``prunesim``, ``scalesim`` (SCALE-Sim's memory
+        model) or ``mapped`` (a loop-nest mapping per layer); read from the profile,
+        not an attribute, so that profiles without it build the same platform as before."""
         return self.raw.get("compute", {}).get("dram_model", "prunesim")
+
+    @property
+    def mapping_objective(self) -> str:
+        """``compute.mapping_objective`` (``dram_model: mapped``): dram, energy or latency."""
+        return self.raw.get("compute", {}).get("mapping_objective", "dram")
+
+    @property
+    def psum_bits(self) -> int:
+        """``compute.psum_bits`` (``dram_model: mapped``): partial-sum width, 32 by default."""
+        return int(self.raw.get("compute", {}).get("psum_bits", 32))
 
     @property
     def scalesim_sram_bytes(self) -> Mapping[str, float] | None:
