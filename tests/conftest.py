@@ -38,3 +38,14 @@ def rng() -> np.random.Generator:
 def scalesim_topologies() -> Path:
     """SCALE-Sim's AlexNet and ResNet-50 topology files (tests/data/scalesim)."""
     return DATA / "scalesim"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_kernels() -> None:
+    """Compile every kernel once before any test: with a cold cache (a fresh install,
+    as in CI) the first command that compiled would otherwise print the one-line
+    compile note into whichever test ran it first. The tests of that note use their
+    own processes and cache folders."""
+    from simulator import kernels
+
+    kernels.warm_up()

@@ -221,9 +221,16 @@ def checkpoint_notes(ckpt) -> None:
         print(f"note: {shown(w, 400)}", file=sys.stderr)
 
 
+_compile_note = False
+
+
 def first_compile_note() -> None:
     """One line on stderr when the numerical kernels first compile (first use after an
-    install: several seconds, once)."""
+    install: several seconds, once per process however many commands it runs)."""
+    global _compile_note
+    if _compile_note:
+        return
+    _compile_note = True
     from simulator import kernels
 
     kernels.on_first_compile(

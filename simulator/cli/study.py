@@ -180,9 +180,6 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config(args)
     o.first_compile_note()
-    from simulator import kernels
-
-    kernels.warm_up()  # compiled once here, loaded by every worker
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
     closers = []
 

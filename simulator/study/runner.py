@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulator import kernels
 from simulator.errors import ConfigError
 from simulator.hwconfig import Platform, load_platform
 from simulator.study.compare import TABLES, study_network
@@ -123,6 +124,7 @@ def _run_study(config, out, progress, resume, jobs) -> StudyResult:
             part = parts[name]
             _write_part(part.folder, tables, part.name, part.key, part.inputs)
     else:
+        kernels.warm_up()  # compiled once here, loaded by every worker
         _run_parallel(todo, config, out, jobs, tick, parts, nets)
     for name in todo:  # what was just written, read back as a resumed run reads it
         tables, why = _read_part(parts[name])
