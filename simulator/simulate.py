@@ -368,7 +368,7 @@ def estimate_network(
             specs.setdefault(name, spec)
     profiles = prepare_profiles(network, specs)
     total = len(network.layers) * sum(len(v) for v in wanted.values())
-    tick = (progress(total) if progress else None) or None
+    tick = progress(total) if progress else None
     estimates = tuple(
         simulate_network(network, p, profiles, settings, variants=wanted[p.name], on_layer=tick)
         for p in platforms

@@ -128,14 +128,7 @@ def run(args: argparse.Namespace) -> int:
     platforms = _platforms(args.platform)
     results = []
     for net in networks:
-        bar: list = []
-
-        def progress(total: int, bar=bar):
-            tick, close = o.progress(total, "layer", enabled=total > 200)
-            bar.append(close)
-            return tick
-
-        try:
+        with o.Progress("layer", min_total=200) as progress:
             results.append(
                 estimate_network(
                     net,
@@ -148,9 +141,6 @@ def run(args: argparse.Namespace) -> int:
                     progress=progress,
                 )
             )
-        finally:
-            for close in bar:
-                close()
     if ckpt:
         o.checkpoint_notes(ckpt)
     show = args.per_layer

@@ -242,11 +242,27 @@ def first_compile_note() -> None:
     )
 
 
-def progress(total: int, unit: str, desc: str | None = None, enabled: bool = True):
-    """``(tick, close)``: a tqdm bar on stderr when it is a terminal, else no-ops."""
-    if not enabled or not sys.stderr.isatty():
-        return (lambda *_: None), (lambda: None)
-    from tqdm import tqdm
+class Progress:
+    """``progress(total) -> tick`` for the library's long calls: a tqdm bar on stderr
+    when it is a terminal (and ``total`` exceeds ``min_total``), else nothing. Use as a
+    context manager: every bar it opened is closed on exit, before any output."""
 
-    bar = tqdm(total=total, unit=unit, desc=desc, leave=False, file=sys.stderr)
-    return (lambda *_: bar.update()), bar.close
+    def __init__(self, unit: str, desc: str | None = None, min_total: int = 0):
+        self.unit, self.desc, self.min_total = unit, desc, min_total
+        self._bars: list = []
+
+    def __call__(self, total: int):
+        if total <= self.min_total or not sys.stderr.isatty():
+            return lambda *_: None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit=self.unit, desc=self.desc, leave=False, file=sys.stderr)
+        self._bars.append(bar)
+        return lambda *_: bar.update()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in self._bars:
+            bar.close()

@@ -181,18 +181,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config(args)
     o.first_compile_note()
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
-    closers = []
-
-    def progress(total: int):
-        tick, close = o.progress(total, "step", "study")
-        closers.append(close)
-        return tick
-
-    try:
+    with o.Progress("step", "study") as progress:
         result = run_study(cfg, args.out, progress=progress, resume=not args.no_resume, jobs=jobs)
-    finally:
-        for close in closers:
-            close()
     report = write_study(result)
     print(verdict_table(result))
     if result.resumed:
