@@ -6,6 +6,8 @@ the command line turns them into one clear message and exit code 2.
 
 from __future__ import annotations
 
+import numbers
+
 
 class PrunesimError(Exception):
     """Base of every error prunesim raises on bad input."""
@@ -19,12 +21,14 @@ class ConfigError(PrunesimError):
     """
 
     def __init__(self, source: str, problems: list[str] | str):
-        self.source = source
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        # a file name or value may hold control characters: escaped here, once for all
+        self.source = printable(str(source))
+        problems = [problems] if isinstance(problems, str) else list(problems)
+        self.problems = [printable(str(p)) for p in problems]
         if len(self.problems) == 1:
-            text = f"{source}: {self.problems[0]}"
+            text = f"{self.source}: {self.problems[0]}"
         else:
-            text = f"{source}: {len(self.problems)} problems:\n" + "\n".join(
+            text = f"{self.source}: {len(self.problems)} problems:\n" + "\n".join(
                 f"  - {p}" for p in self.problems
             )
         super().__init__(text)
@@ -69,10 +73,13 @@ def shown(value: object, limit: int = 80) -> str:
         whole = len(value) <= limit
     elif isinstance(value, str):
         raw, whole = value[: limit + 1], len(value) <= limit
-    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return f"<integer of {value.bit_length()} bits>"
-    elif isinstance(value, bool | int | float) or value is None:
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)
+        if value.bit_length() > 64:
+            return f"<integer of {value.bit_length()} bits>"
         raw, whole = repr(value), True
+    elif isinstance(value, bool | numbers.Real) or value is None:
+        raw, whole = repr(value if isinstance(value, bool) or value is None else float(value)), True
     else:
         return f"<{type(value).__name__}>"
     text = printable(raw)

@@ -86,7 +86,7 @@ def parse_nm(text: str) -> tuple[int, int]:
     text = str(text)
     parts = text.split(":")
     if len(parts) != 2 or not all(re.fullmatch(r"\s*[0-9]{1,12}\s*", p) for p in parts):
-        raise MaskError(f"N:M pattern must look like 2:4, got {shown(text, 40)!r}")
+        raise MaskError(f"N:M pattern must look like 2:4, got '{shown(text, 40)}'")
     n, m = (int(x) for x in parts)
     if not 1 <= n <= m:
         raise MaskError(f"N:M pattern needs 1 <= N <= M, got {n}:{m}")

@@ -359,25 +359,32 @@ def estimate_network(
         given = {v.variant: checkpoint.masks(fill_missing=True)}
     elif pruning is None:
         raise ConfigError("estimate", "give a pruning level or a checkpoint")
-    wanted: dict[str, tuple[str, ...]] = {}
-    specs: dict[str, Pruning | Mapping[str, np.ndarray]] = dict(given)
+    # each platform's variants; a spec shared by platforms (equal prunings, the same
+    # given masks) is profiled once, and platforms whose N:M units differ get their own
+    made: list[tuple[str, object, dict[str, MaskProfile]]] = []
+
+    def profiled(variant: str, spec: Pruning | Mapping[str, np.ndarray]):
+        for v, s, prof in made:
+            if v == variant and (s is spec or (isinstance(spec, Pruning) and s == spec)):
+                return prof
+        prof = prepare_profiles(network, {variant: spec})[variant]
+        made.append((variant, spec, prof))
+        return prof
+
+    per_platform: dict[str, dict[str, dict[str, MaskProfile]]] = {}
     for p in platforms:
-        generated = estimate_variants(p, pruning, structure)
-        wanted[p.name] = tuple(dict.fromkeys(["dense", *generated, *given]))
-        for name, spec in generated.items():
-            specs.setdefault(name, spec)
-    profiles = prepare_profiles(network, specs)
+        specs = {"dense": Pruning(structure="dense"), **estimate_variants(p, pruning, structure)}
+        specs.update(given)
+        per_platform[p.name] = {v: profiled(v, s) for v, s in specs.items()}
+    wanted = {name: tuple(profs) for name, profs in per_platform.items()}
     total = len(network.layers) * sum(len(v) for v in wanted.values())
     tick = progress(total) if progress else None
     estimates = tuple(
-        simulate_network(network, p, profiles, settings, variants=wanted[p.name], on_layer=tick)
+        simulate_network(network, p, per_platform[p.name], settings, on_layer=tick)
         for p in platforms
     )
-    level = (
-        checkpoint.variant.note
-        if checkpoint is not None
-        else _level(network, pruning, profiles["sparse"])
-    )
+    sparse = next(prof for v, _, prof in made if v == "sparse")
+    level = checkpoint.variant.note if checkpoint is not None else _level(network, pruning, sparse)
     return Estimate(
         network=network.name,
         level=level,

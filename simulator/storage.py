@@ -282,7 +282,7 @@ def storage_report(
     network: Network,
     pruning: Pruning,
     params: FormatParams,
-    formats: Iterable[str] = tuple(FORMATS),
+    formats: Iterable[str] | None = None,
     *,
     masks: Mapping[str, np.ndarray] | None = None,
     label: str | None = None,

@@ -303,7 +303,7 @@ def parse_inline_layer(spec: str) -> Layer:
     kind = kind.strip().lower()
     if kind not in LAYER_KEYS:
         raise ConfigError(
-            "--layer", f"layer type {shown(kind)!r} is not one of {', '.join(LAYER_KEYS)}"
+            "--layer", f"layer type '{shown(kind)}' is not one of {', '.join(LAYER_KEYS)}"
         )
     d: dict[str, Any] = {"type": kind, "name": kind}
     problems = []
@@ -312,7 +312,7 @@ def parse_inline_layer(spec: str) -> Layer:
         key = key.strip().lower()
         if not eq or key not in _INLINE_ALIASES:
             problems.append(
-                f"cannot read {shown(item)!r}: expected key=value with key one of "
+                f"cannot read '{shown(item)}': expected key=value with key one of "
                 f"{', '.join(sorted(_INLINE_ALIASES))}"
             )
             continue
@@ -325,7 +325,7 @@ def parse_inline_layer(spec: str) -> Layer:
         parts = value.lower().split("x")
         if not all(re.fullmatch(r"\s*[0-9]{1,40}\s*", x) for x in parts) or len(parts) > 2:
             problems.append(
-                f"{shown(key)}={shown(value, 40)!r}: expected an integer (at most 40 digits) or AxB"
+                f"{shown(key)}='{shown(value, 40)}': expected an integer (at most 40 digits) or AxB"
             )
             continue
         nums = [int(x) for x in parts]

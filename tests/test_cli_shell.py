@@ -284,3 +284,20 @@ def test_max_memory_stops_work_before_it_allocates(capsys):
     from simulator.memory import memory_limit_bytes, physical_memory_bytes
 
     assert memory_limit_bytes() == physical_memory_bytes() // 2  # not left set after a run
+
+
+def test_platforms_with_different_nm_units_each_get_their_own_masks(tmp_path):
+    """A 1:4 unit beside a 2:4 one: each platform runs masks of its own pattern."""
+    from simulator.hwconfig import load_platform
+    from simulator.masks import Pruning
+    from simulator.simulate import estimate_network
+    from simulator.workloads import load_network
+
+    one_four = tmp_path / "a100_1of4.yaml"
+    one_four.write_text(
+        "extends: a100\nname: a100_1of4\ncompute:\n  nm_sparse: {n: 1, m: 4, speedup: 2.0}\n"
+    )
+    platforms = [load_platform("a100"), load_platform(str(one_four))]
+    est = estimate_network(load_network("lenet5"), platforms, Pruning(density=0.25))
+    nm = est.totals().query("variant == 'nm'").set_index("platform")["engine"]
+    assert nm["a100"] == "2:4 sparse GEMM" and nm["a100_1of4"] == "1:4 sparse GEMM"

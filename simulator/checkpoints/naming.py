@@ -28,7 +28,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from simulator.checkpoints.source import NAME_LIMIT, TensorInfo, fail, quoted, unique_name
+from simulator.checkpoints.source import (
+    NAME_LIMIT,
+    PATH_LIMIT,
+    TensorInfo,
+    fail,
+    quoted,
+    unique_name,
+)
 from simulator.errors import CheckpointError, ConfigError, LayerError, shown
 from simulator.layers import Conv2d, Layer, Linear
 from simulator.workloads import Network
@@ -255,7 +262,7 @@ def match_network(
             elif p is None:
                 close = _close(tname, tensors)
                 problems.append(
-                    f"{shown(lname)}: no tensor {quoted(tname)} in {shown(path, 1000)}"
+                    f"{shown(lname)}: no tensor {quoted(tname)} in {shown(path, PATH_LIMIT)}"
                     + (f" (did you mean {', '.join(map(shown, close))}?)" if close else "")
                 )
             else:

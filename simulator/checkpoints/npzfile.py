@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from simulator.checkpoints.source import (
+    HINT,
     NAME_LIMIT,
+    PATH_LIMIT,
     TensorInfo,
     TensorSource,
     check_zip_entries,
@@ -96,8 +98,8 @@ class NpzSource(TensorSource):
     def _load(self, info: TensorInfo) -> np.ndarray:
         require_bytes(  # a compressed member can inflate about a thousandfold
             math.prod(info.shape) * info.dtype.itemsize,
-            f"tensor {quoted(info.name)} of {shown(self.path, 1000)}",
-            "map the checkpoint onto a network with smaller layers, or raise the limit",
+            f"tensor {quoted(info.name)} of {shown(self.path, PATH_LIMIT)}",
+            HINT,
         )
         with self._zip.open(self._members[info.name]) as f:
             arr = np.lib.format.read_array(f, allow_pickle=False)

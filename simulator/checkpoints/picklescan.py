@@ -5,13 +5,9 @@ storage references)."""
 
 from __future__ import annotations
 
-from simulator.checkpoints.source import fail
+from simulator.checkpoints.source import MAX_TENSORS, fail
 from simulator.errors import CheckpointError, shown
 
-MAX_TENSORS = 65_536
-"""Most tensors one file may describe (optimizer state included). Published
-checkpoints hold a few thousand per file; reading is linear in the count, and the cap
-keeps a crafted file of millions of tiny tensors a quick refusal."""
 MAX_PICKLE_OPS = 64 * MAX_TENSORS
 """Most pickle opcodes accepted (a tensor of a real state_dict takes 20 to 30)."""
 

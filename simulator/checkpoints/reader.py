@@ -71,10 +71,6 @@ def _restride(values: np.ndarray, like: np.ndarray) -> np.ndarray:
     )
 
 
-def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
-
-
 def open_source(path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> TensorSource:
     """The tensor reader for a file, chosen by its first bytes (ONNX by suffix)."""
     path = Path(path)
@@ -245,8 +241,8 @@ class CheckpointReader:
         w = src.load(param.weight)
         if w.dtype.kind not in "fiu":
             raise fail(path, f"weights must be numbers, found {w.dtype}", param.weight)
+        m = src.load(param.mask) if param.mask is not None else None  # read once
         if _overlaps(w):
-            m = src.load(param.mask) if param.mask is not None else None
             lazy = self._broadcast_layer(layer, param, w, m)
             if lazy is not None:
                 return lazy
@@ -256,8 +252,7 @@ class CheckpointReader:
         _finite(path, param.weight, w, f"weights of layer {lname}")
         mask = None
         source = param.mask_source
-        if param.mask is not None:
-            m = src.load(param.mask)
+        if m is not None:
             if _overlaps(m):
                 require_bytes(m.size * (m.itemsize + 1), what, hint)
                 m = np.array(m, copy=True)
@@ -306,7 +301,6 @@ class CheckpointReader:
         """A layer whose weight the file stores with zero or overlapping strides (and its
         mask tensor, if any, with the same strides), kept as strided views of the stored
         values. None: it needs a full copy after all (different strides, a reshape)."""
-        flat = _compact(w)
         if m is not None and (
             m.shape != w.shape
             or [s // m.itemsize for s in m.strides] != [s // w.itemsize for s in w.strides]
@@ -317,8 +311,7 @@ class CheckpointReader:
             view = view.reshape(layer.weight_shape, copy=False)
         except ValueError:
             return None
-        if _address(view) != _address(flat) or not _overlaps(view):
-            return None
+        flat = _compact(w)
         _finite(self.path, param.weight, flat, f"weights of layer {quoted(layer.name)}")
         if m is not None:
             mflat = _compact(m)

@@ -18,6 +18,7 @@ import numpy as np
 
 from simulator.checkpoints.source import (
     BF16,
+    MAX_TENSORS,
     TensorInfo,
     TensorSource,
     check_shape,
@@ -48,10 +49,6 @@ DTYPES: dict[str, np.dtype | str] = {
 """safetensors dtype names -> NumPy dtypes (little-endian, as the format stores them)."""
 MAX_HEADER_BYTES = 100_000_000
 """Largest JSON header accepted (the safetensors library's own limit)."""
-MAX_TENSORS = 65_536
-"""Most tensors one file may hold (published checkpoints hold a few thousand per
-file); counted in the raw header before it is parsed, so that a 60 MB header of a
-million entries is a quick refusal."""
 
 
 def is_safetensors(head: bytes) -> bool:

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from simulator.errors import CheckpointError, PrunesimError, shown
+from simulator.errors import CheckpointError, PrunesimError, printable, shown
 from simulator.memory import require_bytes
 
 MAX_NDIM = 32
@@ -33,6 +33,10 @@ NAME_LIMIT = 120
 """Most characters of a name from a file shown in a message (longer ones end in ...)."""
 PATH_LIMIT = 1000
 """Most characters of a file's path shown in a message."""
+MAX_TENSORS = 65_536
+"""Most tensors one file may describe (optimizer state included). Published
+checkpoints hold a few thousand per file; reading is linear in the count, and the cap
+keeps a crafted file of millions of tiny tensors a quick refusal."""
 
 
 def quoted(name: object, limit: int = NAME_LIMIT) -> str:
@@ -41,21 +45,13 @@ def quoted(name: object, limit: int = NAME_LIMIT) -> str:
     return f"'{shown(name, limit)}'" if isinstance(name, str | bytes) else shown(name, limit)
 
 
-def one_line(text: str) -> str:
-    """``text`` with every control or unprintable character escaped (``\\n``,
-    ``\\x1b``): what the library puts in an error or warning is one printable line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
-
 def fail(path: str | Path, problem: str, tensor: object = None) -> CheckpointError:
     """A :class:`CheckpointError` naming the file and, where known, the tensor, as one
     printable line (names escaped and clipped, see :func:`quoted`)."""
     where = shown(str(path), PATH_LIMIT)
     if tensor is not None:
         where += f": tensor {quoted(tensor)}"
-    return CheckpointError(f"{where}: {one_line(problem)}")
+    return CheckpointError(f"{where}: {printable(problem)}")
 
 
 def unique_name(name: str, seen: set[str], counts: dict[str, int]) -> str:
@@ -259,14 +255,14 @@ def check_shape(path: str, name: str, shape: object) -> tuple[int, ...]:
     return tuple(shape)
 
 
-_HINT = "map the checkpoint onto a network with smaller layers, or raise the limit"
+HINT = "map the checkpoint onto a network with smaller layers, or raise the limit"
 
 
 def read_exact(f: BinaryIO, offset: int, nbytes: int, path: str, name: str) -> np.ndarray:
     """``nbytes`` bytes at ``offset`` into a new uint8 array; short reads are an error.
     The memory is checked against the budget (:func:`simulator.memory.require_bytes`)
     first."""
-    require_bytes(nbytes, f"tensor {quoted(name)} of {shown(str(path), PATH_LIMIT)}", _HINT)
+    require_bytes(nbytes, f"tensor {quoted(name)} of {shown(str(path), PATH_LIMIT)}", HINT)
     buf = np.empty(nbytes, dtype=np.uint8)
     f.seek(offset)
     got = f.readinto(memoryview(buf)) if nbytes else 0
@@ -287,7 +283,7 @@ def to_native(raw: np.ndarray, dtype: np.dtype | str, shape: tuple[int, ...]) ->
     return arr
 
 
-MAX_ZIP_ENTRIES = 65_536 + 64
+MAX_ZIP_ENTRIES = MAX_TENSORS + 64
 """Most members a zip-based checkpoint may have (one per tensor or storage, plus a
 few): Python's zipfile parses the whole directory when it opens an archive."""
 

@@ -52,8 +52,6 @@ STRUCTURED_KINDS = frozenset(
     {"dense", "empty", "filter", "channel", "column", "filter+channel", "filter+column"}
 )
 """Structures that leave a smaller dense problem (the ``structured`` variant)."""
-VARIANTS = ("structured", "nm", "sparse", "dense")
-"""The simulation variants a mask can be run as."""
 
 
 def structure_variant(structure: str) -> str:
@@ -76,7 +74,8 @@ def structure_variant(structure: str) -> str:
 class MaskVariant:
     """Which variant a checkpoint's masks are, typed (see ``Checkpoint.variant``).
 
-    ``variant`` is one of :data:`VARIANTS`; ``structures`` the distinct structures of
+    ``variant`` is one of :data:`simulator.settings.VARIANTS`; ``structures`` the
+    distinct structures of
     its layers in network order; ``density`` the kept fraction of all prunable weights
     (0..1); ``per_layer_density`` layer name -> kept fraction of each matched layer;
     ``note`` one printable line for people, e.g. ``masks of x.pt: filter pruning
@@ -156,6 +155,13 @@ def detect_structure(layer: Layer, mask: np.ndarray) -> str:
         return "dense"
     if not m.any():
         return "empty"
+    # the checks below reshape (a copy, for a broadcast zero-stride mask) and make
+    # temporaries of up to a few bytes per weight: check the budget before any of it
+    require_bytes(
+        6 * m.size,
+        f"telling the structure of the mask of layer {shown(layer.name)}",
+        "map the checkpoint onto a network with smaller layers",
+    )
     g = layer.gemm
     k = m.shape[0]
     rows = m.reshape(k, -1)
@@ -164,13 +170,6 @@ def detect_structure(layer: Layer, mask: np.ndarray) -> str:
     per_channel = m.reshape(k, m.shape[1], -1)
     if _whole(per_channel, (0, 2)):
         return "channel"
-    # the checks below make temporaries of up to a few bytes per weight; a broadcast
-    # (zero-stride) mask owns far less memory than that, so check the budget first
-    require_bytes(
-        6 * m.size,
-        f"telling the structure of the mask of layer {shown(layer.name)}",
-        "map the checkpoint onto a network with smaller layers",
-    )
     kept = rows.any(axis=1)
     if _whole(per_channel[kept], (0, 2)):
         return "filter+channel"

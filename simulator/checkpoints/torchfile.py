@@ -32,7 +32,9 @@ import numpy as np
 from simulator.checkpoints.picklescan import scan_pickle, scan_whole
 from simulator.checkpoints.source import (
     BF16,
+    HINT,
     NAME_LIMIT,
+    PATH_LIMIT,
     TensorInfo,
     TensorSource,
     check_zip_entries,
@@ -261,7 +263,7 @@ class TorchZipSource(_TorchSource):
             if begin + entry.file_size > self._size:
                 raise fail(self.path, f"storage {quoted(storage.key)} is truncated", name)
             return read_exact(self._f, begin + start, nbytes, self.path, name)
-        require_bytes(nbytes, f"tensor {quoted(name)} of {shown(self.path, 1000)}")
+        require_bytes(nbytes, f"tensor {quoted(name)} of {shown(self.path, PATH_LIMIT)}", HINT)
         with self._zip.open(entry) as f:  # a re-compressed archive: decompress up to the end
             skip = start
             while skip > 0:  # in pieces: a large offset must not become one allocation

@@ -13,10 +13,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from simulator.checkpoints.picklescan import MAX_TENSORS
 from simulator.checkpoints.source import (
     BF16,
     MAX_NDIM,
+    MAX_TENSORS,
     brief,
     describe,
     fail,

@@ -265,7 +265,9 @@ def field_schema(f: Field) -> dict[str, Any]:
             if value is not None:
                 out[key] = value
     elif f.kind == "string":
-        out.update(type="string", minLength=1)
+        out["type"] = "string"
+        if f.default != "":  # a text that may be left empty defaults to ""
+            out["minLength"] = 1
     elif f.kind == "boolean":
         out["type"] = "boolean"
     elif f.kind == "enum":

@@ -82,13 +82,6 @@ class Fpga:
         ratio = self.fit_ratio(sparse)
         return max(0, math.floor(ratio)) if math.isfinite(ratio) else 0
 
-    def binding_resource(self, sparse: bool) -> str:
-        per_pe = self.sparse_pe if sparse else self.dense_pe
-        return min(
-            (r for r, c in per_pe.items() if c > 0),
-            key=lambda r: self.device.get(r, 0.0) / per_pe[r],
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class Roofline:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.formats import FormatParams, MaskProfile, format_stats, profile_mask
-from simulator.formats.formulas import expected_format_bits
+from simulator.formats.formulas import expected_format_bits, fillers_per_nonzero_limit
 from simulator.hwconfig import Platform
 from simulator.masks import Pruning, generate_mask
 from simulator.simulate import ENERGY_COLUMNS, simulate_network
@@ -94,9 +94,10 @@ def study_network(
                     ):
                         row = b.as_dict()
                         d = 1 / b.nonstructured_rate if math.isfinite(b.nonstructured_rate) else 0
-                        q = (1 - d) ** (2**ib)
                         row["closed_form_ratio"] = (
-                            (1 + ib / wb) * (1 + q / (1 - q)) if d else math.inf
+                            (1 + ib / wb) * (1 + fillers_per_nonzero_limit(d, ib))
+                            if d
+                            else math.inf
                         )
                         be_rows.append(row)
             for r in np.geomspace(1, 1000, 31):

@@ -210,7 +210,7 @@ def _part_key(config: StudyConfig, network: Network) -> str:
     fields["rates"] = config.rate_of(network.name)
     fields["checkpoints"] = config.checkpoints.get(network.name)
     text = json.dumps(fields, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return sha256_text(text)[:16]
 
 
 def _part_folder(out: Path, network: Network, key: str = "") -> Path:

@@ -175,7 +175,7 @@ def corpus() -> dict[str, bytes]:
     )
     f["names_nonstr_key.pt"] = _zip(
         b"\x80\x02}("
-        + s_(EVIL) * 0
+       
         + b"("
         + s_(EVIL)
         + b"t"
