@@ -175,7 +175,6 @@ def corpus() -> dict[str, bytes]:
     )
     f["names_nonstr_key.pt"] = _zip(
         b"\x80\x02}("
-       
         + b"("
         + s_(EVIL)
         + b"t"
