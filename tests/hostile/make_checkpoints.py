@@ -174,12 +174,7 @@ def corpus() -> dict[str, bytes]:
         dict_pickle({"fc.weight": tensor_entry((2, 2), (2, 1), 4, key=EVIL)})
     )
     f["names_nonstr_key.pt"] = _zip(
-        b"\x80\x02}("
-        + b"("
-        + s_(EVIL)
-        + b"t"
-        + tensor_entry((2, 2), (2, 1), 4)
-        + b"u.",
+        b"\x80\x02}(" + b"(" + s_(EVIL) + b"t" + tensor_entry((2, 2), (2, 1), 4) + b"u.",
         {"0": np.ones(4, np.float32).tobytes()},
     )
     f["names_global.pt"] = _zip(b"\x80\x02" + g_("os", EVIL.replace("\n", " ")) + b".")
