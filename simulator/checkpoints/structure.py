@@ -155,21 +155,28 @@ def detect_structure(layer: Layer, mask: np.ndarray) -> str:
         return "dense"
     if not m.any():
         return "empty"
-    # the checks below reshape (a copy, for a broadcast zero-stride mask) and make
-    # temporaries of up to a few bytes per weight: check the budget before any of it
-    require_bytes(
-        6 * m.size,
-        f"telling the structure of the mask of layer {shown(layer.name)}",
-        "map the checkpoint onto a network with smaller layers",
-    )
+    what = f"telling the structure of the mask of layer {shown(layer.name)}"
+    hint = "map the checkpoint onto a network with smaller layers"
+
+    def view(shape: tuple[int, ...]) -> np.ndarray:
+        """``m`` reshaped; a broadcast (zero-stride) mask may need a copy: budget first."""
+        try:
+            return m.reshape(shape, copy=False)
+        except ValueError:
+            require_bytes(m.size, what, hint)
+            return m.reshape(shape)
+
     g = layer.gemm
     k = m.shape[0]
-    rows = m.reshape(k, -1)
+    rows = view((k, -1))
     if _whole(rows, (1,)):
         return "filter"
-    per_channel = m.reshape(k, m.shape[1], -1)
+    per_channel = view((k, m.shape[1], -1))
     if _whole(per_channel, (0, 2)):
         return "channel"
+    # the checks below make temporaries of up to a few bytes per weight; a broadcast
+    # (zero-stride) mask owns far less memory than that, so check the budget first
+    require_bytes(6 * m.size, what, hint)
     kept = rows.any(axis=1)
     if _whole(per_channel[kept], (0, 2)):
         return "filter+channel"
