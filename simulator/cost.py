@@ -1,7 +1,8 @@
 """Prices: action counts times a platform's table give energy (J) and latency (s).
 
 Latency is the largest of the compute bound and each memory level's bandwidth
-bound (transfers overlap compute); the result names the bound that set it.
+bound (transfers overlap compute; accesses off the level's port, such as partial-sum
+accumulation, take none of it); the result names the bound that set it.
 Energy is the sum over levels of bits x pJ/bit, MACs x pJ/MAC at the layer's
 precision (gated MACs cost nothing), index decodes x pJ, and static power x latency.
 """
@@ -42,9 +43,11 @@ def price(
     by_level = []
     e_dram = e_onchip = 0.0
     for lv in platform.memory:
-        read = sum(a.read_bits for a in counts.accesses if a.level == lv.name)
-        write = sum(a.write_bits for a in counts.accesses if a.level == lv.name)
-        memory_s.append((lv.name, (read + write) / 8 / lv.bandwidth_bytes_per_s))
+        at = [a for a in counts.accesses if a.level == lv.name]
+        read = sum(a.read_bits for a in at)
+        write = sum(a.write_bits for a in at)
+        shared = sum(a.read_bits + a.write_bits for a in at if a.port)
+        memory_s.append((lv.name, shared / 8 / lv.bandwidth_bytes_per_s))
         e = (read * lv.read_pj_per_bit + write * lv.write_pj_per_bit) * PJ
         by_level.append((lv.name, e))
         if lv.kind == "dram":

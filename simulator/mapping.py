@@ -103,6 +103,13 @@ class LoopNest:
     input_refetch: int
     output_visits: int
     psum_bits: int
+    weight_bits: float = 0.0
+    """Stored bits per weight (metadata included)."""
+    activation_bits: float = 0.0
+    windowed: bool = False
+    """Inputs counted as the convolution windows read them (else the im2col K x N view)."""
+    activations_on_chip: bool = False
+    """The layer's inputs and outputs stay in the buffer: no DRAM traffic for them."""
     traffic: tuple[OperandTraffic, ...]
 
     def operand(self, name: str) -> OperandTraffic:
@@ -122,6 +129,8 @@ class LoopNest:
         body = f"gemm {mt}x{kt}x{nt} on {rows}x{cols} {self.dataflow}"
         if self.groups > 1:
             loops.insert(0, f"for group in 0..{self.groups}")
+        if self.activations_on_chip:
+            body += " (activations on chip)"
         if not indent:
             return ": ".join([*loops, body])
         lines = [" " * (2 * i) + loop + ":" for i, loop in enumerate(loops)]
@@ -151,6 +160,184 @@ def _folds(dim: int, tile: np.ndarray, unit: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Window:
+    """The convolution behind a GEMM's K x N input view, per group: ``channels`` input
+    channels of ``kernel`` (R, S) taps, K = channels·R·S in (channel, r, s) order; N =
+    ``images``·P·Q outputs in raster order over ``output_hw`` (P, Q), read from inputs
+    of ``input_hw`` (H, W, unpadded) at ``stride``, ``padding`` and ``dilation``."""
+
+    channels: int
+    kernel: tuple[int, int]
+    input_hw: tuple[int, int]
+    output_hw: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    images: int = 1
+
+    def touched(self, axis: int) -> np.ndarray:
+        """Boolean (outputs x inputs) along one axis (0: rows, 1: columns): which input
+        rows (columns) each output row (column) reads; padding is not an input."""
+        out, size = self.output_hw[axis], self.input_hw[axis]
+        taps = self.kernel[axis]
+        pos = (
+            np.arange(out)[:, None] * self.stride[axis]
+            - self.padding[axis]
+            + np.arange(taps)[None, :] * self.dilation[axis]
+        )
+        hit = np.zeros((out, size + 1), dtype=bool)
+        np.put_along_axis(hit, np.where((pos >= 0) & (pos < size), pos, size), True, axis=1)
+        return hit[:, :size]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Tiling:
+    """Candidate tilings of one GEMM dimension (arrays over the candidates). ``tile``:
+    the largest tile (elements of the dimension); ``trips``: tiles; ``folds``: array-
+    sized pieces over all tiles. Input fetch, whose product over K and N gives the input
+    elements one sweep over every (k, n) tile fetches as the windows read them:
+    ``per_pass`` (K: channel visits, N: elements per channel) and ``per_tile`` (the same
+    for the largest tile); for a plain dimension, its size and the tile."""
+
+    dim: int
+    tile: np.ndarray
+    trips: np.ndarray
+    folds: np.ndarray
+    per_pass: np.ndarray
+    per_tile: np.ndarray
+
+
+def _plain(dim: int, tiles: np.ndarray, unit: int) -> _Tiling:
+    """A dimension whose tiles fetch exactly their elements (M; K and N of a GEMM)."""
+    return _Tiling(
+        dim=dim,
+        tile=tiles,
+        trips=-(-dim // tiles),
+        folds=_folds(dim, tiles, unit),
+        per_pass=np.full(tiles.shape, dim, dtype=np.int64),
+        per_tile=tiles,
+    )
+
+
+def _k_window(dim: int, taps: int, tiles: np.ndarray, unit: int) -> _Tiling:
+    """K = channels x taps: a K tile fetches the inputs of every channel it touches."""
+    visits, most = [], []
+    for t in tiles.tolist():
+        starts = np.arange(0, dim, t, dtype=np.int64)
+        ends = np.minimum(starts + t, dim)
+        ch = (ends - 1) // taps - starts // taps + 1
+        visits.append(int(ch.sum()))
+        most.append(int(ch.max()))
+    base = _plain(dim, tiles, unit)
+    return _Tiling(
+        dim=dim,
+        tile=tiles,
+        trips=base.trips,
+        folds=base.folds,
+        per_pass=np.array(visits, dtype=np.int64),
+        per_tile=np.array(most, dtype=np.int64),
+    )
+
+
+def _bands(hit: np.ndarray, size: int) -> tuple[int, int]:
+    """(sum, max) over bands of ``size`` consecutive outputs of the inputs each reads."""
+    starts = np.arange(0, hit.shape[0], size)
+    per = np.logical_or.reduceat(hit, starts, axis=0).sum(axis=1)
+    return int(per.sum()), int(per.max())
+
+
+def _n_window(w: Window, tiles: np.ndarray, unit: int | None) -> _Tiling:
+    """N = images x P x Q, tiled as whole images, bands of whole output rows, or bands
+    of one row's columns; a tile fetches exactly the inputs its outputs read (the rows
+    its band reads times the columns). ``tiles`` are snapped down to those shapes;
+    ``unit`` None: N is streamed (folds are trips)."""
+    b = w.images
+    p, q = w.output_hw
+    rows, cols = w.touched(0), w.touched(1)
+    all_rows, all_cols = int(rows.any(axis=0).sum()), int(cols.any(axis=0).sum())
+    out = {k: [] for k in ("tile", "trips", "folds", "per_pass", "per_tile")}
+
+    def pieces(count: int, size: int) -> int:
+        return count if unit is None else count * -(-size // unit)
+
+    for t in tiles.tolist():
+        if t >= p * q:
+            i = min(b, t // (p * q))
+            shape = (
+                i * p * q,
+                -(-b // i),
+                pieces(b // i, i * p * q) + pieces(b % i > 0, b % i * p * q),
+            )
+            fetch = (b * all_rows * all_cols, i * all_rows * all_cols)
+        elif t >= q:
+            pr = t // q
+            band_sum, band_max = _bands(rows, pr)
+            fold = pieces(p // pr, pr * q) + pieces(p % pr > 0, p % pr * q)
+            shape = (pr * q, b * -(-p // pr), b * fold)
+            fetch = (b * band_sum * all_cols, band_max * all_cols)
+        else:
+            row_sum, row_max = _bands(rows, 1)
+            col_sum, col_max = _bands(cols, t)
+            fold = pieces(q // t, t) + pieces(q % t > 0, q % t)
+            shape = (t, b * p * -(-q // t), b * p * fold)
+            fetch = (b * row_sum * col_sum, row_max * col_max)
+        for key, v in zip(out, (*shape, *fetch), strict=True):
+            out[key].append(v)
+    arrays = {k: np.array(v, dtype=np.int64) for k, v in out.items()}
+    keep = np.unique(arrays["tile"], return_index=True)[1]
+    return _Tiling(dim=b * p * q, **{k: v[keep] for k, v in arrays.items()})
+
+
+def _tilings(
+    dims: tuple[int, int, int],
+    array: tuple[int, int],
+    dataflow: str,
+    window: Window | None,
+    given: tuple[int, int, int] | None = None,
+) -> tuple[_Tiling, _Tiling, _Tiling]:
+    """The candidate tilings of M, K and N (``given``: one stated tile each)."""
+    rows_dim, cols_dim = ARRAY_DIMS[dataflow]
+    unit = {rows_dim: array[0], cols_dim: array[1]}
+    cand = {}
+    for name, d in zip("mkn", dims, strict=True):
+        if given is not None:
+            cand[name] = np.array([min(int(given["mkn".index(name)]), d)], dtype=np.int64)
+        else:
+            cand[name] = tile_candidates(d, unit.get(name, 1))
+    m, k, n = dims
+    tm = _plain(m, cand["m"], unit.get("m", m))
+    if window is None:
+        return tm, _plain(k, cand["k"], unit.get("k", k)), _plain(n, cand["n"], unit.get("n", n))
+    taps = window.kernel[0] * window.kernel[1]
+    tk = _k_window(k, taps, cand["k"], unit.get("k", k))
+    if given is None:
+        p, q = window.output_hw
+        cand["n"] = np.unique(
+            np.concatenate(
+                [
+                    tile_candidates(window.images, 1) * p * q,
+                    tile_candidates(p, 1) * q,
+                    tile_candidates(q, unit.get("n", 1)),
+                ]
+            )
+        )
+    return tm, tk, _n_window(window, cand["n"], unit.get("n"))
+
+
+def _input_pass(tk: _Tiling, tn: _Tiling, ik: np.ndarray, i_n: np.ndarray) -> np.ndarray:
+    """Input elements one sweep over every (k, n) tile fetches: as the windows read
+    them, or as im2col columns (K·N) where that is fewer (a K tile holding a few taps
+    of each channel reads fewer inputs as columns)."""
+    return np.minimum(tk.per_pass[ik] * tn.per_pass[i_n], tk.dim * tn.dim)
+
+
+def _input_tile(tk: _Tiling, tn: _Tiling, ik: np.ndarray, i_n: np.ndarray) -> np.ndarray:
+    """Input elements the largest (k, n) tile holds, fetched the same way."""
+    windowed = tk.per_pass[ik] * tn.per_pass[i_n] <= tk.dim * tn.dim
+    return np.where(windowed, tk.per_tile[ik] * tn.per_tile[i_n], tk.tile[ik] * tn.tile[i_n])
+
+
+@dataclass(frozen=True, kw_only=True)
 class Budget:
     """On-chip capacity in bits: one shared buffer (``shared``), or one per operand."""
 
@@ -174,20 +361,20 @@ class Prices:
 
 def _evaluate(
     dims: tuple[int, int, int],
-    array: tuple[int, int],
-    dataflow: str,
+    tilings: tuple[_Tiling, _Tiling, _Tiling],
+    pick: tuple[np.ndarray, np.ndarray, np.ndarray],
     bits: tuple[float, float, float],
-    psum_bits: int,
-    mt: np.ndarray,
-    kt: np.ndarray,
-    nt: np.ndarray,
+    on_chip: bool,
 ) -> dict[str, np.ndarray]:
-    """Per-group counts of every candidate tile, for every order: arrays of shape
-    (6, len(mt)) (rows in :data:`ORDERS`' order) or (len(mt),) when the order does
-    not matter."""
+    """Per-group counts of the candidates ``pick`` (indices into each tiling), for
+    every order: arrays of shape (6, len(pick[0])) (rows in :data:`ORDERS`' order) or
+    (len(pick[0]),) when the order does not matter. ``on_chip``: inputs and outputs
+    live on chip (no DRAM traffic, no partial-sum spills)."""
     m, k, n = dims
-    wb, ab, _ = bits
-    trips = {"m": -(-m // mt), "k": -(-k // kt), "n": -(-n // nt)}
+    wb, ab, pb = bits
+    tm, tk, tn = tilings
+    im, ik, i_n = pick
+    trips = {"m": tm.trips[im], "k": tk.trips[ik], "n": tn.trips[i_n]}
     moves = {d: t > 1 for d, t in trips.items()}
 
     def factor(operand: str) -> np.ndarray:
@@ -197,63 +384,69 @@ def _evaluate(
         rows = []
         for order in ORDERS:
             inner = order[order.index(d) + 1 :]
-            moving = np.zeros(mt.shape, dtype=bool)
+            moving = np.zeros(im.shape, dtype=bool)
             for e in inner:
                 moving = moving | moves[e]
             rows.append(np.where(moving, trips[d], 1))
         return np.stack(rows)
 
     f_w, f_i, v_o = factor("weights"), factor("inputs"), factor("outputs")
-    rows_dim, cols_dim = ARRAY_DIMS[dataflow]
-    unit = {rows_dim: array[0], cols_dim: array[1]}
-    size = {"m": m, "k": k, "n": n}
-    tile = {"m": mt, "k": kt, "n": nt}
-    folds = {d: _folds(size[d], tile[d], unit.get(d, size[d])) for d in "mkn"}
-    w_n, i_n, o_n = m * k, k * n, m * n
-    spill = (v_o - 1) * o_n
+    folds = {"m": tm.folds[im], "k": tk.folds[ik], "n": tn.folds[i_n]}
+    w_n, o_n = m * k, m * n
+    i_pass = 0 if on_chip else _input_pass(tk, tn, ik, i_n)
+    spill = 0 * v_o if on_chip else (v_o - 1) * o_n
+    written = 0 if on_chip else o_n
     return {
         "w_dram": w_n * f_w,
-        "i_dram": i_n * f_i,
+        "i_dram": i_pass * f_i,
+        "o_dram": np.full(im.shape, written, dtype=np.int64),
         "psum_dram": spill,  # elements written, and as many read back
         "w_buf": w_n * folds["n"],
-        "i_buf": i_n * folds["m"],
+        "i_buf": k * n * folds["m"],
         "o_buf_w": o_n * folds["k"],
         "f_w": f_w,
         "f_i": f_i,
         "v_o": v_o,
-        "dram_bits": w_n * f_w * wb + i_n * f_i * ab + o_n * ab + 2 * spill * psum_bits,
+        "dram_bits": w_n * f_w * wb + i_pass * f_i * ab + written * ab + 2 * spill * pb,
     }
 
 
 def fitting_tiles(
-    dims: tuple[int, int, int],
-    array: tuple[int, int],
-    dataflow: str,
+    tilings: tuple[_Tiling, _Tiling, _Tiling],
     bits: tuple[float, float, float],
     budget: Budget,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """(Mt, Kt, Nt) arrays of the candidate tiles searched, and whether any fits (if
-    none, the smallest tiles). Bound: a larger tile never adds DRAM traffic (fewer
-    trips, never a loop that starts moving), nor buffer traffic, so for each (Mt, Kt)
-    only the largest fitting Nt is kept."""
-    rows_dim, cols_dim = ARRAY_DIMS[dataflow]
-    unit = {rows_dim: array[0], cols_dim: array[1]}
-    cm, ck, cn = (
-        tile_candidates(d, unit.get(name, 1)) for name, d in zip("mkn", dims, strict=True)
+    on_chip: bool = False,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], bool]:
+    """Indices (into each tiling) of the candidate tiles searched, and whether any
+    fits (if none, the smallest tiles). The input tile holds what a (k, n) tile
+    fetches. Bound: a larger tile never adds DRAM traffic (fewer trips, never a loop
+    that starts moving, a band that reads no more), nor buffer traffic, so for each
+    (Mt, Kt) only the largest fitting Nt is kept. ``on_chip``: the inputs are resident
+    already (their room is outside ``budget``), so input tiles take no room."""
+    tm, tk, tn = tilings
+    im, ik = (
+        a.ravel()
+        for a in np.meshgrid(np.arange(len(tm.tile)), np.arange(len(tk.tile)), indexing="ij")
     )
-    mt, kt = (a.ravel() for a in np.meshgrid(cm, ck, indexing="ij"))
     wb, ab, pb = bits
+    held_w = tm.tile[im] * tk.tile[ik] * wb
+    held_i = _input_tile(tk, tn, ik[:, None], np.arange(len(tn.tile))[None, :])
+    held_i = held_i * (0.0 if on_chip else ab)
+    held_o = tm.tile[im][:, None] * tn.tile[None, :] * pb
     if budget.shared is not None:
-        room = budget.shared - mt * kt * wb
-        cap = np.floor(room / (kt * ab + mt * pb))
+        ok = held_w[:, None] + held_i + held_o <= budget.shared
     else:
-        cap = np.minimum(np.floor(budget.inputs / (kt * ab)), np.floor(budget.outputs / (mt * pb)))
-        cap = np.where(mt * kt * wb <= budget.weights, cap, -1)
-    pick = np.searchsorted(cn, cap, side="right") - 1
-    ok = pick >= 0
-    if not np.any(ok):
-        return cm[:1], ck[:1], cn[:1], False
-    return mt[ok], kt[ok], cn[pick[ok]], True
+        ok = (
+            (held_w <= budget.weights)[:, None]
+            & (held_i <= budget.inputs)
+            & (held_o <= budget.outputs)
+        )
+    last = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
+    rows = ok.any(axis=1)
+    if not np.any(rows):
+        zero = np.zeros(1, dtype=np.int64)
+        return (zero, zero, zero), False
+    return (im[rows], ik[rows], last[rows]), True
 
 
 @functools.lru_cache(maxsize=8192)
@@ -269,18 +462,24 @@ def map_gemm(
     psum_bits: int = PSUM_BITS,
     objective: str = "dram",
     prices: Prices = Prices(),
+    window: Window | None = None,
+    on_chip: bool = False,
 ) -> LoopNest:
     """The loop nest over the stated space that minimises ``objective`` (DRAM bits;
     energy of DRAM and buffer traffic; or latency = max(compute, DRAM / bandwidth),
-    ties broken by DRAM bits), with its traffic for ``groups`` groups of the GEMM."""
+    ties broken by DRAM bits), with its traffic for ``groups`` groups of the GEMM.
+    ``window``: the convolution behind the GEMM (inputs fetched once per tile that
+    reads them, not once per im2col column); ``on_chip``: the layer's input and output
+    activations stay in the buffer (the caller reserves their room in ``budget``)."""
     if dataflow not in ARRAY_DIMS:
         raise ValueError(f"dataflow {dataflow!r}: expected one of {sorted(ARRAY_DIMS)}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective {objective!r}: expected one of {OBJECTIVES}")
     m, k, n = (int(d) for d in dims)
     bits = (float(weight_bits), float(activation_bits), float(psum_bits))
-    mt, kt, nt, fits = fitting_tiles((m, k, n), array, dataflow, bits, budget)
-    c = _evaluate((m, k, n), array, dataflow, bits, psum_bits, mt, kt, nt)
+    tilings = _tilings((m, k, n), array, dataflow, window)
+    pick, fits = fitting_tiles(tilings, bits, budget, on_chip)
+    c = _evaluate((m, k, n), tilings, pick, bits, on_chip)
     dram = c["dram_bits"].astype(np.float64)
     if objective == "dram":
         key = dram
@@ -289,7 +488,7 @@ def map_gemm(
     else:
         wb, ab, pb = bits
         reads = c["w_dram"] * wb + c["i_dram"] * ab + c["psum_dram"] * pb
-        writes = m * n * ab + c["psum_dram"] * pb
+        writes = c["o_dram"] * ab + c["psum_dram"] * pb
         buf_r = c["w_buf"] * wb + c["i_buf"] * ab + (c["o_buf_w"] - m * n) * pb + writes
         buf_w = reads + c["o_buf_w"] * pb
         key = (
@@ -299,41 +498,50 @@ def map_gemm(
             + buf_w * prices.buffer_write_pj
         )
     key = np.broadcast_to(key, dram.shape).ravel()
-    o, i = divmod(int(np.lexsort((dram.ravel(), key))[0]), len(mt))
-    c = {name: (v[o] if np.ndim(v) == 2 else v) for name, v in c.items()}
+    o, i = divmod(int(np.lexsort((dram.ravel(), key))[0]), len(pick[0]))
+    chosen = tuple(t.tile[p[i]] for t, p in zip(tilings, pick, strict=True))
+    counts = {
+        name: int((v[o] if np.ndim(v) == 2 else v)[i])
+        for name, v in c.items()
+        if name != "dram_bits"
+    }
     return _nest(
         groups,
         (m, k, n),
         array,
         dataflow,
         bits,
-        psum_bits,
         objective,
         fits,
         ORDERS[o],
-        c,
-        i,
-        (mt, kt, nt),
+        counts,
+        chosen,
+        window,
+        on_chip,
     )
 
 
-def _nest(groups, dims, array, dataflow, bits, psum_bits, objective, fits, order, c, i, tiles):
+def _nest(groups, dims, array, dataflow, bits, objective, fits, order, c, tiles, window, on_chip):
+    """The :class:`LoopNest` of one chosen candidate (``c``: its per-group counts)."""
     m, k, n = dims
     wb, ab, pb = bits
     g = int(groups)
-    w_dram, i_dram, spill = (int(c[key][i]) * g for key in ("w_dram", "i_dram", "psum_dram"))
-    w_buf, i_buf, o_buf = (int(c[key][i]) * g for key in ("w_buf", "i_buf", "o_buf_w"))
-    outs = m * n * g
+    w_dram, i_dram, o_dram, spill = (
+        c[key] * g for key in ("w_dram", "i_dram", "o_dram", "psum_dram")
+    )
+    buf = {
+        op: c[key] * g
+        for op, key in (("weights", "w_buf"), ("inputs", "i_buf"), ("outputs", "o_buf_w"))
+    }
     macs = m * k * n * g
     stationary = STATIONARY[dataflow]
-    buf = {"weights": w_buf, "inputs": i_buf, "outputs": o_buf}
     traffic = []
-    for op, dram_r in (("weights", w_dram), ("inputs", i_dram)):
+    for op, dram_r, width in (("weights", w_dram, wb), ("inputs", i_dram, ab)):
         rf = (macs, buf[op]) if op == stationary else (0, 0)
         traffic.append(
             OperandTraffic(
                 operand=op,
-                dram_read_bits=dram_r * (wb if op == "weights" else ab),
+                dram_read_bits=dram_r * width,
                 dram_write_bits=0.0,
                 buffer_reads=buf[op],
                 buffer_writes=dram_r,
@@ -346,9 +554,11 @@ def _nest(groups, dims, array, dataflow, bits, psum_bits, objective, fits, order
         OperandTraffic(
             operand="outputs",
             dram_read_bits=0.0,
-            dram_write_bits=outs * ab,
-            buffer_reads=o_buf,  # o_buf - outs accumulate reads, plus outs drained
-            buffer_writes=o_buf,
+            dram_write_bits=o_dram * ab,
+            buffer_reads=buf[
+                "outputs"
+            ],  # accumulate reads (one per fold but the first), plus the drain
+            buffer_writes=buf["outputs"],
             regfile_reads=rf[0],
             regfile_writes=rf[1],
         )
@@ -367,14 +577,18 @@ def _nest(groups, dims, array, dataflow, bits, psum_bits, objective, fits, order
         array=(int(array[0]), int(array[1])),
         groups=g,
         dims=(m, k, n),
-        tiles=tuple(int(t[i]) for t in tiles),
+        tiles=tuple(int(t) for t in tiles),
         order=order,
         fits=fits,
         objective=objective,
-        weight_refetch=int(c["f_w"][i]),
-        input_refetch=int(c["f_i"][i]),
-        output_visits=int(c["v_o"][i]),
+        weight_refetch=c["f_w"],
+        input_refetch=c["f_i"],
+        output_visits=c["v_o"],
         psum_bits=int(pb),
+        weight_bits=wb,
+        activation_bits=ab,
+        windowed=window is not None,
+        activations_on_chip=on_chip,
         traffic=tuple(traffic),
     )
 
@@ -390,31 +604,40 @@ def evaluate_nest(
     activation_bits: float,
     psum_bits: int = PSUM_BITS,
     groups: int = 1,
+    window: Window | None = None,
+    on_chip: bool = False,
 ) -> LoopNest:
     """The counts of one given nest (no search, no fit check): ``order`` is a
-    permutation of ``"mnk"``, outermost first; ``tiles`` is (Mt, Kt, Nt)."""
+    permutation of ``"mnk"``, outermost first; ``tiles`` is (Mt, Kt, Nt) (with a
+    ``window``, Nt snaps down to whole images, whole output rows or part of one row)."""
     order = tuple(order)
     if order not in ORDERS:
         raise ValueError(f"order {order!r}: expected a permutation of m, n, k")
+    if dataflow not in ARRAY_DIMS:
+        raise ValueError(f"dataflow {dataflow!r}: expected one of {sorted(ARRAY_DIMS)}")
     m, k, n = (int(d) for d in dims)
-    mt, kt, nt = (
-        np.array([min(int(t), d)], dtype=np.int64) for t, d in zip(tiles, (m, k, n), strict=True)
-    )
     bits = (float(weight_bits), float(activation_bits), float(psum_bits))
-    c = _evaluate((m, k, n), array, dataflow, bits, psum_bits, mt, kt, nt)
+    tilings = _tilings((m, k, n), array, dataflow, window, given=tuple(tiles))
+    zero = np.zeros(1, dtype=np.int64)
+    c = _evaluate((m, k, n), tilings, (zero, zero, zero), bits, on_chip)
     o = ORDERS.index(order)
-    c = {name: (v[o] if np.ndim(v) == 2 else v) for name, v in c.items()}
+    counts = {
+        name: int((v[o] if np.ndim(v) == 2 else v)[0])
+        for name, v in c.items()
+        if name != "dram_bits"
+    }
+    chosen = tuple(t.tile[0] for t in tilings)
     return _nest(
         groups,
         (m, k, n),
         array,
         dataflow,
         bits,
-        psum_bits,
         "given",
         True,
         order,
-        c,
-        0,
-        (mt, kt, nt),
+        counts,
+        chosen,
+        window,
+        on_chip,
     )

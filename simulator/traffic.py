@@ -18,12 +18,15 @@ fillers, survivor lists), input activations, outputs, partial sums."""
 
 @dataclass(frozen=True, kw_only=True)
 class Access:
-    """Bits read from and written to one memory level for one operand."""
+    """Bits read from and written to one memory level for one operand. ``port``:
+    whether they share the level's bandwidth (False for partial-sum accumulation in
+    accumulators at the array's edge, which have their own port)."""
 
     level: str
     operand: str
     read_bits: float
     write_bits: float
+    port: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,7 +22,15 @@ from simulator.cost import price
 from simulator.dataflows import run_systolic
 from simulator.errors import ConfigError
 from simulator.hwconfig import load_platform
-from simulator.mapping import ORDERS, Budget, Prices, evaluate_nest, map_gemm, tile_candidates
+from simulator.mapping import (
+    ORDERS,
+    Budget,
+    Prices,
+    Window,
+    evaluate_nest,
+    map_gemm,
+    tile_candidates,
+)
 from simulator.simulate import engine
 from simulator.workloads import read_scalesim_topology
 
@@ -336,9 +344,10 @@ def test_fpga_dense_array_can_be_mapped(tmp_path):
 @pytest.mark.parametrize("split", [False, True])
 def test_totals_against_scalesim_32x32_ws(tmp_path, topology, split):
     """Whole-network DRAM bytes of the mapped model over SCALE-Sim's DRAM words (one
-    byte each; SCALE-Sim spills partial sums to DRAM on every row fold and does no
-    loop-order search). Measured: AlexNet conv 0.19 (shared 192 KB) / 0.26 (3 x 64 KB),
-    ResNet-50 0.24 / 0.28. Band: at least compulsory, at most SCALE-Sim's own."""
+    byte each; SCALE-Sim reads every im2col window from DRAM, spills partial sums on
+    every row fold, keeps no activation on chip between layers and does no loop-order
+    search). Measured: AlexNet conv 0.090 (shared 192 KB) / 0.110 (3 x 64 KB),
+    ResNet-50 0.189 / 0.209. Band: at least compulsory, at most SCALE-Sim's own."""
     extra = "  scalesim_sram_bytes: {ifmap: 65536, filter: 65536, ofmap: 65536}\n"
     p = _mapped(tmp_path, extra if split else "")
     ref = REF[(REF["topology"] == topology) & (REF["dataflow"] == "ws")]
@@ -346,15 +355,20 @@ def test_totals_against_scalesim_32x32_ws(tmp_path, topology, split):
     run = engine(p, "dense")
     total = compulsory = latency = 0.0
     for layer in read_scalesim_topology(SS / f"{topology}.csv").layers:
-        c = run(_dense(layer))
+        task = _dense(layer)
+        c = run(task)
         g = c.mapping
-        m, k, n = g.dims
-        compulsory += g.groups * (m * k + k * n + m * n)
+        m, k, _ = g.dims
+        # weights once; activations once unless they stay on chip; an input that no
+        # window reads (a strided 1x1 conv skips rows) need not move
+        needed = _needed_inputs(layer)
+        acts = 0 if g.activations_on_chip else needed + task.output_count
+        compulsory += g.groups * m * k + acts
         total += c.bits("dram") / 8
         latency += price(c, p, 8, 8).latency_s
     ratio = total / words
     assert total >= compulsory
-    assert 0.15 <= ratio <= 1.0, ratio
+    assert 0.05 <= ratio <= 1.0, ratio
     # no slower than SCALE-Sim's compute cycles at 1 GHz, within 25 %
     assert latency <= 1.25 * ref["compute_cycles"].sum() * 1e-9
 
@@ -370,3 +384,209 @@ def test_estimate_json_carries_the_loop_nest(tmp_path, capsys):
     assert all(r["dram_psums_write_bits"] >= 0 for r in rows)
     text = capsys.readouterr().out
     assert f"Conv3 [dense]: {rows[2]['mapping']}" in text
+
+
+# --- convolution windows and activations on chip -------------------------------------
+
+
+def _needed_inputs(layer) -> int:
+    """Input elements some window of a convolution reads (all inputs of other layers),
+    counted from coordinates."""
+    if layer.kind != "conv2d":
+        return layer.input_count
+    (h, w), (p, q) = layer.input_hw, layer.output_hw
+    ys = {
+        y * layer.stride_hw[0] - layer.padding_hw[0] + r * layer.dilation_hw[0]
+        for y in range(p)
+        for r in range(layer.kernel_hw[0])
+    }
+    xs = {
+        x * layer.stride_hw[1] - layer.padding_hw[1] + s * layer.dilation_hw[1]
+        for x in range(q)
+        for s in range(layer.kernel_hw[1])
+    }
+    rows = sum(0 <= y < h for y in ys)
+    cols = sum(0 <= x < w for x in xs)
+    return layer.batch * layer.in_channels * rows * cols
+
+
+def _conv_tiles(w, nt):
+    """The n tiles of a windowed nest, literally: lists of (image, p, q) outputs (whole
+    images, bands of whole rows, or pieces of one row, as the model snaps Nt)."""
+    b, (p, q) = w.images, w.output_hw
+    if nt >= p * q:
+        per = min(b, nt // (p * q))
+        return [
+            [(i, y, x) for i in range(i0, min(b, i0 + per)) for y in range(p) for x in range(q)]
+            for i0 in range(0, b, per)
+        ]
+    if nt >= q:
+        pr = nt // q
+        return [
+            [(i, y, x) for y in range(y0, min(p, y0 + pr)) for x in range(q)]
+            for i in range(b)
+            for y0 in range(0, p, pr)
+        ]
+    return [
+        [(i, y, x) for x in range(x0, min(q, x0 + nt))]
+        for i in range(b)
+        for y in range(p)
+        for x0 in range(0, q, nt)
+    ]
+
+
+def _window_inputs(w, k_range, outs):
+    """Distinct (image, channel, row, column) inputs that the outputs ``outs`` read
+    through the reduction positions ``k_range`` (K in (channel, r, s) order, every tap
+    of a touched channel fetched)."""
+    r, s = w.kernel
+    chans = {kk // (r * s) for kk in k_range}
+    got = set()
+    for i, y, x in outs:
+        for c in chans:
+            for a in range(r):
+                for bb in range(s):
+                    yy = y * w.stride[0] - w.padding[0] + a * w.dilation[0]
+                    xx = x * w.stride[1] - w.padding[1] + bb * w.dilation[1]
+                    if 0 <= yy < w.input_hw[0] and 0 <= xx < w.input_hw[1]:
+                        got.add((i, c, yy, xx))
+    return len(got)
+
+
+def _simulate_conv(w, m, tiles, order):
+    """Input elements a nest fetches from DRAM, the loop nest run literally over the
+    convolution's own coordinates: the inputs each (k, n) tile's windows read, or its
+    im2col columns where those are fewer over the whole run."""
+    mt, kt, nt = tiles
+    r, s = w.kernel
+    k = w.channels * r * s
+    ranges = {
+        "m": list(range(0, m, mt)),
+        "k": [range(k0, min(k, k0 + kt)) for k0 in range(0, k, kt)],
+        "n": _conv_tiles(w, nt),
+    }
+    resident, windows, columns = None, 0, 0
+    for point in itertools.product(*(range(len(ranges[d])) for d in order)):
+        at = dict(zip(order, point, strict=True))
+        key = (at["k"], at["n"])
+        if key != resident:
+            resident = key
+            ks, ns = ranges["k"][at["k"]], ranges["n"][at["n"]]
+            windows += _window_inputs(w, ks, ns)
+            columns += len(ks) * len(ns)
+    return min(windows, columns)
+
+
+WINDOWS = st.builds(
+    lambda c, r, s, h, wd, st_, pad, d, b: (c, (r, s), (h, wd), (st_, st_), (pad, pad), (d, d), b),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(3, 7),
+    st.integers(3, 7),
+    st.integers(1, 3),
+    st.integers(0, 1),
+    st.integers(1, 2),
+    st.integers(1, 2),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(win=WINDOWS, data=st.data())
+def test_window_fetch_matches_a_literal_run_over_coordinates(win, data):
+    """A convolution's inputs are fetched once per tile that reads them: the model's
+    input DRAM traffic equals a literal run of the nest that collects, per (k, n)
+    tile, the distinct input pixels its windows read; and it never exceeds the im2col
+    count nor falls below the inputs some window reads."""
+    c, (r, s), (h, wd), stride, pad, dil, b = win
+    p = (h + 2 * pad[0] - dil[0] * (r - 1) - 1) // stride[0] + 1
+    q = (wd + 2 * pad[1] - dil[1] * (s - 1) - 1) // stride[1] + 1
+    if p < 1 or q < 1:
+        return
+    w = Window(
+        channels=c,
+        kernel=(r, s),
+        input_hw=(h, wd),
+        output_hw=(p, q),
+        stride=stride,
+        padding=pad,
+        dilation=dil,
+        images=b,
+    )
+    m, k, n = 2, c * r * s, b * p * q
+    tiles = (
+        data.draw(st.integers(1, m)),
+        data.draw(st.integers(1, k)),
+        data.draw(st.integers(1, n)),
+    )
+    order = data.draw(st.sampled_from(ORDERS))
+    nest = evaluate_nest(
+        dims=(m, k, n),
+        tiles=tiles,
+        order=order,
+        array=(1, 1),
+        dataflow="ws",
+        weight_bits=8,
+        activation_bits=8,
+        window=w,
+    )
+    got = nest.operand("inputs").dram_read_bits / 8
+    assert got == _simulate_conv(w, m, nest.tiles, order)
+    plain = evaluate_nest(
+        dims=(m, k, n),
+        tiles=nest.tiles,
+        order=order,
+        array=(1, 1),
+        dataflow="ws",
+        weight_bits=8,
+        activation_bits=8,
+    )
+    assert got <= plain.operand("inputs").dram_read_bits / 8
+
+
+def test_window_hand_computed():
+    """3x3 conv, stride 1, padding 1, 4 channels of 8x8, one image: P = Q = 8, K = 36,
+    N = 64. Whole tiles: every input read once, 4 x 64 = 256 (im2col: 36 x 64 = 2304).
+    Bands of 2 output rows (Nt = 16): band 0 reads rows 0-2, bands 1-2 four rows each,
+    band 3 rows 5-7: 3 + 4 + 4 + 3 = 14 rows of 8, x 4 channels = 448. K tiles of 9 (one
+    channel each) with those bands: the same 448. K tiles of 12 straddle channels:
+    tiles 0-11, 12-23, 24-35 touch channels {0,1}, {1,2}, {2,3}: 6 visits, 6 x 14 x 8
+    = 672. Outputs in row pieces of 4 (Nt = 4): rows read per output row 2,3,...,3,2 =
+    22, columns per piece 5 + 5 = 10: 4 x 22 x 10 = 880."""
+    w = Window(channels=4, kernel=(3, 3), input_hw=(8, 8), output_hw=(8, 8), padding=(1, 1))
+
+    def fetched(kt, nt):
+        nest = evaluate_nest(
+            dims=(8, 36, 64),
+            tiles=(8, kt, nt),
+            order=("m", "k", "n"),
+            array=(1, 1),
+            dataflow="ws",
+            weight_bits=8,
+            activation_bits=8,
+            window=w,
+        )
+        return nest.operand("inputs").dram_read_bits / 8
+
+    assert fetched(36, 64) == 256
+    assert fetched(36, 16) == fetched(9, 16) == 448
+    assert fetched(12, 16) == 672
+    assert fetched(36, 4) == 880
+
+
+def test_activations_stay_on_chip_when_they_fit(tmp_path):
+    """SCALE-Sim's AlexNet Conv3 (13x13x256 -> 11x11x384, 8-bit: 43,264 + 46,464 B)
+    fits a 192 KB shared buffer beside its working tiles: only its 884,736 weights
+    move, once. With 3 x 32 KB split buffers its input does not fit: inputs and
+    outputs move."""
+    layer = read_scalesim_topology(SS / "alexnet.csv").layers[2]
+    assert (layer.input_count, layer.output_count) == (43264, 46464)
+    shared = run_systolic(_dense(layer), _mapped(tmp_path))
+    nest = shared.mapping
+    assert nest.activations_on_chip and "activations on chip" in nest.loop_nest()
+    assert shared.bits("dram") == 884736 * 8
+    extra = "  scalesim_sram_bytes: {ifmap: 32768, filter: 32768, ofmap: 32768}\n"
+    split = run_systolic(_dense(layer), _mapped(tmp_path, extra)).mapping
+    assert not split.activations_on_chip
+    assert split.operand("outputs").dram_write_bits == 46464 * 8
+    assert split.operand("inputs").dram_read_bits >= 43264 * 8

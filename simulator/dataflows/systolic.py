@@ -36,7 +36,7 @@ from simulator.dataflows.task import LayerTask
 from simulator.formats import FormatParams, format_stats
 from simulator.hwconfig import Platform
 from simulator.layers import GemmView
-from simulator.mapping import Budget, LoopNest, Prices, map_gemm
+from simulator.mapping import Budget, LoopNest, Prices, Window, map_gemm
 from simulator.traffic import (
     Access,
     ExecutionCounts,
@@ -147,6 +147,7 @@ def run_systolic(
     engine = f"systolic {rows}x{cols} {c.dataflow}"
     if task.variant == "structured":
         meta_bits = format_stats(p, "compact", FormatParams(weight_bits=wb)).other_bits
+    dense_k = g.cols
     if task.variant == "nm" and nm is not None:
         st = format_stats(p, "nm", FormatParams(weight_bits=wb, nm=(nm.n, nm.m)))
         if st.representable:
@@ -160,18 +161,24 @@ def run_systolic(
     useful = p.nnz * full.n_cols
     # zero gating: a zero weight or a zero activation leaves the multiplier idle
     gated = slots - useful * task.activation_density if c.zero_gating else 0
-    ins, wts, outs = sram_reads(g, c.dataflow, rf, cf)
-    accesses = []
-    buffer = next((lv for lv in platform.memory if lv.kind == "sram"), None)
-    if buffer is not None:
-        accesses += [
-            Access(level=buffer.name, operand="inputs", read_bits=ins * ab, write_bits=0.0),
-            Access(level=buffer.name, operand="weights", read_bits=wts * wb, write_bits=0.0),
-            Access(level=buffer.name, operand="outputs", read_bits=0.0, write_bits=outs * ab),
-        ]
     dram = platform.level("dram")
+    buffer = next((lv for lv in platform.memory if lv.kind == "sram"), None)
     words = None
     nest = None
+    accesses: list[Access] = []
+    if dram is not None and platform.dram_model == "mapped":
+        nest = _mapped(task, platform, dense_k, value_bits + meta_bits, rows, cols, cycles)
+        engine += ", mapped"
+        words = _mapping_words(nest)
+        accesses += _nest_accesses(nest, platform, meta_bits / (value_bits + meta_bits or 1))
+    else:
+        ins, wts, outs = sram_reads(g, c.dataflow, rf, cf)
+        if buffer is not None:
+            accesses += [
+                Access(level=buffer.name, operand="inputs", read_bits=ins * ab, write_bits=0.0),
+                Access(level=buffer.name, operand="weights", read_bits=wts * wb, write_bits=0.0),
+                Access(level=buffer.name, operand="outputs", read_bits=0.0, write_bits=outs * ab),
+            ]
     if dram is not None and platform.dram_model == "scalesim":
         d_in, d_w, d_out = dram_words(task, g, platform, rows, cols, c.dataflow)
         engine += ", SCALE-Sim memory"
@@ -181,22 +188,7 @@ def run_systolic(
             Access(level=dram.name, operand="weights", read_bits=d_w * wb, write_bits=0.0),
             Access(level=dram.name, operand="outputs", read_bits=0.0, write_bits=d_out * ab),
         ]
-    elif dram is not None and platform.dram_model == "mapped":
-        nest = _mapped(platform, g, rows, cols, value_bits + meta_bits, ab, cycles)
-        engine += ", mapped"
-        words = _mapping_words(nest)
-        psums = nest.operand("psums")
-        accesses += dram_accesses(
-            level=dram.name,
-            weight_value_bits=value_bits,
-            weight_metadata_bits=meta_bits,
-            input_bits=g.groups * g.cols * g.n_cols * ab,
-            output_bits=nest.operand("outputs").dram_write_bits,
-            input_refetch=nest.input_refetch,
-            weight_refetch=nest.weight_refetch,
-            psum_spill_bits=psums.dram_write_bits,
-        )
-    elif dram is not None:
+    elif dram is not None and platform.dram_model != "mapped":
         accesses += _dram(
             task,
             c.dataflow,
@@ -222,30 +214,51 @@ def run_systolic(
     )
 
 
+def window_of(task: LayerTask, channels: int) -> Window | None:
+    """The convolution behind a layer's GEMM (``channels`` input channels per group
+    remain), or None for a layer whose inputs are its GEMM columns."""
+    layer = task.layer
+    if layer.kind != "conv2d":
+        return None
+    return Window(
+        channels=channels,
+        kernel=layer.kernel_hw,
+        input_hw=layer.input_hw,
+        output_hw=layer.output_hw,
+        stride=layer.stride_hw,
+        padding=layer.padding_hw,
+        dilation=layer.dilation_hw,
+        images=layer.batch,
+    )
+
+
 def _mapped(
+    task: LayerTask,
     platform: Platform,
-    g: GemmView,
+    dense_k: int,
+    weight_bits_total: float,
     rows: int,
     cols: int,
-    weight_bits_total: float,
-    activation_bits: int,
     cycles: int,
 ) -> LoopNest:
-    """The loop nest of ``g`` (``compute.dram_model: mapped``, :mod:`simulator.mapping`):
-    its buffers are the profile's ifmap, filter and ofmap SRAMs when
-    ``scalesim_sram_bytes`` gives them, else its sram level as one shared buffer (none:
-    nothing fits, the smallest tiles are used). Weights count at their stored width,
-    metadata included (bits per weight of the effective GEMM)."""
+    """The loop nest of the layer (``compute.dram_model: mapped``, :mod:`simulator.mapping`)
+    over its effective GEMM, the reduction at its dense length ``dense_k`` (an N:M unit
+    skips reduction steps, not the inputs they read). Buffers: the profile's ifmap,
+    filter and ofmap SRAMs when ``scalesim_sram_bytes`` gives them, else its sram level
+    shared (none: nothing fits, the smallest tiles are used). Weights count at their
+    stored width, metadata included.
+
+    **Activations on chip.** When the layer's whole input and output (activation width)
+    fit in the buffer beside a weight tile and a tile of partial sums, they stay there:
+    no DRAM traffic for them (the input is taken to be the previous layer's output,
+    left in the buffer; a producer whose own input and output did not fit wrote it to
+    DRAM instead, which this layer-by-layer rule does not charge)."""
+    g = task.effective_gemm()
+    r, s = task.layer.kernel_hw if task.layer.kind == "conv2d" else (1, 1)
+    window = window_of(task, dense_k // (r * s))
+    ab = task.activation_bits
     given = platform.scalesim_sram_bytes
     buffer = platform.level("sram")
-    if given:
-        budget = Budget(
-            weights=8.0 * given["filter"],
-            inputs=8.0 * given["ifmap"],
-            outputs=8.0 * given["ofmap"],
-        )
-    else:
-        budget = Budget(shared=8.0 * buffer.size_bytes if buffer is not None else 0.0)
     dram = platform.level("dram")
     prices = Prices(
         dram_read_pj=dram.read_pj_per_bit,
@@ -255,19 +268,122 @@ def _mapped(
         compute_s=cycles / platform.clock_hz,
         dram_bytes_per_s=dram.bandwidth_bytes_per_s,
     )
-    per_weight = weight_bits_total / max(1, g.groups * g.rows * g.cols)
-    return map_gemm(
+    kw = dict(
         groups=g.groups,
-        dims=(g.rows, g.cols, g.n_cols),
+        dims=(g.rows, dense_k, g.n_cols),
         array=(rows, cols),
         dataflow=platform.compute.dataflow,
-        weight_bits=per_weight,
-        activation_bits=activation_bits,
-        budget=budget,
+        weight_bits=weight_bits_total / max(1, g.groups * g.rows * dense_k),
+        activation_bits=ab,
         psum_bits=platform.psum_bits,
         objective=platform.mapping_objective,
         prices=prices,
+        window=window,
     )
+    ins, outs = task.input_count * ab, task.output_count * ab
+    if given:
+        sizes = {k: 8.0 * v for k, v in given.items()}
+        budget = Budget(weights=sizes["filter"], inputs=sizes["ifmap"], outputs=sizes["ofmap"])
+        if ins <= sizes["ifmap"]:
+            room = Budget(weights=sizes["filter"], inputs=0.0, outputs=sizes["ofmap"] - outs)
+            resident = map_gemm(**kw, budget=room, on_chip=True)
+            if resident.fits:
+                return resident
+    else:
+        size = 8.0 * buffer.size_bytes if buffer is not None else 0.0
+        budget = Budget(shared=size)
+        resident = map_gemm(**kw, budget=Budget(shared=size - ins - outs), on_chip=True)
+        if resident.fits:
+            return resident
+    return map_gemm(**kw, budget=budget)
+
+
+def _nest_accesses(nest: LoopNest, platform: Platform, meta_share: float) -> list[Access]:
+    """What a loop nest moves, per level and operand: DRAM (weights split into values
+    and metadata by ``meta_share``), the buffer (every array delivery, fill and drain
+    at the operand's width; partial sums accumulated at ``psum_bits`` over every
+    reduction fold but the last, off the buffer's port, as in accumulators at the
+    array's edge) and, where the profile has one, the register file."""
+    dram = platform.level("dram")
+    buffer = platform.level("sram")
+    regfile = platform.level("regfile")
+    pb = nest.psum_bits
+    width = {"weights": nest.weight_bits, "inputs": nest.activation_bits}
+    out = []
+    w, i, o, p = (nest.operand(x) for x in ("weights", "inputs", "outputs", "psums"))
+    out += [
+        Access(
+            level=dram.name,
+            operand="weights",
+            read_bits=w.dram_read_bits * (1 - meta_share),
+            write_bits=0.0,
+        ),
+        Access(
+            level=dram.name,
+            operand="metadata",
+            read_bits=w.dram_read_bits * meta_share,
+            write_bits=0.0,
+        ),
+        Access(level=dram.name, operand="inputs", read_bits=i.dram_read_bits, write_bits=0.0),
+        Access(level=dram.name, operand="outputs", read_bits=0.0, write_bits=o.dram_write_bits),
+    ]
+    if p.dram_write_bits:
+        out.append(
+            Access(
+                level=dram.name,
+                operand="psums",
+                read_bits=p.dram_read_bits,
+                write_bits=p.dram_write_bits,
+            )
+        )
+    if buffer is not None:
+        ab = nest.activation_bits
+        outs = nest.groups * nest.dims[0] * nest.dims[2]
+        drain = 0 if nest.activations_on_chip else outs * ab
+        out += [
+            Access(
+                level=buffer.name,
+                operand="weights",
+                read_bits=w.buffer_reads * width["weights"],
+                write_bits=w.dram_read_bits,
+            ),
+            Access(
+                level=buffer.name,
+                operand="inputs",
+                read_bits=i.buffer_reads * ab,
+                write_bits=i.dram_read_bits,
+            ),
+            Access(level=buffer.name, operand="outputs", read_bits=drain, write_bits=outs * ab),
+            Access(
+                level=buffer.name,
+                operand="accumulation",
+                read_bits=(o.buffer_reads - outs) * pb,
+                write_bits=(o.buffer_writes - outs) * pb,
+                port=False,
+            ),
+        ]
+        if p.buffer_reads:
+            out.append(
+                Access(
+                    level=buffer.name,
+                    operand="psums",
+                    read_bits=p.buffer_reads * pb,
+                    write_bits=p.buffer_writes * pb,
+                )
+            )
+    if regfile is not None:
+        for t in (w, i, o):
+            bits = width[t.operand] if t.operand != "outputs" else pb
+            if t.regfile_reads or t.regfile_writes:
+                out.append(
+                    Access(
+                        level=regfile.name,
+                        operand=t.operand,
+                        read_bits=t.regfile_reads * bits,
+                        write_bits=t.regfile_writes * bits,
+                    )
+                )
+    return out
 
 
 def _mapping_words(nest: LoopNest) -> dict[str, float]:
