@@ -307,9 +307,16 @@ def test_objectives():
 
 
 def _mapped(tmp_path, extra=""):
+    """scalesim_32x32_ws mapped over its SRAMs as one shared 192 KB buffer (``extra``:
+    more compute keys, e.g. the three SRAMs)."""
+    text = (Path(__file__).parents[1] / "hwconfigs" / "scalesim_32x32_ws.yaml").read_text()
+    lines = [x for x in text.splitlines() if not x.startswith("  scalesim_sram_bytes:")]
+    (tmp_path / "shared.yaml").write_text(
+        "\n".join(lines).replace("name: scalesim_32x32_ws", "name: ws_shared")
+    )
     path = tmp_path / "mapped.yaml"
     path.write_text(
-        "extends: scalesim_32x32_ws\nname: ws_mapped\ncompute:\n  dram_model: mapped\n" + extra
+        "extends: shared.yaml\nname: ws_mapped\ncompute:\n  dram_model: mapped\n" + extra
     )
     return load_platform(path)
 
@@ -321,12 +328,12 @@ def test_profile_field_and_refusals(tmp_path):
     c = run_systolic(_dense(layer), p)
     assert c.mapping is not None and c.mapping.psum_bits == 24 and "mapped" in c.engine
     assert c.bits("dram") == c.mapping.dram_bits
-    assert run_systolic(_dense(layer), load_platform("scalesim_32x32_ws")).mapping is None
+    assert run_systolic(_dense(layer), load_platform("tpu_v1")).mapping.array == (256, 256)
     bad = tmp_path / "bad.yaml"
     bad.write_text("extends: eie\nname: x\ncompute:\n  dram_model: mapped\n")
     with pytest.raises(ConfigError, match="mapped needs a systolic profile"):
         load_platform(bad)
-    bad.write_text("extends: scalesim_32x32_ws\nname: x\ncompute:\n  mapping_objective: dram\n")
+    bad.write_text("extends: eie\nname: x\ncompute:\n  mapping_objective: dram\n")
     with pytest.raises(ConfigError, match="only with dram_model: mapped"):
         load_platform(bad)
 

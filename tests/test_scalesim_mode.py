@@ -106,12 +106,15 @@ def test_other_shapes_and_sram_sizes_match_scalesim_runs(cfg):
     assert _run(load_platform(cfg), layers) == expect
 
 
-def test_builtin_profiles_keep_prunesims_dram_model():
+def test_builtin_dense_arrays_are_mapped():
+    """The built-in SCALE-Sim arrays map each layer as a loop nest over SCALE-Sim's
+    three 64 KB SRAMs; SCALE-Sim's own counting is the opt-in mode above."""
+    layer = read_scalesim_topology(SS / "alexnet.csv").layers[2]
     for flow in FLOWS:
         p = load_platform(f"scalesim_32x32_{flow}")
-        assert p.dram_model == "prunesim"
-        layer = read_scalesim_topology(SS / "alexnet.csv").layers[2]
-        assert run_systolic(_dense(layer), p).words is None
+        assert p.dram_model == "mapped"
+        assert p.scalesim_sram_bytes == {"ifmap": 65536, "filter": 65536, "ofmap": 65536}
+        assert run_systolic(_dense(layer), p).mapping.dataflow == flow
 
 
 def test_a_yaml_profile_can_opt_in(tmp_path):

@@ -24,9 +24,9 @@ elements.
 
 Off-chip traffic follows ``compute.dram_model``: prunesim's heuristic (default,
 :func:`_dram`), SCALE-Sim's own counting (:mod:`simulator.dataflows.scalesim`), or
-``mapped``: the loop nest :mod:`simulator.mapping` chooses per layer (DRAM from its
-re-fetch factors and partial-sum spills; its buffer and register-file counts are
-reported as per-layer columns, while the priced SRAM accesses stay those above).
+``mapped``: the loop nest :mod:`simulator.mapping` chooses per layer; its DRAM,
+buffer and (where the profile has one) register-file counts are the priced accesses,
+and per-operand columns of the per-layer output.
 """
 
 from __future__ import annotations
