@@ -353,6 +353,42 @@ def test_cost_by_hand():
     assert cost.bound == "compute"
 
 
+@pytest.mark.parametrize(("dram_bytes_per_s", "bound"), [(1e12, "compute"), (1e6, "dram")])
+def test_static_power_is_charged_for_the_whole_latency_by_hand(dram_bytes_per_s, bound):
+    """The layer of test_cost_by_hand on a platform with 2 W of static power: the
+    static energy is 2 W x the latency, whichever bound set it, and adds to the rest."""
+    layer = Linear(name="fc", in_features=4, out_features=2, tokens=3)
+    p = platform_from_dict(
+        {
+            "name": "tiny",
+            "class": "asic",
+            "execution": "systolic",
+            "clock_hz": 1e9,
+            "weight_bits": [8],
+            "activation_bits": 8,
+            "compute": {"pes": 4, "array_rows": 2, "array_cols": 2, "dataflow": "ws"},
+            "memory": [
+                {**DRAM, "bandwidth_bytes_per_s": dram_bytes_per_s},
+                {**BUF, "size_bytes": 16},
+            ],
+            "energy": {"mac_pj": {"int8": 0.5}, "static_w": 2.0},
+        }
+    )
+    cost = price(run_systolic(task(layer), p), p, 8, 8)
+    # as in test_cost_by_hand: 592 DRAM bits (74 bytes), and the dynamic energy
+    dram_s = ((8 + 12 + 6) * 8 + 2 * 192) / 8 / dram_bytes_per_s
+    dynamic_pj = (64 + 96 + 192) * 10 + (48 + 192) * 20 + (64 + 96) + 96 * 2 + 24 * 0.5
+    latency = dram_s if bound == "dram" else cost.compute_s
+    assert cost.bound == bound
+    assert cost.latency_s == pytest.approx(latency)
+    assert cost.latency_s == pytest.approx(max(cost.compute_s, dram_s))
+    assert cost.energy_static_j == pytest.approx(2.0 * latency)
+    assert cost.energy_j == pytest.approx(dynamic_pj * 1e-12 + 2.0 * latency)
+    if bound == "dram":  # 74 us of DRAM time against 13 ns of compute
+        assert cost.latency_s == pytest.approx(74e-6)
+        assert cost.compute_s < cost.latency_s / 100
+
+
 @pytest.mark.parametrize("platform", ["eie", "scalesim_32x32_ws", "a100", "zcu102", "tpu_v1"])
 def test_network_invariants(platform):
     p = load_platform(platform)

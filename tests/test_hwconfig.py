@@ -57,6 +57,68 @@ def test_every_number_carries_a_source_comment(name):
             assert above.startswith("#"), f"{name}: line {i + 1} has no source: {line!r}"
 
 
+def _static_w_comment(path: Path) -> str | None:
+    """The comment beside a profile's ``static_w`` (on its line and the comment lines
+    just above), following ``extends`` to the profile that sets it."""
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^\s*static_w\s*:", line):
+            parts = [line.partition("#")[2]]
+            j = i - 1
+            while j >= 0 and lines[j].strip().startswith("#"):
+                parts.insert(0, lines[j].strip().lstrip("#"))
+                j -= 1
+            return " ".join(x.strip() for x in parts if x.strip()) or None
+    parent = read_yaml(path).get("extends")
+    if parent is None:
+        return None
+    return _static_w_comment(builtin_platforms().get(parent) or path.parent / parent)
+
+
+def _static_power_problem(path: Path) -> str | None:
+    """Why a profile's static power breaks the rule of hwconfigs/README.md ("Static
+    power"): a figure above zero with its source beside it, or zero only where that
+    comment says the source gives zero."""
+    comment = _static_w_comment(path)
+    if not comment:
+        return "static_w has no comment giving its source"
+    if load_platform(path).static_w == 0 and "zero" not in comment.lower():
+        return "static_w is 0 and its comment does not say that the source gives zero"
+    return None
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_builtin_has_a_sourced_static_power(name):
+    assert _static_power_problem(builtin_platforms()[name]) is None, name
+    # no built-in's source gives zero today: every one charges idle power
+    assert load_platform(name).static_w > 0, name
+
+
+def test_zero_static_power_needs_a_statement(tmp_path):
+    def profile(name, energy_lines=(), extends=None):
+        f = tmp_path / f"{name}.yaml"
+        if extends:
+            f.write_text(f"extends: {extends}\nname: {name}\n")
+        else:
+            data = {k: v for k, v in MINIMAL.items() if k != "energy"} | {"name": name}
+            lines = [f"{k}: {json.dumps(v)}" for k, v in data.items()]
+            lines += ["energy:", '  mac_pj: {"int8": 0.5}', *energy_lines]
+            f.write_text("\n".join(lines) + "\n")
+        return f
+
+    silent = profile("silent", ["  static_w: 0.0"])
+    unsaid = profile("unsaid", ["  static_w: 0.0  # not modelled"])
+    said = profile("said", ["  # the data sheet gives zero: no clock, no leakage", "  static_w: 0"])
+    child = profile("child", extends="said.yaml")
+    sourced = profile("sourced", ["  static_w: 1.5  # measured idle power (test)"])
+    assert "no comment" in _static_power_problem(silent)
+    assert "does not say" in _static_power_problem(unsaid)
+    assert _static_power_problem(said) is None
+    assert _static_power_problem(child) is None
+    assert load_platform(child).static_w == 0
+    assert _static_power_problem(sourced) is None
+
+
 MINIMAL = {
     "name": "tiny",
     "class": "asic",
