@@ -110,6 +110,8 @@ class LoopNest:
     """Inputs counted as the convolution windows read them (else the im2col K x N view)."""
     activations_on_chip: bool = False
     """The layer's inputs and outputs stay in the buffer: no DRAM traffic for them."""
+    score: tuple[float, ...] = ()
+    """What the search ranked it by, whole layer: (objective, DRAM bits, buffer bits)."""
     traffic: tuple[OperandTraffic, ...]
 
     def operand(self, name: str) -> OperandTraffic:
@@ -349,7 +351,8 @@ class Budget:
 
 @dataclass(frozen=True, kw_only=True)
 class Prices:
-    """What the energy and latency objectives price (pJ/bit; s; bytes/s)."""
+    """What the energy and latency objectives price (pJ/bit; s; bytes/s; bits/s).
+    ``compute_s`` is the whole layer's."""
 
     dram_read_pj: float = 0.0
     dram_write_pj: float = 0.0
@@ -357,6 +360,7 @@ class Prices:
     buffer_write_pj: float = 0.0
     compute_s: float = 0.0
     dram_bytes_per_s: float = float("inf")
+    buffer_bits_per_s: float = float("inf")
 
 
 def _evaluate(
@@ -449,6 +453,45 @@ def fitting_tiles(
     return (im[rows], ik[rows], last[rows]), True
 
 
+def _scores(
+    c: dict[str, np.ndarray],
+    mn: tuple[int, int],
+    bits: tuple[float, float, float],
+    groups: int,
+    objective: str,
+    prices: Prices,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(objective, DRAM bits, buffer bits) of candidates' counts ``c``, whole layer.
+    Buffer bits: every delivery to the array, fill from and drain to DRAM at the
+    operand's width, and partial sums at ``psum_bits`` (written once per reduction
+    fold, read back for all but the first); the latency objective charges the
+    buffer's port (all but the partial-sum accumulation) against its bandwidth."""
+    wb, ab, pb = bits
+    outs = mn[0] * mn[1]
+    reads = c["w_dram"] * wb + c["i_dram"] * ab + c["psum_dram"] * pb
+    writes = c["o_dram"] * ab + c["psum_dram"] * pb
+    accumulate = (c["o_buf_w"] - outs) * pb
+    port = c["w_buf"] * wb + c["i_buf"] * ab + outs * ab + reads + writes
+    dram = groups * (reads + writes).astype(np.float64)
+    buffer = groups * (port + 2 * accumulate).astype(np.float64)
+    if objective == "dram":
+        key = dram
+    elif objective == "latency":
+        key = np.maximum(
+            np.maximum(prices.compute_s, dram / 8 / prices.dram_bytes_per_s),
+            groups * port / prices.buffer_bits_per_s,
+        )
+    else:
+        key = groups * (
+            reads * prices.dram_read_pj
+            + writes * prices.dram_write_pj
+            + (port - reads) * prices.buffer_read_pj
+            + (reads + outs * ab) * prices.buffer_write_pj
+            + accumulate * (prices.buffer_read_pj + prices.buffer_write_pj)
+        )
+    return key, dram, buffer
+
+
 @functools.lru_cache(maxsize=8192)
 def map_gemm(
     *,
@@ -466,8 +509,9 @@ def map_gemm(
     on_chip: bool = False,
 ) -> LoopNest:
     """The loop nest over the stated space that minimises ``objective`` (DRAM bits;
-    energy of DRAM and buffer traffic; or latency = max(compute, DRAM / bandwidth),
-    ties broken by DRAM bits), with its traffic for ``groups`` groups of the GEMM.
+    energy of DRAM and buffer traffic; or latency = max(compute, DRAM / bandwidth)),
+    ties broken by DRAM bits, then by buffer bits (every array delivery and partial-
+    sum visit), with its traffic for ``groups`` groups of the GEMM.
     ``window``: the convolution behind the GEMM (inputs fetched once per tile that
     reads them, not once per im2col column); ``on_chip``: the layer's input and output
     activations stay in the buffer (the caller reserves their room in ``budget``)."""
@@ -480,25 +524,11 @@ def map_gemm(
     tilings = _tilings((m, k, n), array, dataflow, window)
     pick, fits = fitting_tiles(tilings, bits, budget, on_chip)
     c = _evaluate((m, k, n), tilings, pick, bits, on_chip)
-    dram = c["dram_bits"].astype(np.float64)
-    if objective == "dram":
-        key = dram
-    elif objective == "latency":
-        key = np.maximum(prices.compute_s, dram / 8 / prices.dram_bytes_per_s)
-    else:
-        wb, ab, pb = bits
-        reads = c["w_dram"] * wb + c["i_dram"] * ab + c["psum_dram"] * pb
-        writes = c["o_dram"] * ab + c["psum_dram"] * pb
-        buf_r = c["w_buf"] * wb + c["i_buf"] * ab + (c["o_buf_w"] - m * n) * pb + writes
-        buf_w = reads + c["o_buf_w"] * pb
-        key = (
-            reads * prices.dram_read_pj
-            + writes * prices.dram_write_pj
-            + buf_r * prices.buffer_read_pj
-            + buf_w * prices.buffer_write_pj
-        )
-    key = np.broadcast_to(key, dram.shape).ravel()
-    o, i = divmod(int(np.lexsort((dram.ravel(), key))[0]), len(pick[0]))
+    keys = _scores(c, (m, n), bits, int(groups), objective, prices)
+    shape = np.broadcast_shapes(*(np.shape(x) for x in keys))
+    ranked = np.lexsort(tuple(np.broadcast_to(x, shape).ravel() for x in reversed(keys)))
+    o, i = divmod(int(ranked[0]), len(pick[0])) if len(shape) == 2 else (0, int(ranked[0]))
+    score = tuple(float(np.broadcast_to(x, shape).ravel()[ranked[0]]) for x in keys)
     chosen = tuple(t.tile[p[i]] for t, p in zip(tilings, pick, strict=True))
     counts = {
         name: int((v[o] if np.ndim(v) == 2 else v)[i])
@@ -518,10 +548,13 @@ def map_gemm(
         chosen,
         window,
         on_chip,
+        score,
     )
 
 
-def _nest(groups, dims, array, dataflow, bits, objective, fits, order, c, tiles, window, on_chip):
+def _nest(
+    groups, dims, array, dataflow, bits, objective, fits, order, c, tiles, window, on_chip, score=()
+):
     """The :class:`LoopNest` of one chosen candidate (``c``: its per-group counts)."""
     m, k, n = dims
     wb, ab, pb = bits
@@ -589,6 +622,7 @@ def _nest(groups, dims, array, dataflow, bits, objective, fits, order, c, tiles,
         activation_bits=ab,
         windowed=window is not None,
         activations_on_chip=on_chip,
+        score=tuple(score),
         traffic=tuple(traffic),
     )
 

@@ -249,8 +249,9 @@ def _mapped(
     stored width, metadata included.
 
     **Activations on chip.** When the layer's whole input and output (activation width)
-    fit in the buffer beside a weight tile and a tile of partial sums, they stay there:
-    no DRAM traffic for them (the input is taken to be the previous layer's output,
+    fit in the buffer beside a weight tile and a tile of partial sums, they may stay
+    there (no DRAM traffic for them) if that mapping ranks first on the objective (the
+    input is taken to be the previous layer's output,
     left in the buffer; a producer whose own input and output did not fit wrote it to
     DRAM instead, which this layer-by-layer rule does not charge)."""
     g = task.effective_gemm()
@@ -267,6 +268,7 @@ def _mapped(
         buffer_write_pj=buffer.write_pj_per_bit if buffer is not None else 0.0,
         compute_s=cycles / platform.clock_hz,
         dram_bytes_per_s=dram.bandwidth_bytes_per_s,
+        buffer_bits_per_s=8 * buffer.bandwidth_bytes_per_s if buffer is not None else float("inf"),
     )
     kw = dict(
         groups=g.groups,
@@ -284,18 +286,17 @@ def _mapped(
     if given:
         sizes = {k: 8.0 * v for k, v in given.items()}
         budget = Budget(weights=sizes["filter"], inputs=sizes["ifmap"], outputs=sizes["ofmap"])
-        if ins <= sizes["ifmap"]:
-            room = Budget(weights=sizes["filter"], inputs=0.0, outputs=sizes["ofmap"] - outs)
-            resident = map_gemm(**kw, budget=room, on_chip=True)
-            if resident.fits:
-                return resident
+        room = Budget(
+            weights=sizes["filter"],
+            inputs=0.0 if ins <= sizes["ifmap"] else -1.0,
+            outputs=sizes["ofmap"] - outs,
+        )
     else:
         size = 8.0 * buffer.size_bytes if buffer is not None else 0.0
         budget = Budget(shared=size)
-        resident = map_gemm(**kw, budget=Budget(shared=size - ins - outs), on_chip=True)
-        if resident.fits:
-            return resident
-    return map_gemm(**kw, budget=budget)
+        room = Budget(shared=size - ins - outs)
+    nests = [map_gemm(**kw, budget=budget), map_gemm(**kw, budget=room, on_chip=True)]
+    return min((x for x in nests if x.fits), key=lambda x: x.score, default=nests[0])
 
 
 def _nest_accesses(nest: LoopNest, platform: Platform, meta_share: float) -> list[Access]:
