@@ -221,10 +221,12 @@ def _plain(dim: int, tiles: np.ndarray, unit: int) -> _Tiling:
     )
 
 
-def _k_window(dim: int, taps: int, tiles: np.ndarray, unit: int) -> _Tiling:
+@functools.lru_cache(maxsize=4096)
+def _k_window(dim: int, taps: int, candidates: tuple[int, ...], unit: int) -> _Tiling:
     """K = channels x taps: a K tile fetches the inputs of every channel it touches."""
+    tiles = np.array(candidates, dtype=np.int64)
     visits, most = [], []
-    for t in tiles.tolist():
+    for t in candidates:
         starts = np.arange(0, dim, t, dtype=np.int64)
         ends = np.minimum(starts + t, dim)
         ch = (ends - 1) // taps - starts // taps + 1
@@ -241,53 +243,81 @@ def _k_window(dim: int, taps: int, tiles: np.ndarray, unit: int) -> _Tiling:
     )
 
 
-def _bands(hit: np.ndarray, size: int) -> tuple[int, int]:
-    """(sum, max) over bands of ``size`` consecutive outputs of the inputs each reads."""
-    starts = np.arange(0, hit.shape[0], size)
-    per = np.logical_or.reduceat(hit, starts, axis=0).sum(axis=1)
-    return int(per.sum()), int(per.max())
+def _band_counts(hit: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each band size: (sum, max) over the bands of that many consecutive outputs
+    (the last one shorter) of the inputs a band reads, given ``hit`` (outputs x
+    inputs). Exact for any stride and dilation: an input is read by a band when the
+    first output at or after the band's start that reads it lies inside the band."""
+    n_out = hit.shape[0]
+    sizes = np.asarray(sizes, dtype=np.int64)
+    first = np.where(hit, np.arange(n_out)[:, None], n_out)
+    first = np.minimum.accumulate(first[::-1], axis=0)[::-1]
+    counts = -(-n_out // sizes)
+    starts = np.concatenate([np.arange(0, n_out, s) for s in sizes.tolist()])
+    ends = np.minimum(starts + np.repeat(sizes, counts), n_out)
+    per = (first[starts] < ends[:, None]).sum(axis=1)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return np.add.reduceat(per, offsets), np.maximum.reduceat(per, offsets)
 
 
-def _n_window(w: Window, tiles: np.ndarray, unit: int | None) -> _Tiling:
+@functools.lru_cache(maxsize=4096)
+def _n_window(w: Window, candidates: tuple[int, ...], unit: int | None) -> _Tiling:
     """N = images x P x Q, tiled as whole images, bands of whole output rows, or bands
     of one row's columns; a tile fetches exactly the inputs its outputs read (the rows
-    its band reads times the columns). ``tiles`` are snapped down to those shapes;
+    its band reads times the columns). ``candidates`` snap down to those shapes;
     ``unit`` None: N is streamed (folds are trips)."""
     b = w.images
     p, q = w.output_hw
     rows, cols = w.touched(0), w.touched(1)
     all_rows, all_cols = int(rows.any(axis=0).sum()), int(cols.any(axis=0).sum())
-    out = {k: [] for k in ("tile", "trips", "folds", "per_pass", "per_tile")}
+    t = np.array(candidates, dtype=np.int64)
 
-    def pieces(count: int, size: int) -> int:
+    def pieces(count: np.ndarray, size: np.ndarray) -> np.ndarray:
         return count if unit is None else count * -(-size // unit)
 
-    for t in tiles.tolist():
-        if t >= p * q:
-            i = min(b, t // (p * q))
-            shape = (
-                i * p * q,
-                -(-b // i),
-                pieces(b // i, i * p * q) + pieces(b % i > 0, b % i * p * q),
-            )
-            fetch = (b * all_rows * all_cols, i * all_rows * all_cols)
-        elif t >= q:
-            pr = t // q
-            band_sum, band_max = _bands(rows, pr)
-            fold = pieces(p // pr, pr * q) + pieces(p % pr > 0, p % pr * q)
-            shape = (pr * q, b * -(-p // pr), b * fold)
-            fetch = (b * band_sum * all_cols, band_max * all_cols)
-        else:
-            row_sum, row_max = _bands(rows, 1)
-            col_sum, col_max = _bands(cols, t)
-            fold = pieces(q // t, t) + pieces(q % t > 0, q % t)
-            shape = (t, b * p * -(-q // t), b * p * fold)
-            fetch = (b * row_sum * col_sum, row_max * col_max)
-        for key, v in zip(out, (*shape, *fetch), strict=True):
-            out[key].append(v)
-    arrays = {k: np.array(v, dtype=np.int64) for k, v in out.items()}
-    keep = np.unique(arrays["tile"], return_index=True)[1]
-    return _Tiling(dim=b * p * q, **{k: v[keep] for k, v in arrays.items()})
+    parts = []
+    images = t[t >= p * q]
+    if images.size:
+        i = np.minimum(b, images // (p * q))
+        rest = b % i
+        fold = pieces(b // i, i * p * q) + pieces(rest > 0, rest * p * q)
+        one = all_rows * all_cols
+        parts.append((i * p * q, -(-b // i), fold, np.full(i.shape, b * one), i * one))
+    bands = t[(t >= q) & (t < p * q)] // q
+    if bands.size:
+        band_sum, band_max = _band_counts(rows, bands)
+        rest = p % bands
+        fold = pieces(p // bands, bands * q) + pieces(rest > 0, rest * q)
+        parts.append(
+            (bands * q, b * -(-p // bands), b * fold, b * band_sum * all_cols, band_max * all_cols)
+        )
+    cut = t[t < q]
+    if cut.size:
+        (row_sum,), (row_max,) = _band_counts(rows, np.ones(1, dtype=np.int64))
+        col_sum, col_max = _band_counts(cols, cut)
+        rest = q % cut
+        fold = pieces(q // cut, cut) + pieces(rest > 0, rest)
+        parts.append(
+            (cut, b * p * -(-q // cut), b * p * fold, b * row_sum * col_sum, row_max * col_max)
+        )
+    tile, trips, folds, per_pass, per_tile = (
+        np.concatenate([np.asarray(x[j], dtype=np.int64) for x in parts]) for j in range(5)
+    )
+    _, keep = np.unique(tile, return_index=True)
+    return _Tiling(
+        dim=b * p * q,
+        tile=tile[keep],
+        trips=trips[keep],
+        folds=folds[keep],
+        per_pass=per_pass[keep],
+        per_tile=per_tile[keep],
+    )
+
+
+def clear_memo() -> None:
+    """Forget every memoised search and tiling (for timing a search afresh)."""
+    for fn in (map_gemm, _n_window, _k_window):
+        fn.cache_clear()
 
 
 def _tilings(
@@ -311,7 +341,7 @@ def _tilings(
     if window is None:
         return tm, _plain(k, cand["k"], unit.get("k", k)), _plain(n, cand["n"], unit.get("n", n))
     taps = window.kernel[0] * window.kernel[1]
-    tk = _k_window(k, taps, cand["k"], unit.get("k", k))
+    tk = _k_window(k, taps, tuple(cand["k"].tolist()), unit.get("k", k))
     if given is None:
         p, q = window.output_hw
         cand["n"] = np.unique(
@@ -323,7 +353,7 @@ def _tilings(
                 ]
             )
         )
-    return tm, tk, _n_window(window, cand["n"], unit.get("n"))
+    return tm, tk, _n_window(window, tuple(cand["n"].tolist()), unit.get("n"))
 
 
 def _input_pass(tk: _Tiling, tn: _Tiling, ik: np.ndarray, i_n: np.ndarray) -> np.ndarray:
