@@ -150,11 +150,12 @@ COMPUTE_FIELDS: dict[str, Field] = {
     "mapping_objective": Field(
         kind="enum",
         description=(
-            "dram_model mapped: what the loop-nest search minimises: DRAM bits, energy of "
-            "DRAM and buffer traffic, or latency (max of compute and DRAM time)"
+            "dram_model mapped: what the loop-nest search minimises: latency (the largest "
+            "of compute, DRAM and buffer-port time), DRAM bits, or energy of DRAM and "
+            "buffer traffic; ties go to less DRAM, then less buffer traffic"
         ),
         choices=("dram", "energy", "latency"),
-        default="dram",
+        default="latency",
         attr="",
     ),
     "psum_bits": _int(

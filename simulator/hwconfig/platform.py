@@ -134,8 +134,9 @@ class Platform:
 
     @property
     def mapping_objective(self) -> str:
-        """``compute.mapping_objective`` (``dram_model: mapped``): dram, energy or latency."""
-        return self.raw.get("compute", {}).get("mapping_objective", "dram")
+        """``compute.mapping_objective`` (``dram_model: mapped``): latency (default),
+        dram or energy."""
+        return self.raw.get("compute", {}).get("mapping_objective", "latency")
 
     @property
     def psum_bits(self) -> int:
