@@ -126,6 +126,7 @@ class RSShape:
     """Padded ifmap extent (rows and columns the GLB holds)."""
     real_in_hw: tuple[int, int]
     """Unpadded ifmap extent (what DRAM holds)."""
+    pad_top: int
     stride: int
     dilation: int
     row_chunks: int = 1
@@ -164,6 +165,7 @@ def rs_shape(task: LayerTask, rows: int, ifmap_spad: int) -> RSShape:
             out_hw=layer.output_hw,
             in_hw=(h + 2 * ph, w + 2 * pw),
             real_in_hw=(h, w),
+            pad_top=ph,
             stride=layer.stride_hw[0],
             dilation=layer.dilation_hw[0],
         )
@@ -171,7 +173,13 @@ def rs_shape(task: LayerTask, rows: int, ifmap_spad: int) -> RSShape:
         r = s = 1
         channels = g.cols
         shape = dict(
-            images=g.n_cols, out_hw=(1, 1), in_hw=(1, 1), real_in_hw=(1, 1), stride=1, dilation=1
+            images=g.n_cols,
+            out_hw=(1, 1),
+            in_hw=(1, 1),
+            real_in_hw=(1, 1),
+            pad_top=0,
+            stride=1,
+            dilation=1,
         )
     cuts = ceil_div(r, rows) * ceil_div(s, ifmap_spad)
     return RSShape(
@@ -246,6 +254,19 @@ def _rows_in(e: np.ndarray, sh: RSShape) -> np.ndarray:
     return np.minimum(sh.in_hw[0], (e - 1) * sh.stride + reach)
 
 
+def _real_rows(e: np.ndarray, sh: RSShape) -> np.ndarray:
+    """Unpadded ifmap rows read from DRAM over all row blocks of ``e`` ofmap rows
+    (overlaps read again; padding and rows no output reads are not fetched)."""
+    out = np.zeros(e.shape, dtype=np.int64)
+    top, bottom = sh.pad_top, sh.pad_top + sh.real_in_hw[0]
+    for idx, rows in np.ndenumerate(e):
+        first = np.arange(0, sh.out_hw[0], rows)
+        start = first * sh.stride
+        end = start + _rows_in(np.minimum(rows, sh.out_hw[0] - first), sh)
+        out[idx] = np.clip(np.minimum(end, bottom) - np.maximum(start, top), 0, None).sum()
+    return out
+
+
 def _choices(base: tuple[int, ...], top: int, *extra: int) -> np.ndarray:
     vals = {v for v in base if v <= top} | {min(top, x) for x in extra if x >= 1}
     return np.array(sorted(vals), dtype=np.int64)
@@ -316,7 +337,7 @@ def _counts(sh: RSShape, hw: RSHardware, c: dict[str, np.ndarray]) -> dict[str, 
     outputs = g * big_n * big_m * big_e * f_cols
     in_rows = g * big_n * big_c * sum_rows * sh.in_hw[1]
     dram_w = g * big_m * big_c * r_k * s_k * n_n * n_e
-    real = sh.real_in_hw[0] * sh.real_in_hw[1] / (sh.in_hw[0] * sh.in_hw[1])
+    dram_in = g * big_n * big_c * _real_rows(e, sh) * sh.real_in_hw[1] * n_m
     glb_in_w, glb_in_r = in_rows * n_m, in_rows * f_pass
     glb_ps_w, glb_ps_r = outputs * n_c, outputs * (n_c - 1)
     spad_fw = dram_w * np.minimum(e, big_e)
@@ -324,7 +345,7 @@ def _counts(sh: RSShape, hw: RSHardware, c: dict[str, np.ndarray]) -> dict[str, 
     moves = passes * pt * n * e * f_cols * (r_k * r - 1)
     dram_pj, glb_pj, rf_pj, net_pj, static_pj, in_bits = hw.prices
     cycles = compute + stall
-    dram_bits = dram_w * hw.weight_bits + glb_in_w * real * in_bits
+    dram_bits = dram_w * hw.weight_bits + dram_in * in_bits
     energy = (
         dram_bits * dram_pj
         + (glb_in_w + glb_in_r + glb_ps_w + glb_ps_r) * ab * glb_pj
@@ -344,7 +365,7 @@ def _counts(sh: RSShape, hw: RSHardware, c: dict[str, np.ndarray]) -> dict[str, 
         "glb_ifmap": glb_ifmap,
         "glb_psum": glb_psum,
         "dram_w": dram_w,
-        "dram_in": glb_in_w * real,
+        "dram_in": dram_in,
         "glb_in_w": glb_in_w,
         "glb_in_r": glb_in_r,
         "glb_ps_w": glb_ps_w,
