@@ -257,14 +257,15 @@ def _rows_in(e: np.ndarray, sh: RSShape) -> np.ndarray:
 def _real_rows(e: np.ndarray, sh: RSShape) -> np.ndarray:
     """Unpadded ifmap rows read from DRAM over all row blocks of ``e`` ofmap rows
     (overlaps read again; padding and rows no output reads are not fetched)."""
-    out = np.zeros(e.shape, dtype=np.int64)
+    rows = e.ravel()
+    blocks = -(-sh.out_hw[0] // rows)
+    which = np.repeat(np.arange(rows.size), blocks)
+    first = (np.arange(which.size) - np.repeat(np.cumsum(blocks) - blocks, blocks)) * rows[which]
+    start = first * sh.stride
+    end = start + _rows_in(np.minimum(rows[which], sh.out_hw[0] - first), sh)
     top, bottom = sh.pad_top, sh.pad_top + sh.real_in_hw[0]
-    for idx, rows in np.ndenumerate(e):
-        first = np.arange(0, sh.out_hw[0], rows)
-        start = first * sh.stride
-        end = start + _rows_in(np.minimum(rows, sh.out_hw[0] - first), sh)
-        out[idx] = np.clip(np.minimum(end, bottom) - np.maximum(start, top), 0, None).sum()
-    return out
+    overlap = np.clip(np.minimum(end, bottom) - np.maximum(start, top), 0, None)
+    return np.bincount(which, weights=overlap, minlength=rows.size).reshape(e.shape)
 
 
 def _choices(base: tuple[int, ...], top: int, *extra: int) -> np.ndarray:
