@@ -21,6 +21,7 @@ from simulator.dataflows.rowstationary import (
     RSHardware,
     evaluate_mapping,
     rlc_bits,
+    rs_hardware,
     rs_shape,
     run_rowstationary,
 )
@@ -143,7 +144,7 @@ def test_published_mappings_fit_and_reproduce_table_iii(eyeriss):
     glb_total = 0.0
     for name, task in _alexnet_tasks().items():
         (m, n, e, p, q, r, t), ifmap_kb, psum_kb = TABLE_III[name]
-        hw = _hardware(task, eyeriss)
+        hw = rs_hardware(task, eyeriss, 16)
         mp = evaluate_mapping(rs_shape(task, 12, 12), hw, m=m, n=n, e=e, p=p, q=q, r=r, t=t)
         assert mp.fits, name
         assert mp.active_pes == TABLE_V[name][6], name
@@ -158,12 +159,6 @@ def test_published_mappings_fit_and_reproduce_table_iii(eyeriss):
     assert abs(_err(glb_total, TOTAL["glb_mb"])) < 0.15
 
 
-def _hardware(task, platform):
-    from simulator.dataflows.rowstationary import _hardware as hardware
-
-    return hardware(task, platform, task.weight_bits)
-
-
 def _tiny():
     return Conv2d(name="tiny", in_channels=2, out_channels=4, kernel_hw=(3, 3), input_hw=(5, 5))
 
@@ -172,7 +167,7 @@ def test_tiny_layer_counts_by_hand(eyeriss):
     # 4 filters x 2 channels x 3x3 over a 5x5 ifmap: E = F = 3. Mapping: one 3x3 set,
     # each PE p=4 filters x q=2 channels, e=3 rows, all filters in the GLB.
     task = _task(_tiny())
-    hw = _hardware(task, eyeriss)
+    hw = rs_hardware(task, eyeriss, 16)
     mp = evaluate_mapping(rs_shape(task, 12, 12), hw, m=4, n=1, e=3, p=4, q=2, r=1, t=1)
     assert mp.fits and mp.passes == 1 and mp.active_pes == 9
     assert mp.compute_cycles == 4 * 2 * 3 * 3  # p*q*S*F per pass
@@ -191,12 +186,16 @@ def test_tiny_layer_counts_by_hand(eyeriss):
     assert "p=4 filters x q=1 channels" in two.loop_nest()
 
 
-def test_non_structured_mask_gives_no_win(eyeriss):
+def _against_dense(platform, structure, density, variant):
+    """AlexNet CONV3 at batch 4, dense and pruned (``structure`` at ``density``)."""
     layer = replace(load_network("alexnet").layer("conv3"), batch=4)
-    mask = generate_mask(layer, Pruning(structure="random", density=0.1, seed=1))
-    prof = profile_mask(layer, mask)
-    dense = simulate_layer(layer, eyeriss, prof, variant="dense")
-    sparse = simulate_layer(layer, eyeriss, prof, variant="sparse")
+    prof = profile_mask(layer, generate_mask(layer, Pruning(structure=structure, density=density)))
+    dense = simulate_layer(layer, platform, prof, variant="dense")
+    return layer, dense, simulate_layer(layer, platform, prof, variant=variant)
+
+
+def test_non_structured_mask_gives_no_win(eyeriss):
+    layer, dense, sparse = _against_dense(eyeriss, "random", 0.1, "sparse")
     assert sparse.cost.latency_s == pytest.approx(dense.cost.latency_s, rel=1e-12)
     assert sparse.cost.energy_j == pytest.approx(dense.cost.energy_j, rel=1e-12)
     assert sparse.counts.macs_done == dense.counts.macs_done == layer.macs
@@ -216,11 +215,7 @@ def test_zero_activations_save_energy_not_cycles(eyeriss):
 
 
 def test_structured_pruning_shrinks_the_work(eyeriss):
-    layer = replace(load_network("alexnet").layer("conv3"), batch=4)
-    mask = generate_mask(layer, Pruning(structure="filter", density=0.5, seed=0))
-    prof = profile_mask(layer, mask)
-    dense = simulate_layer(layer, eyeriss, prof, variant="dense")
-    pruned = simulate_layer(layer, eyeriss, prof, variant="structured")
+    _, dense, pruned = _against_dense(eyeriss, "filter", 0.5, "structured")
     assert pruned.counts.macs_done == pytest.approx(0.5 * dense.counts.macs_done, rel=0.01)
     assert pruned.cost.latency_s < 0.7 * dense.cost.latency_s
     assert pruned.counts.bits("dram", "weights") < 0.7 * dense.counts.bits("dram", "weights")
@@ -280,7 +275,7 @@ def test_no_mapping_moves_less_than_the_compulsory_traffic(
     assert counts.bits("dram", "weights") >= layer.weight_count * 16
     inputs = rlc_bits(touched, 0.5, run_bits=5, level_bits=16, word_bits=64)
     assert counts.bits("dram", "inputs") >= inputs * (1 - 1e-9) - 64
-    hw: RSHardware = _hardware(task, platform)
+    hw: RSHardware = rs_hardware(task, platform, 16)
     mm, n, e, p, q, r, t = params
     mp = evaluate_mapping(rs_shape(task, 12, 12), hw, m=mm, n=n, e=e, p=p, q=q, r=r, t=t)
     assert mp.dram_weight_reads >= layer.weight_count

@@ -431,7 +431,9 @@ def evaluate_mapping(
     return _mapping(sh, hw, grid, (0,))
 
 
-def _hardware(task: LayerTask, platform: Platform, weight_bits: float) -> RSHardware:
+def rs_hardware(task: LayerTask, platform: Platform, weight_bits: float) -> RSHardware:
+    """The array, spads, GLB, prices and the coded ifmap width a search sees for ``task``
+    (``weight_bits``: stored bits per weight, metadata included)."""
     c, rs = platform.compute, platform.compute.row_stationary
     glb, dram = platform.level("sram"), platform.level("dram")
     spad, net = platform.level("regfile"), platform.level("network")
@@ -475,7 +477,7 @@ def run_rowstationary(task: LayerTask, platform: Platform) -> ExecutionCounts:
     if task.variant == "structured":
         meta = format_stats(task.profile, "compact", FormatParams(weight_bits=wb)).other_bits
     per_weight = wb + meta / max(1, g.groups * g.rows * g.cols)
-    hw = _hardware(task, platform, per_weight)
+    hw = rs_hardware(task, platform, per_weight)
     shape = rs_shape(task, c.array_rows, rs.ifmap_spad)
     mp = rs_mapping(shape, hw)
     slots = g.macs
