@@ -165,7 +165,7 @@ def _candidates(sh: RSShape, hw: RSHardware) -> dict[str, np.ndarray]:
     kmax = -(-big_m // pt)
     room = hw.glb_bits - n * q * r * _rows_in(e, sh) * sh.in_hw[1] * hw.activation_bits
     k = np.floor_divide(np.maximum(room, 0), n * e * sh.out_hw[1] * hw.activation_bits * pt)
-    m = pt * np.clip(k, 1, kmax).astype(np.int64)
+    m = np.minimum(pt * np.clip(k, 1, kmax).astype(np.int64), big_m)
     return {"e": e, "p": p, "q": q, "t": t, "n": n, "m": m, "r": r}
 
 
