@@ -281,3 +281,25 @@ def test_no_mapping_moves_less_than_the_compulsory_traffic(
     assert mp.dram_weight_reads >= layer.weight_count
     assert mp.dram_input_elements >= touched * (1 - 1e-9)
     assert mp.glb_psum_writes >= layer.output_count
+
+
+def test_profile_rules_for_the_row_stationary_engine():
+    import copy
+
+    from simulator.errors import ConfigError
+    from simulator.hwconfig import _resolve, builtin_platforms, platform_from_dict
+
+    base = _resolve(builtin_platforms()["eyeriss_v1"])
+    assert platform_from_dict(copy.deepcopy(base)).compute.row_stationary.filter_spad == 224
+    no_section = copy.deepcopy(base)
+    del no_section["compute"]["row_stationary"]
+    with pytest.raises(ConfigError, match="needs array_rows, array_cols and row_stationary"):
+        platform_from_dict(no_section)
+    systolic = copy.deepcopy(base)
+    systolic["execution"] = "systolic"
+    with pytest.raises(ConfigError, match="only with execution: rowstationary"):
+        platform_from_dict(systolic)
+    no_buffer = copy.deepcopy(base)
+    no_buffer["memory"] = [m for m in base["memory"] if m["kind"] != "sram"]
+    with pytest.raises(ConfigError, match="needs a global buffer"):
+        platform_from_dict(no_buffer)
