@@ -107,9 +107,10 @@ def run_rowstationary(task: LayerTask, platform: Platform) -> ExecutionCounts:
     done = slots * task.activation_density if c.zero_gating else float(slots)
     dram, glb = platform.level("dram").name, platform.level("sram").name
     spad, net = platform.level("regfile"), platform.level("network")
+    out_density = task.activation_density if task.output_density is None else task.output_density
     out_bits = rlc_bits(
         task.output_count,
-        task.output_density or task.activation_density,
+        out_density,
         run_bits=rs.run_bits,
         level_bits=ab,
         word_bits=rs.word_bits,
