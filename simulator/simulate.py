@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.cost import LayerCost, price
-from simulator.dataflows import run_eie, run_roofline, run_systolic
+from simulator.dataflows import run_eie, run_roofline, run_rowstationary, run_systolic
 from simulator.dataflows.task import LayerTask
 from simulator.errors import ConfigError
 from simulator.formats import MaskProfile, all_kept_profile, profile_mask
@@ -104,6 +104,8 @@ def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionC
         return lambda t: run_eie(t, platform)
     if platform.execution == "systolic":
         return lambda t: run_systolic(t, platform)
+    if platform.execution == "rowstationary":
+        return lambda t: run_rowstationary(t, platform)
     return lambda t: run_roofline(t, platform)
 
 

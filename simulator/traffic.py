@@ -8,12 +8,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from simulator.mapping import LoopNest
+from typing import Protocol
 
 OPERANDS = ("weights", "metadata", "inputs", "outputs", "psums")
 """Operands of a layer's traffic: weight values, weight metadata (indices, pointers,
 fillers, survivor lists), input activations, outputs, partial sums."""
+
+
+class Mapped(Protocol):
+    """A per-layer mapping an engine chose (:class:`simulator.mapping.LoopNest`, a
+    row-stationary mapping): printable as its loop nest."""
+
+    def loop_nest(self, indent: bool = False) -> str: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,8 +60,8 @@ class ExecutionCounts:
     words: Mapping[str, float] | None = None
     """Extra counts an engine reports in its own units, as flat columns of the
     per-layer table (SCALE-Sim mode: ``dram_ifmap_words`` and the like)."""
-    mapping: LoopNest | None = None
-    """The loop nest chosen for the layer (``dram_model: mapped``), else None."""
+    mapping: Mapped | None = None
+    """The mapping chosen for the layer (``dram_model: mapped``, row stationary), else None."""
 
     def bits(self, level: str, operand: str | None = None) -> float:
         """Read plus written bits at a level (optionally for one operand)."""

@@ -266,16 +266,20 @@ def _dump(p) -> dict:
     d = dataclasses.asdict(p)
     d.pop("raw")
     d.pop("path")
+    if d["compute"]["row_stationary"] is None:  # a section added later, absent before
+        del d["compute"]["row_stationary"]
     return json.loads(json.dumps(enc(d)))
 
 
 def test_builtins_load_to_the_same_platform_as_the_previous_loader():
     # tests/data/hwconfig_builtins_before.json was dumped from the loader as it was
-    # before the fields were declared once (commit aab3570), with _dump's rules
+    # before the fields were declared once (commit aab3570), with _dump's rules;
+    # eyeriss_v1 has since moved to the row-stationary model, on purpose
     before = json.loads(BEFORE.read_text())
     assert sorted(before) == BUILTINS
     for name in BUILTINS:
-        assert _dump(load_platform(name)) == before[name], name
+        if name != "eyeriss_v1":
+            assert _dump(load_platform(name)) == before[name], name
 
 
 def test_every_dataclass_field_is_declared_once_with_its_default():

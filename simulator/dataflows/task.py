@@ -9,7 +9,7 @@ import numpy as np
 from simulator.errors import ConfigError
 from simulator.formats import MaskProfile
 from simulator.layers import GemmView, Layer
-from simulator.settings import VARIANTS, Settings
+from simulator.settings import VARIANTS, Settings, density_problems
 
 __all__ = ["VARIANTS", "LayerTask"]
 
@@ -30,6 +30,9 @@ class LayerTask:
     activation_density: float = 1.0
     activation_mask: np.ndarray | None = None
     seed: int = 0
+    output_density: float | None = None
+    """Nonzero fraction of the outputs as written to DRAM by engines that code them
+    (row stationary); None: ``activation_density``."""
 
     def __post_init__(self) -> None:
         """The checks of :class:`Settings`: no engine sees a bad width, density or variant."""
@@ -42,6 +45,9 @@ class LayerTask:
                 seed=self.seed,
                 variant=self.variant,
             )
+            problems = density_problems("output_density", self.output_density)
+            if problems:
+                raise ConfigError("settings", problems)
         except ConfigError as e:
             raise ConfigError(f"layer {self.layer.name!r}", e.problems) from None
 

@@ -37,6 +37,7 @@ from simulator.hwconfig.fields import (
     REQUIRED,
     RESOURCES,
     ROOFLINE_FIELDS,
+    ROW_STATIONARY_FIELDS,
     TOP_FIELDS,
     Field,
     field_schema,
@@ -49,6 +50,7 @@ from simulator.hwconfig.platform import (
     NMSparse,
     Platform,
     Roofline,
+    RowStationary,
     by_precision,
     precision_bits,
 )
@@ -75,6 +77,7 @@ __all__ = [
     "REQUIRED",
     "RESOURCES",
     "ROOFLINE_FIELDS",
+    "ROW_STATIONARY_FIELDS",
     "TOP_FIELDS",
     "Compute",
     "Field",
@@ -83,6 +86,7 @@ __all__ = [
     "NMSparse",
     "Platform",
     "Roofline",
+    "RowStationary",
     "builtin_platforms",
     "by_precision",
     "field_schema",
@@ -150,6 +154,15 @@ def _problems(data: Any) -> list[str]:
     if ex == "systolic" and not ("array_rows" in c and "array_cols" in c):
         if data["class"] != "fpga":
             problems.append("compute: a systolic profile needs array_rows and array_cols")
+    if ex == "rowstationary":
+        if not ("array_rows" in c and "array_cols" in c and "row_stationary" in c):
+            problems.append(
+                "compute: a rowstationary profile needs array_rows, array_cols and row_stationary"
+            )
+        if "fpga" in data or not any(m["kind"] == "sram" for m in data["memory"]):
+            problems.append("execution: rowstationary needs a global buffer (sram), not an FPGA")
+    elif "row_stationary" in c:
+        problems.append("compute.row_stationary: only with execution: rowstationary")
     if c.get("dram_model") == "scalesim" and (ex != "systolic" or "fpga" in data):
         problems.append("compute.dram_model: scalesim needs a systolic profile (not an FPGA)")
     if "scalesim_sram_bytes" in c and c.get("dram_model") not in ("scalesim", "mapped"):
@@ -194,7 +207,7 @@ def _problems(data: Any) -> list[str]:
             problems.append(
                 f"memory[{i}] ({name}): give bandwidth_bytes_per_s or bandwidth_bits_per_cycle"
             )
-        if m["kind"] != "dram" and "size_bytes" not in m:
+        if m["kind"] not in ("dram", "network") and "size_bytes" not in m:
             problems.append(f"memory[{i}] ({name}).size_bytes: required for {m['kind']}")
     names = [m["name"] for m in data["memory"]]
     for n in sorted({n for n in names if names.count(n) > 1}):
@@ -218,7 +231,13 @@ def _platform(data: dict, path: str) -> Platform:
         if nm
         else None
     )
-    compute = Compute(**section_kwargs(COMPUTE_FIELDS, c, pes=int(pes), nm_sparse=nm_sparse))
+    rs = c.get("row_stationary")
+    row_stationary = RowStationary(**section_kwargs(ROW_STATIONARY_FIELDS, rs)) if rs else None
+    compute = Compute(
+        **section_kwargs(
+            COMPUTE_FIELDS, c, pes=int(pes), nm_sparse=nm_sparse, row_stationary=row_stationary
+        )
+    )
     memory = []
     for m in data["memory"]:
         bw = m.get("bandwidth_bytes_per_s")

@@ -89,10 +89,15 @@ _BITS = _int("width", maximum=64)
 MEMORY_FIELDS: dict[str, Field] = {
     "name": Field(kind="string", description="level name, unique in the profile"),
     "kind": Field(
-        kind="enum", description="what the level is", choices=("dram", "sram", "regfile")
+        kind="enum",
+        description=(
+            "what the level is (network: data moved between neighbouring PEs, priced per "
+            "bit, no capacity)"
+        ),
+        choices=("dram", "sram", "regfile", "network"),
     ),
     "size_bytes": _num(
-        "capacity (per PE when per_pe); required except for dram, absent: unbounded",
+        "capacity (per PE when per_pe); required except for dram and network, absent: unbounded",
         "bytes",
         math.inf,
     ),
@@ -118,6 +123,24 @@ NM_FIELDS: dict[str, Field] = {
 }
 """Keys of ``compute.nm_sparse``: an N:M sparse unit."""
 
+ROW_STATIONARY_FIELDS: dict[str, Field] = {
+    "filter_spad_entries": _int("filter scratch pad of one PE", maximum=2**20, attr="filter_spad"),
+    "ifmap_spad_entries": _int("ifmap scratch pad of one PE", maximum=2**20, attr="ifmap_spad"),
+    "psum_spad_entries": _int("partial-sum scratch pad of one PE", maximum=2**20, attr="psum_spad"),
+    "rlc_run_bits": _int("run-length code: width of a zero run", 5, maximum=32, attr="run_bits"),
+    "rlc_pairs_per_word": _int(
+        "run-length code: (run, level) pairs per word", 3, maximum=64, attr="pairs_per_word"
+    ),
+    "rlc_word_bits": _int("run-length code: word width", 64, maximum=4096, attr="word_bits"),
+    "filter_load_stalls": Field(
+        kind="boolean",
+        description="the array waits while a pass's filters load from DRAM into the scratch pads",
+        default=True,
+    ),
+}
+"""Keys of ``compute.row_stationary``: scratch pads (entries of the activation width)
+and the run-length code of activations in DRAM."""
+
 COMPUTE_FIELDS: dict[str, Field] = {
     "pes": _int("processing elements (FPGA: follows from the fpga section)", None, maximum=MAX_PES),
     "macs_per_pe_per_cycle": _int("MACs one PE does per cycle", 1, maximum=2**20),
@@ -135,6 +158,11 @@ COMPUTE_FIELDS: dict[str, Field] = {
     "fifo_depth": _int("per-PE activation queue depth (eie)", 8, maximum=2**20),
     "activation_density": _frac("fraction of nonzero activations", 1.0),
     "nm_sparse": _section("an N:M sparse unit", NM_FIELDS, None),
+    "row_stationary": _section(
+        "execution rowstationary: per-PE scratch pads and the activation code",
+        ROW_STATIONARY_FIELDS,
+        None,
+    ),
     "dram_model": Field(
         kind="enum",
         description=(
@@ -230,7 +258,9 @@ TOP_FIELDS: dict[str, Field] = {
         attr="platform_class",
     ),
     "execution": Field(
-        kind="enum", description="execution model", choices=("systolic", "eie", "roofline")
+        kind="enum",
+        description="execution model",
+        choices=("systolic", "eie", "roofline", "rowstationary"),
     ),
     "technology_nm": _num("process node", "nm", None),
     "clock_hz": _num("clock", "Hz"),

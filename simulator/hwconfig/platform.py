@@ -42,6 +42,20 @@ class NMSparse:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RowStationary:
+    """Scratch pads of one row-stationary PE (entries) and the run-length code of
+    activations in DRAM (see :data:`ROW_STATIONARY_FIELDS`)."""
+
+    filter_spad: int
+    ifmap_spad: int
+    psum_spad: int
+    run_bits: int
+    pairs_per_word: int
+    word_bits: int
+    filter_load_stalls: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class Compute:
     """Processing elements (see :data:`COMPUTE_FIELDS` for units and defaults)."""
 
@@ -54,6 +68,7 @@ class Compute:
     fifo_depth: int = default_of(COMPUTE_FIELDS, "fifo_depth")
     activation_density: float = default_of(COMPUTE_FIELDS, "activation_density")
     nm_sparse: NMSparse | None = None
+    row_stationary: RowStationary | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
