@@ -14,7 +14,14 @@ from simulator.masks import Pruning
 from simulator.simulate import prepare_profiles, simulate_layer
 from simulator.workloads import load_network
 
-DENSE_ARRAYS = ("scalesim_32x32_ws", "scalesim_32x32_os", "scalesim_32x32_is", "tpu_v1", "zcu102")
+DENSE_ARRAYS = (
+    "scalesim_32x32_ws",
+    "scalesim_32x32_os",
+    "scalesim_32x32_is",
+    "tpu_v1",
+    "zcu102",
+    "eyeriss_v1",
+)
 
 
 def excess(network: str, platform: str, rate: float = 8.0):
