@@ -1,14 +1,15 @@
 """CPU and GPU: a per-layer roofline with a dense GEMM and the profile's sparse kernels.
 
 - dense and structured: a dense GEMM of the (remaining) problem at the profile's
-  GEMM fraction of peak at the layer's precision, and no faster than its weights
-  stream from DRAM at the GEMV fraction of bandwidth (the bound that sets a batch-1
-  matrix-vector product);
+  GEMM fraction of peak at the layer's precision; a matrix-vector product (one
+  column: a batch-1 FC layer) no faster than its weights stream from DRAM at the
+  GEMV fraction of bandwidth;
 - sparse: each ``csr`` kernel of the profile predicts kept MACs at its absolute rate
   for the layer's precision (MAC/s, not a fraction of a peak), plus a cost per stored
   entry, per row and per call; the fastest applicable kernel runs the layer and is
   named in the result. The weights move as CSR with that kernel's index and pointer
-  widths, the activations are gathered. A profile without a kernel that holds the
+  widths (an SpMV streams them no faster than a dense GEMV streams its weights), the
+  activations are gathered. A profile without a kernel that holds the
   precision cannot run the layer sparse (an error);
 - nm: where the profile has an N:M unit and the mask fits it, the dense GEMM time over
   the fastest ``nm`` kernel's measured speed-up (the unit's own ``speedup`` when the
@@ -29,14 +30,16 @@ from simulator.traffic import Access, ExecutionCounts, dram_accesses, utilizatio
 
 
 def dense_seconds(task: LayerTask, platform: Platform, macs: float, weight_bits: float) -> float:
-    """A dense GEMM of ``macs`` whose weights hold ``weight_bits``: the larger of the
-    compute time at the GEMM fraction of peak and the time to stream the weights at
-    the GEMV fraction of DRAM bandwidth (no DRAM level: compute only)."""
+    """A dense GEMM of ``macs`` whose weights hold ``weight_bits``: the compute time at
+    the GEMM fraction of peak; for a matrix-vector product (one column per group: a
+    batch-1 FC layer) no less than the time to stream the weights at the GEMV fraction
+    of DRAM bandwidth. Wider GEMMs reuse each weight across columns and meet the DRAM
+    bound at full bandwidth (in :mod:`simulator.cost`)."""
     r = platform.roofline
     wb, ab = task.weight_bits, task.activation_bits
     seconds = macs / (r.peak_for(wb, ab) * r.gemm_efficiency_for(wb, ab))
     dram = platform.level("dram")
-    if dram is not None:
+    if dram is not None and task.gemm.n_cols == 1:
         stream = weight_bits / 8 / (dram.bandwidth_bytes_per_s * r.gemv_efficiency_for(wb, ab))
         seconds = max(seconds, stream)
     return seconds
@@ -92,6 +95,8 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
         value_bits = p.nnz * wb
         meta_bits = p.nnz * kernel.index_bits + g.groups * (g.rows + 1) * kernel.pointer_bits
         decodes = p.nnz
+        # an SpMV streams the CSR arrays from DRAM no faster than a dense GEMV does
+        seconds = max(seconds, dense_seconds(task, platform, 0.0, value_bits + meta_bits))
     elif task.variant == "nm" and nm is not None:
         params = FormatParams(weight_bits=wb, nm=(nm.n, nm.m))
         st = format_stats(p, "nm", params)
