@@ -391,11 +391,15 @@ def test_roofline_nm_speedup_only_for_nm_masks():
     # a measured nm kernel replaces the unit's datasheet speed-up
     q = roofline(
         compute={"nm_sparse": {"n": 2, "m": 4, "speedup": 2.0}},
-        kernels=[CSR, {"name": "lt", "format": "nm", "speedup": 1.25, "source": "test"}],
+        kernels=[
+            CSR,
+            {"name": "lt", "format": "nm", "speedup": 1.25, "n": 2, "m": 4, "source": "test"},
+            {"name": "lt14", "format": "nm", "speedup": 9.0, "n": 1, "m": 4, "source": "test"},
+        ],
     )
     nm = run_roofline(task(layer, generate_mask(layer, Pruning(structure="nm")), "nm"), q)
     assert nm.compute_cycles == pytest.approx(dense.compute_cycles / 1.25)
-    assert nm.engine == "lt (2:4)"
+    assert nm.engine == "lt (2:4)"  # the 1:4 kernel does not apply to a 2:4 unit
 
 
 def test_roofline_kernel_entries_are_validated_with_key_paths():
@@ -410,6 +414,7 @@ def test_roofline_kernel_entries_are_validated_with_key_paths():
     for needle in (
         "kernels[0] (a).macs_per_s: required",
         "kernels[0] (a).speedup: only for an nm kernel",
+        "kernels[1] (a).n: required for an nm kernel",
         "kernels[1] (a).macs_per_s: only for a csr kernel",
         "kernels[1] (a): an nm kernel needs compute.nm_sparse",
         "duplicate kernel name 'a'",

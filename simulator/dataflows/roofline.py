@@ -12,8 +12,9 @@
   activations are gathered. A profile without a kernel that holds the
   precision cannot run the layer sparse (an error);
 - nm: where the profile has an N:M unit and the mask fits it, the dense GEMM time over
-  the fastest ``nm`` kernel's measured speed-up (the unit's own ``speedup`` when the
-  profile names no nm kernel), with ceil(log2 M)-bit metadata per kept value.
+  the fastest ``nm`` kernel's measured speed-up for the unit's N:M pattern (the unit's
+  own ``speedup`` when no nm kernel was measured on that pattern), with
+  ceil(log2 M)-bit metadata per kept value.
 
 Every layer also pays the profile's fixed ``layer_overhead_ns`` (kernel launch and
 synchronisation). Compute time is expressed in cycles of the profile's clock. Traffic is counted
@@ -106,10 +107,10 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
             value_bits = g.groups * g.rows * g.cols * wb
             seconds = dense_seconds(task, platform, macs_dense, value_bits)
         else:
-            kernels = r.kernels_of("nm")
+            kernels = [k for k in r.kernels_of("nm") if (k.n, k.m) == (nm.n, nm.m)]
             best = max(kernels, key=lambda k: k.speedup) if kernels else None
             speedup = best.speedup if best is not None else nm.speedup
-            engine = f"{best.name if best else 'sparse GEMM'} ({nm.n}:{nm.m})"
+            engine = f"{best.name} ({nm.n}:{nm.m})" if best else f"{nm.n}:{nm.m} sparse GEMM"
             done = st.entries * g.n_cols
             value_bits = st.values_bits + st.fillers_bits
             meta_bits = st.indices_bits

@@ -209,18 +209,21 @@ def _problems(data: Any) -> list[str]:
 
 def _kernel_problems(kernels: list, has_nm_unit: bool) -> list[str]:
     """Rules between a sparse kernel's fields: a csr kernel gives its rates, an nm
-    kernel its speed-up (and needs compute.nm_sparse); names are unique."""
+    kernel its speed-up and the N:M pattern it was measured on (and needs
+    compute.nm_sparse); names are unique."""
     problems = []
     for i, k in enumerate(kernels):
         where = f"roofline.kernels[{i}] ({shown(k['name'], 40)})"
         if k["format"] == "csr":
             if "macs_per_s" not in k:
                 problems.append(f"{where}.macs_per_s: required for a csr kernel")
-            if "speedup" in k:
-                problems.append(f"{where}.speedup: only for an nm kernel")
+            for key in ("speedup", "n", "m"):
+                if key in k:
+                    problems.append(f"{where}.{key}: only for an nm kernel")
         else:
-            if "speedup" not in k:
-                problems.append(f"{where}.speedup: required for an nm kernel")
+            for key in ("speedup", "n", "m"):
+                if key not in k:
+                    problems.append(f"{where}.{key}: required for an nm kernel")
             if "macs_per_s" in k:
                 problems.append(f"{where}.macs_per_s: only for a csr kernel")
             if not has_nm_unit:

@@ -95,6 +95,8 @@ class SparseKernel:
     source: str
     macs_per_s: Mapping[str, float] | None = None
     speedup: float | None = None
+    n: int | None = None
+    m: int | None = None
     entry_ns: float = default_of(KERNEL_FIELDS, "entry_ns")
     row_ns: float = default_of(KERNEL_FIELDS, "row_ns")
     call_ns: float = default_of(KERNEL_FIELDS, "call_ns")
