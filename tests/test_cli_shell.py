@@ -300,4 +300,5 @@ def test_platforms_with_different_nm_units_each_get_their_own_masks(tmp_path):
     platforms = [load_platform("a100"), load_platform(str(one_four))]
     est = estimate_network(load_network("lenet5"), platforms, Pruning(density=0.25))
     nm = est.totals().query("variant == 'nm'").set_index("platform")["engine"]
-    assert nm["a100"] == "2:4 sparse GEMM" and nm["a100_1of4"] == "1:4 sparse GEMM"
+    # a100's cuSPARSELt entry was measured on 2:4: the 1:4 unit runs at its own speed-up
+    assert nm["a100"] == "cusparselt (2:4)" and nm["a100_1of4"] == "1:4 sparse GEMM"

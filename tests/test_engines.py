@@ -13,6 +13,7 @@ from simulator import kernels
 from simulator.cost import price
 from simulator.dataflows import LayerTask, run_eie, run_roofline, run_systolic
 from simulator.dataflows.systolic import systolic_cycles
+from simulator.errors import ConfigError
 from simulator.formats import profile_gemm, profile_mask
 from simulator.hwconfig import load_platform, platform_from_dict
 from simulator.layers import Conv2d, GemmView, Linear
@@ -285,6 +286,9 @@ def test_all_ones_mask_on_sparse_engine_never_beats_dense():
 # --- roofline ------------------------------------------------------------------------
 
 
+CSR = {"name": "csr", "format": "csr", "macs_per_s": {"int8": 1e8}, "source": "test"}
+
+
 def roofline(**r):
     return platform_from_dict(
         {
@@ -299,8 +303,9 @@ def roofline(**r):
             "energy": {"mac_pj": {"int8": 1.0}},
             "roofline": {
                 "peak_macs_per_s": {"int8": 1e9},
-                "dense_efficiency": 0.5,
-                "sparse_efficiency": 0.1,
+                "dense_gemm_efficiency": {"int8": 0.5},
+                "dense_gemv_efficiency": {"int8": 1.0},
+                "kernels": [CSR],
                 **r,
             },
         }
@@ -309,17 +314,70 @@ def roofline(**r):
 
 def test_roofline_dense_and_sparse_by_hand():
     layer = Linear(name="fc", in_features=100, out_features=10, tokens=4)
-    p = roofline(sparse_row_overhead_ns=10, sparse_entry_overhead_ns=1)
+    p = roofline(kernels=[{**CSR, "row_ns": 10, "entry_ns": 1}])
     dense = run_roofline(task(layer), p)
     # 4,000 MACs at 0.5 x 1e9 MAC/s = 8 us = 8,000 cycles at 1 GHz
     assert dense.compute_cycles == pytest.approx(8000)
     mask = np.zeros((10, 100), bool)
     mask[:, :10] = True  # 100 kept
     sparse = run_roofline(task(layer, mask, "sparse"), p)
-    # 100 x 4 MACs at 0.1 x 1e9 = 4 us, + 100 entries x 1 ns + 10 rows x 10 ns = 4.2 us
+    # 100 x 4 MACs at 1e8 MAC/s = 4 us, + 100 entries x 1 ns + 10 rows x 10 ns = 4.2 us
     assert sparse.compute_cycles == pytest.approx(4200)
+    assert sparse.engine == "csr (CSR)"
     # CSR with 32-bit indices and pointers: 100 x 32 + 11 x 32 bits of metadata
     assert sparse.bits("dram", "metadata") == 100 * 32 + 11 * 32
+
+
+def test_roofline_runs_the_fastest_kernel_by_hand():
+    # 100 kept weights x 4 columns = 400 MACs.
+    # slow-rate: 400 / 1e8 = 4 us, + 100 x 1 ns = 4.1 us
+    # fast-rate, costly entries: 400 / 1e9 = 0.4 us, + 100 x 50 ns = 5.4 us
+    # at 64 columns: slow 6,400 / 1e8 = 64 us + 0.1 = 64.1 us; fast 6.4 + 5 = 11.4 us
+    slow = {**CSR, "name": "slow", "entry_ns": 1, "index_bits": 16}
+    fast = {**CSR, "name": "fast", "macs_per_s": {"int8": 1e9}, "entry_ns": 50}
+    p = roofline(kernels=[slow, fast])
+    mask = np.zeros((10, 100), bool)
+    mask[:, :10] = True
+    for tokens, name, us in ((4, "slow", 4.1), (64, "fast", 11.4)):
+        layer = Linear(name="fc", in_features=100, out_features=10, tokens=tokens)
+        c = run_roofline(task(layer, mask, "sparse"), p)
+        assert c.engine == f"{name} (CSR)"
+        assert c.compute_cycles == pytest.approx(us * 1000)
+    # the chosen kernel's index width is what moves: 16-bit for "slow"
+    layer = Linear(name="fc", in_features=100, out_features=10, tokens=4)
+    c = run_roofline(task(layer, mask, "sparse"), p)
+    assert c.bits("dram", "metadata") == 100 * 16 + 11 * 32
+
+
+def test_roofline_kernel_precision_rule():
+    # a kernel runs a layer at the narrowest listed precision holding its operands
+    # (operands widened), and not at all when none does
+    layer = Linear(name="fc", in_features=100, out_features=10, tokens=4)
+    mask = np.zeros((10, 100), bool)
+    mask[:, :10] = True
+    fp32_only = {**CSR, "macs_per_s": {"fp32": 2e8}}
+    p = roofline(kernels=[fp32_only])
+    c = run_roofline(task(layer, mask, "sparse", wb=8, ab=8), p)
+    assert c.compute_cycles == pytest.approx(400 / 2e8 * 1e9)  # 8-bit layer at the fp32 rate
+    int8_only = roofline()
+    with pytest.raises(ConfigError, match="no csr kernel"):
+        run_roofline(task(layer, mask, "sparse", wb=32, ab=32), int8_only)
+    # the platform's dense rate does not enter the sparse time (absolute rates)
+    q = roofline(kernels=[fp32_only], peak_macs_per_s={"int8": 1e12})
+    d = run_roofline(task(layer, mask, "sparse", wb=8, ab=8), q)
+    assert d.compute_cycles == pytest.approx(c.compute_cycles)
+
+
+def test_roofline_gemv_bound_by_hand():
+    # batch 1: 1,000 x 1,000 int8 weights = 1 MB; at 0.25 of 1e12 B/s DRAM that is
+    # 4 us, longer than 1e6 MACs at 0.5 x 1e15 MAC/s = 2 ns
+    layer = Linear(name="fc", in_features=1000, out_features=1000, tokens=1)
+    p = roofline(dense_gemv_efficiency={"int8": 0.25}, peak_macs_per_s={"int8": 1e15})
+    assert run_roofline(task(layer), p).compute_cycles == pytest.approx(4000)
+    # with more than one column each weight is reused: no GEMV bound, 1e9 MACs at
+    # 5e14 MAC/s = 2 us
+    big = Linear(name="fc", in_features=1000, out_features=1000, tokens=1000)
+    assert run_roofline(task(big), p).compute_cycles == pytest.approx(2000)
 
 
 def test_roofline_nm_speedup_only_for_nm_masks():
@@ -330,6 +388,40 @@ def test_roofline_nm_speedup_only_for_nm_masks():
     assert nm.compute_cycles == pytest.approx(dense.compute_cycles / 2)
     other = run_roofline(task(layer, generate_mask(layer, Pruning(density=0.5)), "nm"), p)
     assert other.compute_cycles == pytest.approx(dense.compute_cycles)
+    # a measured nm kernel replaces the unit's datasheet speed-up
+    q = roofline(
+        compute={"nm_sparse": {"n": 2, "m": 4, "speedup": 2.0}},
+        kernels=[
+            CSR,
+            {"name": "lt", "format": "nm", "speedup": 1.25, "n": 2, "m": 4, "source": "test"},
+            {"name": "lt14", "format": "nm", "speedup": 9.0, "n": 1, "m": 4, "source": "test"},
+        ],
+    )
+    nm = run_roofline(task(layer, generate_mask(layer, Pruning(structure="nm")), "nm"), q)
+    assert nm.compute_cycles == pytest.approx(dense.compute_cycles / 1.25)
+    assert nm.engine == "lt (2:4)"  # the 1:4 kernel does not apply to a 2:4 unit
+
+
+def test_roofline_kernel_entries_are_validated_with_key_paths():
+    with pytest.raises(ConfigError) as e:
+        roofline(
+            kernels=[
+                {"name": "a", "format": "csr", "source": "x", "speedup": 2},
+                {"name": "a", "format": "nm", "source": "x", "macs_per_s": {"int8": 1}},
+            ]
+        )
+    text = str(e.value)
+    for needle in (
+        "kernels[0] (a).macs_per_s: required",
+        "kernels[0] (a).speedup: only for an nm kernel",
+        "kernels[1] (a).n: required for an nm kernel",
+        "kernels[1] (a).macs_per_s: only for a csr kernel",
+        "kernels[1] (a): an nm kernel needs compute.nm_sparse",
+        "duplicate kernel name 'a'",
+    ):
+        assert needle in text, needle
+    with pytest.raises(ConfigError, match=r"roofline\.kernels\[1\]: unknown key\(s\) typo"):
+        roofline(kernels=[CSR, {**CSR, "name": "b", "typo": 1}])
 
 
 # --- cost and network invariants ----------------------------------------------------

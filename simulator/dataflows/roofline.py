@@ -1,12 +1,20 @@
-"""CPU and GPU: a per-layer roofline with separate dense-GEMM and sparse-kernel terms.
+"""CPU and GPU: a per-layer roofline with a dense GEMM and the profile's sparse kernels.
 
 - dense and structured: a dense GEMM of the (remaining) problem at the profile's
-  dense efficiency of peak;
-- sparse: CSR SpMM: kept MACs at the sparse efficiency of peak, plus a cost per
-  stored entry and per row; the weights move as CSR with the kernel's index and
-  pointer widths (32-bit in cuSPARSE/MKL), the activations are gathered;
-- nm: where the profile has an N:M unit and the mask fits it, the dense GEMM
-  ``speedup`` times faster, with ceil(log2 M)-bit metadata per kept value.
+  GEMM fraction of peak at the layer's precision; a matrix-vector product (one
+  column: a batch-1 FC layer) no faster than its weights stream from DRAM at the
+  GEMV fraction of bandwidth;
+- sparse: each ``csr`` kernel of the profile predicts kept MACs at its absolute rate
+  for the layer's precision (MAC/s, not a fraction of a peak), plus a cost per stored
+  entry, per row and per call; the fastest applicable kernel runs the layer and is
+  named in the result. The weights move as CSR with that kernel's index and pointer
+  widths (an SpMV streams them no faster than a dense GEMV streams its weights), the
+  activations are gathered. A profile without a kernel that holds the
+  precision cannot run the layer sparse (an error);
+- nm: where the profile has an N:M unit and the mask fits it, the dense GEMM time over
+  the fastest ``nm`` kernel's measured speed-up for the unit's N:M pattern (the unit's
+  own ``speedup`` when no nm kernel was measured on that pattern), with
+  ceil(log2 M)-bit metadata per kept value.
 
 Every layer also pays the profile's fixed ``layer_overhead_ns`` (kernel launch and
 synchronisation). Compute time is expressed in cycles of the profile's clock. Traffic is counted
@@ -16,9 +24,57 @@ at DRAM and, staged through once, at the largest on-chip level.
 from __future__ import annotations
 
 from simulator.dataflows.task import LayerTask
+from simulator.errors import ConfigError
 from simulator.formats import FormatParams, format_stats
-from simulator.hwconfig import Platform
+from simulator.hwconfig import Platform, SparseKernel
 from simulator.traffic import Access, ExecutionCounts, dram_accesses, utilization
+
+
+def dense_seconds(task: LayerTask, platform: Platform, macs: float, weight_bits: float) -> float:
+    """A dense GEMM of ``macs`` whose weights hold ``weight_bits``: the compute time at
+    the GEMM fraction of peak; for a matrix-vector product (one column per group: a
+    batch-1 FC layer) no less than the time to stream the weights at the GEMV fraction
+    of DRAM bandwidth. Wider GEMMs reuse each weight across columns and meet the DRAM
+    bound at full bandwidth (in :mod:`simulator.cost`)."""
+    r = platform.roofline
+    wb, ab = task.weight_bits, task.activation_bits
+    seconds = macs / (r.peak_for(wb, ab) * r.gemm_efficiency_for(wb, ab))
+    dram = platform.level("dram")
+    if dram is not None and task.gemm.n_cols == 1:
+        stream = weight_bits / 8 / (dram.bandwidth_bytes_per_s * r.gemv_efficiency_for(wb, ab))
+        seconds = max(seconds, stream)
+    return seconds
+
+
+def csr_seconds(kernel: SparseKernel, task: LayerTask) -> float | None:
+    """Time of a csr kernel on the layer's kept weights, or ``None`` when the kernel
+    has no rate for a precision holding the operands."""
+    rate = kernel.rate_for(task.weight_bits, task.activation_bits)
+    if rate is None:
+        return None
+    g, p = task.gemm, task.profile
+    return (
+        p.nnz * g.n_cols / rate
+        + (p.nnz * kernel.entry_ns + g.groups * g.rows * kernel.row_ns + kernel.call_ns) * 1e-9
+    )
+
+
+def best_csr_kernel(task: LayerTask, platform: Platform) -> tuple[SparseKernel, float]:
+    """The fastest csr kernel of the profile for the layer, and its time (ties go to
+    the kernel listed first)."""
+    timed = [
+        (t, i, k)
+        for i, k in enumerate(platform.roofline.kernels_of("csr"))
+        if (t := csr_seconds(k, task)) is not None
+    ]
+    if not timed:
+        raise ConfigError(
+            f"platform {platform.name!r}",
+            f"no csr kernel in roofline.kernels runs {task.weight_bits}-bit weights with "
+            f"{task.activation_bits}-bit activations (layer {task.layer.name!r})",
+        )
+    t, _, k = min(timed, key=lambda x: (x[0], x[1]))
+    return k, t
 
 
 def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
@@ -34,35 +90,38 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
     meta_bits = 0.0
     decodes = 0.0
     if task.variant == "sparse":
-        engine = "CSR SpMM"
+        kernel, seconds = best_csr_kernel(task, platform)
+        engine = f"{kernel.name} (CSR)"
         done = p.nnz * g.n_cols
-        seconds = done / (peak * r.sparse_efficiency)
-        seconds += (
-            p.nnz * r.sparse_entry_overhead_ns + g.groups * g.rows * r.sparse_row_overhead_ns
-        ) * 1e-9
         value_bits = p.nnz * wb
-        meta_bits = p.nnz * r.sparse_index_bits + g.groups * (g.rows + 1) * r.sparse_pointer_bits
+        meta_bits = p.nnz * kernel.index_bits + g.groups * (g.rows + 1) * kernel.pointer_bits
         decodes = p.nnz
+        # an SpMV streams the CSR arrays from DRAM no faster than a dense GEMV does
+        seconds = max(seconds, dense_seconds(task, platform, 0.0, value_bits + meta_bits))
     elif task.variant == "nm" and nm is not None:
         params = FormatParams(weight_bits=wb, nm=(nm.n, nm.m))
         st = format_stats(p, "nm", params)
         if not st.representable:
             engine = "dense GEMM (mask is not N:M)"
             done = macs_dense
-            seconds = macs_dense / (peak * r.dense_efficiency)
             value_bits = g.groups * g.rows * g.cols * wb
+            seconds = dense_seconds(task, platform, macs_dense, value_bits)
         else:
-            engine = f"{nm.n}:{nm.m} sparse GEMM"
+            kernels = [k for k in r.kernels_of("nm") if (k.n, k.m) == (nm.n, nm.m)]
+            best = max(kernels, key=lambda k: k.speedup) if kernels else None
+            speedup = best.speedup if best is not None else nm.speedup
+            engine = f"{best.name} ({nm.n}:{nm.m})" if best else f"{nm.n}:{nm.m} sparse GEMM"
             done = st.entries * g.n_cols
-            seconds = macs_dense / (peak * r.dense_efficiency * nm.speedup)
             value_bits = st.values_bits + st.fillers_bits
             meta_bits = st.indices_bits
             decodes = st.entries
+            compute = dense_seconds(task, platform, macs_dense, 0.0) / speedup
+            seconds = max(compute, dense_seconds(task, platform, 0.0, value_bits + meta_bits))
     else:
         eg = task.effective_gemm() if task.variant == "structured" else g
         done = eg.macs
-        seconds = done / (peak * r.dense_efficiency)
         value_bits = eg.groups * eg.rows * eg.cols * wb
+        seconds = dense_seconds(task, platform, done, value_bits)
         if task.variant == "structured":
             meta_bits = format_stats(p, "compact", FormatParams(weight_bits=wb)).other_bits
     if task.variant in ("dense", "structured"):

@@ -29,6 +29,7 @@ from simulator.hwconfig.fields import (
     ENERGY_FIELDS,
     FPGA_FIELDS,
     HWCONFIG_SCHEMA,
+    KERNEL_FIELDS,
     MAX_EXTENDS_DEPTH,
     MAX_PES,
     MEMORY_FIELDS,
@@ -51,6 +52,7 @@ from simulator.hwconfig.platform import (
     Platform,
     Roofline,
     RowStationary,
+    SparseKernel,
     by_precision,
     precision_bits,
 )
@@ -69,6 +71,7 @@ __all__ = [
     "ENERGY_FIELDS",
     "FPGA_FIELDS",
     "HWCONFIG_SCHEMA",
+    "KERNEL_FIELDS",
     "MAX_EXTENDS_DEPTH",
     "MAX_PES",
     "MEMORY_FIELDS",
@@ -87,6 +90,7 @@ __all__ = [
     "Platform",
     "Roofline",
     "RowStationary",
+    "SparseKernel",
     "builtin_platforms",
     "by_precision",
     "field_schema",
@@ -198,6 +202,7 @@ def _problems(data: Any) -> list[str]:
             problems.append(
                 "roofline: give peak_macs_per_s, or cores, simd_bits and fma_units_per_core"
             )
+        problems += _kernel_problems(r.get("kernels", ()), "nm_sparse" in c)
     kinds = [m["kind"] for m in data["memory"]]
     if "dram" not in kinds and ex != "eie":
         problems.append("memory: needs a dram level (only eie keeps every weight on chip)")
@@ -212,6 +217,33 @@ def _problems(data: Any) -> list[str]:
     names = [m["name"] for m in data["memory"]]
     for n in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"memory: duplicate level name '{shown(n, 40)}'")
+    return problems
+
+
+def _kernel_problems(kernels: list, has_nm_unit: bool) -> list[str]:
+    """Rules between a sparse kernel's fields: a csr kernel gives its rates, an nm
+    kernel its speed-up and the N:M pattern it was measured on (and needs
+    compute.nm_sparse); names are unique."""
+    problems = []
+    for i, k in enumerate(kernels):
+        where = f"roofline.kernels[{i}] ({shown(k['name'], 40)})"
+        if k["format"] == "csr":
+            if "macs_per_s" not in k:
+                problems.append(f"{where}.macs_per_s: required for a csr kernel")
+            for key in ("speedup", "n", "m"):
+                if key in k:
+                    problems.append(f"{where}.{key}: only for an nm kernel")
+        else:
+            for key in ("speedup", "n", "m"):
+                if key not in k:
+                    problems.append(f"{where}.{key}: required for an nm kernel")
+            if "macs_per_s" in k:
+                problems.append(f"{where}.macs_per_s: only for a csr kernel")
+            if not has_nm_unit:
+                problems.append(f"{where}: an nm kernel needs compute.nm_sparse")
+    names = [k["name"] for k in kernels]
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"roofline.kernels: duplicate kernel name '{shown(n, 40)}'")
     return problems
 
 
@@ -254,7 +286,12 @@ def _platform(data: dict, path: str) -> Platform:
         if not peak:  # cores x FMA units x SIMD lanes x clock, per precision
             for p, bits in (("fp32", 32), ("fp16", 16), ("int16", 16), ("int8", 8)):
                 peak[p] = r["cores"] * r["fma_units_per_core"] * (r["simd_bits"] // bits) * clock
-        roofline = Roofline(**section_kwargs(ROOFLINE_FIELDS, r, peak_macs_per_s=peak))
+        kernels = tuple(
+            SparseKernel(**section_kwargs(KERNEL_FIELDS, k)) for k in r.get("kernels", ())
+        )
+        roofline = Roofline(
+            **section_kwargs(ROOFLINE_FIELDS, r, peak_macs_per_s=peak), kernels=kernels
+        )
     return Platform(
         **section_kwargs(
             TOP_FIELDS,

@@ -219,6 +219,35 @@ FPGA_FIELDS: dict[str, Field] = {
 }
 """Keys of ``fpga``."""
 
+KERNEL_FIELDS: dict[str, Field] = {
+    "name": Field(kind="string", description="kernel name, unique in the profile"),
+    "format": Field(
+        kind="enum",
+        description=(
+            "what the kernel runs: csr (non-structured weights as CSR, SpMM or SpMV) or "
+            "nm (the N:M unit of compute.nm_sparse)"
+        ),
+        choices=("csr", "nm"),
+    ),
+    "macs_per_s": _table(
+        "csr: absolute rate on kept MACs by precision; a layer runs at the narrowest "
+        "listed precision holding its operands, and not at all when none does",
+        PRECISIONS,
+        _num("rate", "MAC/s"),
+        None,
+    ),
+    "speedup": _num("nm: measured speed over the profile's dense GEMM, same precision", "x", None),
+    "n": _int("nm: kept weights per group the speed-up was measured for", None, maximum=1024),
+    "m": _int("nm: group size the speed-up was measured for", None, maximum=1024),
+    "entry_ns": _num("time per stored entry", "ns", 0.0, positive=False),
+    "row_ns": _num("time per weight row", "ns", 0.0, positive=False),
+    "call_ns": _num("time per call, beyond layer_overhead_ns", "ns", 0.0, positive=False),
+    "index_bits": _int("column-index width", 32, maximum=64),
+    "pointer_bits": _int("row-pointer width", 32, maximum=64),
+    "source": Field(kind="string", description="where its figures come from"),
+}
+"""Keys of one ``roofline.kernels`` entry: a sparse kernel."""
+
 ROOFLINE_FIELDS: dict[str, Field] = {
     "peak_macs_per_s": _table(
         "peak MACs per second by precision (absent: from cores, simd_bits, fma_units)",
@@ -231,13 +260,26 @@ ROOFLINE_FIELDS: dict[str, Field] = {
     "fma_units_per_core": _int(
         "FMA units per core (gives peak_macs_per_s)", None, maximum=2**10, attr=""
     ),
-    "dense_efficiency": _frac("achieved fraction of the peak on dense GEMM"),
-    "sparse_efficiency": _frac("achieved fraction of the same peak on sparse kernels"),
-    "sparse_row_overhead_ns": _num("time per sparse row", "ns", 0.0, positive=False),
-    "sparse_entry_overhead_ns": _num("time per stored sparse entry", "ns", 0.0, positive=False),
+    "dense_gemm_efficiency": _table(
+        "achieved fraction of the peak on dense GEMM, by precision (a precision not "
+        "listed takes the fraction of the narrowest listed one holding it)",
+        PRECISIONS,
+        _frac("fraction of peak"),
+    ),
+    "dense_gemv_efficiency": _table(
+        "fraction of DRAM bandwidth at which dense GEMM streams its weights (the "
+        "matrix-vector bound at batch 1), by precision (same rule when not listed)",
+        PRECISIONS,
+        _frac("fraction of DRAM bandwidth"),
+    ),
+    "kernels": Field(
+        kind="list",
+        description="sparse kernels; each layer runs on the fastest one that applies",
+        item=_section("one sparse kernel", KERNEL_FIELDS),
+        default=None,
+        attr="",
+    ),
     "layer_overhead_ns": _num("fixed time per layer (launch)", "ns", 0.0, positive=False),
-    "sparse_index_bits": _int("index width of the sparse kernel", 32, maximum=64),
-    "sparse_pointer_bits": _int("pointer width of the sparse kernel", 32, maximum=64),
 }
 """Keys of ``roofline``: CPU/GPU throughput."""
 

@@ -12,6 +12,7 @@ from typing import Any
 from simulator.hwconfig.fields import (
     COMPUTE_FIELDS,
     ENERGY_FIELDS,
+    KERNEL_FIELDS,
     ROOFLINE_FIELDS,
     TOP_FIELDS,
     default_of,
@@ -99,22 +100,62 @@ class Fpga:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SparseKernel:
+    """One sparse kernel of a CPU/GPU profile (see :data:`KERNEL_FIELDS`): a CSR
+    kernel's absolute rate on kept MACs by precision plus its per-entry, per-row and
+    per-call costs, or an N:M kernel's measured speed over dense GEMM."""
+
+    name: str
+    format: str
+    source: str
+    macs_per_s: Mapping[str, float] | None = None
+    speedup: float | None = None
+    n: int | None = None
+    m: int | None = None
+    entry_ns: float = default_of(KERNEL_FIELDS, "entry_ns")
+    row_ns: float = default_of(KERNEL_FIELDS, "row_ns")
+    call_ns: float = default_of(KERNEL_FIELDS, "call_ns")
+    index_bits: int = default_of(KERNEL_FIELDS, "index_bits")
+    pointer_bits: int = default_of(KERNEL_FIELDS, "pointer_bits")
+
+    def rate_for(self, weight_bits: int, activation_bits: int) -> float | None:
+        """MAC/s at the narrowest listed precision holding both operands (operands are
+        widened, never narrowed); ``None`` when no listed precision holds them."""
+        bits = max(weight_bits, activation_bits)
+        table = self.macs_per_s or {}
+        fits = [k for k in table if precision_bits(k) >= bits]
+        if not fits:
+            return None
+        return by_precision({k: table[k] for k in fits}, bits)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Roofline:
-    """CPU/GPU throughput: peak MACs per second by precision and achieved fractions
-    (see :data:`ROOFLINE_FIELDS`)."""
+    """CPU/GPU throughput: peak MACs per second by precision, dense GEMM and GEMV
+    efficiencies by precision, and the sparse kernels (see :data:`ROOFLINE_FIELDS`)."""
 
     peak_macs_per_s: Mapping[str, float]
-    dense_efficiency: float
-    sparse_efficiency: float
-    sparse_row_overhead_ns: float = default_of(ROOFLINE_FIELDS, "sparse_row_overhead_ns")
-    sparse_entry_overhead_ns: float = default_of(ROOFLINE_FIELDS, "sparse_entry_overhead_ns")
-    sparse_index_bits: int = default_of(ROOFLINE_FIELDS, "sparse_index_bits")
-    sparse_pointer_bits: int = default_of(ROOFLINE_FIELDS, "sparse_pointer_bits")
+    dense_gemm_efficiency: Mapping[str, float]
+    dense_gemv_efficiency: Mapping[str, float]
+    kernels: tuple[SparseKernel, ...] = ()
     layer_overhead_ns: float = default_of(ROOFLINE_FIELDS, "layer_overhead_ns")
 
     def peak_for(self, weight_bits: int, activation_bits: int) -> float:
         """Peak MACs/s at the narrowest listed precision holding both operands."""
         return by_precision(self.peak_macs_per_s, max(weight_bits, activation_bits))
+
+    def gemm_efficiency_for(self, weight_bits: int, activation_bits: int) -> float:
+        """Dense GEMM fraction of peak at the layer's precision; a precision not listed
+        takes the fraction of the narrowest listed one holding it (else the widest):
+        the fraction carries over, the rate follows that precision's peak."""
+        return by_precision(self.dense_gemm_efficiency, max(weight_bits, activation_bits))
+
+    def gemv_efficiency_for(self, weight_bits: int, activation_bits: int) -> float:
+        """Fraction of DRAM bandwidth at which dense weights stream (same rule)."""
+        return by_precision(self.dense_gemv_efficiency, max(weight_bits, activation_bits))
+
+    def kernels_of(self, fmt: str) -> tuple[SparseKernel, ...]:
+        return tuple(k for k in self.kernels if k.format == fmt)
 
 
 @dataclass(frozen=True, kw_only=True)
