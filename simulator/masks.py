@@ -109,6 +109,10 @@ class Pruning:
     block: tuple[int, int] = (4, 4)
     nm: tuple[int, int] = (2, 4)
     seed: int = 0
+    cascade: bool = True
+    """Filter pruning on a network with a graph: a removed filter also removes the
+    input channels that read it (see :mod:`simulator.graph`); ``False`` prunes each
+    layer on its own."""
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:

@@ -33,7 +33,10 @@ non-structured rate whose expected storage in --sparse-format equals the storage
 of structured pruning (--structure when it is structured, else filter) at
 --structured-rate in the format made for it (filter, channel, column: compact;
 block: bsr; nm: nm); "never" means no rate is sparse enough (one kept weight with
-its pointers already costs more).
+its pointers already costs more). "reached" is the rate the structured masks
+reach: whole filters are kept or removed, and filter pruning on a network with a
+graph removes the input channels that read a removed filter (see --no-cascade).
+The effective rate is all weights over kept ones after that.
 """
 
 
@@ -57,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(tiles, see --block), nm (see --nm), dense. Default: random",
     )
     o.add_level_options(g)
+    o.add_cascade_option(g)
     g.add_argument(
         "--block",
         type=t.pair,
@@ -154,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
             variant = ckpt.variant
             rep = storage_report(
                 net,
-                Pruning(structure="dense", seed=args.seed),
+                Pruning(structure="dense", seed=args.seed, cascade=args.cascade),
                 params,
                 formats,
                 masks=ckpt.masks(fill_missing=True),
@@ -189,6 +193,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         payload = {
             "params": dataclasses.asdict(params),
+            "networks": [
+                {
+                    "network": r.storage.network,
+                    "pruning": r.storage.pruning,
+                    "cascaded": r.storage.cascaded,
+                    "effective_rate": r.storage.effective_rate,
+                }
+                for r in reports
+            ],
             "storage": records(long),
             "totals": records(pd.concat([r.storage.totals() for r in reports])),
             "breakeven": records(be),
@@ -239,6 +252,8 @@ def _print_layers(name: str, rep, params: FormatParams, formats: list[str]) -> N
     digits = [0, 0, 4, *[2] * len(formats)]
     print(table(rows, ["layer", "weights", "density", *formats], title=title, digits=digits))
     _footnote([tot], formats)
+    how = "filter removals cascaded through the graph" if rep.storage.cascaded else "per layer"
+    print(f"  effective rate {rep.storage.effective_rate:.3g}x (all weights / kept; {how})")
 
 
 def _print_totals(reports: list, params: FormatParams, formats: list[str]) -> None:
@@ -251,6 +266,8 @@ def _print_totals(reports: list, params: FormatParams, formats: list[str]) -> No
                 t["network"].iloc[0],
                 int(t["weights"].iloc[0]),
                 float(t["density"].iloc[0]),
+                rep.storage.effective_rate,
+                "yes" if rep.storage.cascaded else "no",
                 *[
                     _kib(t.at[f, "total_bits"]) / 1024 if t.at[f, "representable"] else None
                     for f in formats
@@ -258,8 +275,9 @@ def _print_totals(reports: list, params: FormatParams, formats: list[str]) -> No
             ]
         )
     title = _title(reports[-1].storage.pruning, params, "MiB")
-    digits = [0, 0, 4, *[2] * len(formats)]
-    print(table(rows, ["network", "weights", "density", *formats], title=title, digits=digits))
+    digits = [0, 0, 4, 2, 0, *[2] * len(formats)]
+    heads = ["network", "weights", "density", "eff. rate", "cascaded", *formats]
+    print(table(rows, heads, title=title, digits=digits))
     _footnote(totals, formats)
 
 
@@ -274,6 +292,7 @@ def _print_breakeven(reports, params: FormatParams, *, per_layer: bool) -> None:
                     [
                         name,
                         b.structured_rate,
+                        b.structured_effective_rate,
                         _kib(b.structured_bits),
                         b.nonstructured_rate,
                         b.ratio,
@@ -288,6 +307,7 @@ def _print_breakeven(reports, params: FormatParams, *, per_layer: bool) -> None:
     headers = [
         "layer" if per_layer else "network",
         "structured rate",
+        "reached",
         "KiB",
         "non-structured rate needed",
         "ratio",

@@ -1,0 +1,262 @@
+"""The network graph (which layer reads which, residual adds, concatenations) and
+structured pruning cascaded through it.
+
+Each weight layer reads one node: the network input (:data:`INPUT`), another layer,
+or a :class:`Join` (``add`` of equal-width inputs, as in a residual connection, or
+``concat`` along the channels). Operations that keep channels apart (ReLU, batch
+norm, pooling, flatten) need no node. A linear layer that reads ``C`` channels of a
+conv output with ``in_features = C * k`` reads them flattened: channel ``c`` is
+features ``c*k`` to ``c*k + k - 1``. A matmul (two activations, no weights) passes
+no removal on.
+
+:class:`Cascade` is the mask transform: fed each layer's mask in graph order, it
+zeroes the input columns that read a removed channel (a filter whose weights are all
+zero) and records which output channels the layer itself has lost, inputs included
+(a depthwise conv that lost its input channel loses that filter). Across an ``add``
+a channel goes only where every input lost it; a ``concat`` joins its inputs'
+channels in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.errors import shown
+from simulator.layers import Conv2d, Layer, Linear
+
+INPUT = "input"
+"""The node name of the network's input (never pruned)."""
+JOIN_OPS = ("add", "concat")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Join:
+    """A node without weights that combines its inputs: ``add`` (equal widths, a
+    residual connection) or ``concat`` (channels one after another)."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Graph:
+    """Which node each layer reads (``sources``: layer name -> node names, in the
+    network's layer order), the joins, and ``order``: every layer name in a
+    topological order (the listing order where that is one)."""
+
+    sources: tuple[tuple[str, tuple[str, ...]], ...]
+    joins: tuple[Join, ...] = ()
+    order: tuple[str, ...] = ()
+
+    def inputs_of(self, name: str) -> tuple[str, ...]:
+        """The nodes a layer or a join reads."""
+        for n, src in self.sources:
+            if n == name:
+                return src
+        for j in self.joins:
+            if j.name == name:
+                return j.inputs
+        raise KeyError(name)
+
+
+def _width(layer: Layer) -> int:
+    """Output channels (features) of a layer; for a matmul, heads x n."""
+    if isinstance(layer, Conv2d):
+        return layer.out_channels
+    if isinstance(layer, Linear):
+        return layer.out_features
+    return layer.heads * layer.n
+
+
+def build_graph(
+    layers: Sequence[Layer],
+    sources: Mapping[str, Sequence[str]],
+    joins: Sequence[Join],
+    where: Mapping[str, str] | None = None,
+) -> tuple[Graph | None, list[str]]:
+    """The graph of ``layers`` reading ``sources`` (layer name -> node names; a layer
+    not given reads the previous layer, the first one :data:`INPUT`) with ``joins``,
+    and every problem found: unknown or duplicate names, a layer reading other than
+    one node, joins of fewer than two inputs, cycles, and channel counts that do not
+    match (add of unequal widths, a consumer whose input width is not its producer's
+    output width or a whole multiple of it where a linear layer reads a flattened
+    conv output). ``where`` gives each node's place for messages (default: its name).
+    Returns ``(None, problems)`` when there are problems.
+    """
+    where = dict(where or {})
+    by_name = {layer.name: layer for layer in layers}
+    problems: list[str] = []
+
+    def at(name: str, key: str) -> str:
+        return f"{where.get(name, shown(name))}.{key}"
+
+    edges: dict[str, tuple[str, ...]] = {}
+    for i, layer in enumerate(layers):
+        default = (INPUT,) if i == 0 else (layers[i - 1].name,)
+        edges[layer.name] = tuple(sources.get(layer.name, default))
+    join_names: set[str] = set()
+    for j in joins:
+        if j.name in by_name or j.name in join_names:
+            problems.append(
+                f"{at(j.name, 'name')}: '{shown(j.name)}' is already a layer's or join's name"
+            )
+        if j.op not in JOIN_OPS:
+            problems.append(f"{at(j.name, 'op')}: {shown(j.op)} is not one of add, concat")
+        if len(j.inputs) < 2:
+            problems.append(f"{at(j.name, 'inputs')}: a join needs at least two inputs")
+        join_names.add(j.name)
+        edges.setdefault(j.name, tuple(j.inputs))
+    if INPUT in edges:
+        problems.append(
+            f"{at(INPUT, 'name')}: {INPUT!r} is the network's input; name the layer otherwise"
+        )
+    known = set(edges) | {INPUT}
+    for name, src in edges.items():
+        bad = [s for s in src if s not in known]
+        if bad:
+            problems.append(
+                f"{at(name, 'inputs')}: no layer or join named "
+                + ", ".join(f"'{shown(b)}'" for b in bad)
+            )
+        if name in src:
+            problems.append(f"{at(name, 'inputs')}: a node cannot read itself")
+        layer = by_name.get(name)
+        if layer is not None and layer.prunable and len(src) != 1:
+            problems.append(
+                f"{at(name, 'inputs')}: a {layer.kind} layer reads one node, got {len(src)} "
+                "(combine several with a join)"
+            )
+        if layer is not None and not layer.prunable and not 1 <= len(src) <= 2:
+            problems.append(f"{at(name, 'inputs')}: a matmul reads one or two nodes")
+    if problems:
+        return None, problems
+    order = _topological(list(edges), edges)
+    if len(order) < len(edges):
+        stuck = [n for n in edges if n not in set(order)]
+        return None, [
+            f"{at(stuck[0], 'inputs')}: the graph has a cycle through "
+            + ", ".join(f"'{shown(n)}'" for n in stuck[:8])
+        ]
+    _widths(order, edges, by_name, {j.name: j for j in joins}, at, problems)
+    if problems:
+        return None, problems
+    return (
+        Graph(
+            sources=tuple((layer.name, edges[layer.name]) for layer in layers),
+            joins=tuple(joins),
+            order=tuple(n for n in order if n in by_name),
+        ),
+        [],
+    )
+
+
+def _topological(names: list[str], edges: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Kahn's order, taking nodes in listing order where several are ready."""
+    waiting = {n: sum(s != INPUT for s in edges[n]) for n in names}
+    readers: dict[str, list[str]] = {}
+    for n in names:
+        for s in edges[n]:
+            if s != INPUT:
+                readers.setdefault(s, []).append(n)
+    rank = {n: i for i, n in enumerate(names)}
+    ready = sorted((n for n, w in waiting.items() if w == 0), key=rank.__getitem__)
+    order = []
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for r in readers.get(n, []):
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                ready.append(r)
+                ready.sort(key=rank.__getitem__)
+    return order
+
+
+def _widths(order, edges, by_name, joins, at, problems):
+    """Output width (None: unknown) and whether it is a spatial (conv) output, per node;
+    appends the channel-count problems."""
+    widths: dict[str, int | None] = {INPUT: None}
+    spatial: dict[str, bool | None] = {INPUT: None}
+    for name in order:
+        src = edges[name]
+        w_in = [widths[s] for s in src]
+        layer = by_name.get(name)
+        if layer is None:  # a join
+            join = joins[name]
+            known = [w for w in w_in if w is not None]
+            if join.op == "add":
+                if len(set(known)) > 1:
+                    got = ", ".join(f"'{shown(s)}': {w}" for s, w in zip(src, w_in, strict=True))
+                    problems.append(f"{at(name, 'inputs')}: add of unequal widths ({got})")
+                widths[name] = known[0] if known else None
+            else:
+                widths[name] = sum(known) if len(known) == len(w_in) else None
+            flags = [spatial[s] for s in src]
+            spatial[name] = any(flags) if join.op == "add" else all(flags)
+            continue
+        widths[name] = _width(layer)
+        spatial[name] = isinstance(layer, Conv2d)
+        if not layer.prunable or w_in[0] is None:
+            continue
+        got, s = w_in[0], src[0]
+        if isinstance(layer, Conv2d) and layer.in_channels != got:
+            problems.append(
+                f"{at(name, 'inputs')}: '{shown(s)}' gives {got} channels, "
+                f"in_channels is {layer.in_channels}"
+            )
+        elif isinstance(layer, Linear) and layer.in_features != got:
+            if not (spatial[s] and layer.in_features % got == 0):
+                what = "channels" if spatial[s] else "features"
+                flat = f", not a multiple of {got} (flattened)" if spatial[s] else ""
+                problems.append(
+                    f"{at(name, 'inputs')}: '{shown(s)}' gives {got} {what}, in_features "
+                    f"is {layer.in_features}{flat}"
+                )
+    return widths, spatial
+
+
+class Cascade:
+    """Filter removal cascaded through a graph: call it with each layer's mask in
+    ``graph.order`` (non-prunable layers give ``None``); it returns the mask with the
+    input columns of removed channels zeroed (a new array where anything changes)."""
+
+    def __init__(self, graph: Graph, layers: Sequence[Layer]):
+        self.graph = graph
+        self._layers = {layer.name: layer for layer in layers}
+        self._joins = {j.name: j for j in graph.joins}
+        self._removed: dict[str, np.ndarray | None] = {INPUT: None}
+
+    def removed(self, node: str) -> np.ndarray | None:
+        """Output channels of ``node`` that are gone (bool per channel), ``None`` if none
+        can be (the input, a matmul, a join of such)."""
+        if node in self._removed:
+            return self._removed[node]
+        parts = [self.removed(s) for s in self._joins[node].inputs]
+        if self._joins[node].op == "add":
+            out = None if any(p is None for p in parts) else np.logical_and.reduce(parts)
+        else:
+            out = None if any(p is None for p in parts) else np.concatenate(parts)
+        self._removed[node] = out
+        return out
+
+    def __call__(self, layer: Layer, mask: np.ndarray | None) -> np.ndarray | None:
+        if mask is None or not layer.prunable:
+            self._removed[layer.name] = None
+            return mask
+        (src,) = self.graph.inputs_of(layer.name)
+        gone = self.removed(src)
+        if gone is not None and gone.any():
+            if isinstance(layer, Conv2d):
+                g = layer.groups
+                k, cpg = layer.out_channels, layer.in_channels // g
+                keep = ~gone.reshape(g, 1, cpg, 1)
+                mask = (mask.reshape(g, k // g, cpg, -1) & keep).reshape(mask.shape)
+            else:
+                keep = np.repeat(~gone, layer.in_features // gone.size)
+                mask = mask & keep[None, :]
+        self._removed[layer.name] = ~mask.reshape(mask.shape[0], -1).any(axis=1)
+        return mask
