@@ -12,7 +12,9 @@ no removal on.
 :class:`Cascade` is the mask transform: fed each layer's mask in graph order, it
 zeroes the input columns that read a removed channel (a filter whose weights are all
 zero) and records which output channels the layer itself has lost, inputs included
-(a depthwise conv that lost its input channel loses that filter). Across an ``add``
+(a depthwise conv that lost its input channel loses that filter; generated filter
+masks keep every filter of such a conv, :func:`follows_input`, so its channels go
+with its input's rather than being drawn a second time). Across an ``add``
 a channel goes only where every input lost it; a ``concat`` joins its inputs'
 channels in order.
 """
@@ -217,6 +219,13 @@ def _widths(order, edges, by_name, joins, at, problems):
                     f"is {layer.in_features}{flat}"
                 )
     return widths, spatial
+
+
+def follows_input(layer: Layer) -> bool:
+    """A conv whose every filter reads one input channel (depthwise, with or without a
+    channel multiplier): its channels are its input's, so filter pruning that cascades
+    does not choose its filters on their own: they go with their input channel."""
+    return isinstance(layer, Conv2d) and layer.groups == layer.in_channels > 1
 
 
 class Cascade:

@@ -15,7 +15,7 @@ import numpy as np
 
 from simulator.errors import MaskError
 from simulator.formats import MaskProfile, profile_mask
-from simulator.graph import Cascade
+from simulator.graph import Cascade, follows_input
 from simulator.layers import Layer
 from simulator.masks import Pruning, check_mask, generate_mask
 from simulator.workloads import Network
@@ -35,17 +35,22 @@ def iter_masks(
 ) -> Iterator[tuple[Layer, np.ndarray]]:
     """Each prunable layer with its mask: ``masks[name]`` (checked) where given, else
     generated from ``pruning`` (ranked by ``weights`` where given), cascaded when
-    :func:`cascades`. In the graph's order when cascading, else the network's."""
+    :func:`cascades`: then a depthwise conv's generated mask keeps every filter, and
+    its channels go with its input's (:func:`~simulator.graph.follows_input`). In the
+    graph's order when cascading, else the network's."""
     weights = weights or {}
+    cascading = cascades(network, pruning)
 
     def mask_of(layer: Layer) -> np.ndarray:
+        if masks is None and cascading and follows_input(layer):
+            return np.ones(layer.weight_shape, dtype=bool)
         if masks is None:
             return generate_mask(layer, pruning, weights.get(layer.name))
         if layer.name not in masks:
             raise MaskError(f"no mask given for layer {layer.name!r}")
         return check_mask(layer, masks[layer.name])
 
-    if not cascades(network, pruning):
+    if not cascading:
         for layer in network.prunable_layers:
             yield layer, mask_of(layer)
         return
