@@ -64,13 +64,21 @@ def iter_masks(
             yield layer, mask
 
 
+def cascade_masks(network: Network, masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``masks`` (one per prunable layer, checked) with filter removals cascaded
+    through the network's graph (see :class:`~simulator.graph.Cascade`), in the
+    network's order; a network without a graph gets them back as they are."""
+    return network_masks(network, Pruning(structure="filter"), masks=masks)
+
+
 def network_masks(
     network: Network,
     pruning: Pruning,
     weights: Mapping[str, np.ndarray] | None = None,
+    masks: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """A mask for every prunable layer, in the network's order (see :func:`iter_masks`)."""
-    made = dict((layer.name, m) for layer, m in iter_masks(network, pruning, weights))
+    made = {layer.name: m for layer, m in iter_masks(network, pruning, weights, masks)}
     return {layer.name: made[layer.name] for layer in network.prunable_layers}
 
 

@@ -112,9 +112,9 @@ def network_storage(
     on_layer: Callable[[str], None] | None = None,
 ) -> StorageResult:
     """Storage of every prunable layer in each format (default: every registered
-    format). Masks are generated from ``pruning`` (filter removals cascaded through
-    the graph where it asks for that) unless given (then they are checked against
-    their layers)."""
+    format). Masks are generated from ``pruning`` unless given (then they are checked
+    against their layers); filter removals are cascaded through the graph where
+    ``pruning`` asks for that (see :func:`~simulator.netmasks.iter_masks`)."""
     if not network.prunable_layers:
         raise MaskError(f"network {network.name!r} has no layers with weights to store")
     formats = tuple(FORMATS if formats is None else formats)
@@ -130,7 +130,7 @@ def network_storage(
         params=params,
         formats=formats,
         stats={layer.name: stats[layer.name] for layer in network.prunable_layers},
-        cascaded=masks is None and cascades(network, pruning),
+        cascaded=cascades(network, pruning),
     )
 
 
