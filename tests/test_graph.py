@@ -371,10 +371,8 @@ def test_onnx_graph_that_does_not_hold_is_dropped_with_a_warning(tmp_path):
 
 def _storage_json(capsys, tmp_path, *extra):
     out = tmp_path / "s.json"
-    code = main(
-        ["storage", "resnet18", "--structure", "filter", "--rate", "4", "--format", "compact"]
-        + ["--totals", "--json", str(out), *extra]
-    )
+    args = ["storage", "resnet18", "--structure", "filter", "--rate", "4", "--format", "compact"]
+    code = main([*args, "--totals", "--json", str(out), *extra])
     capsys.readouterr()
     assert code == 0
     return json.loads(out.read_text())
