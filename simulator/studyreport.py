@@ -232,7 +232,8 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
         "against dense on the same platform; latency and energy against structured "
         "pruning at the same rate (below 1: non-structured is better); and the structured "
         "rate that matches non-structured (a low number: a mild structured pruning is "
-        "already as good).",
+        "already as good). Structured rates here are the rates its masks reach (all "
+        "weights over kept ones), so the same rate means as many kept weights.",
         "",
         _md_table(verdict_rows(t["verdict"], min(c.sweep_rates)), VERDICT_HEADERS),
         "",
@@ -340,10 +341,18 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
         "(structured), per layer, at the same rate in every layer; real pruned masks are "
         "less uniform. Storage break-evens use expected sizes of i.i.d. masks. Latency is the "
         "largest of the compute, DRAM and SRAM bounds per layer; energy adds memory traffic, "
-        "MACs, index decoding and static power. Structured pruning shrinks each layer on its "
-        "own (a pruned filter does not shrink the next layer's input here). Hardware figures "
-        "and their sources are in the profiles (`hwconfigs/`). Every number behind this "
-        "report is in `tables/` as CSV and JSON.",
+        "MACs, index decoding and static power. "
+        + (
+            "Filter pruning cascades through each network's graph: a removed filter also "
+            "removes the input channels of every layer that reads it (across a residual "
+            "add, only channels removed on every branch), so it reaches more than the rate "
+            "asked for (`effective_rate` in the tables). "
+            if c.cascade
+            else "Structured pruning shrinks each layer on its own (a pruned filter does "
+            "not shrink the next layer's input here). "
+        )
+        + "Hardware figures and their sources are in the profiles (`hwconfigs/`). Every "
+        "number behind this report is in `tables/` as CSV and JSON.",
         "",
     ]
     return "\n".join(parts)
