@@ -21,6 +21,7 @@ channels in order.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -53,16 +54,6 @@ class Graph:
     sources: tuple[tuple[str, tuple[str, ...]], ...]
     joins: tuple[Join, ...] = ()
     order: tuple[str, ...] = ()
-
-    def inputs_of(self, name: str) -> tuple[str, ...]:
-        """The nodes a layer or a join reads."""
-        for n, src in self.sources:
-            if n == name:
-                return src
-        for j in self.joins:
-            if j.name == name:
-                return j.inputs
-        raise KeyError(name)
 
 
 def _width(layer: Layer) -> int:
@@ -165,16 +156,16 @@ def _topological(names: list[str], edges: Mapping[str, tuple[str, ...]]) -> list
             if s != INPUT:
                 readers.setdefault(s, []).append(n)
     rank = {n: i for i, n in enumerate(names)}
-    ready = sorted((n for n, w in waiting.items() if w == 0), key=rank.__getitem__)
+    ready = [rank[n] for n, w in waiting.items() if w == 0]
+    heapq.heapify(ready)
     order = []
     while ready:
-        n = ready.pop(0)
+        n = names[heapq.heappop(ready)]
         order.append(n)
         for r in readers.get(n, []):
             waiting[r] -= 1
             if waiting[r] == 0:
-                ready.append(r)
-                ready.sort(key=rank.__getitem__)
+                heapq.heappush(ready, rank[r])
     return order
 
 
@@ -233,30 +224,44 @@ class Cascade:
     ``graph.order`` (non-prunable layers give ``None``); it returns the mask with the
     input columns of removed channels zeroed (a new array where anything changes)."""
 
-    def __init__(self, graph: Graph, layers: Sequence[Layer]):
+    def __init__(self, graph: Graph):
         self.graph = graph
-        self._layers = {layer.name: layer for layer in layers}
+        self._sources = dict(graph.sources)
         self._joins = {j.name: j for j in graph.joins}
         self._removed: dict[str, np.ndarray | None] = {INPUT: None}
 
     def removed(self, node: str) -> np.ndarray | None:
         """Output channels of ``node`` that are gone (bool per channel), ``None`` if none
-        can be (the input, a matmul, a join of such)."""
-        if node in self._removed:
-            return self._removed[node]
-        parts = [self.removed(s) for s in self._joins[node].inputs]
-        if self._joins[node].op == "add":
-            out = None if any(p is None for p in parts) else np.logical_and.reduce(parts)
-        else:
-            out = None if any(p is None for p in parts) else np.concatenate(parts)
-        self._removed[node] = out
-        return out
+        can be (the input, a matmul, a join of such). A join's inputs must have been
+        fed already (graph order)."""
+        stack = [node]
+        while stack:  # joins of joins, without recursion
+            name = stack[-1]
+            if name in self._removed:
+                stack.pop()
+                continue
+            if name not in self._joins:
+                raise KeyError(f"layer {name!r} read before its mask was given")
+            join = self._joins[name]
+            todo = [s for s in join.inputs if s not in self._removed]
+            if todo:
+                stack.extend(todo)
+                continue
+            parts = [self._removed[s] for s in join.inputs]
+            if any(p is None for p in parts):
+                self._removed[name] = None
+            elif join.op == "add":
+                self._removed[name] = np.logical_and.reduce(parts)
+            else:
+                self._removed[name] = np.concatenate(parts)
+            stack.pop()
+        return self._removed[node]
 
     def __call__(self, layer: Layer, mask: np.ndarray | None) -> np.ndarray | None:
         if mask is None or not layer.prunable:
             self._removed[layer.name] = None
             return mask
-        (src,) = self.graph.inputs_of(layer.name)
+        (src,) = self._sources[layer.name]
         gone = self.removed(src)
         if gone is not None and gone.any():
             if isinstance(layer, Conv2d):

@@ -55,7 +55,7 @@ def iter_masks(
             yield layer, mask_of(layer)
         return
     graph = network.graph
-    cascade = Cascade(graph, network.layers)
+    cascade = Cascade(graph)
     by_name = {layer.name: layer for layer in network.layers}
     for name in graph.order:
         layer = by_name[name]
