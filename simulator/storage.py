@@ -140,9 +140,11 @@ class BreakEven:
 
     ``nonstructured_rate`` is ``inf`` where no non-structured rate breaks even
     ("never": a single kept weight already needs more bits, its pointers alone).
-    ``ratio`` = non-structured rate / structured rate; ``structured_effective_rate``
-    is the rate the structured masks reach (all weights over kept ones: rounding to
-    whole filters, and filter removals cascaded through the graph, move it).
+    ``structured_effective_rate`` is the rate the structured masks reach (all weights
+    over kept ones: rounding to whole filters, and filter removals cascaded through
+    the graph, move it from ``structured_rate``, the one asked for); ``ratio`` =
+    non-structured rate / that reached rate: how much sparser a non-structured mask
+    must be than the structured one, kept weight for kept weight.
     """
 
     network: str
@@ -159,7 +161,7 @@ class BreakEven:
 
     @property
     def ratio(self) -> float:
-        return self.nonstructured_rate / self.structured_rate
+        return self.nonstructured_rate / self.structured_effective_rate
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ratio": self.ratio}

@@ -5,6 +5,7 @@ ONNX model; and ``--no-cascade`` giving per-layer arithmetic."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -216,21 +217,20 @@ def bad(doc, *expected):
     return msg
 
 
+def block_with(**layer_keys):
+    """BLOCK with some keys of its layers changed: ``a={"in_channels": 5}``."""
+    doc = copy.deepcopy(BLOCK)
+    for d in doc["layers"]:
+        d.update(layer_keys.get(d["name"], {}))
+    return doc
+
+
 def test_graph_problems_are_all_reported_with_their_key_paths():
-    doc = {
-        "name": "bad",
-        "layers": [
-            conv("stem", 3, 4, inputs=["nope"]),
-            conv("a", 5, 4),
-            conv("b", 4, 3),
-            conv("c", 4, 6, k=1, inputs=["add", "a"]),
-            {"name": "fc", "type": "linear", "in_features": 385, "out_features": 10},
-        ],
-        "joins": [
-            {"name": "add", "op": "add", "inputs": ["b"]},
-            {"name": "a", "op": "concat", "inputs": ["a", "b"]},
-        ],
-    }
+    doc = block_with(stem={"inputs": ["nope"]}, c={"inputs": ["add", "a"]})
+    doc["joins"] = [
+        {"name": "add", "op": "add", "inputs": ["b"]},
+        {"name": "a", "op": "concat", "inputs": ["a", "b"]},
+    ]
     bad(
         doc,
         "layers[0] (stem).inputs: no layer or join named 'nope'",
@@ -241,22 +241,12 @@ def test_graph_problems_are_all_reported_with_their_key_paths():
 
 
 def test_graph_channel_counts_are_checked():
-    doc = {
-        "name": "bad",
-        "layers": [
-            conv("stem", 3, 4, inputs=["input"]),
-            conv("a", 5, 4),
-            conv("b", 4, 3),
-            conv("c", 4, 6, k=1, inputs=["add"]),
-            {"name": "fc", "type": "linear", "in_features": 385, "out_features": 10},
-            {"name": "fc2", "type": "linear", "in_features": 20, "out_features": 10},
-            conv("d", 8, 2, k=1, inputs=["cat"]),
-        ],
-        "joins": [
-            {"name": "add", "op": "add", "inputs": ["b", "stem"]},
-            {"name": "cat", "op": "concat", "inputs": ["stem", "b"]},
-        ],
-    }
+    doc = block_with(a={"in_channels": 5}, b={"out_channels": 3}, fc={"in_features": 385})
+    doc["layers"] += [
+        {"name": "fc2", "type": "linear", "in_features": 20, "out_features": 10},
+        conv("d", 8, 2, k=1, inputs=["cat"]),
+    ]
+    doc["joins"].append({"name": "cat", "op": "concat", "inputs": ["stem", "b"]})
     bad(
         doc,
         "layers[1] (a).inputs: 'stem' gives 4 channels, in_channels is 5",

@@ -35,8 +35,9 @@ of structured pruning (--structure when it is structured, else filter) at
 block: bsr; nm: nm); "never" means no rate is sparse enough (one kept weight with
 its pointers already costs more). "reached" is the rate the structured masks
 reach: whole filters are kept or removed, and filter pruning on a network with a
-graph removes the input channels that read a removed filter (see --no-cascade).
-The effective rate is all weights over kept ones after that.
+graph removes the input channels that read a removed filter (see --no-cascade);
+"ratio" is the non-structured rate over that reached rate. The effective rate is
+all weights over kept ones.
 """
 
 
