@@ -129,10 +129,11 @@ def build_graph(
         return None, problems
     order = _topological(list(edges), edges)
     if len(order) < len(edges):
-        stuck = [n for n in edges if n not in set(order)]
+        cycle = _on_cycles(edges, set(order))
         return None, [
-            f"{at(stuck[0], 'inputs')}: the graph has a cycle through "
-            + ", ".join(f"'{shown(n)}'" for n in stuck[:8])
+            f"{at(cycle[0], 'inputs')}: the graph has a cycle through "
+            + ", ".join(f"'{shown(n)}'" for n in cycle[:8])
+            + (f" and {len(cycle) - 8} more" if len(cycle) > 8 else "")
         ]
     _widths(order, edges, by_name, {j.name: j for j in joins}, at, problems)
     if problems:
@@ -167,6 +168,27 @@ def _topological(names: list[str], edges: Mapping[str, tuple[str, ...]]) -> list
             if waiting[r] == 0:
                 heapq.heappush(ready, rank[r])
     return order
+
+
+def _on_cycles(edges: Mapping[str, tuple[str, ...]], ordered: set[str]) -> list[str]:
+    """The nodes that a topological order left out, less those that only read from a
+    cycle (no left-out node reads them): the nodes on cycles, in listing order."""
+    left = [n for n in edges if n not in ordered]
+    readers = dict.fromkeys(left, 0)
+    for n in left:
+        for s in edges[n]:
+            if s in readers:
+                readers[s] += 1
+    free = [n for n, k in readers.items() if k == 0]
+    while free:
+        n = free.pop()
+        del readers[n]
+        for s in edges[n]:
+            if s in readers:
+                readers[s] -= 1
+                if readers[s] == 0:
+                    free.append(s)
+    return [n for n in left if n in readers]
 
 
 def _widths(order, edges, by_name, joins, at, problems):

@@ -27,7 +27,7 @@ from simulator.formats import MaskProfile, all_kept_profile, profile_mask
 from simulator.hwconfig import Platform
 from simulator.layers import Layer
 from simulator.masks import Pruning, check_mask
-from simulator.netmasks import cascades, effective_rate, network_profiles
+from simulator.netmasks import cascade_masks, cascades, effective_rate, network_profiles
 from simulator.settings import Settings, check_variant
 from simulator.traffic import ExecutionCounts
 from simulator.workloads import Network
@@ -355,8 +355,9 @@ def estimate_network(
     With ``checkpoint``, its masks (all kept where it has none) are the variant their
     structure names (:attr:`~simulator.checkpoints.Checkpoint.variant`: structured,
     nm or sparse), run on every platform, and the other variants are generated at the
-    same per-layer densities (``cascade`` as :attr:`Pruning.cascade` for them;
-    without a checkpoint ``pruning`` says). A network derived from a bare state_dict has assumed
+    same per-layer densities; ``cascade`` says whether filter removals cascade through
+    the graph for them and for the checkpoint's own structured masks (without a
+    checkpoint, ``pruning`` says). A network derived from a bare state_dict has assumed
     conv geometry (MACs unknown): it is refused unless ``assume_geometry``.
     ``progress(total)`` may return a callable ticked once per layer simulated.
     """
@@ -379,7 +380,10 @@ def estimate_network(
             seed=settings.seed,
             cascade=cascade,
         )
-        given = {v.variant: checkpoint.masks(fill_missing=True)}
+        masks = checkpoint.masks(fill_missing=True)
+        if v.variant == "structured" and cascade:
+            masks = cascade_masks(network, masks)
+        given = {v.variant: masks}
     elif pruning is None:
         raise ConfigError("estimate", "give a pruning level or a checkpoint")
     # each platform's variants; a spec shared by platforms (equal prunings, the same
@@ -421,6 +425,10 @@ def estimate_network(
         estimates=estimates,
         variants=wanted,
         effective_rates=rates,
-        cascaded="structured" not in given
-        and cascades(network, replace(pruning, structure=structure)),
+        cascaded=network.graph is not None
+        and (
+            cascade
+            if "structured" in given
+            else cascades(network, replace(pruning, structure=structure))
+        ),
     )

@@ -259,8 +259,9 @@ def test_graph_channel_counts_are_checked():
 
 
 def test_graph_cycles_reserved_names_and_unknown_keys():
-    cycle = {"name": "c", "layers": [conv("a", 4, 4, inputs=["b"]), conv("b", 4, 4)]}
-    bad(cycle, "the graph has a cycle through 'a', 'b'")
+    layers = [conv("a", 4, 4, inputs=["b"]), conv("b", 4, 4), conv("c", 4, 4)]
+    msg = bad({"name": "c", "layers": layers}, "the graph has a cycle through 'a', 'b'")
+    assert "'c'" not in msg  # c only reads from the cycle
     reserved = {"name": "r", "layers": [conv("input", 3, 4, inputs=["input"])]}
     bad(reserved, "'input' is the network's input")
     typo = {**BLOCK, "joins": [{"name": "add", "op": "mul", "inputs": ["b", "stem"], "x": 1}]}
@@ -414,3 +415,27 @@ def test_cli_estimate_shows_the_effective_rate(capsys, tmp_path):
     assert rates["structured"] == pytest.approx(2.0)
     assert doc["networks"][0]["cascaded"] is False
     assert not math.isnan(rates["nm"])
+
+
+def test_cli_checkpoint_filter_masks_cascade(capsys, tmp_path):
+    """A filter-pruned checkpoint's own masks cascade like generated ones."""
+    from pathlib import Path
+
+    from simulator.checkpoints import read_checkpoint
+
+    fixture = Path(__file__).parent / "fixtures" / "lenet5_filter.safetensors"
+    net = load_network("lenet5")
+    masks = read_checkpoint(fixture, network=net).masks()
+    weights = sum(m.size for m in masks.values())
+    own = weights / sum(kept(masks).values())
+    cascaded = weights / sum(kept(cascade_masks(net, masks)).values())
+    assert cascaded > own
+    out = tmp_path / "e.json"
+    for extra, rate in (([], cascaded), (["--no-cascade"], own)):
+        args = ["estimate", "lenet5", "--checkpoint", str(fixture), "--platform", "a100"]
+        assert main([*args, "--totals", "--json", str(out), *extra]) == 0
+        capsys.readouterr()
+        doc = json.loads(out.read_text())
+        assert doc["networks"][0]["checkpoint_variant"] == "structured"
+        got = {r["variant"]: r["effective_rate"] for r in doc["totals"]}
+        assert got["structured"] == pytest.approx(rate)

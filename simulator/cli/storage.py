@@ -157,9 +157,11 @@ def run(args: argparse.Namespace) -> int:
 
             o.checkpoint_notes(ckpt)
             variant = ckpt.variant
+            # a filter-pruned checkpoint's removals cascade like generated ones
+            kind = "filter" if variant.variant == "structured" else "dense"
             rep = storage_report(
                 net,
-                Pruning(structure="dense", seed=args.seed, cascade=args.cascade),
+                Pruning(structure=kind, seed=args.seed, cascade=args.cascade),
                 params,
                 formats,
                 masks=ckpt.masks(fill_missing=True),
