@@ -38,12 +38,14 @@ def _yes(b: bool) -> str:
     return "yes" if b else "no"
 
 
-def verdict_rows(verdict: pd.DataFrame, grid_start: float) -> list[list]:
-    """Rows of the verdict table (terminal and Markdown)."""
+def verdict_rows(verdict: pd.DataFrame) -> list[list]:
+    """Rows of the verdict table (terminal and Markdown); a structured rate that
+    matches at the mildest structured pruning searched shows as ``<=`` that rate."""
     rows = []
     for _, v in verdict.iterrows():
         match = [v["structured_rate_matching_latency"], v["structured_rate_matching_energy"]]
-        shown = [("<=" + _rate(m)) if m <= grid_start else _rate(m) for m in match]
+        start = v["structured_rate_searched_from"]
+        shown = [("<=" + _rate(m)) if m <= start else _rate(m) for m in match]
         rows.append(
             [
                 v["network"],
@@ -62,9 +64,8 @@ def verdict_rows(verdict: pd.DataFrame, grid_start: float) -> list[list]:
 
 def verdict_table(result: StudyResult) -> str:
     """The verdict as a terminal table."""
-    grid_start = min(result.config.sweep_rates)
     return table(
-        verdict_rows(result.tables["verdict"], grid_start),
+        verdict_rows(result.tables["verdict"]),
         VERDICT_HEADERS,
         title="Verdict: non-structured pruning at each network's rate, against dense and "
         "against structured pruning on the same platform",
@@ -235,7 +236,7 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
         "already as good). Structured rates here are the rates its masks reach (all "
         "weights over kept ones), so the same rate means as many kept weights.",
         "",
-        _md_table(verdict_rows(t["verdict"], min(c.sweep_rates)), VERDICT_HEADERS),
+        _md_table(verdict_rows(t["verdict"]), VERDICT_HEADERS),
         "",
         "## Storage break-even",
         "",

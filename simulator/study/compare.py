@@ -259,6 +259,7 @@ def study_network(
                 "energy_ratio_vs_dense": float(ns["energy_ratio"]),
                 "structured_rate_matching_latency": match_lat,
                 "structured_rate_matching_energy": match_en,
+                "structured_rate_searched_from": float(srates[0]),
                 "latency_vs_structured_same_rate": float(ns["latency_s"]) / lat_same,
                 "energy_vs_structured_same_rate": float(ns["energy_j"]) / en_same,
             }
