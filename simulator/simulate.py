@@ -356,8 +356,9 @@ def estimate_network(
     structure names (:attr:`~simulator.checkpoints.Checkpoint.variant`: structured,
     nm or sparse), run on every platform, and the other variants are generated at the
     same per-layer densities; ``cascade`` says whether filter removals cascade through
-    the graph for them and for the checkpoint's own structured masks (without a
-    checkpoint, ``pruning`` says). A network derived from a bare state_dict has assumed
+    the graph for them and for the checkpoint's own structured masks (then the other
+    variants take the densities the cascaded masks reach; without a checkpoint,
+    ``pruning`` says). A network derived from a bare state_dict has assumed
     conv geometry (MACs unknown): it is refused unless ``assume_geometry``.
     ``progress(total)`` may return a callable ticked once per layer simulated.
     """
@@ -373,16 +374,21 @@ def estimate_network(
                 "--input-shape (or a MODEL to map onto), or ask for it with --assume-geometry",
             )
         v = checkpoint.variant
-        per_layer = {n: max(d, 1e-9) for n, d in v.per_layer_density.items()}
+        masks = checkpoint.masks(fill_missing=True)
+        per_layer, overall = v.per_layer_density, v.density
+        if v.variant == "structured" and cascade and network.graph is not None:
+            # the other variants at the densities the cascaded masks reach
+            masks = cascade_masks(network, masks)
+            per_layer = {n: float(np.count_nonzero(m)) / m.size for n, m in masks.items()}
+            overall = sum(np.count_nonzero(m) for m in masks.values()) / sum(
+                m.size for m in masks.values()
+            )
         pruning = Pruning(
-            density=max(v.density, 1e-9),
-            per_layer=per_layer,
+            density=max(overall, 1e-9),
+            per_layer={n: max(d, 1e-9) for n, d in per_layer.items()},
             seed=settings.seed,
             cascade=cascade,
         )
-        masks = checkpoint.masks(fill_missing=True)
-        if v.variant == "structured" and cascade:
-            masks = cascade_masks(network, masks)
         given = {v.variant: masks}
     elif pruning is None:
         raise ConfigError("estimate", "give a pruning level or a checkpoint")

@@ -439,3 +439,4 @@ def test_cli_checkpoint_filter_masks_cascade(capsys, tmp_path):
         assert doc["networks"][0]["checkpoint_variant"] == "structured"
         got = {r["variant"]: r["effective_rate"] for r in doc["totals"]}
         assert got["structured"] == pytest.approx(rate)
+        assert got["sparse"] == pytest.approx(rate, rel=0.01)  # at the same kept weights
