@@ -111,8 +111,10 @@ def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionC
 def prepare_profiles(
     network: Network, variants: Mapping[str, Pruning | Mapping[str, np.ndarray]]
 ) -> dict[str, dict[str, MaskProfile]]:
-    """Mask profiles per variant and prunable layer, from a pruning spec or given
-    masks (checked against their layers). ``dense`` is always included."""
+    """Mask profiles per variant and prunable layer, from a pruning spec (filter
+    removals cascaded through the network's graph where it asks for that, see
+    :mod:`simulator.netmasks`) or given masks (checked against their layers).
+    ``dense`` is always included."""
     specs: dict[str, Pruning | Mapping[str, np.ndarray]] = {"dense": Pruning(structure="dense")}
     specs.update(variants)
     out: dict[str, dict[str, MaskProfile]] = {}
