@@ -198,6 +198,16 @@ def test_every_builtin_model_has_a_graph(name):
     assert sorted(net.graph.order) == sorted(layer.name for layer in net.layers)
 
 
+def test_models_command_counts_the_joins(capsys):
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    # resnet50: 16 bottlenecks; resnet18: 8 blocks; mobilenetv2: 10 residual blocks;
+    # bert_base: 2 residual adds in each of 12 layers; chains have none
+    joins = {name: int(rows[name][5]) for name in ("resnet50", "resnet18", "mobilenetv2")}
+    assert joins == {"resnet50": 16, "resnet18": 8, "mobilenetv2": 10}
+    assert rows["bert_base"][5] == "24" and rows["vgg16"][5] == "0"
+
+
 def test_effective_rates_of_chains_are_the_square():
     """Filter pruning at rate r on a chain keeps 1/r of the filters of every layer and
     1/r of the inputs of every layer after the first: VGG-16 reaches about r^2."""
