@@ -279,6 +279,38 @@ class Cascade:
             stack.pop()
         return self._removed[node]
 
+    def count(self, layer: Layer, filters: np.ndarray | None) -> int:
+        """The channel-level twin of calling with a filter mask: ``filters`` says which
+        output channels the layer's own mask keeps (``None`` for a layer without
+        weights); returns the weights kept once the removed input channels are taken
+        out, and records the layer's removed output channels, without building a
+        weight-sized mask."""
+        if filters is None or not layer.prunable:
+            self._removed[layer.name] = None
+            return 0
+        (src,) = self._sources[layer.name]
+        gone = self.removed(src)
+        k = filters.size
+        if isinstance(layer, Conv2d):
+            g = layer.groups
+            cpg = layer.in_channels // g
+            per_col = layer.weight_count // (k * cpg)  # R*S weights per input channel
+            cols = (
+                np.full(g, cpg, dtype=np.int64)
+                if gone is None
+                else cpg - gone.reshape(g, cpg).sum(axis=1, dtype=np.int64)
+            )
+            kept = filters.reshape(g, k // g).sum(axis=1, dtype=np.int64)
+            self._removed[layer.name] = ~filters | np.repeat(cols == 0, k // g)
+            return int(kept @ cols) * per_col
+        cols = (
+            layer.in_features
+            if gone is None
+            else int(np.count_nonzero(~gone)) * (layer.in_features // gone.size)
+        )
+        self._removed[layer.name] = ~filters if cols else np.ones(k, dtype=bool)
+        return int(np.count_nonzero(filters)) * cols
+
     def __call__(self, layer: Layer, mask: np.ndarray | None) -> np.ndarray | None:
         if mask is None or not layer.prunable:
             self._removed[layer.name] = None

@@ -4,12 +4,23 @@ removals cascaded through the network's graph where the pruning asks for it.
 Masks are made one layer at a time (the peak stays at the largest layer): in the
 graph's order when cascading, since a layer's inputs depend on its producers'
 removed filters; only each layer's removed-channel flags are kept between layers.
+
+Cascaded filter pruning at rate R keeps 1/R of the network's weights: the cascade
+removes more than each layer's own filters, so every layer's asked filter density is
+multiplied by one common factor (capped at 1), solved by :func:`fit_cascade` on
+channel counts alone (which filters each layer keeps, which input channels the graph
+takes away), before the masks are drawn once at the solved densities. A common
+multiplier keeps per-layer levels in proportion (a layer asked to keep half as many
+filters as another still does, until one keeps them all) and leaves a layer asked
+to keep everything whole when the factor is at least 1, as the cascade makes it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,7 +28,7 @@ from simulator.errors import MaskError
 from simulator.formats import MaskProfile, profile_mask
 from simulator.graph import Cascade, follows_input
 from simulator.layers import Layer
-from simulator.masks import Pruning, check_mask, generate_mask
+from simulator.masks import Pruning, check_mask, filter_order, generate_mask, kept_units
 from simulator.workloads import Network
 
 
@@ -25,6 +36,108 @@ def cascades(network: Network, pruning: Pruning) -> bool:
     """Whether ``pruning`` on ``network`` cascades: filter pruning asked to, on a
     network with a graph."""
     return pruning.cascade and pruning.structure == "filter" and network.graph is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CascadeFit:
+    """The per-layer filter densities at which cascaded filter pruning reaches the
+    rate asked for.
+
+    ``factor`` multiplies every layer's asked density (``densities[name]`` =
+    ``min(1, factor * asked)``); ``rate_asked`` is all weights over the weights the
+    asked densities keep (``1 / density`` without per-layer levels), ``rate_reached``
+    all weights over ``kept_weights`` once the removals cascade: the nearest to
+    ``rate_asked`` that whole filters allow (in log rate)."""
+
+    factor: float
+    densities: Mapping[str, float]
+    rate_asked: float
+    rate_reached: float
+    kept_weights: int
+    total_weights: int
+
+
+def fit_cascade(
+    network: Network,
+    pruning: Pruning,
+    weights: Mapping[str, np.ndarray] | None = None,
+) -> CascadeFit:
+    """The common factor on every layer's asked filter density at which ``pruning``
+    (filter pruning that :func:`cascades`) keeps the fraction of weights it asks for.
+
+    Filters are chosen as :func:`~simulator.masks.generate_mask` chooses them (ranked
+    by ``weights`` where given): the same scores at every density, the top k, so a
+    layer's kept filters only grow with the factor, the inputs the cascade removes only
+    shrink, and the kept weights are monotone in the factor. Those change only where
+    a layer's rounded filter count does; a bisection over those points, each counted
+    at channel level (:meth:`~simulator.graph.Cascade.count`), picks the nearest.
+    """
+    if not cascades(network, pruning):
+        raise MaskError("fit_cascade: the pruning must be filter pruning that cascades")
+    weights = weights or {}
+    graph = network.graph
+    by_name = {layer.name: layer for layer in network.layers}
+    prunable = network.prunable_layers
+    asked = {layer.name: pruning.density_of(layer.name) for layer in prunable}
+    total = sum(layer.weight_count for layer in prunable)
+    target = sum(asked[layer.name] * layer.weight_count for layer in prunable)
+    drawn = [layer for layer in prunable if not follows_input(layer)]
+    order = {layer.name: filter_order(layer, pruning, weights.get(layer.name)) for layer in drawn}
+    edges = []
+    for layer in drawn:
+        k_all = order[layer.name].size
+        # the rounded count of kept filters goes from j to j + 1 at factor * a * k = j + 1/2
+        edges.append((np.arange(1, k_all) + 0.5) / (asked[layer.name] * k_all))
+    # just past each step, where rounding is no longer in doubt
+    steps = np.unique(np.concatenate(edges)) * (1 + 1e-9) if edges else np.ones(1)
+    # the factor below every step (every layer at its fewest filters), then each step
+    factors = np.concatenate([[steps[0] / 2], steps])
+
+    def densities(factor: float) -> dict[str, float]:
+        return {n: min(1.0, factor * d) for n, d in asked.items()}
+
+    def kept(i: int) -> int:
+        dens = densities(float(factors[i]))
+        cascade = Cascade(graph)
+        out = 0
+        for name in graph.order:
+            layer = by_name[name]
+            if not layer.prunable:
+                cascade.count(layer, None)
+                continue
+            k_all = layer.gemm.groups * layer.gemm.rows
+            filters = np.ones(k_all, dtype=bool)
+            if name in order:
+                filters[order[name][kept_units(k_all, dens[name]) :]] = False
+            out += cascade.count(layer, filters)
+        return out
+
+    # the first factor that keeps at least the target, and the one before it
+    lo, hi = 0, factors.size - 1
+    counts = {hi: kept(hi)}
+    if counts[hi] < target:
+        pick = hi
+    elif (counts.setdefault(lo, kept(lo))) >= target:
+        pick = lo
+    else:
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            counts[mid] = kept(mid)
+            if counts[mid] >= target:
+                hi = mid
+            else:
+                lo = mid
+        off = [abs(math.log(max(counts[i], 1) / target)) for i in (lo, hi)]
+        pick = lo if off[0] < off[1] else hi
+    factor = float(factors[pick])
+    return CascadeFit(
+        factor=factor,
+        densities=densities(factor),
+        rate_asked=total / target,
+        rate_reached=total / counts[pick] if counts[pick] else math.inf,
+        kept_weights=counts[pick],
+        total_weights=total,
+    )
 
 
 def iter_masks(
@@ -35,11 +148,16 @@ def iter_masks(
 ) -> Iterator[tuple[Layer, np.ndarray]]:
     """Each prunable layer with its mask: ``masks[name]`` (checked) where given, else
     generated from ``pruning`` (ranked by ``weights`` where given), cascaded when
-    :func:`cascades`: then a depthwise conv's generated mask keeps every filter, and
+    :func:`cascades`: then generated masks are drawn at the densities
+    :func:`fit_cascade` solves (the rate asked for is reached overall; given masks
+    cascade as they are), a depthwise conv's generated mask keeps every filter, and
     its channels go with its input's (:func:`~simulator.graph.follows_input`). In the
     graph's order when cascading, else the network's."""
     weights = weights or {}
     cascading = cascades(network, pruning)
+    if cascading and masks is None:
+        fit = fit_cascade(network, pruning, weights)
+        pruning = dataclasses.replace(pruning, per_layer=fit.densities)
 
     def mask_of(layer: Layer) -> np.ndarray:
         if masks is None and cascading and follows_input(layer):
