@@ -18,7 +18,13 @@ from simulator.dataflows.task import LayerTask
 from simulator.errors import ConfigError
 from simulator.formats import profile_mask
 from simulator.masks import Pruning
-from simulator.netmasks import cascade_masks, effective_rate, network_masks, network_profiles
+from simulator.netmasks import (
+    cascade_masks,
+    effective_rate,
+    fit_cascade,
+    network_masks,
+    network_profiles,
+)
 from simulator.workloads import builtin_models, load_network, network_from_dict
 
 
@@ -169,12 +175,17 @@ def test_generated_filter_masks_cascade_and_depthwise_follows_its_input():
     masks = network_masks(net, pruning)
     expand, dw, proj = "features.2.conv.0.0", "features.2.conv.1.0", "features.2.conv.2"
     gone = ~masks[expand].reshape(96, -1).any(1)
-    assert gone.sum() == 96 - 24
+    # the expand conv keeps its share of filters at the density the fit solved
+    solved = fit_cascade(net, pruning).densities[expand]
+    assert gone.sum() == 96 - round(96 * solved)
     # the depthwise conv keeps exactly the channels its input keeps
     np.testing.assert_array_equal(~masks[dw].reshape(96, -1).any(1), gone)
     assert not masks[proj][:, gone].any()
+    # cascaded or not, filter pruning at 4x keeps a quarter of the weights
     per_layer = network_masks(net, Pruning(structure="filter", density=0.25, seed=3, cascade=False))
-    assert sum(kept(masks).values()) < sum(kept(per_layer).values())
+    for made in (masks, per_layer):
+        rate = sum(m.size for m in made.values()) / sum(kept(made).values())
+        assert rate == pytest.approx(4, rel=0.01)
 
 
 def test_residual_stream_of_transformers_is_tied_to_the_input():
@@ -208,13 +219,21 @@ def test_models_command_counts_the_joins(capsys):
     assert rows["bert_base"][5] == "24" and rows["vgg16"][5] == "0"
 
 
-def test_effective_rates_of_chains_are_the_square():
-    """Filter pruning at rate r on a chain keeps 1/r of the filters of every layer and
-    1/r of the inputs of every layer after the first: VGG-16 reaches about r^2."""
+def test_chains_solve_to_the_square_root_of_the_rate():
+    """On a chain, filter pruning that keeps a fraction d of the filters of every layer
+    keeps about d^2 of the weights (d of the filters, d of their inputs): VGG-16 asked
+    for rate r is drawn at filter density about 1/sqrt(r) and reaches r; per layer
+    (``cascade=False``) the same density would reach about r^2 (1/d^2)."""
     net = load_network("vgg16")
-    for r in (2, 4):
-        rate = effective_rate(network_profiles(net, Pruning(structure="filter", density=1 / r)))
-        assert rate == pytest.approx(r * r, rel=0.01)
+    for r in (2, 4, 16):
+        pruning = Pruning(structure="filter", density=1 / r)
+        fit = fit_cascade(net, pruning)
+        assert fit.factor == pytest.approx(math.sqrt(r), rel=0.01)
+        assert fit.rate_asked == pytest.approx(r)
+        assert fit.rate_reached == pytest.approx(r, rel=0.01)
+        assert effective_rate(network_profiles(net, pruning)) == pytest.approx(fit.rate_reached)
+        uncascaded = Pruning(structure="filter", density=1 / r, cascade=False)
+        assert effective_rate(network_profiles(net, uncascaded)) == pytest.approx(r, rel=0.01)
 
 
 def bad(doc, *expected):
@@ -399,7 +418,7 @@ def test_cli_no_cascade_gives_per_layer_arithmetic(capsys, tmp_path):
     cascaded = _storage_json(capsys, tmp_path)
     (info2,) = cascaded["networks"]
     assert info2["cascaded"] is True
-    assert info2["effective_rate"] > 2 * info["effective_rate"]
+    assert info2["effective_rate"] == pytest.approx(4, rel=0.01)
     be = {r["layer"]: r for r in cascaded["breakeven"]}
     assert be["(network)"]["structured_effective_rate"] == pytest.approx(info2["effective_rate"])
 
