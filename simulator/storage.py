@@ -52,7 +52,10 @@ STAT_COLUMNS = (
 @dataclass(frozen=True, kw_only=True)
 class StorageResult:
     """Per-layer storage of a network in several formats; ``stats[layer][format]``.
-    ``cascaded``: filter removals were cascaded through the network's graph."""
+    ``cascaded``: filter removals were cascaded through the network's graph;
+    ``rate_asked``: all weights over those the pruning asked to keep (its per-layer
+    densities, or the given masks before any cascade; ``nan`` if not given), to set
+    beside :attr:`effective_rate`, the rate reached."""
 
     network: str
     pruning: str
@@ -60,6 +63,7 @@ class StorageResult:
     formats: tuple[str, ...]
     stats: Mapping[str, Mapping[str, FormatStats]]
     cascaded: bool = False
+    rate_asked: float = math.nan
 
     @property
     def effective_rate(self) -> float:
@@ -124,6 +128,12 @@ def network_storage(
         stats[layer.name] = {fmt: format_stats(profile, fmt, params) for fmt in formats}
         if on_layer:
             on_layer(layer.name)
+    layers = network.prunable_layers
+    total = sum(layer.weight_count for layer in layers)
+    if masks is not None:  # checked above: the weight shape, only 0 and 1
+        asked = sum(int(np.count_nonzero(masks[layer.name])) for layer in layers)
+    else:
+        asked = sum(pruning.density_of(layer.name) * layer.weight_count for layer in layers)
     return StorageResult(
         network=network.name,
         pruning=pruning.label,
@@ -131,6 +141,7 @@ def network_storage(
         formats=formats,
         stats={layer.name: stats[layer.name] for layer in network.prunable_layers},
         cascaded=cascades(network, pruning),
+        rate_asked=total / asked if asked else math.inf,
     )
 
 
@@ -141,10 +152,11 @@ class BreakEven:
     ``nonstructured_rate`` is ``inf`` where no non-structured rate breaks even
     ("never": a single kept weight already needs more bits, its pointers alone).
     ``structured_effective_rate`` is the rate the structured masks reach (all weights
-    over kept ones: rounding to whole filters, and filter removals cascaded through
-    the graph, move it from ``structured_rate``, the one asked for); ``ratio`` =
-    non-structured rate / that reached rate: how much sparser a non-structured mask
-    must be than the structured one, kept weight for kept weight.
+    over kept ones), ``structured_rate`` the one asked for: whole filters, and in one
+    layer the common factor of cascaded filter pruning, keep them apart by a little
+    (per layer, by more); ``ratio`` = non-structured rate / that reached rate: how much
+    sparser a non-structured mask must be than the structured one, kept weight for
+    kept weight.
     """
 
     network: str

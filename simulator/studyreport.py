@@ -346,8 +346,10 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
         + (
             "Filter pruning cascades through each network's graph: a removed filter also "
             "removes the input channels of every layer that reads it (across a residual "
-            "add, only channels removed on every branch), so it reaches more than the rate "
-            "asked for (`effective_rate` in the tables). "
+            "add, only channels removed on every branch); every layer keeps more filters, "
+            "by one common factor, so that each network keeps 1/R of its weights at rate "
+            "R (the rate reached, `effective_rate` in the tables, is the nearest whole "
+            "filters allow). "
             if c.cascade
             else "Structured pruning shrinks each layer on its own (a pruned filter does "
             "not shrink the next layer's input here). "

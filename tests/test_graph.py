@@ -430,7 +430,7 @@ def test_cli_estimate_shows_the_effective_rate(capsys, tmp_path):
     args = ["estimate", str(path), "--platform", "a100", "--rate", "2", "--totals"]
     assert main([*args, "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "eff. rate" in text
+    assert "PE util  rate" in text
     doc = json.loads(out.read_text())
     assert doc["networks"][0]["cascaded"] is True
     rates = {r["variant"]: r["effective_rate"] for r in doc["totals"]}

@@ -88,9 +88,10 @@ def test_verdict_agrees_with_the_sweep(lenet_tables):
         assert row["beats_dense_energy"] == (row["energy_ratio_vs_dense"] < 1)
         assert row["beats_structured_latency"] == (row["latency_vs_structured_same_rate"] < 1)
         # structured rates in the verdict are those its masks reach (filter pruning
-        # cascades through lenet5's graph: past the rate asked for)
+        # cascades through lenet5's graph, solved to keep the share asked: LeNet-5's
+        # few filters keep the rate reached within 5% of the rate asked)
         st = sel[sel["kind"] == "filter"].sort_values("effective_rate")
-        assert (st["effective_rate"] > st["rate"] * 1.5).all()
+        assert np.allclose(st["effective_rate"], st["rate"], rtol=0.05)
         match = row["structured_rate_matching_latency"]
         if math.isfinite(match):  # structured below that rate is not yet as fast
             below = st[st["effective_rate"] < match - 1e-9]

@@ -29,10 +29,12 @@ platform has an N:M unit. With --checkpoint, the file's masks are the variant
 their structure names (the output says which), and the others are generated at
 the same per-layer densities. Latency is the largest of the compute, DRAM and
 SRAM bounds; "bound" names it. Speedup and energy ratio compare with dense on the
-same platform. "eff. rate" is the rate each variant's masks reach (all weights
-over kept ones): whole filters are kept or removed, and filter pruning on a network
-with a graph also removes the input channels that read a removed filter (see
---no-cascade), so the structured variant may reach more than the level asked for.
+same platform. "rate" is the rate each variant's masks reach (all weights over
+kept ones; N:M keeps N of M). Filter pruning on a network with a graph also removes
+the input channels that read a removed filter, with each layer keeping more filters
+so that the network keeps the share asked for (see --no-cascade); a filter-pruned
+checkpoint's masks cascade as they are, and the other variants take the rate they
+reach.
 """
 
 
@@ -260,7 +262,7 @@ def _print_totals(tot: pd.DataFrame) -> None:
         "energy mJ",
         "energy ratio",
         "PE util",
-        "eff. rate",
+        "rate",
         "main bound",
         "energy % DRAM/SRAM/MAC/idx/static",
     ]

@@ -76,8 +76,11 @@ def add_cascade_option(g) -> None:
         help="prune each layer on its own. By default filter pruning on a network with "
         "a graph (model files with 'inputs'/'joins', ONNX files) also removes, in every "
         "layer that reads a removed filter, the input channels it fed; across a residual "
-        "add a channel goes only where every branch removed it. The rate reached is then "
-        "above the one asked for: outputs show it as the effective rate",
+        "add a channel goes only where every branch removed it. Every layer then keeps "
+        "more filters, by one common factor on its asked density, so that the network "
+        "keeps the share of weights asked for (the nearest whole filters allow; outputs "
+        "show the rate reached where it differs). A checkpoint's masks cascade as they "
+        "are",
     )
 
 

@@ -220,8 +220,8 @@ def study_network(
             t = net_tot[(net_tot["platform"] == p.name) & (net_tot["weight_bits"] == wb)]
             ns_kind = "real" if real is not None else "sparse"
             ns = t[(t["kind"] == ns_kind) & (t["rate"] == rate_n)].iloc[0]
-            # structured pruning at the rates its masks reach (cascaded filter pruning
-            # goes past the rate asked for): the same rate means as many kept weights
+            # structured pruning at the rates its masks reach (whole filters: within a
+            # little of the rate asked): the same rate means as many kept weights
             st = t[t["kind"] == structure].sort_values("effective_rate")
             srates = st["effective_rate"].to_numpy()
             match_lat = first_crossing(srates, st["speedup"].to_numpy(), ns["speedup"], True)
