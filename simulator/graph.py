@@ -294,7 +294,11 @@ class Cascade:
         if isinstance(layer, Conv2d):
             g = layer.groups
             cpg = layer.in_channels // g
-            per_col = layer.weight_count // (k * cpg)  # R*S weights per input channel
+            per_col = layer.kernel_hw[0] * layer.kernel_hw[1]  # weights per input channel
+            if g == 1:
+                cols = cpg - int(np.count_nonzero(gone)) if gone is not None else cpg
+                self._removed[layer.name] = ~filters if cols else np.ones(k, dtype=bool)
+                return int(np.count_nonzero(filters)) * cols * per_col
             cols = (
                 np.full(g, cpg, dtype=np.int64)
                 if gone is None
@@ -310,6 +314,36 @@ class Cascade:
         )
         self._removed[layer.name] = ~filters if cols else np.ones(k, dtype=bool)
         return int(np.count_nonzero(filters)) * cols
+
+    def filter_mask(self, layer: Layer, filters: np.ndarray) -> np.ndarray:
+        """The cascaded mask of a prunable layer whose own mask keeps the output channels
+        ``filters``: what calling with that filter mask returns, made in one step (one
+        weight-sized array); records the layer's removed output channels."""
+        (src,) = self._sources[layer.name]
+        gone = self.removed(src)
+        k = filters.size
+        if isinstance(layer, Conv2d):
+            g = layer.groups
+            cpg = layer.in_channels // g
+            inputs = np.ones((g, cpg), dtype=bool) if gone is None else ~gone.reshape(g, cpg)
+            # each input channel's R*S weights side by side: rows of a GEMM matrix
+            cols = np.repeat(inputs, layer.kernel_hw[0] * layer.kernel_hw[1], axis=1)
+            if g == 1:  # only the kept filters' rows are written
+                mask = np.zeros((k, cols.shape[1]), dtype=bool)
+                mask[filters] = cols[0]
+            else:
+                mask = filters.reshape(g, k // g, 1) & cols[:, None, :]
+            self._removed[layer.name] = ~filters | np.repeat(~inputs.any(axis=1), k // g)
+            return mask.reshape(layer.weight_shape)
+        inputs = (
+            np.ones(layer.in_features, dtype=bool)
+            if gone is None
+            else np.repeat(~gone, layer.in_features // gone.size)
+        )
+        self._removed[layer.name] = ~filters if inputs.any() else np.ones(k, dtype=bool)
+        mask = np.zeros(layer.weight_shape, dtype=bool)
+        mask[filters] = inputs
+        return mask
 
     def __call__(self, layer: Layer, mask: np.ndarray | None) -> np.ndarray | None:
         if mask is None or not layer.prunable:

@@ -17,18 +17,25 @@ to keep everything whole when the factor is at least 1, as the cascade makes it.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.errors import MaskError
+from simulator.errors import MaskError, shown
 from simulator.formats import MaskProfile, profile_mask
 from simulator.graph import Cascade, follows_input
 from simulator.layers import Layer
-from simulator.masks import Pruning, check_mask, filter_order, generate_mask, kept_units
+from simulator.masks import (
+    Pruning,
+    check_mask,
+    filter_order,
+    generate_mask,
+    kept_units,
+    mask_bytes_needed,
+)
+from simulator.memory import require_bytes
 from simulator.workloads import Network
 
 
@@ -72,6 +79,15 @@ def fit_cascade(
     a layer's rounded filter count does; a bisection over those points, each counted
     at channel level (:meth:`~simulator.graph.Cascade.count`), picks the nearest.
     """
+    return _fit(network, pruning, weights)[0]
+
+
+def _fit(
+    network: Network,
+    pruning: Pruning,
+    weights: Mapping[str, np.ndarray] | None = None,
+) -> tuple[CascadeFit, dict[str, np.ndarray]]:
+    """:func:`fit_cascade`, and each drawn layer's filters, best first."""
     if not cascades(network, pruning):
         raise MaskError("fit_cascade: the pruning must be filter pruning that cascades")
     weights = weights or {}
@@ -96,41 +112,45 @@ def fit_cascade(
     def densities(factor: float) -> dict[str, float]:
         return {n: min(1.0, factor * d) for n, d in asked.items()}
 
+    # each layer in graph order: the layer, its filter count and ranking (None: the
+    # layer keeps every filter of its own, a matmul has none)
+    plan = []
+    for name in graph.order:
+        layer = by_name[name]
+        k_all = layer.gemm.groups * layer.gemm.rows if layer.prunable else 0
+        plan.append((layer, k_all, order.get(name)))
+
     def kept(i: int) -> int:
-        dens = densities(float(factors[i]))
+        factor = float(factors[i])
         cascade = Cascade(graph)
         out = 0
-        for name in graph.order:
-            layer = by_name[name]
+        for layer, k_all, ranked in plan:
             if not layer.prunable:
                 cascade.count(layer, None)
                 continue
-            k_all = layer.gemm.groups * layer.gemm.rows
             filters = np.ones(k_all, dtype=bool)
-            if name in order:
-                filters[order[name][kept_units(k_all, dens[name]) :]] = False
+            if ranked is not None:
+                d = min(1.0, factor * asked[layer.name])
+                filters[ranked[kept_units(k_all, d) :]] = False
             out += cascade.count(layer, filters)
         return out
 
-    # the first factor that keeps at least the target, and the one before it
-    lo, hi = 0, factors.size - 1
-    counts = {hi: kept(hi)}
-    if counts[hi] < target:
-        pick = hi
-    elif (counts.setdefault(lo, kept(lo))) >= target:
+    # the first factor that keeps at least the target (the last keeps every weight),
+    # then the nearer of it and the one before it
+    lo, hi = -1, factors.size - 1
+    counts = {hi: total}
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        counts[mid] = kept(mid)
+        if counts[mid] >= target:
+            hi = mid
+        else:
+            lo = mid
+    pick = hi
+    if lo >= 0 and abs(math.log(max(counts[lo], 1) / target)) < abs(math.log(counts[hi] / target)):
         pick = lo
-    else:
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            counts[mid] = kept(mid)
-            if counts[mid] >= target:
-                hi = mid
-            else:
-                lo = mid
-        off = [abs(math.log(max(counts[i], 1) / target)) for i in (lo, hi)]
-        pick = lo if off[0] < off[1] else hi
     factor = float(factors[pick])
-    return CascadeFit(
+    fit = CascadeFit(
         factor=factor,
         densities=densities(factor),
         rate_asked=total / target,
@@ -138,6 +158,7 @@ def fit_cascade(
         kept_weights=counts[pick],
         total_weights=total,
     )
+    return fit, order
 
 
 def iter_masks(
@@ -155,13 +176,8 @@ def iter_masks(
     graph's order when cascading, else the network's."""
     weights = weights or {}
     cascading = cascades(network, pruning)
-    if cascading and masks is None:
-        fit = fit_cascade(network, pruning, weights)
-        pruning = dataclasses.replace(pruning, per_layer=fit.densities)
 
     def mask_of(layer: Layer) -> np.ndarray:
-        if masks is None and cascading and follows_input(layer):
-            return np.ones(layer.weight_shape, dtype=bool)
         if masks is None:
             return generate_mask(layer, pruning, weights.get(layer.name))
         if layer.name not in masks:
@@ -175,11 +191,31 @@ def iter_masks(
     graph = network.graph
     cascade = Cascade(graph)
     by_name = {layer.name: layer for layer in network.layers}
+    if masks is not None:
+        for name in graph.order:
+            layer = by_name[name]
+            mask = cascade(layer, mask_of(layer) if layer.prunable else None)
+            if layer.prunable:
+                yield layer, mask
+        return
+    # generated: each layer's filters at the solved density, the inputs its producers
+    # removed taken out, in one weight-sized array per layer
+    fit, order = _fit(network, pruning, weights)
     for name in graph.order:
         layer = by_name[name]
-        mask = cascade(layer, mask_of(layer) if layer.prunable else None)
-        if layer.prunable:
-            yield layer, mask
+        if not layer.prunable:
+            cascade(layer, None)
+            continue
+        require_bytes(
+            mask_bytes_needed(layer, pruning, name in weights),
+            f"the filter mask of layer {shown(name)} ({layer.weight_count:,} weights)",
+            "prune a smaller layer, or stream it in parts",
+        )
+        k_all = layer.gemm.groups * layer.gemm.rows
+        filters = np.ones(k_all, dtype=bool)
+        if name in order:
+            filters[order[name][kept_units(k_all, fit.densities[name]) :]] = False
+        yield layer, cascade.filter_mask(layer, filters)
 
 
 def cascade_masks(network: Network, masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

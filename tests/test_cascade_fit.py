@@ -228,3 +228,28 @@ def test_builtin_networks_reach_the_rate_within_one_percent(name, rate, seed):
     fit = fit_cascade(load_network(name), Pruning(structure="filter", density=1 / rate, seed=seed))
     assert fit.rate_asked == pytest.approx(rate)
     assert fit.rate_reached == pytest.approx(rate, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenetv2", "lenet5", "minilm_l6"])
+def test_generated_masks_equal_per_layer_masks_at_the_solved_densities_cascaded(name):
+    """The cascaded masks are made in one step per layer; drawn per layer at the
+    solved densities (a depthwise conv keeping every filter) and then cascaded mask by
+    mask, they are the same."""
+    from simulator.graph import follows_input
+
+    net = load_network(name)
+    pruning = Pruning(structure="filter", density=1 / 6, seed=5)
+    fit = fit_cascade(net, pruning)
+    at = Pruning(structure="filter", per_layer=fit.densities, seed=5, cascade=False)
+    drawn = {
+        layer.name: np.ones(layer.weight_shape, dtype=bool)
+        if follows_input(layer)
+        else generate_mask(layer, at)
+        for layer in net.prunable_layers
+    }
+    expected = cascade_masks(net, drawn)
+    got = network_masks(net, pruning)
+    assert list(got) == list(expected)
+    for n, m in expected.items():
+        np.testing.assert_array_equal(got[n], m, err_msg=n)
+    assert kept(got) == fit.kept_weights
