@@ -339,7 +339,7 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
         "## Assumptions",
         "",
         "Masks are i.i.d. random (non-structured) or whole filters chosen at random "
-        "(structured), per layer, at the same rate in every layer; real pruned masks are "
+        "(structured), at the same density in every layer; real pruned masks are "
         "less uniform. Storage break-evens use expected sizes of i.i.d. masks. Latency is the "
         "largest of the compute, DRAM and SRAM bounds per layer; energy adds memory traffic, "
         "MACs, index decoding and static power. "
