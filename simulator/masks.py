@@ -111,8 +111,10 @@ class Pruning:
     seed: int = 0
     cascade: bool = True
     """Filter pruning on a network with a graph: a removed filter also removes the
-    input channels that read it (see :mod:`simulator.graph`); ``False`` prunes each
-    layer on its own."""
+    input channels that read it (see :mod:`simulator.graph`), and every layer's
+    density is multiplied by one common factor so that the network keeps the share of
+    weights asked for (:func:`simulator.netmasks.fit_cascade`); ``False`` prunes each
+    layer on its own at the density asked."""
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:

@@ -98,6 +98,13 @@ def _fit(
     total = sum(layer.weight_count for layer in prunable)
     target = sum(asked[layer.name] * layer.weight_count for layer in prunable)
     drawn = [layer for layer in prunable if not follows_input(layer)]
+    filters = sum(layer.gemm.groups * layer.gemm.rows for layer in drawn)
+    # per filter: a score, its rank, its step and their sorted copy (8 bytes each)
+    require_bytes(
+        32 * filters,
+        f"the filter counts of cascaded filter pruning on {shown(network.name)} "
+        f"({filters:,} filters)",
+    )
     order = {layer.name: filter_order(layer, pruning, weights.get(layer.name)) for layer in drawn}
     edges = []
     for layer in drawn:
