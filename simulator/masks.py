@@ -109,6 +109,12 @@ class Pruning:
     block: tuple[int, int] = (4, 4)
     nm: tuple[int, int] = (2, 4)
     seed: int = 0
+    cascade: bool = True
+    """Filter pruning on a network with a graph: a removed filter also removes the
+    input channels that read it (see :mod:`simulator.graph`), and every layer's
+    density is multiplied by one common factor so that the network keeps the share of
+    weights asked for (:func:`simulator.netmasks.fit_cascade`); ``False`` prunes each
+    layer on its own at the density asked."""
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
@@ -176,7 +182,7 @@ def layer_rng(seed: int, layer_name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(layer_name.encode())])
 
 
-def _keep(n: int, density: float) -> int:
+def kept_units(n: int, density: float) -> int:
     """Units kept out of n at a density: round to nearest, at least 1."""
     return min(n, max(1, round(density * n)))
 
@@ -269,6 +275,25 @@ def mask_bytes_needed(layer: Layer, pruning: Pruning, with_weights: bool = False
     return 2 * w + scores  # filter, channel, column: the mask and a broadcast copy
 
 
+def filter_scores(
+    layer: Layer, rng: np.random.Generator, magnitudes: np.ndarray | None = None
+) -> np.ndarray:
+    """A score per filter (output channel): the L1 norm of its weights' ``magnitudes``
+    where given, else a uniform draw from ``rng`` (the layer's generator). Filter
+    pruning keeps the k best, ties to the lower index: at a lower density the kept
+    filters are a subset of those kept at a higher one."""
+    k_all = layer.gemm.groups * layer.gemm.rows
+    return magnitudes.reshape(k_all, -1).sum(1) if magnitudes is not None else rng.random(k_all)
+
+
+def filter_order(layer: Layer, pruning: Pruning, weights: np.ndarray | None = None) -> np.ndarray:
+    """The layer's filters, best first, as :func:`generate_mask` chooses them for
+    filter pruning: the first ``kept_units(filters, density)`` are those it keeps."""
+    a = np.abs(check_weights(layer, weights)) if weights is not None else None
+    score = filter_scores(layer, layer_rng(pruning.seed, layer.name), a)
+    return np.argsort(-score, kind="stable")
+
+
 def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = None) -> np.ndarray:
     """A boolean mask of the layer's weight shape for ``pruning``.
 
@@ -311,20 +336,20 @@ def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = N
     mask = np.zeros((g.groups, g.rows, g.cols), dtype=bool)
     if kind == "filter":  # whole output channels (rows of the GEMM matrix)
         k_all = g.groups * g.rows
-        score = a.reshape(k_all, -1).sum(1) if a is not None else rng.random(k_all)
+        score = filter_scores(layer, rng, a)
         keep = np.zeros(k_all, dtype=bool)
-        keep[_top(score, _keep(k_all, density))] = True
+        keep[_top(score, kept_units(k_all, density))] = True
         mask[:] = keep.reshape(g.groups, g.rows)[:, :, None]
     elif kind == "channel":  # whole input channels: dim 1 of the weight (per group)
         c = shape[1] if len(shape) > 1 else g.cols
         score = a.reshape(shape[0], c, -1).sum((0, 2)) if a is not None else rng.random(c)
         keep = np.zeros(c, dtype=bool)
-        keep[_top(score, _keep(c, density))] = True
+        keep[_top(score, kept_units(c, density))] = True
         mask[:] = np.repeat(keep, g.cols // c)[None, None, :]
     elif kind == "column":  # whole GEMM columns (one weight position of every filter)
         score = gemm_view(layer, a).sum((0, 1)) if a is not None else rng.random(g.cols)
         keep = np.zeros(g.cols, dtype=bool)
-        keep[_top(score, _keep(g.cols, density))] = True
+        keep[_top(score, kept_units(g.cols, density))] = True
         mask[:] = keep[None, None, :]
     elif kind == "block":
         br, bc = pruning.block
@@ -336,7 +361,7 @@ def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = N
         else:
             score = rng.random(g.groups * nbr * nbc)
         keep = np.zeros(score.size, dtype=bool)
-        keep[_top(score, _keep(score.size, density))] = True
+        keep[_top(score, kept_units(score.size, density))] = True
         tiles = keep.reshape(g.groups, nbr, nbc)
         full = np.repeat(np.repeat(tiles, br, axis=1), bc, axis=2)
         mask[:] = full[:, : g.rows, : g.cols]

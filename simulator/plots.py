@@ -67,7 +67,9 @@ def plot_compute(sweep: pd.DataFrame, breakeven: pd.DataFrame, platform: str, pa
 
 def plot_storage(curves: pd.DataFrame, network: str, index_bits: int, path: Path) -> Path:
     """Storage against the pruning rate, per weight width, relative to the dense layer
-    at the same width: non-structured (relative-index CSR) lines, structured markers."""
+    at the same width: non-structured (relative-index CSR) lines, structured markers,
+    each at the rate its masks reach (whole filters: within a little of the rate
+    asked), so that points at one rate keep as many weights."""
     plt = _pyplot()
     c = curves[(curves["network"] == network) & (curves["index_bits"] == index_bits)]
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
@@ -76,9 +78,9 @@ def plot_storage(curves: pd.DataFrame, network: str, index_bits: int, path: Path
         ax.plot(ns["rate"], ns["bits"] / ns["dense_bits"], label=f"{wb}-bit non-structured")
     # structured storage relative to dense is the same at every width: drawn once
     for kind, st in c[~c["kind"].str.startswith("non")].groupby("kind"):
-        st = st[st["weight_bits"] == st["weight_bits"].max()].sort_values("rate")
+        st = st[st["weight_bits"] == st["weight_bits"].max()].sort_values("effective_rate")
         ax.plot(
-            st["rate"],
+            st["effective_rate"],
             st["bits"] / st["dense_bits"],
             ls="--",
             marker="s",
@@ -88,7 +90,7 @@ def plot_storage(curves: pd.DataFrame, network: str, index_bits: int, path: Path
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("pruning rate (x)")
+    ax.set_xlabel("pruning rate: all weights / kept weights (x)")
     ax.set_ylabel("storage / dense storage at the same weight bits")
     ax.set_title(f"{network}: storage with {index_bits}-bit relative indices", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)

@@ -26,7 +26,8 @@ from simulator.errors import ConfigError
 from simulator.formats import MaskProfile, all_kept_profile, profile_mask
 from simulator.hwconfig import Platform
 from simulator.layers import Layer
-from simulator.masks import Pruning, check_mask, generate_mask
+from simulator.masks import Pruning, check_mask
+from simulator.netmasks import cascade_masks, cascades, effective_rate, network_profiles
 from simulator.settings import Settings, check_variant
 from simulator.traffic import ExecutionCounts
 from simulator.workloads import Network
@@ -112,21 +113,23 @@ def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionC
 def prepare_profiles(
     network: Network, variants: Mapping[str, Pruning | Mapping[str, np.ndarray]]
 ) -> dict[str, dict[str, MaskProfile]]:
-    """Mask profiles per variant and prunable layer, from a pruning spec or given
-    masks (checked against their layers). ``dense`` is always included."""
+    """Mask profiles per variant and prunable layer, from a pruning spec (filter
+    removals cascaded through the network's graph where it asks for that, see
+    :mod:`simulator.netmasks`) or given masks (checked against their layers).
+    ``dense`` is always included."""
     specs: dict[str, Pruning | Mapping[str, np.ndarray]] = {"dense": Pruning(structure="dense")}
     specs.update(variants)
     out: dict[str, dict[str, MaskProfile]] = {}
     for variant, spec in specs.items():
         check_variant(variant, "variants")
+        if isinstance(spec, Pruning):
+            out[variant] = network_profiles(network, spec)
+            continue
         out[variant] = {}
         for layer in network.prunable_layers:
-            if isinstance(spec, Pruning):
-                mask = generate_mask(layer, spec)
-            elif layer.name in spec:
-                mask = check_mask(layer, spec[layer.name], f"{variant} mask")
-            else:
+            if layer.name not in spec:
                 raise ConfigError(f"{variant} masks", f"no mask for layer {layer.name!r}")
+            mask = check_mask(layer, spec[layer.name], f"{variant} mask")
             out[variant][layer.name] = profile_mask(layer, mask)
     return out
 
@@ -275,7 +278,12 @@ def estimate_variants(
 ) -> dict[str, Pruning]:
     """The pruned variants compared with dense at one level: ``structured`` pruning,
     non-structured (random) pruning, and N:M where the platform has an N:M unit."""
-    base = {"per_layer": pruning.per_layer, "seed": pruning.seed, "block": pruning.block}
+    base = {
+        "per_layer": pruning.per_layer,
+        "seed": pruning.seed,
+        "block": pruning.block,
+        "cascade": pruning.cascade,
+    }
     out = {
         "structured": Pruning(structure=structured, density=pruning.density, nm=pruning.nm, **base),
         "sparse": Pruning(structure="random", density=pruning.density, nm=pruning.nm, **base),
@@ -293,7 +301,10 @@ class Estimate:
     ``level`` says what the pruned variants are (``level 8x``, per-layer levels with
     the overall rate, or where a checkpoint's masks came from); ``given_variant``
     names the variant that holds given (checkpoint) masks, ``""`` if none;
-    ``variants`` the variants run on each platform, dense first.
+    ``variants`` the variants run on each platform, dense first;
+    ``effective_rates[platform][variant]`` the rate each variant's masks reach (all
+    weights over kept ones); ``cascaded``: the structured variant's filter removals
+    were cascaded through the network's graph.
     """
 
     network: str
@@ -303,14 +314,21 @@ class Estimate:
     structure: str
     estimates: tuple[NetworkEstimate, ...]
     variants: Mapping[str, tuple[str, ...]]
+    effective_rates: Mapping[str, Mapping[str, float]]
+    cascaded: bool = False
 
     def frame(self) -> pd.DataFrame:
         """One row per (platform, layer, variant)."""
         return pd.concat([e.frame() for e in self.estimates], ignore_index=True)
 
     def totals(self) -> pd.DataFrame:
-        """One row per (platform, variant): see :meth:`NetworkEstimate.totals`."""
-        return pd.concat([e.totals() for e in self.estimates], ignore_index=True)
+        """One row per (platform, variant): see :meth:`NetworkEstimate.totals`, and the
+        ``effective_rate`` the variant's masks reach."""
+        out = pd.concat([e.totals() for e in self.estimates], ignore_index=True)
+        out["effective_rate"] = [
+            self.effective_rates[p][v] for p, v in zip(out["platform"], out["variant"], strict=True)
+        ]
+        return out
 
 
 def _level(network: Network, pruning: Pruning, profiles: Mapping[str, MaskProfile]) -> str:
@@ -332,6 +350,7 @@ def estimate_network(
     structure: str = "filter",
     checkpoint: Checkpoint | None = None,
     assume_geometry: bool = False,
+    cascade: bool = True,
     progress: Callable[[int], Callable[[], None] | None] | None = None,
 ) -> Estimate:
     """Dense, ``structure``-pruned, non-structured (and N:M where a platform has an
@@ -340,7 +359,10 @@ def estimate_network(
     With ``checkpoint``, its masks (all kept where it has none) are the variant their
     structure names (:attr:`~simulator.checkpoints.Checkpoint.variant`: structured,
     nm or sparse), run on every platform, and the other variants are generated at the
-    same per-layer densities. A network derived from a bare state_dict has assumed
+    same per-layer densities; ``cascade`` says whether filter removals cascade through
+    the graph for them and for the checkpoint's own structured masks (then the other
+    variants take the densities the cascaded masks reach; without a checkpoint,
+    ``pruning`` says). A network derived from a bare state_dict has assumed
     conv geometry (MACs unknown): it is refused unless ``assume_geometry``.
     ``progress(total)`` may return a callable ticked once per layer simulated.
     """
@@ -356,9 +378,22 @@ def estimate_network(
                 "--input-shape (or a MODEL to map onto), or ask for it with --assume-geometry",
             )
         v = checkpoint.variant
-        per_layer = {n: max(d, 1e-9) for n, d in v.per_layer_density.items()}
-        pruning = Pruning(density=max(v.density, 1e-9), per_layer=per_layer, seed=settings.seed)
-        given = {v.variant: checkpoint.masks(fill_missing=True)}
+        masks = checkpoint.masks(fill_missing=True)
+        per_layer, overall = v.per_layer_density, v.density
+        if v.variant == "structured" and cascade and network.graph is not None:
+            # the other variants at the densities the cascaded masks reach
+            masks = cascade_masks(network, masks)
+            per_layer = {n: float(np.count_nonzero(m)) / m.size for n, m in masks.items()}
+            overall = sum(np.count_nonzero(m) for m in masks.values()) / sum(
+                m.size for m in masks.values()
+            )
+        pruning = Pruning(
+            density=max(overall, 1e-9),
+            per_layer={n: max(d, 1e-9) for n, d in per_layer.items()},
+            seed=settings.seed,
+            cascade=cascade,
+        )
+        given = {v.variant: masks}
     elif pruning is None:
         raise ConfigError("estimate", "give a pruning level or a checkpoint")
     # each platform's variants; a spec shared by platforms (equal prunings, the same
@@ -387,6 +422,10 @@ def estimate_network(
     )
     sparse = next(prof for v, _, prof in made if v == "sparse")
     level = checkpoint.variant.note if checkpoint is not None else _level(network, pruning, sparse)
+    rates = {
+        p: {v: effective_rate(prof) for v, prof in profs.items()}
+        for p, profs in per_platform.items()
+    }
     return Estimate(
         network=network.name,
         level=level,
@@ -395,4 +434,11 @@ def estimate_network(
         structure=structure,
         estimates=estimates,
         variants=wanted,
+        effective_rates=rates,
+        cascaded=network.graph is not None
+        and (
+            cascade
+            if "structured" in given
+            else cascades(network, replace(pruning, structure=structure))
+        ),
     )

@@ -28,7 +28,8 @@ from simulator.formats import (
     format_stats,
     profile_mask,
 )
-from simulator.masks import Pruning, check_mask, generate_mask
+from simulator.masks import Pruning
+from simulator.netmasks import cascades, effective_rate, iter_masks, network_profiles
 from simulator.workloads import Network
 
 STRUCTURED_FORMAT = STRUCTURED_FORMATS
@@ -50,13 +51,26 @@ STAT_COLUMNS = (
 
 @dataclass(frozen=True, kw_only=True)
 class StorageResult:
-    """Per-layer storage of a network in several formats; ``stats[layer][format]``."""
+    """Per-layer storage of a network in several formats; ``stats[layer][format]``.
+    ``cascaded``: filter removals were cascaded through the network's graph;
+    ``rate_asked``: all weights over those the pruning asked to keep (its per-layer
+    densities, or the given masks before any cascade; ``nan`` if not given), to set
+    beside :attr:`effective_rate`, the rate reached."""
 
     network: str
     pruning: str
     params: FormatParams
     formats: tuple[str, ...]
     stats: Mapping[str, Mapping[str, FormatStats]]
+    cascaded: bool = False
+    rate_asked: float = math.nan
+
+    @property
+    def effective_rate(self) -> float:
+        """All weights over the kept ones (``inf`` if none is kept): the rate reached."""
+        first = [next(iter(by_fmt.values())) for by_fmt in self.stats.values()]
+        kept = sum(s.nnz for s in first)
+        return sum(s.weights for s in first) / kept if kept else math.inf
 
     def to_frame(self) -> pd.DataFrame:
         """Long table: one row per (layer, format), bits split by kind."""
@@ -81,27 +95,16 @@ class StorageResult:
         return pd.DataFrame(rows)
 
     def totals(self) -> pd.DataFrame:
-        """One row per format: bits summed over layers, compression against dense."""
+        """One row per format: bits summed over layers, compression against dense, and
+        the ``effective_rate`` reached (all weights over kept ones)."""
         df = self.to_frame()
         out = df.groupby("format", sort=False)[[*STAT_COLUMNS, "dense_bits"]].sum()
         out["representable"] = df.groupby("format", sort=False)["representable"].all()
         out["density"] = out["nnz"] / out["weights"]
+        out["effective_rate"] = out["weights"] / out["nnz"].where(out["nnz"] > 0)
         out["compression"] = out["dense_bits"] / out["total_bits"].where(out["representable"])
         out.insert(0, "network", self.network)
         return out.reset_index()
-
-
-def network_masks(
-    network: Network,
-    pruning: Pruning,
-    weights: Mapping[str, np.ndarray] | None = None,
-) -> dict[str, np.ndarray]:
-    """Generate a mask for every prunable layer."""
-    weights = weights or {}
-    return {
-        layer.name: generate_mask(layer, pruning, weights.get(layer.name))
-        for layer in network.prunable_layers
-    }
 
 
 def network_storage(
@@ -114,24 +117,31 @@ def network_storage(
 ) -> StorageResult:
     """Storage of every prunable layer in each format (default: every registered
     format). Masks are generated from ``pruning`` unless given (then they are checked
-    against their layers)."""
+    against their layers); filter removals are cascaded through the graph where
+    ``pruning`` asks for that (see :func:`~simulator.netmasks.iter_masks`)."""
     if not network.prunable_layers:
         raise MaskError(f"network {network.name!r} has no layers with weights to store")
     formats = tuple(FORMATS if formats is None else formats)
     stats: dict[str, dict[str, FormatStats]] = {}
-    for layer in network.prunable_layers:
-        if masks is not None:
-            if layer.name not in masks:
-                raise MaskError(f"no mask given for layer {layer.name!r}")
-            mask = check_mask(layer, masks[layer.name])
-        else:
-            mask = generate_mask(layer, pruning)
+    for layer, mask in iter_masks(network, pruning, masks=masks):
         profile = profile_mask(layer, mask)
         stats[layer.name] = {fmt: format_stats(profile, fmt, params) for fmt in formats}
         if on_layer:
             on_layer(layer.name)
+    layers = network.prunable_layers
+    total = sum(layer.weight_count for layer in layers)
+    if masks is not None:  # checked above: the weight shape, only 0 and 1
+        asked = sum(int(np.count_nonzero(masks[layer.name])) for layer in layers)
+    else:
+        asked = sum(pruning.density_of(layer.name) * layer.weight_count for layer in layers)
     return StorageResult(
-        network=network.name, pruning=pruning.label, params=params, formats=formats, stats=stats
+        network=network.name,
+        pruning=pruning.label,
+        params=params,
+        formats=formats,
+        stats={layer.name: stats[layer.name] for layer in network.prunable_layers},
+        cascaded=cascades(network, pruning),
+        rate_asked=total / asked if asked else math.inf,
     )
 
 
@@ -141,13 +151,19 @@ class BreakEven:
 
     ``nonstructured_rate`` is ``inf`` where no non-structured rate breaks even
     ("never": a single kept weight already needs more bits, its pointers alone).
-    ``ratio`` = non-structured rate / structured rate.
+    ``structured_effective_rate`` is the rate the structured masks reach (all weights
+    over kept ones), ``structured_rate`` the one asked for: whole filters, and in one
+    layer the common factor of cascaded filter pruning, keep them apart by a little
+    (per layer, by more); ``ratio`` = non-structured rate / that reached rate: how much
+    sparser a non-structured mask must be than the structured one, kept weight for
+    kept weight.
     """
 
     network: str
     layer: str
     structure: str
     structured_rate: float
+    structured_effective_rate: float
     structured_bits: int
     sparse_format: str
     weight_bits: int
@@ -157,7 +173,7 @@ class BreakEven:
 
     @property
     def ratio(self) -> float:
-        return self.nonstructured_rate / self.structured_rate
+        return self.nonstructured_rate / self.structured_effective_rate
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ratio": self.ratio}
@@ -188,11 +204,13 @@ def storage_breakeven(
     sparse_format: str = "csr-rel",
     seed: int = 0,
     structured_profiles: Mapping[str, MaskProfile] | None = None,
+    cascade: bool = True,
 ) -> list[BreakEven]:
     """Per prunable layer, then the whole network (layer ``"(network)"``, one uniform
     rate): the non-structured rate in ``sparse_format`` whose expected storage on an
     i.i.d. mask equals the storage of ``structure`` pruning at ``structured_rate``
-    in the format made for it (exact, from the generated structured mask, or from
+    in the format made for it (exact, from the generated structured masks, filter
+    removals cascaded through the graph unless ``cascade`` is false, or from
     ``structured_profiles`` of those masks when given)."""
     made_for = dict(STRUCTURED_FORMAT)
     if structure not in made_for:
@@ -209,15 +227,14 @@ def storage_breakeven(
         seed=seed,
         block=params.block,
         nm=params.nm,
+        cascade=cascade,
     )
     layers = network.prunable_layers
+    if structured_profiles is None:
+        structured_profiles = network_profiles(network, pruning)
     s_bits, bits_fns = [], []
     for layer in layers:
-        if structured_profiles is not None:
-            prof = structured_profiles[layer.name]
-        else:
-            prof = profile_mask(layer, generate_mask(layer, pruning))
-        stats = format_stats(prof, made_for[structure], params)
+        stats = format_stats(structured_profiles[layer.name], made_for[structure], params)
         s_bits.append(stats.total_bits)
         g = layer.gemm
         bits_fns.append(
@@ -233,7 +250,9 @@ def storage_breakeven(
         )
     out = []
 
-    def record(name: str, target: int, fn: Callable[[float], float], weights: int) -> None:
+    def record(
+        name: str, target: int, fn: Callable[[float], float], weights: int, reached: float
+    ) -> None:
         d = _solve_density(fn, target, 1.0 / weights)
         out.append(
             BreakEven(
@@ -241,6 +260,7 @@ def storage_breakeven(
                 layer=name,
                 structure=structure,
                 structured_rate=float(structured_rate),
+                structured_effective_rate=float(reached),
                 structured_bits=int(target),
                 sparse_format=sparse_format,
                 weight_bits=params.weight_bits,
@@ -251,12 +271,14 @@ def storage_breakeven(
         )
 
     for layer, target, fn in zip(layers, s_bits, bits_fns, strict=True):
-        record(layer.name, target, fn, layer.weight_count)
+        prof = structured_profiles[layer.name]
+        record(layer.name, target, fn, layer.weight_count, effective_rate({0: prof}))
     record(
         "(network)",
         sum(s_bits),
         lambda d: sum(f(d) for f in bits_fns),
         min(layer.weight_count for layer in layers),
+        effective_rate(structured_profiles),
     )
     return out
 
@@ -306,7 +328,13 @@ def storage_report(
     if not (math.isfinite(structured_rate) and structured_rate >= 1):
         raise MaskError(f"structured rate must be finite and >= 1, got {structured_rate}")
     be = storage_breakeven(
-        network, structure, structured_rate, params, sparse_format, seed=pruning.seed
+        network,
+        structure,
+        structured_rate,
+        params,
+        sparse_format,
+        seed=pruning.seed,
+        cascade=pruning.cascade,
     )
     return StorageReport(
         storage=result,

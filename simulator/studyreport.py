@@ -38,12 +38,14 @@ def _yes(b: bool) -> str:
     return "yes" if b else "no"
 
 
-def verdict_rows(verdict: pd.DataFrame, grid_start: float) -> list[list]:
-    """Rows of the verdict table (terminal and Markdown)."""
+def verdict_rows(verdict: pd.DataFrame) -> list[list]:
+    """Rows of the verdict table (terminal and Markdown); a structured rate that
+    matches at the mildest structured pruning searched shows as ``<=`` that rate."""
     rows = []
     for _, v in verdict.iterrows():
         match = [v["structured_rate_matching_latency"], v["structured_rate_matching_energy"]]
-        shown = [("<=" + _rate(m)) if m <= grid_start else _rate(m) for m in match]
+        start = v["structured_rate_searched_from"]
+        shown = [("<=" + _rate(m)) if m <= start else _rate(m) for m in match]
         rows.append(
             [
                 v["network"],
@@ -62,9 +64,8 @@ def verdict_rows(verdict: pd.DataFrame, grid_start: float) -> list[list]:
 
 def verdict_table(result: StudyResult) -> str:
     """The verdict as a terminal table."""
-    grid_start = min(result.config.sweep_rates)
     return table(
-        verdict_rows(result.tables["verdict"], grid_start),
+        verdict_rows(result.tables["verdict"]),
         VERDICT_HEADERS,
         title="Verdict: non-structured pruning at each network's rate, against dense and "
         "against structured pruning on the same platform",
@@ -232,9 +233,10 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
         "against dense on the same platform; latency and energy against structured "
         "pruning at the same rate (below 1: non-structured is better); and the structured "
         "rate that matches non-structured (a low number: a mild structured pruning is "
-        "already as good).",
+        "already as good). Structured rates here are the rates its masks reach (all "
+        "weights over kept ones), so the same rate means as many kept weights.",
         "",
-        _md_table(verdict_rows(t["verdict"], min(c.sweep_rates)), VERDICT_HEADERS),
+        _md_table(verdict_rows(t["verdict"]), VERDICT_HEADERS),
         "",
         "## Storage break-even",
         "",
@@ -337,13 +339,23 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
         "## Assumptions",
         "",
         "Masks are i.i.d. random (non-structured) or whole filters chosen at random "
-        "(structured), per layer, at the same rate in every layer; real pruned masks are "
+        "(structured), at the same density in every layer; real pruned masks are "
         "less uniform. Storage break-evens use expected sizes of i.i.d. masks. Latency is the "
         "largest of the compute, DRAM and SRAM bounds per layer; energy adds memory traffic, "
-        "MACs, index decoding and static power. Structured pruning shrinks each layer on its "
-        "own (a pruned filter does not shrink the next layer's input here). Hardware figures "
-        "and their sources are in the profiles (`hwconfigs/`). Every number behind this "
-        "report is in `tables/` as CSV and JSON.",
+        "MACs, index decoding and static power. "
+        + (
+            "Filter pruning cascades through each network's graph: a removed filter also "
+            "removes the input channels of every layer that reads it (across a residual "
+            "add, only channels removed on every branch); every layer keeps more filters, "
+            "by one common factor, so that each network keeps 1/R of its weights at rate "
+            "R (the rate reached, `effective_rate` in the tables, is the nearest whole "
+            "filters allow). "
+            if c.cascade
+            else "Structured pruning shrinks each layer on its own (a pruned filter does "
+            "not shrink the next layer's input here). "
+        )
+        + "Hardware figures and their sources are in the profiles (`hwconfigs/`). Every "
+        "number behind this report is in `tables/` as CSV and JSON.",
         "",
     ]
     return "\n".join(parts)

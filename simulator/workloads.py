@@ -4,6 +4,11 @@ A model file is YAML with ``name``, ``description``, ``source`` and a list of
 ``layers``; each layer has a ``type`` (``conv2d``, ``linear`` or ``matmul``) and the
 keys of that type (see :data:`LAYER_KEYS`). Every problem in a file is reported at
 once, each with its key path.
+
+The graph is optional: a layer's ``inputs`` names the node it reads (default: the
+previous layer; the first reads ``input``), and top-level ``joins`` add or
+concatenate nodes (see :mod:`simulator.graph`). A file with neither has no graph,
+and structured pruning stays per layer on it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import ConfigError, LayerError, shown
+from simulator.graph import JOIN_OPS, Graph, Join, build_graph
 from simulator.layers import Conv2d, Layer, Linear, MatMul
 from simulator.paths import data_dir
 from simulator.yamlio import (
@@ -27,6 +33,13 @@ from simulator.yamlio import (
 )
 
 _MAX = 2**31  # largest size of one layer dimension (see layers.py)
+_MAX_INPUTS = 4096  # most nodes one layer or join reads
+_NAMES = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": _MAX_INPUTS,
+    "items": {"type": "string", "minLength": 1},
+}
 
 
 def _int(description: str, default: int | None = None, minimum: int = 1) -> dict[str, Any]:
@@ -94,6 +107,21 @@ MODEL_SCHEMA: dict[str, Any] = {
         "name": {"type": "string", "minLength": 1, "description": "network name"},
         "description": {"type": "string", "description": "what the network is"},
         "source": {"type": "string", "description": "where its shapes come from"},
+        "joins": {
+            "type": "array",
+            "description": "nodes without weights that combine layers: add (a residual "
+            "connection, equal widths) or concat (channels one after another)",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "op", "inputs"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "description": "unique name"},
+                    "op": {"enum": list(JOIN_OPS), "description": "add or concat"},
+                    "inputs": {**_NAMES, "description": "layers or joins combined"},
+                },
+            },
+        },
         "layers": {
             "type": "array",
             "minItems": 1,
@@ -124,6 +152,11 @@ def _layer_schema(kind: str) -> dict[str, Any]:
             "name": {"type": "string", "minLength": 1, "description": "unique layer name"},
             "type": {"const": kind},
             **spec["properties"],
+            "inputs": {
+                **_NAMES,
+                "description": "the node it reads: a layer, a join or 'input' (default: "
+                "the previous layer; the first layer reads 'input')",
+            },
         },
     }
 
@@ -150,12 +183,15 @@ _TOP_SCHEMA["properties"] = {
 
 @dataclass(frozen=True, kw_only=True)
 class Network:
-    """A network: an ordered tuple of layers with a name and provenance."""
+    """A network: an ordered tuple of layers with a name and provenance, and the graph
+    that connects them where it is known (``None``: structured pruning stays per
+    layer)."""
 
     name: str
     layers: tuple[Layer, ...]
     description: str = ""
     source: str = ""
+    graph: Graph | None = None
 
     @property
     def weight_count(self) -> int:
@@ -235,6 +271,9 @@ def network_from_dict(data: Any, source: str) -> Network:
             except LayerError as e:
                 layer_problems.append(f"{where}: {e}")
         problems += layer_problems
+    graph = None
+    if not problems:
+        graph, problems = _graph(data, layers)
     if problems:
         raise ConfigError(source, problems)
     return Network(
@@ -242,6 +281,24 @@ def network_from_dict(data: Any, source: str) -> Network:
         layers=tuple(layers),
         description=data.get("description", ""),
         source=data.get("source", ""),
+        graph=graph,
+    )
+
+
+def _graph(data: Mapping[str, Any], layers: list[Layer]) -> tuple[Graph | None, list[str]]:
+    """The graph a validated model mapping declares (``inputs``, ``joins``), or
+    ``None`` where it declares none; every problem found, with its key path."""
+    items, joins = data["layers"], data.get("joins", [])
+    sources = {d["name"]: d["inputs"] for d in items if "inputs" in d}
+    if not sources and not joins:
+        return None, []
+    where = {d["name"]: f"layers[{i}] ({shown(d['name'])})" for i, d in enumerate(items)}
+    where.update({d["name"]: f"joins[{i}] ({shown(d['name'])})" for i, d in enumerate(joins)})
+    return build_graph(
+        layers,
+        sources,
+        [Join(name=d["name"], op=d["op"], inputs=tuple(d["inputs"])) for d in joins],
+        where,
     )
 
 

@@ -126,6 +126,8 @@ def test_large_inputs_are_refused_cleanly(tmp_path):
     assert "deeper than 32" in out.stderr
     _check_refused(_model(str(large["scalesim_long_field"])), "characters")
     _check_refused(_model(str(large["deep_nesting"])), "nested")
+    out = _check_refused(_model(str(large["graph_cycle"])), "cycle")
+    assert "and 3993 more" in out.stderr  # 4,001 nodes on the cycle, 8 named
 
 
 def test_fifo_is_refused_without_blocking(tmp_path):

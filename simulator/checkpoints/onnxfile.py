@@ -33,6 +33,7 @@ from simulator.checkpoints.source import (
     unique_name,
 )
 from simulator.errors import CheckpointError, LayerError, shown
+from simulator.graph import INPUT, Graph, Join, build_graph
 from simulator.layers import Conv2d, Layer, Linear, MatMul
 
 _PASS_THROUGH = ("Identity", "Cast")
@@ -97,6 +98,8 @@ class OnnxSource(TensorSource):
                     if a.name == "value" and a.type == 4:  # TENSOR
                         self._add(node.output[0], a.t)
         self._shapes: dict[str, tuple[int, ...] | None] | None = None
+        self.graph: Graph | None = None
+        """The graph between the layers, after :meth:`params` with geometry."""
 
     def _add(self, name: str, t: Any) -> None:
         dims = tuple(int(d) for d in t.dims)
@@ -217,7 +220,8 @@ class OnnxSource(TensorSource):
 
     def params(self, *, geometry: bool) -> tuple[list[Param], list[Layer], list[tuple[str, str]]]:
         """The weights of Conv/Gemm/MatMul nodes, in graph order; with ``geometry``,
-        also every layer (weight-less MatMuls included) and the layers' shapes.
+        also every layer (weight-less MatMuls included) and the layers' shapes, and
+        :attr:`graph`: which node each layer reads (see :class:`_GraphTracer`).
 
         Returns (params, layers, skipped tensors)."""
         graph = self.model.graph
@@ -228,6 +232,7 @@ class OnnxSource(TensorSource):
         used: set[str] = set()
         names: set[str] = set()
         counts: dict[str, int] = {}
+        made: dict[int, Layer] = {}  # graph node index -> the layer it made
         for i, node in enumerate(graph.node):
             op = node.op_type
             if op not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
@@ -244,6 +249,7 @@ class OnnxSource(TensorSource):
                     layer = self._matmul(node, name, shapes)
                     if layer is not None:
                         layers.append(layer)
+                        made[i] = layer
                 elif op != "MatMul":
                     self.warnings.append(
                         f"{op} {quoted(label)}: weight {quoted(node.input[widx])} is not an "
@@ -276,6 +282,7 @@ class OnnxSource(TensorSource):
             if geometry:
                 layer = self._layer(op, node, module, wshape, shapes)
                 layers.append(layer)
+                made[i] = layer
             params.append(
                 Param(
                     key=module + ".weight",
@@ -299,7 +306,29 @@ class OnnxSource(TensorSource):
             for n, t in self.tensors.items()
             if n not in used
         ]
+        if geometry:
+            self.graph = self._graph(made, layers, producers)
         return params, layers, skipped
+
+    def _graph(
+        self, made: dict[int, Layer], layers: list[Layer], producers: dict[str, Any]
+    ) -> Graph | None:
+        """The graph between ``layers`` (see :func:`trace_graph`), or ``None`` with a
+        warning where it does not hold together."""
+        sources, joins = trace_graph(
+            self.model.graph.node,
+            made,
+            lambda v: self._resolve(v, producers) is not None,
+            {layer.name for layer in layers},
+        )
+        graph, problems = build_graph(layers, sources, joins)
+        if problems:
+            self.warnings.append(
+                f"the graph between the layers is not used ({shown(problems[0], 200)}"
+                f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}): "
+                "filter pruning stays per layer"
+            )
+        return graph
 
     def _layer(self, op: str, node: Any, name: str, wshape: tuple[int, ...], shapes: dict) -> Layer:
         x = shapes.get(node.input[0])
@@ -413,3 +442,101 @@ def _raw_module_name(weight: str, node: Any, i: int) -> str:
     if parts:
         return ".".join(parts)
     return weight or f"{node.op_type}_{i}"
+
+
+CHANNEL_WISE = frozenset(
+    {
+        "Identity",
+        "Cast",
+        "Relu",
+        "LeakyRelu",
+        "PRelu",
+        "Clip",
+        "Sigmoid",
+        "HardSigmoid",
+        "HardSwish",
+        "Tanh",
+        "Erf",
+        "Gelu",
+        "Elu",
+        "Selu",
+        "Softplus",
+        "Dropout",
+        "BatchNormalization",
+        "InstanceNormalization",
+        "LayerNormalization",
+        "MaxPool",
+        "AveragePool",
+        "GlobalAveragePool",
+        "GlobalMaxPool",
+        "Flatten",
+        "Reshape",
+        "Squeeze",
+        "Unsqueeze",
+        "Pad",
+    }
+)
+"""Operations that keep channels apart (one output channel per input channel, in
+order): a removed channel stays removed through them."""
+
+
+def trace_graph(
+    nodes: Any,
+    made: dict[int, Layer],
+    is_constant: Any,
+    taken: set[str],
+) -> tuple[dict[str, tuple[str, ...]], list[Join]]:
+    """Which node each layer reads, and the joins, from ONNX ``nodes`` (topologically
+    sorted, as ONNX requires) where ``made[i]`` is the layer node ``i`` made.
+
+    One pass: each value is traced to the layer or join that produced it, through
+    :data:`CHANNEL_WISE` operations and ``Add``/``Sub``/``Mul``/``Div`` with a constant
+    (a bias, a scale); an ``Add``/``Sum`` of activations is a join ``add``, a
+    ``Concat`` along axis 1 a join ``concat``. Any other operation (a transpose, a
+    product of activations, a split) is a barrier: what it outputs counts as the
+    network's input, from which nothing is removed."""
+    node_of: dict[str, str] = {}
+    sources: dict[str, tuple[str, ...]] = {}
+    joins: list[Join] = []
+    names = set(taken)
+
+    def traced(values: Any) -> tuple[str, ...]:
+        return tuple(node_of.get(v, INPUT) for v in values if v)
+
+    for i, node in enumerate(nodes):
+        op = node.op_type
+        outs = [o for o in node.output if o]
+        if i in made:
+            layer = made[i]
+            data = node.input[:2] if not layer.prunable else node.input[:1]
+            sources[layer.name] = traced(data)
+            node_of.update({o: layer.name for o in outs[:1]})
+            continue
+        live = [v for v in node.input if v and not is_constant(v)]
+        if op in CHANNEL_WISE and node.input:
+            found = traced(node.input[:1])
+        elif op in ("Add", "Sub", "Mul", "Div") and len(live) == 1:
+            found = traced(live)
+        elif (op in ("Add", "Sum") and len(live) >= 2) or (
+            op == "Concat" and _attr(node, "axis", 0) == 1 and len(live) >= 2
+        ):
+            name = _free_name(node.name or f"{op}_{i}", names)
+            joins.append(
+                Join(name=name, op="concat" if op == "Concat" else "add", inputs=traced(live))
+            )
+            found = (name,)
+        else:
+            found = (INPUT,)
+        node_of.update({o: found[0] for o in outs[:1]} if found else {})
+    return sources, joins
+
+
+def _free_name(wanted: str, names: set[str]) -> str:
+    """``wanted`` (shortened, dots for slashes), or with a number where it is taken."""
+    base = shown(wanted.strip("/").replace("/", "."), NAME_LIMIT) or "join"
+    name, n = base, 1
+    while name in names or name == INPUT:
+        n += 1
+        name = f"{base}_{n}"
+    names.add(name)
+    return name

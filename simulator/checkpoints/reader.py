@@ -188,6 +188,7 @@ class CheckpointReader:
                     layers=tuple(layers),
                     description=f"derived from the ONNX graph of {Path(self.path).name}",
                     source=self.path,
+                    graph=src.graph,
                 )
                 m = Match(
                     pairs=tuple((p.layer, p) for p in params), unmatched=(), skipped=(), warnings=()

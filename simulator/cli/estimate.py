@@ -29,7 +29,12 @@ platform has an N:M unit. With --checkpoint, the file's masks are the variant
 their structure names (the output says which), and the others are generated at
 the same per-layer densities. Latency is the largest of the compute, DRAM and
 SRAM bounds; "bound" names it. Speedup and energy ratio compare with dense on the
-same platform.
+same platform. "rate" is the rate each variant's masks reach (all weights over
+kept ones; N:M keeps N of M). Filter pruning on a network with a graph also removes
+the input channels that read a removed filter, with each layer keeping more filters
+so that the network keeps the share asked for (see --no-cascade); a filter-pruned
+checkpoint's masks cascade as they are, and the other variants take the rate they
+reach.
 """
 
 
@@ -59,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="kind of pruning of the structured variant: filter, channel or column "
         "(default filter)",
     )
+    o.add_cascade_option(g)
     g.add_argument(
         "--structured",
         dest="structure",
@@ -138,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
                     structure=args.structure,
                     checkpoint=ckpt,
                     assume_geometry=args.assume_geometry,
+                    cascade=args.cascade,
                     progress=progress,
                 )
             )
@@ -169,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
                     "network": e.network,
                     "level": e.level,
                     "structure": e.structure,
+                    "cascaded": e.cascaded,
                     "checkpoint_variant": e.given_variant or None,
                     "variants": {k: list(v) for k, v in e.variants.items()},
                 }
@@ -239,6 +247,7 @@ def _print_totals(tot: pd.DataFrame) -> None:
                 r["energy_j"] * 1e3,
                 r["energy_ratio"],
                 r["pe_utilization"],
+                r["effective_rate"],
                 r["main_bound"],
                 "/".join(f"{x:.0f}" for x in split),
             ]
@@ -253,8 +262,9 @@ def _print_totals(tot: pd.DataFrame) -> None:
         "energy mJ",
         "energy ratio",
         "PE util",
+        "rate",
         "main bound",
         "energy % DRAM/SRAM/MAC/idx/static",
     ]
     title = "Totals (speedup and energy ratio against dense on the same platform)"
-    print(table(rows, headers, title=title, digits=[0, 0, 0, 0, 3, 2, 3, 2, 2, 0, 0]))
+    print(table(rows, headers, title=title, digits=[0, 0, 0, 0, 3, 2, 3, 2, 2, 2, 0, 0]))

@@ -10,7 +10,8 @@ from simulator.cli.options import new_parser
 def build_parser() -> argparse.ArgumentParser:
     return new_parser(
         "models",
-        "List the built-in networks (models/*.yaml) with layer, weight and MAC counts.",
+        "List the built-in networks (models/*.yaml) with layer, weight and MAC counts "
+        "and the joins (residual adds, concatenations) of their graphs.",
     )
 
 
@@ -28,8 +29,10 @@ def run(args: argparse.Namespace) -> int:
                 len(net.prunable_layers),
                 net.weight_count,
                 net.macs / 1e9,
+                "-" if net.graph is None else len(net.graph.joins),
                 net.description,
             ]
         )
-    print(table(rows, ["model", "layers", "prunable", "weights", "GMACs", "description"], digits=3))
+    heads = ["model", "layers", "prunable", "weights", "GMACs", "joins", "description"]
+    print(table(rows, heads, digits=3))
     return 0

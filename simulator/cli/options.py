@@ -67,6 +67,23 @@ def add_level_options(g, default_rate: str = "8") -> None:
     add_seed(g)
 
 
+def add_cascade_option(g) -> None:
+    """--no-cascade."""
+    g.add_argument(
+        "--no-cascade",
+        dest="cascade",
+        action="store_false",
+        help="prune each layer on its own. By default filter pruning on a network with "
+        "a graph (model files with 'inputs'/'joins', ONNX files) also removes, in every "
+        "layer that reads a removed filter, the input channels it fed; across a residual "
+        "add a channel goes only where every branch removed it. Every layer then keeps "
+        "more filters, by one common factor on its asked density, so that the network "
+        "keeps the share of weights asked for (the nearest whole filters allow; outputs "
+        "show the rate reached where it differs). A checkpoint's masks cascade as they "
+        "are",
+    )
+
+
 def add_seed(g) -> None:
     g.add_argument("--seed", type=count(0), default=0, help="mask seed (default 0)")
 
@@ -191,6 +208,7 @@ def pruning(args: argparse.Namespace, network, structure: str):
         block=getattr(args, "block", (4, 4)),
         nm=getattr(args, "nm", (2, 4)),
         seed=args.seed,
+        cascade=getattr(args, "cascade", True),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 
 import pandas as pd
 
@@ -33,7 +34,12 @@ non-structured rate whose expected storage in --sparse-format equals the storage
 of structured pruning (--structure when it is structured, else filter) at
 --structured-rate in the format made for it (filter, channel, column: compact;
 block: bsr; nm: nm); "never" means no rate is sparse enough (one kept weight with
-its pointers already costs more).
+its pointers already costs more). "ratio" is the non-structured rate over the
+rate the structured masks reach (all weights over kept ones), shown as "reached"
+where it is not the rate asked for: whole filters are kept or removed. Filter
+pruning on a network with a graph also removes the input channels that read a
+removed filter, and each layer keeps more filters so that the network keeps the
+share asked for (see --no-cascade).
 """
 
 
@@ -57,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(tiles, see --block), nm (see --nm), dense. Default: random",
     )
     o.add_level_options(g)
+    o.add_cascade_option(g)
     g.add_argument(
         "--block",
         type=t.pair,
@@ -152,9 +159,11 @@ def run(args: argparse.Namespace) -> int:
 
             o.checkpoint_notes(ckpt)
             variant = ckpt.variant
+            # a filter-pruned checkpoint's removals cascade like generated ones
+            kind = "filter" if variant.variant == "structured" else "dense"
             rep = storage_report(
                 net,
-                Pruning(structure="dense", seed=args.seed),
+                Pruning(structure=kind, seed=args.seed, cascade=args.cascade),
                 params,
                 formats,
                 masks=ckpt.masks(fill_missing=True),
@@ -189,6 +198,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         payload = {
             "params": dataclasses.asdict(params),
+            "networks": [
+                {
+                    "network": r.storage.network,
+                    "pruning": r.storage.pruning,
+                    "cascaded": r.storage.cascaded,
+                    "effective_rate": r.storage.effective_rate,
+                }
+                for r in reports
+            ],
             "storage": records(long),
             "totals": records(pd.concat([r.storage.totals() for r in reports])),
             "breakeven": records(be),
@@ -239,6 +257,7 @@ def _print_layers(name: str, rep, params: FormatParams, formats: list[str]) -> N
     digits = [0, 0, 4, *[2] * len(formats)]
     print(table(rows, ["layer", "weights", "density", *formats], title=title, digits=digits))
     _footnote([tot], formats)
+    _rate_note([rep])
 
 
 def _print_totals(reports: list, params: FormatParams, formats: list[str]) -> None:
@@ -261,6 +280,31 @@ def _print_totals(reports: list, params: FormatParams, formats: list[str]) -> No
     digits = [0, 0, 4, *[2] * len(formats)]
     print(table(rows, ["network", "weights", "density", *formats], title=title, digits=digits))
     _footnote(totals, formats)
+    _rate_note(reports)
+
+
+def differ(asked: float, reached: float) -> bool:
+    """Whether a rate reached is worth showing beside the one asked (0.5% apart)."""
+    return not math.isclose(asked, reached, rel_tol=0.005)
+
+
+def _rate_note(reports: list) -> None:
+    """A line per network whose masks reach a rate other than the one asked for, and
+    one saying that filter removals cascaded (each asked rate is then solved for)."""
+    for rep in reports:
+        r = rep.storage
+        if math.isfinite(r.rate_asked) and differ(r.rate_asked, r.effective_rate):
+            print(
+                f"  {r.network}: rate reached {r.effective_rate:.3g}x, asked "
+                f"{r.rate_asked:.3g}x (all weights / kept; whole filters)"
+            )
+    cascaded = [rep.storage.network for rep in reports if rep.storage.cascaded]
+    if cascaded:
+        print(
+            "  filter removals cascade through the graph of "
+            + ", ".join(cascaded)
+            + " (--no-cascade: each layer on its own)"
+        )
 
 
 def _print_breakeven(reports, params: FormatParams, *, per_layer: bool) -> None:
@@ -274,6 +318,9 @@ def _print_breakeven(reports, params: FormatParams, *, per_layer: bool) -> None:
                     [
                         name,
                         b.structured_rate,
+                        b.structured_effective_rate
+                        if differ(b.structured_rate, b.structured_effective_rate)
+                        else None,
                         _kib(b.structured_bits),
                         b.nonstructured_rate,
                         b.ratio,
@@ -288,8 +335,12 @@ def _print_breakeven(reports, params: FormatParams, *, per_layer: bool) -> None:
     headers = [
         "layer" if per_layer else "network",
         "structured rate",
+        "reached",
         "KiB",
         "non-structured rate needed",
         "ratio",
     ]
+    if all(row[2] is None for row in rows):  # every rate reached is the one asked
+        rows = [row[:2] + row[3:] for row in rows]
+        headers = headers[:2] + headers[3:]
     print(table(rows, headers, title=title, digits=2))

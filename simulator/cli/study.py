@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "densities; repeatable",
     )
     o.add_seed(p)
+    o.add_cascade_option(p)
     return p
 
 
@@ -169,6 +170,7 @@ def config(args: argparse.Namespace):
         rates=dict(args.rate or []),
         default_rate=args.default_rate,
         seed=args.seed,
+        cascade=args.cascade,
         checkpoints=dict(args.checkpoint or []),
         **kw,
     )

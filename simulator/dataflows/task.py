@@ -65,8 +65,9 @@ class LayerTask:
     @property
     def output_count(self) -> int:
         """Output activations the layer writes: pro rata of surviving groups and rows
-        (filters) for structured pruning. Pruning is per layer: a layer's removed
-        filters do not shrink the next layer's inputs here."""
+        (filters) for structured pruning. A layer's removed filters shrink the next
+        layer's inputs only through its mask (cascaded filter pruning zeroes the input
+        columns they fed, see :mod:`simulator.graph`)."""
         g, e = self.layer.gemm, self.effective_gemm()
         return self.layer.output_count * e.groups * e.rows // (g.groups * g.rows)
 

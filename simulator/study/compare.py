@@ -8,10 +8,12 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from simulator.formats import FormatParams, MaskProfile, format_stats, profile_mask
+from simulator.formats import FormatParams, format_stats, profile_mask
 from simulator.formats.formulas import expected_format_bits, fillers_per_nonzero_limit
 from simulator.hwconfig import Platform
-from simulator.masks import Pruning, generate_mask
+from simulator.masks import Pruning
+from simulator.netmasks import effective_rate
+from simulator.netmasks import network_profiles as _profiles
 from simulator.simulate import ENERGY_COLUMNS, simulate_network
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
 from simulator.study.config import StudyConfig, compute_weight_bits, verdict_weight_bits
@@ -37,13 +39,6 @@ def first_crossing(rates: np.ndarray, values: np.ndarray, target: float, above: 
     r0, r1 = math.log(rates[i - 1]), math.log(rates[i])
     t = (target - v0) / (v1 - v0) if v1 != v0 else 1.0
     return float(math.exp(r0 + min(max(t, 0.0), 1.0) * (r1 - r0)))
-
-
-def _profiles(network: Network, pruning: Pruning) -> dict[str, MaskProfile]:
-    return {
-        layer.name: profile_mask(layer, generate_mask(layer, pruning))
-        for layer in network.prunable_layers
-    }
 
 
 def study_network(
@@ -76,7 +71,9 @@ def study_network(
     structure = config.structures[0]
     sparse = {r: _profiles(network, Pruning(density=1 / r, seed=seed)) for r in sweep}
     structured = {
-        (s, r): _profiles(network, Pruning(structure=s, density=1 / r, seed=seed))
+        (s, r): _profiles(
+            network, Pruning(structure=s, density=1 / r, seed=seed, cascade=config.cascade)
+        )
         for s in config.structures
         for r in sorted({*s_grid, *config.structured_rates})
     }
@@ -120,6 +117,7 @@ def study_network(
                         "index_bits": ib,
                         "rate": float(r),
                         "kind": "non-structured (csr-rel)",
+                        "effective_rate": float(r),
                         "bits": bits,
                         "dense_bits": network.weight_count * wb,
                     }
@@ -140,6 +138,7 @@ def study_network(
                             "index_bits": ib,
                             "rate": float(r),
                             "kind": f"{s} ({STRUCTURED_FORMAT[s]})",
+                            "effective_rate": effective_rate(structured[(s, r)]),
                             "bits": bits,
                             "dense_bits": network.weight_count * wb,
                         }
@@ -148,6 +147,7 @@ def study_network(
 
     # --- compute -------------------------------------------------------------------
     layer_rows = []
+    net_rates: dict[tuple[str, float], float] = {}
     for p in platforms:
         for wb in compute_weight_bits(config, p):
             settings = config.settings(wb)
@@ -168,16 +168,20 @@ def study_network(
                 f["kind"] = kind
                 f["rate"] = rate
                 f["weight_bits"] = wb
+                reached = {n: effective_rate({n: pr}) for n, pr in profs[variant].items()}
+                f["effective_rate"] = f["layer"].map(reached)
+                net_rates[(kind, rate)] = effective_rate(profs[variant])
                 layer_rows.append(f)
             tick()
     layers = pd.concat(layer_rows, ignore_index=True)
     keys = ["network", "platform", "weight_bits", "kind", "rate"]
     totals = layers.groupby(keys, sort=False)[["latency_s", *ENERGY_COLUMNS]].sum().reset_index()
     totals["layer"] = "(network)"
-    per_layer = layers[[*keys, "layer", "latency_s", "energy_j"]]
-    both = pd.concat(
-        [per_layer, totals[[*keys, "layer", "latency_s", "energy_j"]]], ignore_index=True
-    )
+    totals["effective_rate"] = [
+        net_rates[(k, r)] for k, r in zip(totals["kind"], totals["rate"], strict=True)
+    ]
+    cols = [*keys, "effective_rate", "layer", "latency_s", "energy_j"]
+    both = pd.concat([layers[cols], totals[cols]], ignore_index=True)
     base = both[both["kind"] == "dense"][
         ["platform", "weight_bits", "layer", "latency_s", "energy_j"]
     ]
@@ -216,13 +220,15 @@ def study_network(
             t = net_tot[(net_tot["platform"] == p.name) & (net_tot["weight_bits"] == wb)]
             ns_kind = "real" if real is not None else "sparse"
             ns = t[(t["kind"] == ns_kind) & (t["rate"] == rate_n)].iloc[0]
-            st = t[t["kind"] == structure].sort_values("rate")
-            srates = st["rate"].to_numpy()
+            # structured pruning at the rates its masks reach (whole filters: within a
+            # little of the rate asked): the same rate means as many kept weights
+            st = t[t["kind"] == structure].sort_values("effective_rate")
+            srates = st["effective_rate"].to_numpy()
             match_lat = first_crossing(srates, st["speedup"].to_numpy(), ns["speedup"], True)
             match_en = first_crossing(
                 srates, st["energy_ratio"].to_numpy(), ns["energy_ratio"], False
             )
-            same = st[np.isclose(st["rate"], rate_n)]
+            same = st[np.isclose(st["effective_rate"], rate_n)]
             if same.empty:  # the structured grid lacks the rate: interpolate in log rate
                 lat_same = float(
                     np.exp(
@@ -253,6 +259,7 @@ def study_network(
                 "energy_ratio_vs_dense": float(ns["energy_ratio"]),
                 "structured_rate_matching_latency": match_lat,
                 "structured_rate_matching_energy": match_en,
+                "structured_rate_searched_from": float(srates[0]),
                 "latency_vs_structured_same_rate": float(ns["latency_s"]) / lat_same,
                 "energy_vs_structured_same_rate": float(ns["energy_j"]) / en_same,
             }

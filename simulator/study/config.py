@@ -41,6 +41,9 @@ class StudyConfig:
     ``default_rate``."""
     default_rate: float = 8.0
     seed: int = 0
+    cascade: bool = True
+    """Filter pruning removes, in every layer that reads a removed filter, the input
+    channels it fed, where the network has a graph (see :mod:`simulator.graph`)."""
     checkpoints: Mapping[str, str] = field(default_factory=dict)
     """Network name -> pruned checkpoint whose real masks replace the generated
     non-structured masks at the network's rate (compared with i.i.d. masks of the same
@@ -59,6 +62,8 @@ class StudyConfig:
                 problems.append(f"{key}: need at least one width")
             for w in getattr(self, key):
                 problems += width_problems(**{key: w})
+        if not isinstance(self.cascade, bool):
+            problems.append(f"cascade: expected true or false, got {shown(self.cascade)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             problems.append(f"seed: expected an integer >= 0, got {shown(self.seed)}")
         for name, r in {**self.rates, "default_rate": self.default_rate}.items():

@@ -225,7 +225,7 @@ def _part_folder(out: Path, network: Network, key: str = "") -> Path:
 def _part(
     out: Path, config: StudyConfig, platforms: list[Platform], network: Network, hashes: dict
 ) -> _Part:
-    inputs = {"code": _code_hash(), "network": sha256_text(repr(network.layers))}
+    inputs = {"code": _code_hash(), "network": sha256_text(repr((network.layers, network.graph)))}
     for p in platforms:
         inputs[f"platform {p.name}"] = sha256_text(json.dumps(p.raw, sort_keys=True, default=str))
     checkpoint = config.checkpoints.get(network.name)

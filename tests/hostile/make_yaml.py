@@ -6,7 +6,8 @@ profile, model, levels and mapping file; a recursive alias; integers of 400 to 5
 digits in a profile, a model and a levels file; null, integer and list keys; an FPGA
 whose PE count is unbounded; text that is not UTF-8. Inputs that are large by nature
 (an ``extends:`` chain 1,200 deep, a 200,000-character SCALE-Sim field, deep
-nesting) are written at test time by :func:`write_large`.
+nesting, a model graph whose 4,000 joins form one cycle) are written at test time
+by :func:`write_large`.
 """
 
 from __future__ import annotations
@@ -113,6 +114,14 @@ def write_large(folder: Path) -> dict[str, Path]:
     deep = folder / "deep.yaml"
     deep.write_text("a: " + "[" * 50_000 + "]" * 50_000 + "\n")
     out["deep_nesting"] = deep
+    cycle = folder / "graph_cycle.yaml"  # 4,000 joins in one cycle, read by a layer
+    joins = [f"  - {{name: j{i}, op: add, inputs: [j{i - 1}, fc]}}" for i in range(1, 4000)]
+    cycle.write_text(
+        "name: cycle\nlayers:\n"
+        "  - {name: fc, type: linear, in_features: 4, out_features: 4, inputs: [j3999]}\n"
+        "joins:\n  - {name: j0, op: add, inputs: [j3999, fc]}\n" + "\n".join(joins) + "\n"
+    )
+    out["graph_cycle"] = cycle
     return out
 
 
