@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.calibrate.fit import Fit, Params, fit, predict_s
-from simulator.calibrate.measure import Machine, Measurement, Plan, measure, plan
+from simulator.calibrate.measure import Machine, Measurement, Plan, measure, measure_shapes, plan
 from simulator.calibrate.profile import profile_fields, profile_yaml
 from simulator.errors import ConfigError
 
@@ -31,6 +31,7 @@ __all__ = [
     "calibrate_cpu",
     "fit",
     "measure",
+    "measure_shapes",
     "plan",
     "predict_s",
     "profile_fields",

@@ -23,7 +23,7 @@ import numpy as np
 from simulator.calibrate.measure import FLOAT_BYTES, INDEX_BYTES, Measurement
 from simulator.errors import ConfigError
 
-PRIOR_WEIGHT = 0.5
+PRIOR_WEIGHT = 0.25
 """Weight of the streaming triad as a prior on the fitted DRAM bandwidth (one
 measurement counts 1)."""
 
@@ -53,10 +53,11 @@ class Fit:
 
     def errors(self, kind: str | None = None) -> np.ndarray:
         """Relative errors (predicted / measured - 1) of one kind of kernel point:
-        ``gemm`` (dense, n_cols > 1), ``gemv`` (dense, n_cols 1), ``sparse``, or all."""
+        ``gemm`` (dense, n_cols > 1), ``gemv`` (dense, n_cols 1), ``spmm``, ``spmv``,
+        ``dense``, ``sparse``, or all (None)."""
         out = []
         for m, p in zip(self.measurements, self.predicted_s, strict=True):
-            if m.kind == "stream" or (kind is not None and _group(m) != kind):
+            if m.kind == "stream" or kind not in (None, m.kind, _group(m)):
                 continue
             out.append(p / m.seconds(self.clock) - 1)
         return np.asarray(out, dtype=float)
@@ -79,7 +80,7 @@ class Fit:
 def _group(m: Measurement) -> str:
     if m.kind == "dense":
         return "gemv" if m.n_cols == 1 else "gemm"
-    return m.kind
+    return "spmv" if m.n_cols == 1 else "spmm"
 
 
 def dram_bytes(m: Measurement) -> float:
@@ -122,7 +123,9 @@ def bound(p: Params, m: Measurement) -> str:
 
 
 def _stream_rate(ms: Sequence[Measurement], level: str, clock: str) -> float:
-    rates = [m.bytes_moved / m.seconds(clock) for m in ms if m.kind == "stream" and m.level == level]
+    rates = [
+        m.bytes_moved / m.seconds(clock) for m in ms if m.kind == "stream" and m.level == level
+    ]
     if not rates:
         raise ConfigError("calibration", f"no {level} stream measurement to fit")
     return float(np.median(rates))
@@ -181,7 +184,7 @@ def fit(measurements: Sequence[Measurement], clock: str = "cpu") -> Fit:
         start[2:5] += shift
         start = np.clip(start, lo + 1e-9, hi - 1e-9)
         r = least_squares(
-            residuals, start, bounds=(lo, hi), loss="soft_l1", f_scale=0.1, x_scale=1.0
+            residuals, start, bounds=(lo, hi), loss="soft_l1", f_scale=0.25, x_scale=1.0
         )
         if best is None or r.cost < best.cost:
             best = r

@@ -75,7 +75,7 @@ def plan(quick: bool = False) -> Plan:
             densities=(0.01, 0.04, 0.15),
             repeats=7,
             stream_bytes=96 * 2**20,
-            cache_stream_bytes=3 * 2**20,
+            cache_stream_bytes=8 * 2**20,
         )
     return Plan(
         shapes=(
@@ -93,7 +93,7 @@ def plan(quick: bool = False) -> Plan:
         densities=(0.005, 0.02, 0.05, 0.12, 0.3),
         repeats=9,
         stream_bytes=192 * 2**20,
-        cache_stream_bytes=3 * 2**20,
+        cache_stream_bytes=8 * 2**20,
     )
 
 
@@ -257,7 +257,9 @@ def _shape_calls(shape: tuple[int, int, int], densities, rng) -> tuple[list, lis
     x = rng.standard_normal((cols, n), dtype=np.float32)
     if n == 1:
         x = np.ascontiguousarray(x[:, 0])
-    metas = [Measurement(kind="dense", rows=rows, cols=cols, n_cols=n, wall_s=0, cpu_s=0, repeats=0)]
+    metas = [
+        Measurement(kind="dense", rows=rows, cols=cols, n_cols=n, wall_s=0, cpu_s=0, repeats=0)
+    ]
     calls: list[Callable[[], object]] = [lambda: w @ x]
     for d in densities:
         keep = rng.random((rows, cols)) < d
@@ -287,7 +289,7 @@ def _stream_calls(nbytes: int, level: str) -> tuple[list, list]:
     a = np.zeros(n, np.float32)
     b = np.ones(n, np.float32)
     c = np.ones(n, np.float32)
-    chunk = 16384
+    chunk = 65536
     tmp = np.empty(chunk, np.float32)
 
     def triad() -> None:
@@ -308,15 +310,45 @@ def ticks(p: Plan) -> int:
     return (len(p.shapes) + 2) * p.repeats
 
 
+def _run_groups(groups, repeats: int, threads: int, tick) -> list[Measurement]:
+    from dataclasses import replace
+
+    out: list[Measurement] = []
+    for make in groups:
+        metas, calls = make()
+        times = time_interleaved(calls, repeats, threads, tick)
+        out += [
+            replace(m, wall_s=w, cpu_s=c, repeats=repeats)
+            for m, (w, c) in zip(metas, times, strict=True)
+        ]
+        del calls
+    return out
+
+
+def measure_shapes(
+    shapes,
+    densities,
+    *,
+    repeats: int,
+    threads: int = 1,
+    seed: int = 0,
+    tick: Callable[[], object] = lambda: None,
+) -> tuple[Measurement, ...]:
+    """Dense and sparse times of ``shapes`` at ``densities`` (each shape's kernels
+    interleaved), as :func:`measure` takes them: for checking a profile on other
+    shapes."""
+    rng = np.random.default_rng(seed)
+    with blas_threads(threads):
+        groups = [lambda s=s: _shape_calls(tuple(s), densities, rng) for s in shapes]
+        return tuple(_run_groups(groups, repeats, threads, tick))
+
+
 def measure(
     p: Plan, threads: int = 1, progress: Callable[[int], Callable[[], object]] | None = None
 ) -> tuple[Machine, tuple[Measurement, ...]]:
     """Measure ``p`` on this machine with BLAS at ``threads`` threads."""
-    from dataclasses import replace
-
     tick = (progress or (lambda total: lambda *_: None))(ticks(p))
     rng = np.random.default_rng(p.seed)
-    out: list[Measurement] = []
     with blas_threads(threads):
         info = machine(threads)
         groups = [
@@ -324,12 +356,4 @@ def measure(
             lambda: _stream_calls(p.cache_stream_bytes, "cache"),
             *[lambda s=s: _shape_calls(s, p.densities, rng) for s in p.shapes],
         ]
-        for make in groups:
-            metas, calls = make()
-            times = time_interleaved(calls, p.repeats, threads, tick)
-            out += [
-                replace(m, wall_s=w, cpu_s=c, repeats=p.repeats)
-                for m, (w, c) in zip(metas, times, strict=True)
-            ]
-            del calls
-    return info, tuple(out)
+        return info, tuple(_run_groups(groups, p.repeats, threads, tick))
