@@ -142,7 +142,8 @@ def profile_yaml(fit: Fit, machine: Machine, name: str = "this_cpu") -> str:
         f" {_pct(fit.residual('gemm'))}",
         f"  sparse_efficiency: {_g(f['sparse_efficiency'])}     # {BY}: "
         f"{1e-9 / fit.params.s_per_sparse_mac:.3g} GMAC/s absolute (scipy CSR, one thread);"
-        f" residual sparse {_pct(fit.residual('sparse'))}",
+        f" residual CSR x dense {_pct(fit.residual('spmm'))}, CSR x vector"
+        f" {_pct(fit.residual('spmv'))} (one set of terms serves both)",
         f"  sparse_entry_overhead_ns: {_g(f['sparse_entry_overhead_ns'])}  # {BY}: per stored"
         " entry",
         f"  sparse_row_overhead_ns: {_g(f['sparse_row_overhead_ns'])}    # {BY}: per row",

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from simulator.calibrate import calibrate_cpu, write_profile
+    from simulator.calibrate import calibrate_cpu, profile_fields, write_profile
     from simulator.errors import ConfigError
 
     cpus = os.cpu_count() or 1
@@ -90,14 +90,15 @@ def run(args: argparse.Namespace) -> int:
         cal = calibrate_cpu(
             threads=args.threads, quick=args.quick, name=args.name.strip(), progress=progress
         )
-    f = cal.fit
+    f = profile_fields(cal.fit, cal.machine)
     summary = (
         f"fitted on {cal.machine.cpu_model}, {cal.machine.threads} thread(s): dense "
-        f"{1e-9 / f.params.s_per_dense_mac:.3g} GMAC/s, sparse "
-        f"{1e-9 / f.params.s_per_sparse_mac:.3g} GMAC/s + {f.params.s_per_entry * 1e9:.3g} "
-        f"ns/entry + {f.params.s_per_row * 1e9:.3g} ns/row, DRAM "
-        f"{f.params.dram_bytes_per_s / 1e9:.3g} GB/s; median fit residual "
-        f"{100 * f.residual():.1f}%"
+        f"{f['dense_efficiency'] * f['peak_fp32_macs_per_s'] / 1e9:.3g} GMAC/s, sparse "
+        f"{f['sparse_efficiency'] * f['peak_fp32_macs_per_s'] / 1e9:.3g} GMAC/s + "
+        f"{f['sparse_entry_overhead_ns']:.3g} ns/entry + {f['sparse_row_overhead_ns']:.3g} "
+        f"ns/row + {f['layer_overhead_ns'] / 1e3:.3g} us/call, DRAM "
+        f"{f['dram_bytes_per_s'] / 1e9:.3g} GB/s; median fit residual "
+        f"{100 * cal.fit.residual():.1f}%"
     )
     if out is None:
         sys.stdout.write(cal.yaml)
