@@ -124,8 +124,9 @@ def test_profile_engine_agrees_with_the_fitted_model(rng, tmp_path):
     model predicts (up to the profile's 4 significant digits)."""
     f = fit(synthetic(TRUE, 0.0, rng))
     m = dataclasses.replace(machine(1), clock_hz=2.0e9, simd_bits=256)
-    path = write_profile(tmp_path / "p.yaml", profile_yaml(f, m))
+    path = write_profile(tmp_path / "p.yaml", profile_yaml(f, m, name="my: cpu # 1"))
     platform = load_platform(path)
+    assert platform.name == "my: cpu # 1"
     fields = profile_fields(f, m)
     assert platform.roofline.dense_efficiency == pytest.approx(fields["dense_efficiency"], 1e-3)
     for rows, cols, n in ((256, 2304, 196), (4096, 4096, 1), (3072, 768, 128), (50, 70, 3)):

@@ -60,6 +60,8 @@ def calibrate_cpu(
     """Measure this machine with plan ``p`` (default: :func:`plan` ``(quick)``), fit
     the CPU roofline terms and build the profile. One thread fits CPU time, more fit
     wall time (CPU time then sums the threads)."""
+    if not name.strip() or not name.isprintable() or len(name) > 80:
+        raise ConfigError("--name", "expected a printable name of 1 to 80 characters")
     machine, ms = measure(p or plan(quick), threads, progress)
     f = fit(ms, clock="cpu" if threads == 1 else "wall")
     return Calibration(machine=machine, fit=f, yaml=profile_yaml(f, machine, name))

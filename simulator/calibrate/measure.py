@@ -47,8 +47,11 @@ class Plan:
         if not self.shapes:
             problems.append("no shapes to measure")
         for s in self.shapes:
-            if len(s) != 3 or min(s) < 1 or s[0] * s[1] * max(s[2], 1) > 2**31:
-                problems.append(f"shape {s}: expected three positive sizes, at most 2**31 MACs")
+            if len(s) != 3 or min(s) < 1 or s[0] * s[1] > 2**26 or s[0] * s[1] * s[2] > 2**31:
+                problems.append(
+                    f"shape {s}: expected three positive sizes, at most 2**26 weights and "
+                    "2**31 MACs"
+                )
         if not self.densities or not all(0 < d < 1 for d in self.densities):
             problems.append("densities must be in (0, 1)")
         if self.repeats < 1:
@@ -128,6 +131,7 @@ class Machine:
     logical_cpus: int
     simd_bits: int
     clock_hz: float
+    clock_source: str
     cache_bytes: int
     blas: str
     threads: int
@@ -180,9 +184,9 @@ def machine(threads: int) -> Machine:
     flags = set(info.get("flags", "").split())
     simd = 512 if "avx512f" in flags else 256 if "avx2" in flags or "avx" in flags else 128
     try:
-        clock = float(info.get("cpu MHz", "")) * 1e6
+        clock, source = float(info.get("cpu MHz", "")) * 1e6, "/proc/cpuinfo cpu MHz when measured"
     except ValueError:
-        clock = 2.0e9  # not reported: stated in the profile's header
+        clock, source = 2.0e9, "not reported by this system: 2 GHz assumed"
     env = tuple(
         (k, os.environ[k]) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ
     )
@@ -191,6 +195,7 @@ def machine(threads: int) -> Machine:
         logical_cpus=os.cpu_count() or 1,
         simd_bits=simd,
         clock_hz=clock,
+        clock_source=source,
         cache_bytes=_cache_bytes(),
         blas=blas_info(),
         threads=threads,

@@ -6,6 +6,7 @@ fields; the rest of the module only formats them with their comments.
 
 from __future__ import annotations
 
+import json
 import math
 
 from simulator.calibrate.fit import Fit
@@ -97,13 +98,16 @@ def profile_yaml(fit: Fit, machine: Machine, name: str = "this_cpu") -> str:
         f"# Fit residual, median |predicted / measured - 1|: all {_pct(fit.residual())}.",
         f"# Energies: no measurement is possible here; copied from the built-in {ref.name}",
         "# profile (its sources and scaling rules), static power scaled by threads / its cores.",
-        f"name: {name}",
-        f"description: {machine.cpu_model[:60]}, {machine.threads} thread(s), fp32 numpy/scipy, "
-        "calibrated",
-        f"source: prunesim calibrate cpu ({machine.date}); energies from {ref.name}",
+        f"name: {json.dumps(name)}",
+        "description: "
+        + json.dumps(
+            f"{machine.cpu_model[:60]}, {machine.threads} thread(s), fp32 numpy/scipy, calibrated"
+        ),
+        "source: "
+        + json.dumps(f"prunesim calibrate cpu ({machine.date}); energies from {ref.name}"),
         "class: cpu",
         "execution: roofline",
-        f"clock_hz: {_g(machine.clock_hz)}             # /proc/cpuinfo cpu MHz when measured",
+        f"clock_hz: {_g(machine.clock_hz)}             # {machine.clock_source}",
         "weight_bits: [32]                 # numpy and scipy compute in fp32: narrower weights"
         " run at these fp32 rates",
         "activation_bits: 32",

@@ -81,8 +81,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--threads", f"must be in [1, {cpus}] on this machine, got {args.threads}"
         )
-    if not args.name.strip() or not args.name.isprintable() or len(args.name) > 80:
-        raise ConfigError("--name", "expected a printable name of 1 to 80 characters")
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not args.force:
         raise ConfigError(str(out), "file exists (use --force to replace it)")
