@@ -219,9 +219,6 @@ def blas_threads(threads: int) -> Iterator[None]:
         yield
 
 
-Candidate = tuple[Measurement, Callable[[], object]]
-
-
 def _inner(call: Callable[[], object]) -> int:
     """Calls per sample so that a sample lasts at least MIN_SAMPLE_S (after a warm-up)."""
     call()
@@ -286,7 +283,7 @@ def _shape_calls(shape: tuple[int, int, int], densities, rng) -> tuple[list, lis
 
 def _stream_calls(nbytes: int, level: str) -> tuple[list, list]:
     """A triad a = b + s*c over three arrays of ``nbytes / 3`` bytes, in chunks that
-    stay in cache for the product (24 bytes per element: two reads, one write)."""
+    stay in cache for the product (12 bytes per element: two reads, one write)."""
     n = max(1024, nbytes // (3 * FLOAT_BYTES))
     a = np.zeros(n, np.float32)
     b = np.ones(n, np.float32)
