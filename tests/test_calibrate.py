@@ -238,3 +238,21 @@ def test_calibrate_help(capsys):
     assert main(["calibrate", "--help"]) == 0
     out, _ = capsys.readouterr()
     assert "prunesim calibrate cpu" in out and "--quick" in out and "--threads" in out
+
+
+def test_calibrate_writes_prints_and_replaces(capsys, tmp_path, monkeypatch):
+    import simulator.calibrate as cal
+
+    monkeypatch.setattr(cal, "plan", lambda quick=False: TINY)
+    path = tmp_path / "out" / "cpu.yaml"
+    assert main(["calibrate", "cpu", "--quick", "--out", str(path), "--name", "here"]) == 0
+    out, _ = capsys.readouterr()
+    assert f"wrote {path}" in out and "GMAC/s" in out
+    assert load_platform(path).name == "here"
+    assert main(["calibrate", "cpu", "--out", str(path), "--force", "--name", "again"]) == 0
+    capsys.readouterr()
+    assert load_platform(path).name == "again"
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+    assert main(["calibrate", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("# This machine") and "name:" in out and "fit residual" in err
