@@ -10,7 +10,7 @@ and the latency is the largest of that compute time, the DRAM bytes over the DRA
 bandwidth and twice those bytes (read and write, staged once) over the cache
 bandwidth. The fit minimises the robust (soft-L1) sum of squared log errors, so
 that a 20 us GEMV counts as much as a 50 ms GEMM; the DRAM bandwidth is fitted with
-the streaming triad as a prior, the cache bandwidth is the in-cache triad.
+the streaming triad as a prior; the cache bandwidth is the in-cache read stream.
 """
 
 from __future__ import annotations

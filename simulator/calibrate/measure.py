@@ -1,4 +1,4 @@
-"""Measuring this machine: BLAS GEMM/GEMV, scipy CSR x dense / x vector, streaming bandwidth.
+"""Measuring this machine: BLAS GEMM/GEMV, scipy CSR x dense / x vector, memory bandwidth.
 
 Every kernel is timed in rounds: each round runs every candidate of a group once
 (dense, then each density: A B C A B C ...), so that a change of load during the
@@ -84,14 +84,14 @@ def plan(quick: bool = False) -> Plan:
         return Plan(
             shapes=SHAPES,
             densities=(0.01, 0.04, 0.15),
-            repeats=5,
+            repeats=7,
             stream_bytes=96 * 2**20,
             cache_stream_bytes=8 * 2**20,
         )
     return Plan(
         shapes=SHAPES,
         densities=(0.005, 0.02, 0.05, 0.12, 0.3),
-        repeats=11,
+        repeats=15,
         stream_bytes=192 * 2**20,
         cache_stream_bytes=8 * 2**20,
     )
@@ -100,8 +100,8 @@ def plan(quick: bool = False) -> Plan:
 @dataclass(frozen=True, kw_only=True)
 class Measurement:
     """Median time of one kernel on one shape: ``kind`` is ``dense`` (BLAS GEMM or
-    GEMV), ``sparse`` (scipy CSR x dense or x vector) or ``stream`` (a triad over
-    ``bytes_moved`` bytes; ``level`` ``dram`` or ``cache``)."""
+    GEMV), ``sparse`` (scipy CSR x dense or x vector) or ``stream`` (``bytes_moved``
+    bytes: a triad from DRAM or a read stream in cache, ``level`` ``dram`` or ``cache``)."""
 
     kind: str
     rows: int = 0
@@ -282,8 +282,22 @@ def _shape_calls(shape: tuple[int, int, int], densities, rng) -> tuple[list, lis
 
 
 def _stream_calls(nbytes: int, level: str) -> tuple[list, list]:
-    """A triad a = b + s*c over three arrays of ``nbytes / 3`` bytes, in chunks that
-    stay in cache for the product (12 bytes per element: two reads, one write)."""
+    """DRAM: a triad a = b + s*c over three arrays of ``nbytes / 3`` bytes, in chunks
+    that stay in cache for the product (12 bytes per element: two reads, one write).
+    Cache: a read stream (BLAS dot product) over two arrays of ``nbytes / 2`` bytes
+    that fit the cache, as the kernels read their operands there."""
+    if level == "cache":
+        n = max(1024, nbytes // (2 * FLOAT_BYTES))
+        x, y = np.ones(n, np.float32), np.ones(n, np.float32)
+        meta = Measurement(
+            kind="stream",
+            bytes_moved=2 * n * FLOAT_BYTES,
+            level=level,
+            wall_s=0,
+            cpu_s=0,
+            repeats=0,
+        )
+        return [meta], [lambda: np.dot(x, y)]
     n = max(1024, nbytes // (3 * FLOAT_BYTES))
     a = np.zeros(n, np.float32)
     b = np.ones(n, np.float32)

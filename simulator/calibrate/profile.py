@@ -126,7 +126,8 @@ def profile_yaml(fit: Fit, machine: Machine, name: str = "this_cpu") -> str:
         "  - name: cache",
         "    kind: sram",
         f"    size_bytes: {machine.cache_bytes}           # largest cache (sysfs)",
-        f"    bandwidth_bytes_per_s: {_g(f['cache_bytes_per_s'])}   # {BY}: in-cache triad",
+        f"    bandwidth_bytes_per_s: {_g(f['cache_bytes_per_s'])}   # {BY}: in-cache read"
+        " stream (BLAS dot)",
         f"    read_pj_per_bit: {_g(ref_cache.read_pj_per_bit)}        # copied from {ref.name}"
         f" {ref_cache.name}",
         f"    write_pj_per_bit: {_g(ref_cache.write_pj_per_bit)}       # copied from {ref.name}"

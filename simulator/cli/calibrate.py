@@ -17,8 +17,9 @@ examples:
   prunesim estimate resnet50 --platform this_cpu.yaml --weight-bits 32
 
 What is measured: numpy's BLAS matrix x matrix and matrix x vector over shapes,
-scipy's CSR x dense and CSR x vector over shapes and densities, and a streaming
-triad (DRAM and in-cache), each in interleaved rounds with medians kept. What is
+scipy's CSR x dense and CSR x vector over shapes and densities, a streaming
+triad from DRAM and a read stream in cache, each in interleaved rounds with medians
+kept. What is
 fitted: the roofline's dense efficiency, sparse rate, per-entry, per-row and
 per-call overheads and the DRAM bandwidth (simulator/calibrate/fit.py). Energies
 cannot be measured here: the profile copies a built-in profile's table and says
