@@ -4,13 +4,14 @@ Calibrates (``prunesim calibrate cpu``'s library call; ``--quick`` for the short
 plan) or loads a calibrated profile (``--profile FILE``), then measures held-out
 ResNet-50, BERT-base and FC layer shapes at several densities: numpy's BLAS
 against scipy's CSR, each shape's kernels interleaved (dense, d1, d2, ... in every
-round), CPU time beside wall time. Predictions come from ``simulate_layer`` with
-the profile, fp32 weights and activations, real random masks. Prints per shape the
+round; ratios are medians of per-round ratios), CPU time beside wall time.
+Predictions come from ``simulate_layer`` with the profile, fp32 weights and
+activations, real random masks. Prints per shape the
 dense latency error, the sparse/dense ratio errors and the break-even density, and
 the medians against the targets: dense latency and sparse/dense ratio median
 absolute error <= 25%, break-even density within +-30% of the measured one.
 
-Run: ``python benchmarks/bench_calibrate.py [--quick | --profile FILE] [--repeats 7]``.
+Run: ``python benchmarks/bench_calibrate.py [--quick | --profile FILE] [--repeats 15]``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def predicted_s(platform, shape, density: float, rng) -> float:
     return r.cost.latency_s
 
 
+def per_round(a, b) -> float:
+    return float(np.median(np.asarray(a) / np.asarray(b)))
+
+
 def crossing(densities, ratios) -> float:
     """Density where sparse/dense = 1, linear between the bracketing points (or from
     the nearest two beyond the measured range)."""
@@ -93,7 +98,7 @@ def main() -> None:
     src.add_argument("--profile", help="a calibrated profile to check (default: calibrate now)")
     src.add_argument("--quick", action="store_true", help="calibrate with the quick plan")
     ap.add_argument("--save", help="write the profile calibrated now to this file")
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
@@ -136,8 +141,10 @@ def main() -> None:
         t_dense = dense.seconds(clock)
         p_dense = predicted_s(platform, shape, 1.0, rng)
         dense_err.append(p_dense / t_dense - 1)
-        meas_ratio = [m.seconds(clock) / t_dense for m in sparse]
-        wall_ratio = [m.wall_s / dense.wall_s for m in sparse]
+        # medians of per-round ratios: a round's kernels ran under the same load
+        samples = "cpu_samples" if clock == "cpu" else "wall_samples"
+        meas_ratio = [per_round(getattr(m, samples), getattr(dense, samples)) for m in sparse]
+        wall_ratio = [per_round(m.wall_samples, dense.wall_samples) for m in sparse]
         pred_ratio = [predicted_s(platform, shape, m.density, rng) / p_dense for m in sparse]
         ratio_err += [p / m - 1 for p, m in zip(pred_ratio, meas_ratio, strict=True)]
         ratio_err_wall += [p / m - 1 for p, m in zip(pred_ratio, wall_ratio, strict=True)]

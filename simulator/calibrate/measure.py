@@ -114,6 +114,8 @@ class Measurement:
     wall_s: float
     cpu_s: float
     repeats: int
+    wall_samples: tuple[float, ...] = ()
+    cpu_samples: tuple[float, ...] = ()
 
     @property
     def macs(self) -> int:
@@ -230,8 +232,8 @@ def _inner(call: Callable[[], object]) -> int:
 
 def time_interleaved(
     calls: list[Callable[[], object]], repeats: int, threads: int, tick: Callable[[], object]
-) -> list[tuple[float, float]]:
-    """(median wall s, median CPU s) per call, timed in ``repeats`` interleaved rounds."""
+) -> list[tuple[list[float], list[float]]]:
+    """(wall s, CPU s) of each round per call, timed in ``repeats`` interleaved rounds."""
     cpu_clock = time.thread_time if threads == 1 else time.process_time
     inner = [_inner(c) for c in calls]
     walls: list[list[float]] = [[] for _ in calls]
@@ -245,7 +247,7 @@ def time_interleaved(
             walls[i].append((w1 - w0) / inner[i])
             cpus[i].append((c1 - c0) / inner[i])
         tick()
-    return [(float(np.median(w)), float(np.median(c))) for w, c in zip(walls, cpus, strict=True)]
+    return list(zip(walls, cpus, strict=True))
 
 
 def _shape_calls(shape: tuple[int, int, int], densities, rng) -> tuple[list, list]:
@@ -331,7 +333,14 @@ def _run_groups(groups, repeats: int, threads: int, tick) -> list[Measurement]:
         metas, calls = make()
         times = time_interleaved(calls, repeats, threads, tick)
         out += [
-            replace(m, wall_s=w, cpu_s=c, repeats=repeats)
+            replace(
+                m,
+                wall_s=float(np.median(w)),
+                cpu_s=float(np.median(c)),
+                repeats=repeats,
+                wall_samples=tuple(w),
+                cpu_samples=tuple(c),
+            )
             for m, (w, c) in zip(metas, times, strict=True)
         ]
         del calls
