@@ -1,8 +1,9 @@
 """Structured pruning on a dense array: memory never makes it superlinear. Its
 speedup over dense stays within what the array's own cycles give, the ratio of MACs
 removed or, where the smaller problem fills the array's folds better, the ratio of
-array cycles, except where the smaller problem keeps its activations on chip (or
-fits a buffer at all) and the dense one does not. Tolerance 0.1 %: a layer's cycle
+array cycles, except where the smaller problem holds in a buffer what the dense one
+could not (activations kept on chip, any fitting mapping, an operand fetched fewer
+times). Tolerance 0.1 %: a layer's cycle
 count is its last cycle's index (SCALE-Sim's convention, the sum over folds less
 one), which puts a dense layer of 8 folds a hair above 8x one fold.
 
@@ -30,6 +31,24 @@ DENSE_ARRAYS = (
 TOLERANCE = 1e-3
 
 
+def _fits_better(dense, pruned) -> bool:
+    """Whether the pruned layer's mapping holds in a buffer what the dense one could
+    not: activations kept on chip, a mapping that fits at all, or an operand fetched
+    fewer times (a whole tile of it fits)."""
+
+    def get(nest, name, default):
+        return getattr(nest, name, default)
+
+    return (
+        (get(pruned, "activations_on_chip", False) and not get(dense, "activations_on_chip", False))
+        or (get(pruned, "fits", True) and not get(dense, "fits", True))
+        or any(
+            get(pruned, name, 1) < get(dense, name, 1)
+            for name in ("input_refetch", "weight_refetch", "output_visits")
+        )
+    )
+
+
 def layer_speedups(network: str, platform: str, rate: float = 8.0):
     """Per layer: (layer, speedup, MAC ratio, array-cycle ratio, buffer fit), filter
     pruning at ``rate`` against dense."""
@@ -42,9 +61,7 @@ def layer_speedups(network: str, platform: str, rate: float = 8.0):
             for v in ("dense", "structured")
         )
         dm, sm = d.counts.mapping, s.counts.mapping
-        resident = [getattr(x, "activations_on_chip", False) for x in (dm, sm)]
-        fits = [getattr(x, "fits", True) for x in (dm, sm)]
-        fit = (resident[1] and not resident[0]) or (fits[1] and not fits[0])
+        fit = _fits_better(dm, sm)
         yield (
             layer.name,
             d.cost.latency_s / s.cost.latency_s,
