@@ -22,6 +22,7 @@ COMMANDS = {
     "estimate": "latency, energy and PE utilization of dense, structured and "
     "non-structured inference on hardware profiles",
     "storage": "exact storage of every layer in every sparse format, and the break-even",
+    "calibrate": "measure this machine's dense and sparse kernels and fit a CPU profile",
     "inspect": "what a pruned checkpoint holds: layers, shapes, density, structure",
     "models": "list the built-in networks with their totals",
     "platforms": "list the built-in hardware profiles",
