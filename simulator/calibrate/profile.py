@@ -90,7 +90,8 @@ def profile_yaml(fit: Fit, machine: Machine, name: str = "this_cpu") -> str:
         f"# numpy {machine.numpy_version}, scipy {machine.scipy_version}, "
         f"Python {machine.python_version}; fp32 throughout",
         f"# Kernels: numpy matmul (BLAS GEMM/GEMV) on {n['gemm']} + {n['gemv']} shapes, scipy"
-        f" CSR x dense / x vector on {n['sparse']} shape-density points, a streaming triad.",
+        f" CSR x dense / x vector on {n['sparse']} shape-density points, a DRAM triad"
+        " and an in-cache read stream.",
         f"# Medians of {_repeats(fit)} interleaved rounds of {clock}; fitted in log space",
         "# (simulator/calibrate/fit.py). Bounds set by the fitted model: "
         + ", ".join(f"{k} {v}" for k, v in sorted(bounds.items()))
