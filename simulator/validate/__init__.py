@@ -335,8 +335,9 @@ def to_markdown(report: Report, command: str = "prunesim validate") -> str:
     ]
     for r in report.rows:
         status = f"**{r.status}**" if r.failed else r.status
+        pred = number_text(r.predicted) if r.predicted == r.predicted else ""
         lines.append(
-            f"| {_md(r.quantity)} | {number_text(r.predicted) if r.predicted == r.predicted else ''}"
+            f"| {_md(r.quantity)} | {pred}"
             f" | {_md(r.reference_text)} | {r.unit} | {error_text(r.error)} | {_md(r.band)} "
             f"| {status} |"
         )
