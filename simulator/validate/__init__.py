@@ -344,7 +344,8 @@ def to_markdown(report: Report, command: str = "prunesim validate") -> str:
     lines += ["", "Sources:", ""]
     for key, s in report.sources.items():
         via = f" Read via {s['read_via']}." if s.get("read_via") else ""
-        lines.append(f"- **{key}**: {s['cite']}. <{s['url']}>.{via}")
+        url = f"<{s['url']}>" if "://" in s["url"] else f"`{s['url']}`"
+        lines.append(f"- **{key}**: {s['cite']}. {url}.{via}")
     n_fail = len(report.failed)
     lines += ["", f"{len(report.rows)} rows, {n_fail} outside their band."]
     return "\n".join(lines) + "\n"
