@@ -126,6 +126,11 @@ def run(args: argparse.Namespace) -> int:
     command = "prunesim validate" + (" --quick" if args.quick else "")
     paths = write_outputs(report, args.out, command)
     print(_table(report.rows))
+    flagged = [r for r in report.rows if r.status in ("gap", "FAIL", "skipped") and r.note]
+    if flagged:
+        print("\nnotes:")
+        for r in flagged:
+            print(f"  {r.id} ({r.status}): {r.note}")
     failed = report.failed
     print(
         f"\n{len(report.rows)} rows on {report.machine}; "

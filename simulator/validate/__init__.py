@@ -115,6 +115,8 @@ def table(ref: str, path: str | Path | None = None) -> Any:
 def number_text(v: float) -> str:
     if v == 0:
         return "0"
+    if abs(v) >= 1e5 and v == int(v):  # counts (cycles, words): every digit
+        return f"{v:,.0f}"
     if abs(v) >= 1e5 or abs(v) < 1e-3:
         return f"{v:.4g}"
     return f"{v:.4g}" if abs(v) < 100 else f"{v:,.1f}"
@@ -330,8 +332,8 @@ def to_markdown(report: Report, command: str = "prunesim validate") -> str:
     lines = [
         f"Machine: {report.machine}. Command: `{command}`.",
         "",
-        "| reference | predicted | reference value | unit | error | band | status |",
-        "| --- | ---: | ---: | --- | ---: | --- | --- |",
+        "| reference | predicted | reference value | unit | error | band | status | note |",
+        "| --- | ---: | ---: | --- | ---: | --- | --- | --- |",
     ]
     for r in report.rows:
         status = f"**{r.status}**" if r.failed else r.status
@@ -339,7 +341,7 @@ def to_markdown(report: Report, command: str = "prunesim validate") -> str:
         lines.append(
             f"| {_md(r.quantity)} | {pred}"
             f" | {_md(r.reference_text)} | {r.unit} | {error_text(r.error)} | {_md(r.band)} "
-            f"| {status} |"
+            f"| {status} | {_md(r.note)} |"
         )
     lines += ["", "Sources:", ""]
     for key, s in report.sources.items():
