@@ -29,21 +29,10 @@ from simulator.formats import profile_mask
 from simulator.hwconfig import load_platform
 from simulator.layers import Linear
 from simulator.simulate import simulate_layer
+from simulator.validate.host import DENSITIES, HELD_OUT
+from simulator.validate.host import TARGETS as HOST_TARGETS
 
-HELD_OUT = {
-    # name: (rows, cols, n_cols) of the GEMM view: out x (in x k x k) x (batch x P x Q)
-    "resnet50 conv3 3x3 (28x28)": (128, 1152, 784),
-    "resnet50 conv4 3x3 (14x14)": (256, 2304, 196),
-    "resnet50 conv5 3x3 (7x7)": (512, 4608, 49),
-    "resnet50 conv2 1x1 64->256": (256, 64, 3136),
-    "bert-base ffn1 (128 tokens)": (3072, 768, 128),
-    "bert-base ffn2 (128 tokens)": (768, 3072, 128),
-    "fc 4096x4096 batch 16": (4096, 4096, 16),
-    "fc 4096x4096 batch 1": (4096, 4096, 1),
-    "resnet50 fc 2048->1000 batch 1": (1000, 2048, 1),
-}
-DENSITIES = (0.01, 0.03, 0.1, 0.3)
-TARGETS = {"dense latency": 0.25, "sparse/dense ratio": 0.25, "break-even density": 0.30}
+TARGETS = {**HOST_TARGETS, "break-even density": 0.30}
 
 
 def predicted_s(platform, shape, density: float, rng) -> float:

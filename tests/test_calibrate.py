@@ -128,7 +128,9 @@ def test_profile_engine_agrees_with_the_fitted_model(rng, tmp_path):
     platform = load_platform(path)
     assert platform.name == "my: cpu # 1"
     fields = profile_fields(f, m)
-    assert platform.roofline.dense_efficiency == pytest.approx(fields["dense_efficiency"], 1e-3)
+    assert platform.roofline.dense_gemm_efficiency["fp32"] == pytest.approx(
+        fields["dense_efficiency"], 1e-3
+    )
     for rows, cols, n in ((256, 2304, 196), (4096, 4096, 1), (3072, 768, 128), (50, 70, 3)):
         layer = Linear(name="l", in_features=cols, out_features=rows, tokens=n)
         for d in (1.0, 0.3, 0.05, 0.004):

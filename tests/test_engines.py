@@ -19,6 +19,7 @@ from simulator.hwconfig import load_platform, platform_from_dict
 from simulator.layers import Conv2d, GemmView, Linear
 from simulator.masks import Pruning, generate_mask
 from simulator.simulate import prepare_profiles, simulate_layer, simulate_network
+from simulator.validate import table
 from simulator.workloads import Network, load_network
 
 DRAM = {
@@ -243,13 +244,15 @@ def test_eie_alexnet_fc6_to_fc8_within_ten_percent():
     800 MHz, weight densities 9%/9%/25%, activation densities 35.1%/35.3%/37.5%."""
     eie = load_platform("eie")
     net = load_network("alexnet")
+    ref = table("eie")  # simulator/validate/references.yaml
     total = 0.0
-    for name, wd, ad in (("fc6", 0.09, 0.351), ("fc7", 0.09, 0.353), ("fc8", 0.25, 0.375)):
+    for name, row in ref["layers"].items():
+        wd, ad = row["weight_density"], row["activation_density"]
         layer = net.layer(name)
         mask = generate_mask(layer, Pruning(density=wd))
         c = run_eie(task(layer, mask, "sparse", wb=4, ab=16, ad=ad), eie)
         total += c.compute_cycles / eie.clock_hz
-    assert total == pytest.approx(1 / 1.88e4, rel=0.10)
+    assert total == pytest.approx(1 / ref["frames_per_s"], rel=0.10)
 
 
 def test_eie_fifo_depth_hides_imbalance():

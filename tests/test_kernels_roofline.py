@@ -1,6 +1,9 @@
 """The roofline's sparse-kernel entries and dense figures against independently
 published points (each within a stated band), and the rules that move them.
 
+The published figures are read from simulator/validate/references.yaml (the data
+`prunesim validate` checks), each with its source there.
+
 Sources: EIE (Han et al., ISCA 2016) Table IV; this project's host measurement
 (docs in /hwconfigs/README.md, "Roofline"); Neural Magic DeepSparse BERT FFN
 speed-ups; Elsen et al., CVPR 2020; Gale et al., SC 2020; cuSPARSELt issue threads
@@ -11,68 +14,32 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.cost import price
 from simulator.dataflows import LayerTask, run_roofline
 from simulator.dataflows.roofline import csr_seconds
 from simulator.formats import profile_mask
 from simulator.hwconfig import load_platform, platform_from_dict
 from simulator.layers import Linear
 from simulator.masks import Pruning, generate_mask
+from simulator.validate import table
+from simulator.validate.checks import breakeven_density, layer_latency_s, only_kernels
 
 
-def latency(layer, platform, variant="dense", density=1.0, bits=32, structure="random"):
-    if variant == "dense":
-        mask = generate_mask(layer, Pruning(structure="dense"))
-    elif variant == "nm":
-        mask = generate_mask(layer, Pruning(structure="nm", nm=(2, 4)))
-    else:
-        mask = generate_mask(layer, Pruning(structure=structure, density=density))
-    task = LayerTask(
-        layer=layer,
-        profile=profile_mask(layer, mask),
-        variant=variant,
-        weight_bits=bits,
-        index_bits=4,
-        activation_bits=bits,
-    )
-    return price(run_roofline(task, platform), platform, bits, bits).latency_s
-
-
-def breakeven(layer, platform, bits=32):
-    """Density at which the sparse variant's latency equals dense (bisection)."""
-    dense = latency(layer, platform, bits=bits)
-    lo, hi = 0.002, 1.0
-    for _ in range(18):
-        mid = (lo + hi) / 2
-        if latency(layer, platform, "sparse", mid, bits) < dense:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+def latency(layer, platform, variant="dense", density=1.0, bits=32):
+    return layer_latency_s(layer, platform, variant, density, bits)
 
 
 def only_kernel(name: str, platform_name: str, *others: str):
     """A built-in profile keeping one of its csr kernels, and ``others`` (and no
     layer overhead)."""
-    p = load_platform(platform_name)
-    raw = dict(p.raw)
-    roof = dict(raw["roofline"])
-    roof["kernels"] = [k for k in roof["kernels"] if k["name"] in (name, *others)]
-    roof["layer_overhead_ns"] = 0
-    raw["roofline"] = roof
-    return platform_from_dict(raw)
+    return only_kernels(platform_name, name, *others)
 
 
 # --- EIE Table IV: dense FC at batch 1 (the GEMV efficiency) -----------------------
-# (us, fp32, batch 1; Han et al. ISCA 2016 Table IV via cucapra/fodlam raw/eie-raw.csv).
-# The profiles' dense_gemv_efficiency was fitted on the AlexNet rows; the VGG-16 and
-# NeuralTalk rows are held out here.
-HELD_OUT = {
-    # name: (in, out, CPU i7-5930K us, GPU Titan X us)
-    "VGG16 FC6": (25088, 4096, 35022.8, 1467.8),
-    "VGG16 FC7": (4096, 4096, 5372.8, 243.0),
-    "VGG16 FC8": (4096, 1000, 774.2, 80.5),
-}
+# (us per frame, fp32; Han et al. ISCA 2016 Table IV via cucapra/fodlam raw/eie-raw.csv,
+# held in simulator/validate/references.yaml). The profiles' dense_gemv_efficiency was
+# fitted on the AlexNet rows; the VGG-16 rows are held out here.
+TABLE_IV = table("eie_table_iv")
+HELD_OUT = ("vgg16_fc6", "vgg16_fc7", "vgg16_fc8")
 
 
 def eie_platform(cls: str, dram_bytes_per_s: float, peak: float, gemv: float):
@@ -104,21 +71,23 @@ def eie_platform(cls: str, dram_bytes_per_s: float, peak: float, gemv: float):
     )
 
 
-@pytest.mark.parametrize("name", sorted(HELD_OUT))
+@pytest.mark.parametrize("name", HELD_OUT)
 def test_dense_gemv_at_batch_1_against_eie_table_iv(name):
-    n_in, n_out, cpu_us, gpu_us = HELD_OUT[name]
+    n_in, n_out = TABLE_IV["layers"][name]
+    cpu_us, gpu_us = (TABLE_IV[c]["dense"]["b1"][name] for c in ("cpu", "gpu"))
     layer = Linear(name="fc", in_features=n_in, out_features=n_out, tokens=1)
-    # i7-5930K: 4 x DDR4-2133 x 8 B = 68.26 GB/s, 6 x 2 x 8 x 3.5 GHz = 336 GMAC/s fp32;
-    # Titan X (Maxwell): 336.5 GB/s, 3,072 x 1.075 GHz = 3.30 TMAC/s fp32
+    hw = TABLE_IV["platforms"]
+    cpu_bw, cpu_peak = hw["cpu"]["dram_bytes_per_s"], hw["cpu"]["peak_macs_per_s"]
+    gpu_bw, gpu_peak = hw["gpu"]["dram_bytes_per_s"], hw["gpu"]["peak_macs_per_s"]
     cpu_gemv = load_platform("xeon_8380").roofline.dense_gemv_efficiency["fp32"]
     gpu_gemv = load_platform("v100").roofline.dense_gemv_efficiency["fp32"]
-    cpu = eie_platform("cpu", 68.26e9, 336e9, cpu_gemv)
-    gpu = eie_platform("gpu", 336.5e9, 3.30e12, gpu_gemv)
+    cpu = eie_platform("cpu", cpu_bw, cpu_peak, cpu_gemv)
+    gpu = eie_platform("gpu", gpu_bw, gpu_peak, gpu_gemv)
     # band: within 45 % (CPU rows scatter 11-20 GB/s) and 25 % (GPU)
     assert latency(layer, cpu) * 1e6 == pytest.approx(cpu_us, rel=0.45)
     assert latency(layer, gpu) * 1e6 == pytest.approx(gpu_us, rel=0.25)
     # the full-bandwidth model was 3-6x too fast on the CPU rows
-    assert latency(layer, eie_platform("cpu", 68.26e9, 336e9, 1.0)) * 1e6 < cpu_us / 3
+    assert latency(layer, eie_platform("cpu", cpu_bw, cpu_peak, 1.0)) * 1e6 < cpu_us / 3
 
 
 # --- CPU CSR (MKL/scipy class), transferred from this project's host -----------------
@@ -150,15 +119,16 @@ def test_csr_kernel_breakeven_on_gemm_shapes(shape):
     # shapes; the transferred kernel on the Xeon (fp32) keeps them within 5-16 %
     n_in, n_out, tokens = shape
     layer = Linear(name="g", in_features=n_in, out_features=n_out, tokens=tokens)
-    d = breakeven(layer, only_kernel("csr-mkl", "xeon_8380"))
+    d = breakeven_density(layer, only_kernel("csr-mkl", "xeon_8380"))
     assert 0.05 <= d <= 0.16, d
 
 
 # --- DeepSparse-class engine: BERT FFN speed-ups -----------------------------------
 
 
-@pytest.mark.parametrize("sparsity,published", [(0.8, 1.8), (0.9, 3.1)])
-def test_deepsparse_bert_ffn_speedup(sparsity, published):
+@pytest.mark.parametrize("sparsity,key", [(0.8, "s80"), (0.9, "s90")])
+def test_deepsparse_bert_ffn_speedup(sparsity, key):
+    published = table("deepsparse.bert_ffn_speedup")[key]
     p = only_kernel("deepsparse", "xeon_8380")
     layer = Linear(name="ffn", in_features=768, out_features=3072, tokens=128)
     s = latency(layer, p) / latency(layer, p, "sparse", 1 - sparsity)
@@ -173,7 +143,8 @@ def test_xnnpack_sparse_speedup_within_published_range():
     # a MobileNet v1 1x1 convolution, 512 -> 512 channels at 14 x 14, fp32, 90 % sparse
     layer = Linear(name="pw", in_features=512, out_features=512, tokens=14 * 14)
     s = latency(layer, p) / latency(layer, p, "sparse", 0.1)
-    assert 1.3 * 0.9 <= s <= 2.4 * 1.1, s
+    lo, hi = table("xnnpack.mobilenet_speedup")
+    assert lo * 0.9 <= s <= hi * 1.1, s
 
 
 # --- GPU: Sputnik and cuSPARSE -------------------------------------------------------
@@ -193,12 +164,14 @@ def test_sputnik_bert_ffn_speedup_at_90_percent_fp32():
     p = only_kernel("sputnik", "v100")
     layer = Linear(name="ffn", in_features=768, out_features=3072, tokens=128)
     s = latency(layer, p) / latency(layer, p, "sparse", 0.1)
-    assert 1.2 <= s <= 2.1 * 1.6, s
+    lo, hi = table("sputnik.transformer_speedup_s90")
+    assert lo <= s <= hi * 1.6, s
 
 
 def test_cusparse_not_competitive_above_five_percent_density():
     layer = Linear(name="ffn", in_features=768, out_features=3072, tokens=128)
-    assert breakeven(layer, only_kernel("cusparse", "v100")) < 0.05
+    d = breakeven_density(layer, only_kernel("cusparse", "v100"))
+    assert d < table("cusparse.max_breakeven_density")
 
 
 def test_engine_picks_sputnik_over_cusparse_and_names_it():
@@ -221,8 +194,9 @@ def test_engine_picks_sputnik_over_cusparse_and_names_it():
 # --- cuSPARSELt 2:4 as measured ----------------------------------------------------
 
 
-@pytest.mark.parametrize("name,band", [("a100", (1.1, 1.5)), ("h100", (1.1, 1.3))])
-def test_two_four_speedup_as_measured(name, band):
+@pytest.mark.parametrize("name", ["a100", "h100"])
+def test_two_four_speedup_as_measured(name):
+    band = table("cusparselt.speedup_2_4")[name]
     p = only_kernel("sputnik", name, "cusparselt")  # layer overhead 0: the GEMM alone
     layer = Linear(name="g", in_features=4096, out_features=4096, tokens=4096)
     s = latency(layer, p, bits=16) / latency(layer, p, "nm", bits=16)

@@ -31,20 +31,31 @@ from simulator.hwconfig import load_platform
 from simulator.layers import Conv2d
 from simulator.masks import Pruning, generate_mask
 from simulator.simulate import simulate_layer
+from simulator.validate import table
 from simulator.workloads import load_network
 
 MB = 1e6
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
-# Table V: power (mW), total latency (ms), processing latency (ms), zeros in ifmaps,
-# GLB accesses (MB), DRAM accesses (MB), active PEs
+# Table V, read from simulator/validate/references.yaml (what `prunesim validate` checks):
+# per layer power (mW), total and processing latency (ms), zeros in ifmaps, GLB and DRAM
+# accesses (MB), active PEs; and the totals
+_V = table("eyeriss")
 TABLE_V = {
-    "conv1": (332, 20.9, 16.5, 0.0001, 18.5, 5.0, 154),
-    "conv2": (288, 41.9, 39.2, 0.387, 77.6, 4.0, 135),
-    "conv3": (266, 23.6, 21.3, 0.725, 50.2, 3.0, 156),
-    "conv4": (235, 18.4, 16.0, 0.793, 37.4, 2.1, 156),
-    "conv5": (236, 10.5, 10.0, 0.776, 24.9, 1.3, 156),
+    name: tuple(
+        row[k]
+        for k in (
+            "power_mw",
+            "latency_ms",
+            "processing_ms",
+            "ifmap_zeros",
+            "glb_mb",
+            "dram_mb",
+            "active_pes",
+        )
+    )
+    for name, row in _V["layers"].items()
 }
-TOTAL = {"power_mw": 278, "latency_ms": 115.3, "glb_mb": 208.5, "dram_mb": 15.4}
+TOTAL = _V["total"]
 # Table III: m, n, e, p, q, r, t and the GLB allocation (ifmap KB, psum KB); CONV1's
 # psum figure is unreadable in the OCR
 TABLE_III = {

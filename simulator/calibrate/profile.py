@@ -143,19 +143,26 @@ def profile_yaml(fit: Fit, machine: Machine, name: str = "this_cpu") -> str:
         "  peak_macs_per_s:",
         f"    fp32: {_g(f['peak_fp32_macs_per_s'])}             # threads x FMA units x lanes"
         " x clock (or the measured dense rate if higher)",
-        f"  dense_efficiency: {_g(f['dense_efficiency'])}        # {BY}: "
+        "  dense_gemm_efficiency:",
+        f"    fp32: {_g(f['dense_efficiency'])}            # {BY}: "
         f"{1e-9 / fit.params.s_per_dense_mac:.3g} GMAC/s BLAS GEMM; residual GEMM"
         f" {_pct(fit.residual('gemm'))}",
-        f"  sparse_efficiency: {_g(f['sparse_efficiency'])}     # {BY}: "
-        f"{1e-9 / fit.params.s_per_sparse_mac:.3g} GMAC/s absolute (scipy CSR, one thread);"
-        f" residual CSR x dense {_pct(fit.residual('spmm'))}, CSR x vector"
-        f" {_pct(fit.residual('spmv'))} (one set of terms serves both)",
-        f"  sparse_entry_overhead_ns: {_g(f['sparse_entry_overhead_ns'])}  # {BY}: per stored"
-        " entry",
-        f"  sparse_row_overhead_ns: {_g(f['sparse_row_overhead_ns'])}    # {BY}: per row",
+        "  dense_gemv_efficiency:",
+        "    fp32: 1.0                     # the DRAM bandwidth above is fitted to these GEMVs"
+        f" themselves; residual GEMV {_pct(fit.residual('gemv'))}",
         f"  layer_overhead_ns: {_g(f['layer_overhead_ns'])}         # {BY}: per call",
-        "  sparse_index_bits: 32           # scipy CSR: int32 column indices",
-        "  sparse_pointer_bits: 32         # int32 row pointers",
+        "  kernels:",
+        "    - name: csr-scipy",
+        "      format: csr",
+        "      source: " + json.dumps(f"{BY} ({machine.date}): scipy CSR x dense / x vector"),
+        "      macs_per_s:",
+        f"        fp32: {_g(f['sparse_efficiency'] * f['peak_fp32_macs_per_s'])}   # {BY}: "
+        f"absolute, one thread; residual CSR x dense {_pct(fit.residual('spmm'))}, CSR x vector"
+        f" {_pct(fit.residual('spmv'))} (one set of terms serves both)",
+        f"      entry_ns: {_g(f['sparse_entry_overhead_ns'])}   # {BY}: per stored entry",
+        f"      row_ns: {_g(f['sparse_row_overhead_ns'])}     # {BY}: per row",
+        "      index_bits: 32              # scipy CSR: int32 column indices",
+        "      pointer_bits: 32            # int32 row pointers",
     ]
     return "\n".join(lines) + "\n"
 

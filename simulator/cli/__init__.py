@@ -23,6 +23,8 @@ COMMANDS = {
     "non-structured inference on hardware profiles",
     "storage": "exact storage of every layer in every sparse format, and the break-even",
     "calibrate": "measure this machine's dense and sparse kernels and fit a CPU profile",
+    "validate": "predicted against reference: published figures, SCALE-Sim and this "
+    "machine, each with its band",
     "inspect": "what a pruned checkpoint holds: layers, shapes, density, structure",
     "models": "list the built-in networks with their totals",
     "platforms": "list the built-in hardware profiles",

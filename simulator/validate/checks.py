@@ -1,0 +1,450 @@
+"""Predictions for the published and recorded references: one function per ``check``
+named in ``references.yaml``, registered in :data:`CHECKS`.
+
+Each takes the reference tables and the row's ``args`` and returns a
+:class:`Prediction`: the predicted value and, where the reference is not a number in
+the tables (SCALE-Sim's recorded files), the reference and the error it computed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulator.cost import price
+from simulator.dataflows import LayerTask, run_eie, run_roofline, run_rowstationary
+from simulator.errors import ConfigError
+from simulator.formats import all_kept_profile, profile_gemm, profile_mask
+from simulator.hwconfig import Platform, load_platform, platform_from_dict
+from simulator.layers import Layer, Linear, MatMul
+from simulator.masks import Pruning, generate_mask
+from simulator.simulate import engine
+from simulator.workloads import load_network, read_scalesim_topology
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prediction:
+    predicted: float
+    reference: float | None = None
+    error: float | None = None
+    detail: str = ""
+
+
+CHECKS: dict[str, Callable[..., Prediction]] = {}
+
+
+def check(fn: Callable[..., Prediction]) -> Callable[..., Prediction]:
+    CHECKS[fn.__name__] = fn
+    return fn
+
+
+# --- shared helpers ------------------------------------------------------------------
+
+
+def layer_latency_s(
+    layer: Layer, platform: Platform, variant: str = "dense", density: float = 1.0, bits: int = 32
+) -> float:
+    """Roofline latency of one layer: dense, CSR at ``density`` or 2:4 (``nm``)."""
+    if variant == "dense":
+        mask = generate_mask(layer, Pruning(structure="dense"))
+    elif variant == "nm":
+        mask = generate_mask(layer, Pruning(structure="nm", nm=(2, 4)))
+    else:
+        mask = generate_mask(layer, Pruning(density=density))
+    task = LayerTask(
+        layer=layer,
+        profile=profile_mask(layer, mask),
+        variant=variant,
+        weight_bits=bits,
+        index_bits=4,
+        activation_bits=bits,
+    )
+    return price(run_roofline(task, platform), platform, bits, bits).latency_s
+
+
+def breakeven_density(layer: Layer, platform: Platform, bits: int = 32) -> float:
+    """Density at which the CSR variant's latency equals dense (bisection)."""
+    dense = layer_latency_s(layer, platform, bits=bits)
+    lo, hi = 0.002, 1.0
+    for _ in range(18):
+        mid = (lo + hi) / 2
+        if layer_latency_s(layer, platform, "sparse", mid, bits) < dense:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def only_kernels(platform_name: str, *names: str) -> Platform:
+    """A built-in profile keeping only the sparse kernels ``names``, with no layer
+    overhead (the kernel alone, as the published speed-ups measure it)."""
+    p = load_platform(platform_name)
+    raw = dict(p.raw)
+    roof = dict(raw["roofline"])
+    roof["kernels"] = [k for k in roof["kernels"] if k["name"] in names]
+    roof["layer_overhead_ns"] = 0
+    raw["roofline"] = roof
+    return platform_from_dict(raw)
+
+
+def eie_table_iv_platform(cls: str, tables: Mapping[str, Any]) -> Platform:
+    """The i7-5930K or Titan X of EIE's Table IV as a roofline profile: its DRAM
+    bandwidth and fp32 peak; the dense GEMM and GEMV fractions of the built-in
+    profile of its class (xeon_8380, v100), where they were fitted."""
+    hw = tables["eie_table_iv"]["platforms"][cls]
+    base = load_platform("xeon_8380" if cls == "cpu" else "v100").roofline
+    return platform_from_dict(
+        {
+            "name": f"eie_table_iv_{cls}",
+            "class": cls,
+            "execution": "roofline",
+            "clock_hz": 1e9,
+            "weight_bits": [32],
+            "activation_bits": 32,
+            "compute": {"pes": 1},
+            "memory": [
+                {
+                    "name": "dram",
+                    "kind": "dram",
+                    "bandwidth_bytes_per_s": hw["dram_bytes_per_s"],
+                    "read_pj_per_bit": 1,
+                    "write_pj_per_bit": 1,
+                }
+            ],
+            "energy": {"mac_pj": {"fp32": 1}},
+            "roofline": {
+                "peak_macs_per_s": {"fp32": hw["peak_macs_per_s"]},
+                "dense_gemm_efficiency": {"fp32": _fraction(base.dense_gemm_efficiency, "fp32")},
+                "dense_gemv_efficiency": {"fp32": _fraction(base.dense_gemv_efficiency, "fp32")},
+            },
+        }
+    )
+
+
+def _fraction(table: Mapping[str, float], key: str) -> float:
+    return table.get(key, max(table.values()))
+
+
+# --- EIE Table IV: CPU and GPU rows ---------------------------------------------------
+
+
+@check
+def eie_table_iv(tables, *, platform: str, layer: str, batch: int) -> Prediction:
+    """Dense FC layer per frame (us) on the Table IV CPU or GPU."""
+    n_in, n_out = tables["eie_table_iv"]["layers"][layer]
+    lin = Linear(name=layer, in_features=n_in, out_features=n_out, tokens=batch)
+    t = layer_latency_s(lin, eie_table_iv_platform(platform, tables))
+    return Prediction(predicted=t / batch * 1e6)
+
+
+# --- EIE accelerator -----------------------------------------------------------------
+
+
+@functools.cache
+def _eie_layer_us(name: str, wd: float, ad: float) -> float:
+    eie = load_platform("eie")
+    layer = load_network("alexnet").layer(name)
+    mask = generate_mask(layer, Pruning(density=wd))
+    g = layer.gemm
+    prof = profile_gemm(np.ascontiguousarray(mask.reshape(g.groups, g.rows, g.cols), np.uint8))
+    task = LayerTask(
+        layer=layer,
+        profile=prof,
+        variant="sparse",
+        weight_bits=4,
+        index_bits=4,
+        activation_bits=16,
+        activation_density=ad,
+    )
+    return run_eie(task, eie).compute_cycles / eie.clock_hz * 1e6
+
+
+def eie_layers_us(tables) -> dict[str, float]:
+    return {
+        name: _eie_layer_us(name, row["weight_density"], row["activation_density"])
+        for name, row in tables["eie"]["layers"].items()
+    }
+
+
+@check
+def eie_layer(tables, *, layer: str) -> Prediction:
+    """EIE's time for one AlexNet FC layer (us), 64 PEs, 4-bit codes, 16-bit activations."""
+    return Prediction(predicted=eie_layers_us(tables)[layer])
+
+
+@check
+def eie_frames(tables) -> Prediction:
+    """EIE's AlexNet FC6-FC8 frames per second."""
+    return Prediction(predicted=1e6 / sum(eie_layers_us(tables).values()))
+
+
+# --- Eyeriss v1 ----------------------------------------------------------------------
+
+
+@functools.cache
+def _eyeriss_runs(table: tuple) -> dict:
+    """CONV1-5 at batch 4 with Table V's ifmap densities (the next layer's as output
+    density; CONV5 its own): name -> (counts, cost)."""
+    zeros = dict(table)
+    names = list(zeros)
+    eyeriss = load_platform("eyeriss_v1")
+    net = load_network("alexnet")
+    out = {}
+    for i, name in enumerate(names):
+        nxt = names[min(i + 1, len(names) - 1)]
+        layer = replace(net.layer(name), batch=4)
+        g = layer.gemm
+        task = LayerTask(
+            layer=layer,
+            profile=all_kept_profile(g.groups, g.rows, g.cols, "weights"),
+            variant="dense",
+            weight_bits=16,
+            index_bits=4,
+            activation_bits=16,
+            activation_density=1 - zeros[name],
+            output_density=1 - zeros[nxt],
+        )
+        counts = run_rowstationary(task, eyeriss)
+        out[name] = (counts, price(counts, eyeriss, 16, 16))
+    return out
+
+
+def eyeriss_runs(tables) -> dict:
+    layers = tables["eyeriss"]["layers"]
+    return _eyeriss_runs(tuple((n, row["ifmap_zeros"]) for n, row in layers.items()))
+
+
+@check
+def eyeriss(tables, *, quantity: str, layer: str = "total") -> Prediction:
+    """AlexNet CONV1-5 on Eyeriss v1: ``latency_ms``, ``dram_mb``, ``glb_mb`` or
+    ``power_mw`` (chip power: energy without DRAM over latency), of a layer or in total."""
+    runs = eyeriss_runs(tables)
+    chosen = runs.values() if layer == "total" else [runs[layer]]
+    if quantity == "latency_ms":
+        v = sum(k.latency_s for _, k in chosen) * 1e3
+    elif quantity in ("dram_mb", "glb_mb"):
+        level = "dram" if quantity == "dram_mb" else "global_buffer"
+        v = sum(c.bits(level) for c, _ in chosen) / 8 / 1e6
+    elif quantity == "power_mw":
+        e = sum(k.energy_j - k.energy_dram_j for _, k in chosen)
+        v = e / sum(k.latency_s for _, k in chosen) * 1e3
+    else:
+        raise ConfigError("eyeriss check", f"unknown quantity {quantity!r}")
+    return Prediction(predicted=v)
+
+
+# --- SCALE-Sim -----------------------------------------------------------------------
+
+
+def _dense_task(layer: Layer) -> LayerTask:
+    g = layer.gemm
+    prof = profile_gemm(np.ones((g.groups, g.rows, g.cols), np.uint8))
+    return LayerTask(
+        layer=layer, profile=prof, variant="dense", weight_bits=8, index_bits=4, activation_bits=8
+    )
+
+
+def _scalesim_runs(cfg: Path, topology: Path) -> list[tuple[int, int]]:
+    """(compute cycles, DRAM words) of each layer in prunesim's SCALE-Sim mode."""
+    run = engine(load_platform(cfg), "dense")
+    out = []
+    for layer in read_scalesim_topology(topology).layers:
+        c = run(_dense_task(layer))
+        w = c.words
+        words = w["dram_ifmap_words"] + w["dram_filter_words"] + w["dram_ofmap_words"]
+        out.append((int(c.compute_cycles), int(words)))
+    return out
+
+
+def _compare(pred: list[int], ref: list[int], what: str) -> Prediction:
+    if len(pred) != len(ref) or not ref:
+        raise ConfigError("scalesim check", f"{len(pred)} layers predicted, {len(ref)} recorded")
+    errs = [abs(p / r - 1) if r else float(p != r) for p, r in zip(pred, ref, strict=True)]
+    exact = sum(p == r for p, r in zip(pred, ref, strict=True))
+    return Prediction(
+        predicted=float(sum(pred)),
+        reference=float(sum(ref)),
+        error=max(errs),
+        detail=f"{exact}/{len(ref)} layers {what} exact; error = largest per-layer error",
+    )
+
+
+@check
+def scalesim_32x32(tables, *, data: Path, dataflow: str, quantity: str) -> Prediction:
+    """Totals over AlexNet and ResNet-50 on SCALE-Sim's 32x32 array (``cycles`` or
+    ``dram_words``) against tests/data/scalesim_v3_32x32.csv."""
+    import csv
+    import tempfile
+
+    with open(data / "scalesim_v3_32x32.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["dataflow"] == dataflow]
+    base = (data / "scalesim" / "scale.cfg").read_text().splitlines()
+    text = "\n".join(
+        f"Dataflow : {dataflow}" if ln.split(":")[0].strip() == "Dataflow" else ln for ln in base
+    )
+    pred: list[tuple[int, int]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / f"scale_{dataflow}.cfg"
+        cfg.write_text(text + "\n")
+        for topo in ("alexnet", "resnet50"):
+            pred += _scalesim_runs(cfg, data / "scalesim" / f"{topo}.csv")
+        ref = [
+            (
+                int(r["compute_cycles"]),
+                int(r["dram_ifmap_reads"])
+                + int(r["dram_filter_reads"])
+                + int(r["dram_ofmap_writes"]),
+            )
+            for topo in ("alexnet", "resnet50")
+            for r in rows
+            if r["topology"] == topo
+        ]
+    i = 0 if quantity == "cycles" else 1
+    return _compare([p[i] for p in pred], [r[i] for r in ref], quantity)
+
+
+@check
+def scalesim_small3(tables, *, data: Path, quantity: str) -> Prediction:
+    """Totals over the nine small3 runs (8x16, 16x8, 5x12; ws/os/is)."""
+    import csv
+
+    small = data / "scalesim" / "small3"
+    pred: list[int] = []
+    ref: list[int] = []
+    i = 0 if quantity == "cycles" else 1
+    for cfg in sorted(small.glob("*.cfg")):
+        pred += [p[i] for p in _scalesim_runs(cfg, small / "small3.csv")]
+        comp = _read_report(small / f"{cfg.stem}_COMPUTE_REPORT.csv", csv)
+        acc = _read_report(small / f"{cfg.stem}_DETAILED_ACCESS_REPORT.csv", csv)
+        if quantity == "cycles":
+            ref += [int(r["Total Cycles"]) for r in comp]
+        else:
+            ref += [
+                int(r["DRAM IFMAP Reads"])
+                + int(r["DRAM Filter Reads"])
+                + int(r["DRAM OFMAP Writes"])
+                for r in acc
+            ]
+    return _compare(pred, ref, quantity)
+
+
+def _read_report(path: Path, csv) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return [
+            {k.strip(): v.strip() for k, v in r.items() if k is not None}
+            for r in csv.DictReader(f, skipinitialspace=True)
+        ]
+
+
+# --- MLPerf --------------------------------------------------------------------------
+
+
+def bert_large(tokens: int, batch: int) -> list[Layer]:
+    """BERT-large's encoder matrix products (24 layers, hidden 1024, 16 heads,
+    intermediate 4096) at ``tokens`` per sequence."""
+    out: list[Layer] = []
+    for i in range(24):
+        p = f"encoder.layer.{i}."
+        for n in ("query", "key", "value", "output"):
+            out.append(
+                Linear(name=p + n, in_features=1024, out_features=1024, tokens=tokens, batch=batch)
+            )
+        out.append(MatMul(name=p + "scores", m=tokens, k=64, n=tokens, heads=16, batch=batch))
+        out.append(MatMul(name=p + "context", m=tokens, k=tokens, n=64, heads=16, batch=batch))
+        out.append(
+            Linear(name=p + "ffn1", in_features=1024, out_features=4096, tokens=tokens, batch=batch)
+        )
+        out.append(
+            Linear(name=p + "ffn2", in_features=4096, out_features=1024, tokens=tokens, batch=batch)
+        )
+    return out
+
+
+@check
+def mlperf_offline(
+    tables, *, platform: str, model: str, batch: int, tokens: int = 384
+) -> Prediction:
+    """Per-sample time (us) of dense int8 inference at ``batch`` on one GPU."""
+    from simulator.simulate import simulate_layer
+
+    p = load_platform(platform)
+    if model == "resnet50":
+        layers = [replace(layer, batch=batch) for layer in load_network("resnet50").layers]
+    elif model == "bert_large":
+        layers = bert_large(tokens, batch)
+    else:
+        raise ConfigError("mlperf check", f"unknown model {model!r}")
+    total = 0.0
+    for layer in layers:
+        g = layer.gemm
+        prof = all_kept_profile(g.groups, g.rows, g.cols, "weights") if layer.prunable else None
+        r = simulate_layer(layer, p, prof, variant="dense", weight_bits=8, activation_bits=8)
+        total += r.cost.latency_s
+    return Prediction(predicted=total / batch * 1e6)
+
+
+# --- sparse kernels ------------------------------------------------------------------
+
+
+def _ffn(tokens: int = 128) -> Linear:
+    return Linear(name="ffn", in_features=768, out_features=3072, tokens=tokens)
+
+
+@check
+def deepsparse_speedup(tables, *, sparsity: float) -> Prediction:
+    """DeepSparse-class kernel on the Xeon, BERT-base FFN1 at 128 tokens, fp32."""
+    p = only_kernels("xeon_8380", "deepsparse")
+    layer = _ffn()
+    return Prediction(
+        predicted=layer_latency_s(layer, p) / layer_latency_s(layer, p, "sparse", 1 - sparsity)
+    )
+
+
+@check
+def xnnpack_speedup(tables) -> Prediction:
+    """XNNPACK sparse on the Cortex-A72: MobileNet v1 1x1 conv 512 -> 512 at 14x14, 90 %."""
+    p = only_kernels("cortex_a72", "xnnpack-sparse")
+    layer = Linear(name="pw", in_features=512, out_features=512, tokens=14 * 14)
+    return Prediction(
+        predicted=layer_latency_s(layer, p) / layer_latency_s(layer, p, "sparse", 0.1)
+    )
+
+
+@check
+def sputnik_speedup(tables) -> Prediction:
+    """Sputnik on the V100: BERT-base FFN1 at 128 tokens, 90 % sparse, fp32 (one GEMM,
+    without the dense rest of the network)."""
+    p = only_kernels("v100", "sputnik")
+    layer = _ffn()
+    return Prediction(
+        predicted=layer_latency_s(layer, p) / layer_latency_s(layer, p, "sparse", 0.1)
+    )
+
+
+@check
+def cusparse_breakeven(tables) -> Prediction:
+    """cuSPARSE on the V100: break-even density on BERT-base FFN1, fp32."""
+    return Prediction(predicted=breakeven_density(_ffn(), only_kernels("v100", "cusparse")))
+
+
+@check
+def cusparselt_speedup(tables, *, platform: str) -> Prediction:
+    """cuSPARSELt 2:4 over dense on a 4096^3 fp16 GEMM."""
+    p = only_kernels(platform, "sputnik", "cusparselt")
+    layer = Linear(name="g", in_features=4096, out_features=4096, tokens=4096)
+    return Prediction(
+        predicted=layer_latency_s(layer, p, bits=16) / layer_latency_s(layer, p, "nm", bits=16)
+    )
+
+
+@check
+def csr_breakeven(tables, *, rows: int, cols: int, n_cols: int) -> Prediction:
+    """The MKL-class CSR kernel (moved from this project's host by the transfer rule)
+    on the Xeon: break-even density of a GEMM shape, fp32."""
+    layer = Linear(name="g", in_features=cols, out_features=rows, tokens=n_cols)
+    return Prediction(predicted=breakeven_density(layer, only_kernels("xeon_8380", "csr-mkl")))
