@@ -57,6 +57,9 @@ import numpy as np
 ORDERS: tuple[tuple[str, str, str], ...] = tuple(itertools.permutations("mnk"))
 """The six loop orders, outermost first."""
 
+_INSIDE = {d: np.array([[e in o[o.index(d) + 1 :] for e in "mkn"] for o in ORDERS]) for d in "mkn"}
+"""Per loop d: which loops (m, k, n) sit inside it, in each of the six orders."""
+
 OBJECTIVES = ("dram", "energy", "latency")
 EXHAUSTIVE = 16
 """A dimension with at most this many array-sized multiples tries all of them."""
@@ -139,8 +142,10 @@ class LoopNest:
         return "\n".join([*lines, " " * (2 * len(loops)) + body])
 
 
+@functools.lru_cache(maxsize=4096)
 def tile_candidates(dim: int, unit: int) -> np.ndarray:
-    """The stated tile sizes of a dimension of ``dim`` mapped on ``unit`` PEs (int64)."""
+    """The stated tile sizes of a dimension of ``dim`` mapped on ``unit`` PEs (int64,
+    memoised: do not modify)."""
     dim, unit = int(dim), max(1, int(unit))
     if dim <= 0:
         raise ValueError(f"dimension {dim} must be positive")
@@ -152,7 +157,9 @@ def tile_candidates(dim: int, unit: int) -> np.ndarray:
             split = -(-dim // j)
             vals.add(-(-split // unit) * unit)
     vals = {min(v, dim) for v in vals} | {dim}
-    return np.array(sorted(vals), dtype=np.int64)
+    out = np.array(sorted(vals), dtype=np.int64)
+    out.flags.writeable = False
+    return out
 
 
 def _folds(dim: int, tile: np.ndarray, unit: int) -> np.ndarray:
@@ -316,7 +323,7 @@ def _n_window(w: Window, candidates: tuple[int, ...], unit: int | None) -> _Tili
 
 def clear_memo() -> None:
     """Forget every memoised search and tiling (for timing a search afresh)."""
-    for fn in (map_gemm, _n_window, _k_window):
+    for fn in (map_gemm, _n_window, _k_window, tile_candidates):
         fn.cache_clear()
 
 
@@ -411,18 +418,14 @@ def _evaluate(
     trips = {"m": tm.trips[im], "k": tk.trips[ik], "n": tn.trips[i_n]}
     moves = {d: t > 1 for d, t in trips.items()}
 
+    moving = np.stack([moves[d] for d in "mkn"])  # (3, candidates)
+
     def factor(operand: str) -> np.ndarray:
         # each operand is indexed by two dimensions; the third, d, multiplies its
         # traffic by its trips when an indexing loop that moves sits inside it
         (d,) = set("mkn") - set(INDEXED[operand])
-        rows = []
-        for order in ORDERS:
-            inner = order[order.index(d) + 1 :]
-            moving = np.zeros(im.shape, dtype=bool)
-            for e in inner:
-                moving = moving | moves[e]
-            rows.append(np.where(moving, trips[d], 1))
-        return np.stack(rows)
+        inside = (_INSIDE[d].astype(np.int64) @ moving) > 0  # (6, candidates)
+        return np.where(inside, trips[d], 1)
 
     f_w, f_i, v_o = factor("weights"), factor("inputs"), factor("outputs")
     folds = {"m": tm.folds[im], "k": tk.folds[ik], "n": tn.folds[i_n]}

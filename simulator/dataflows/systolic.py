@@ -286,16 +286,16 @@ def _mapped(
     if given:
         sizes = {k: 8.0 * v for k, v in given.items()}
         budget = Budget(weights=sizes["filter"], inputs=sizes["ifmap"], outputs=sizes["ofmap"])
-        room = Budget(
-            weights=sizes["filter"],
-            inputs=0.0 if ins <= sizes["ifmap"] else -1.0,
-            outputs=sizes["ofmap"] - outs,
-        )
+        room = Budget(weights=sizes["filter"], inputs=0.0, outputs=sizes["ofmap"] - outs)
+        resident = ins <= sizes["ifmap"] and outs < sizes["ofmap"]
     else:
         size = 8.0 * buffer.size_bytes if buffer is not None else 0.0
         budget = Budget(shared=size)
         room = Budget(shared=size - ins - outs)
-    nests = [map_gemm(**kw, budget=budget), map_gemm(**kw, budget=room, on_chip=True)]
+        resident = ins + outs < size
+    nests = [map_gemm(**kw, budget=budget)]
+    if resident:  # else no tile fits beside the activations: no second search
+        nests.append(map_gemm(**kw, budget=room, on_chip=True))
     return min((x for x in nests if x.fits), key=lambda x: x.score, default=nests[0])
 
 
