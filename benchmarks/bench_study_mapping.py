@@ -7,14 +7,22 @@ mapped`` and its keys removed; B: the same study on the built-ins as shipped.
 Interleaved A B A B ..., after a warm-up run; wall time and CPU time (this process
 plus its workers, ``resource.getrusage``). B / A is the median of per-pair ratios.
 
+With ``--baseline-tree DIR`` (a checkout of an earlier commit, e.g. made with
+``git worktree add DIR REV``), A is instead the default study run by that tree's
+code and B by this one, both as ``python -m simulator study`` child processes
+(CPU time of the child), so the ratio is against the study as it was.
+
 Run: ``python benchmarks/bench_study_mapping.py`` (several minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -53,11 +61,37 @@ def _study(cfg: StudyConfig, jobs: int) -> tuple[float, float]:
         return time.perf_counter() - w, _cpu() - c
 
 
+def _child_study(tree: Path, *extra: str) -> tuple[float, float]:
+    """The default study (with ``extra`` options) run by the code in ``tree`` in a
+    child process (wall, CPU)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryDirectory() as out:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        w = time.perf_counter()
+        cmd = [sys.executable, "-m", "simulator", "study", "--out", out, "--no-resume", *extra]
+        subprocess.run(cmd, cwd=out, env=env, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - w
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(getattr(after, f) - getattr(before, f) for f in ("ru_utime", "ru_stime"))
+    return wall, cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--baseline-tree", type=Path, help="an earlier checkout to compare against")
     args = ap.parse_args()
+    if args.baseline_tree is not None:
+        here = Path(__file__).resolve().parents[1]
+        for tree in (here, args.baseline_tree):  # warm-up: kernels compiled or cached
+            _child_study(tree, "--networks", "lenet5")
+        a, b = [], []
+        for _ in range(args.repeats):
+            a.append(_child_study(args.baseline_tree))
+            b.append(_child_study(here))
+        _report(a, b, f"A {args.baseline_tree.name}", "B this tree")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         today = StudyConfig(platforms=heuristic_copies(Path(tmp)))
         shipped = StudyConfig()
@@ -66,8 +100,12 @@ def main() -> None:
         for _ in range(args.repeats):
             a.append(_study(today, args.jobs))
             b.append(_study(shipped, args.jobs))
+    _report(a, b, "A today's engine", "B mapped (shipped)")
+
+
+def _report(a, b, name_a: str, name_b: str) -> None:
     med = statistics.median
-    for name, xs in (("A today's engine", a), ("B mapped (shipped)", b)):
+    for name, xs in ((name_a, a), (name_b, b)):
         print(
             f"  {name:20s} wall {med(x[0] for x in xs):6.1f} s   cpu {med(x[1] for x in xs):6.1f} s"
         )
