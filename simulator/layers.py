@@ -9,6 +9,7 @@ Counts are plain numbers of elements (weights, MACs, activations).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -125,7 +126,7 @@ class Conv2d:
             )
         _counts_fit(self)
 
-    @property
+    @functools.cached_property
     def output_hw(self) -> tuple[int, int]:
         """Output height and width: floor((H + 2p - d(R-1) - 1) / s) + 1."""
         out = []
@@ -145,7 +146,7 @@ class Conv2d:
         """(K, C/g, R, S)."""
         return (self.out_channels, self.in_channels // self.groups, *self.kernel_hw)
 
-    @property
+    @functools.cached_property
     def gemm(self) -> GemmView:
         p, q = self.output_hw
         r, s = self.kernel_hw
@@ -212,7 +213,7 @@ class Linear:
         """(out, in)."""
         return (self.out_features, self.in_features)
 
-    @property
+    @functools.cached_property
     def gemm(self) -> GemmView:
         return GemmView(
             groups=1,
@@ -265,7 +266,7 @@ class MatMul:
     def weight_shape(self) -> tuple[int, ...]:
         return ()
 
-    @property
+    @functools.cached_property
     def gemm(self) -> GemmView:
         return GemmView(groups=self.batch * self.heads, rows=self.m, cols=self.k, n_cols=self.n)
 

@@ -75,17 +75,23 @@ class LayerTask:
         """The dense problem that remains: for structured pruning, the groups that keep
         anything, each with the most surviving rows and columns of any group (groups of
         a grouped or depthwise conv pruned away entirely drop out); the full GEMM
-        otherwise."""
+        otherwise. Computed once per task."""
+        known = self.__dict__.get("_effective_gemm")
+        if known is not None:
+            return known
         g = self.layer.gemm
         if self.variant != "structured":
             return g
         kept_rows = self.profile.kept_rows()
         alive = kept_rows > 0
         if not alive.any():
-            return GemmView(groups=1, rows=1, cols=1, n_cols=g.n_cols)
-        return GemmView(
-            groups=int(alive.sum()),
-            rows=int(kept_rows[alive].max()),
-            cols=max(int(self.profile.kept_cols()[alive].max()), 1),
-            n_cols=g.n_cols,
-        )
+            e = GemmView(groups=1, rows=1, cols=1, n_cols=g.n_cols)
+        else:
+            e = GemmView(
+                groups=int(alive.sum()),
+                rows=int(kept_rows[alive].max()),
+                cols=max(int(self.profile.kept_cols()[alive].max()), 1),
+                n_cols=g.n_cols,
+            )
+        object.__setattr__(self, "_effective_gemm", e)  # a frozen task's memo
+        return e
