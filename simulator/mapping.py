@@ -48,6 +48,7 @@ the stationary operand is written once per buffer delivery and read once per MAC
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from dataclasses import dataclass
@@ -360,7 +361,9 @@ def _tilings(
                 ]
             )
         )
-    return tm, tk, _n_window(window, tuple(cand["n"].tolist()), unit.get("n"))
+    # the N tiling does not depend on the channels: one memo entry for every K
+    plane = dataclasses.replace(window, channels=1)
+    return tm, tk, _n_window(plane, tuple(cand["n"].tolist()), unit.get("n"))
 
 
 def _input_pass(tk: _Tiling, tn: _Tiling, ik: np.ndarray, i_n: np.ndarray) -> np.ndarray:
