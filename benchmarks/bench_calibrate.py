@@ -25,36 +25,11 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np
 
 from simulator.calibrate import calibrate_cpu, measure_shapes, write_profile
-from simulator.formats import profile_mask
 from simulator.hwconfig import load_platform
-from simulator.layers import Linear
-from simulator.simulate import simulate_layer
-from simulator.validate.host import DENSITIES, HELD_OUT
+from simulator.validate.host import DENSITIES, HELD_OUT, per_round, predicted_s
 from simulator.validate.host import TARGETS as HOST_TARGETS
 
 TARGETS = {**HOST_TARGETS, "break-even density": 0.30}
-
-
-def predicted_s(platform, shape, density: float, rng) -> float:
-    rows, cols, n = shape
-    layer = Linear(name="held_out", in_features=cols, out_features=rows, tokens=n)
-    if density >= 1:
-        mask, variant = np.ones((rows, cols), bool), "dense"
-    else:
-        mask, variant = rng.random((rows, cols)) < density, "sparse"
-    r = simulate_layer(
-        layer,
-        platform,
-        profile_mask(layer, mask),
-        variant=variant,
-        weight_bits=32,
-        activation_bits=32,
-    )
-    return r.cost.latency_s
-
-
-def per_round(a, b) -> float:
-    return float(np.median(np.asarray(a) / np.asarray(b)))
 
 
 def crossing(densities, ratios) -> float:

@@ -117,7 +117,9 @@ def thread_counts() -> tuple[int, ...]:
     return (1,) if n == 1 else (1, n)
 
 
-def _predicted_s(platform: Platform, shape, density: float, rng) -> float:
+def predicted_s(platform: Platform, shape, density: float, rng) -> float:
+    """Predicted seconds of a held-out (rows, cols, columns) shape as a linear layer
+    at fp32: dense, or an i.i.d. CSR mask at ``density``."""
     rows, cols, n = shape
     layer = Linear(name="held_out", in_features=cols, out_features=rows, tokens=n)
     if density >= 1:
@@ -135,7 +137,7 @@ def _predicted_s(platform: Platform, shape, density: float, rng) -> float:
     return r.cost.latency_s
 
 
-def _per_round(a: Sequence[float], b: Sequence[float]) -> float:
+def per_round(a: Sequence[float], b: Sequence[float]) -> float:
     """Median of per-round ratios: a round's kernels ran under the same load."""
     return float(np.median(np.asarray(a) / np.asarray(b)))
 
@@ -176,7 +178,7 @@ def run_host(
         points = []
         for k, (name, shape) in enumerate(p.shapes.items()):
             dense, sparse = ms[k * per], ms[k * per + 1 : (k + 1) * per]
-            p_dense = _predicted_s(platform, shape, 1.0, rng)
+            p_dense = predicted_s(platform, shape, 1.0, rng)
             points.append(
                 HostPoint(
                     threads=t,
@@ -194,8 +196,8 @@ def run_host(
                         shape=name,
                         kind="sparse/dense ratio",
                         density=m.density,
-                        measured=_per_round(getattr(m, samples), getattr(dense, samples)),
-                        predicted=_predicted_s(platform, shape, m.density, rng) / p_dense,
+                        measured=per_round(getattr(m, samples), getattr(dense, samples)),
+                        predicted=predicted_s(platform, shape, m.density, rng) / p_dense,
                     )
                 )
         runs.append(HostRun(threads=t, clock=clock, profile=profile, points=tuple(points)))
