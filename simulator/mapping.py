@@ -12,11 +12,15 @@ loops (``m, n, k``; six orders); each innermost iteration runs one
 multiples of ``a`` up to D when there are at most :data:`EXHAUSTIVE` of them, else
 ``a·2^i`` and the equal splits ``ceil(D/j)`` rounded up to a multiple of ``a``
 (j = 1..16); the streamed dimension uses ``a = 1``; everything capped at D, D itself
-always included. The search is exhaustive over that space and the six orders,
-vectorised with NumPy (about 1,000 points per layer), memoised per GEMM shape.
+always included. With a convolution's :class:`Window`, N is tiled as whole images,
+bands of whole output rows or pieces of one row (from the same rule over the images,
+P and Q). The search is exhaustive over that space and the six orders, vectorised
+with NumPy (about 1,000 points per layer), memoised per GEMM shape; a larger Nt
+never costs more, so only the largest that fits is kept for each (Mt, Kt).
 
-**Fit.** The tiles held on chip are ``Mt·Kt`` weights at the weight width, ``Kt·Nt``
-inputs at the activation width and ``Mt·Nt`` outputs at the partial-sum width
+**Fit.** The tiles held on chip are ``Mt·Kt`` weights at the weight width, the inputs
+a (k, n) tile fetches (below) at the activation width and ``Mt·Nt`` outputs at the
+partial-sum width
 (``psum_bits``, 32 unless given), one copy each (no double buffering). They must fit
 one shared buffer, or each its own buffer when the profile gives separate ifmap,
 filter and ofmap sizes. When no tile fits, the smallest tiles are used and
@@ -27,8 +31,11 @@ An operand's tile is (re)fetched whenever one of the loops that index it moves;
 so the operand crosses from DRAM ``size x`` the product of the trip counts of the
 loops that do *not* index it and sit outside its innermost indexing loop (loops
 with one trip are ignored: they never move). Weights are indexed by m, k; inputs by
-k, n (the im2col K x N view: a convolution's overlapping windows are counted once
-per window, as in the GEMM); outputs by m, n. For outputs the only other loop is
+k, n; outputs by m, n. A (k, n) tile of a convolution fetches the inputs its
+windows read, for every channel its K range touches, or its im2col columns where
+those are fewer over a sweep; of a GEMM, its ``Kt·Nt`` elements. With
+``on_chip`` the layer's inputs and outputs live in the buffer: neither crosses from
+DRAM, and partial sums never spill. For outputs the only other loop is
 k: when a k loop with several trips sits outside the innermost output loop, each
 output tile is visited ``T_k`` times, and every visit but the last writes its
 partial sums to DRAM (``psum_bits``) and every visit but the first reads them back;
@@ -41,7 +48,8 @@ index it, of that dimension's fold count (the number of array-sized pieces of al
 its tiles: ``(D // Dt)·ceil(Dt/a) + ceil((D % Dt)/a)``; for the streamed dimension
 its tile trips). So the stationary operand is read once per fold it is loaded into
 and a streamed one once per use. Outputs are written into the buffer once per
-reduction fold (``psum_bits``) and read back for every one but the first. Fills from
+reduction fold (``psum_bits``) and read back for every one but the first. The search
+ranks candidates by the objective, then DRAM bits, then buffer bits (:func:`_scores`). Fills from
 DRAM are buffer writes; drains to DRAM buffer reads. **Register file** (per PE):
 the stationary operand is written once per buffer delivery and read once per MAC.
 """
@@ -407,7 +415,6 @@ def _evaluate(
     dims: tuple[int, int, int],
     tilings: tuple[_Tiling, _Tiling, _Tiling],
     pick: tuple[np.ndarray, np.ndarray, np.ndarray],
-    bits: tuple[float, float, float],
     on_chip: bool,
 ) -> dict[str, np.ndarray]:
     """Per-group counts of the candidates ``pick`` (indices into each tiling), for
@@ -415,7 +422,6 @@ def _evaluate(
     (len(pick[0]),) when the order does not matter. ``on_chip``: inputs and outputs
     live on chip (no DRAM traffic, no partial-sum spills)."""
     m, k, n = dims
-    wb, ab, pb = bits
     tm, tk, tn = tilings
     im, ik, i_n = pick
     trips = {"m": tm.trips[im], "k": tk.trips[ik], "n": tn.trips[i_n]}
@@ -447,8 +453,12 @@ def _evaluate(
         "f_w": f_w,
         "f_i": f_i,
         "v_o": v_o,
-        "dram_bits": w_n * f_w * wb + i_pass * f_i * ab + written * ab + 2 * spill * pb,
     }
+
+
+def _one(c: dict[str, np.ndarray], order: int, candidate: int) -> dict[str, int]:
+    """One candidate's counts, for one loop order, out of :func:`_evaluate`'s arrays."""
+    return {name: int((v[order] if np.ndim(v) == 2 else v)[candidate]) for name, v in c.items()}
 
 
 def fitting_tiles(
@@ -559,18 +569,14 @@ def map_gemm(
     bits = (float(weight_bits), float(activation_bits), float(psum_bits))
     tilings = _tilings((m, k, n), array, dataflow, window)
     pick, fits = fitting_tiles(tilings, bits, budget, on_chip)
-    c = _evaluate((m, k, n), tilings, pick, bits, on_chip)
+    c = _evaluate((m, k, n), tilings, pick, on_chip)
     keys = _scores(c, (m, n), bits, int(groups), objective, prices)
     shape = np.broadcast_shapes(*(np.shape(x) for x in keys))
     ranked = np.lexsort(tuple(np.broadcast_to(x, shape).ravel() for x in reversed(keys)))
     o, i = divmod(int(ranked[0]), len(pick[0])) if len(shape) == 2 else (0, int(ranked[0]))
     score = tuple(float(np.broadcast_to(x, shape).ravel()[ranked[0]]) for x in keys)
     chosen = tuple(t.tile[p[i]] for t, p in zip(tilings, pick, strict=True))
-    counts = {
-        name: int((v[o] if np.ndim(v) == 2 else v)[i])
-        for name, v in c.items()
-        if name != "dram_bits"
-    }
+    counts = _one(c, o, i)
     return _nest(
         groups,
         (m, k, n),
@@ -689,13 +695,9 @@ def evaluate_nest(
     bits = (float(weight_bits), float(activation_bits), float(psum_bits))
     tilings = _tilings((m, k, n), array, dataflow, window, given=tuple(tiles))
     zero = np.zeros(1, dtype=np.int64)
-    c = _evaluate((m, k, n), tilings, (zero, zero, zero), bits, on_chip)
+    c = _evaluate((m, k, n), tilings, (zero, zero, zero), on_chip)
     o = ORDERS.index(order)
-    counts = {
-        name: int((v[o] if np.ndim(v) == 2 else v)[0])
-        for name, v in c.items()
-        if name != "dram_bits"
-    }
+    counts = _one(c, o, 0)
     chosen = tuple(t.tile[0] for t in tilings)
     return _nest(
         groups,

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import ConfigError
+from simulator.files import temporary_name
 
 SCHEMA = 1
 """Version of the part format (table files and manifest); parts of another version
@@ -121,12 +122,6 @@ def decode_table(data: bytes) -> pd.DataFrame:
 
 
 # --- atomic files --------------------------------------------------------------------
-
-
-def temporary_name(path: Path) -> Path:
-    """A hidden name beside ``path`` for writing it before renaming it into place
-    (same suffix, so that writers that go by the suffix still work)."""
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
 
 
 def write_atomic(path: Path, data: bytes) -> None:

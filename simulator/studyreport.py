@@ -3,19 +3,16 @@ report that gathers them with a short reading; the terminal verdict table."""
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from simulator.errors import ConfigError
+from simulator.files import write_via
 from simulator.plots import plot_compute, plot_energy_breakdown, plot_storage
 from simulator.report import table, write_csv, write_frame_json
 from simulator.study import TABLES, StudyResult, check_out_dir, file_name
-from simulator.studyparts import sha256_text, temporary_name
+from simulator.studyparts import sha256_text
 
 VERDICT_HEADERS = [
     "network",
@@ -93,22 +90,6 @@ def _md_table(rows: list[list], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    """Write ``path`` through ``write(temporary path)`` and rename it into place, so
-    that a killed study never leaves a half-written file under the final name."""
-    tmp = temporary_name(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise ConfigError(str(path), f"cannot write file ({e.strerror or e})") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    return path
-
-
 def _stems(names) -> dict[str, str]:
     """Each name as a file name; names that the safe form would merge (``net a`` and
     ``net_a``) get a short hash of the exact name, so that no plot replaces another."""
@@ -126,8 +107,8 @@ def write_tables(result: StudyResult) -> Path:
     folder = result.out_dir / "tables"
     for name in TABLES:
         frame = result.tables[name]
-        _atomic(folder / f"{name}.csv", lambda tmp, f=frame: write_csv(tmp, f))
-        _atomic(folder / f"{name}.json", lambda tmp, n=name, f=frame: write_frame_json(tmp, n, f))
+        write_via(folder / f"{name}.csv", lambda tmp, f=frame: write_csv(tmp, f))
+        write_via(folder / f"{name}.json", lambda tmp, n=name, f=frame: write_frame_json(tmp, n, f))
     return folder
 
 
@@ -145,19 +126,19 @@ def write_study(result: StudyResult) -> Path:
     platform_stem, network_stem = _stems(platforms), _stems(result.networks)
     for platform in platforms:
         path = folder / f"compute_{platform_stem[platform]}.png"
-        _atomic(path, lambda tmp, pl=platform: plot_compute(sweep, breakeven, pl, tmp))
+        write_via(path, lambda tmp, pl=platform: plot_compute(sweep, breakeven, pl, tmp))
         plots["compute"].append(path)
     ib = result.config.index_bits[0]
     for network in result.networks:
         path = folder / f"storage_{network_stem[network]}.png"
-        _atomic(path, lambda tmp, n=network: plot_storage(t["storage_curves"], n, ib, tmp))
+        write_via(path, lambda tmp, n=network: plot_storage(t["storage_curves"], n, ib, tmp))
         plots["storage"].append(path)
         path = folder / f"energy_{network_stem[network]}.png"
-        _atomic(path, lambda tmp, n=network: plot_energy_breakdown(t["energy_breakdown"], n, tmp))
+        write_via(path, lambda tmp, n=network: plot_energy_breakdown(t["energy_breakdown"], n, tmp))
         plots["energy"].append(path)
     report = out / "report.md"
     text = _markdown(result, plots)
-    _atomic(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_via(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return report
 
 

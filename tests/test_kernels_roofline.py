@@ -17,11 +17,16 @@ import pytest
 from simulator.dataflows import LayerTask, run_roofline
 from simulator.dataflows.roofline import csr_seconds
 from simulator.formats import profile_mask
-from simulator.hwconfig import load_platform, platform_from_dict
+from simulator.hwconfig import load_platform
 from simulator.layers import Linear
 from simulator.masks import Pruning, generate_mask
 from simulator.validate import table
-from simulator.validate.checks import breakeven_density, layer_latency_s, only_kernels
+from simulator.validate.checks import (
+    breakeven_density,
+    eie_table_iv_platform,
+    layer_latency_s,
+    only_kernels,
+)
 
 
 def latency(layer, platform, variant="dense", density=1.0, bits=32):
@@ -42,52 +47,18 @@ TABLE_IV = table("eie_table_iv")
 HELD_OUT = ("vgg16_fc6", "vgg16_fc7", "vgg16_fc8")
 
 
-def eie_platform(cls: str, dram_bytes_per_s: float, peak: float, gemv: float):
-    return platform_from_dict(
-        {
-            "name": f"eie_{cls}",
-            "class": cls,
-            "execution": "roofline",
-            "clock_hz": 1e9,
-            "weight_bits": [32],
-            "activation_bits": 32,
-            "compute": {"pes": 1},
-            "memory": [
-                {
-                    "name": "dram",
-                    "kind": "dram",
-                    "bandwidth_bytes_per_s": dram_bytes_per_s,
-                    "read_pj_per_bit": 1,
-                    "write_pj_per_bit": 1,
-                }
-            ],
-            "energy": {"mac_pj": {"fp32": 1}},
-            "roofline": {
-                "peak_macs_per_s": {"fp32": peak},
-                "dense_gemm_efficiency": {"fp32": 0.5},
-                "dense_gemv_efficiency": {"fp32": gemv},
-            },
-        }
-    )
-
-
 @pytest.mark.parametrize("name", HELD_OUT)
 def test_dense_gemv_at_batch_1_against_eie_table_iv(name):
     n_in, n_out = TABLE_IV["layers"][name]
     cpu_us, gpu_us = (TABLE_IV[c]["dense"]["b1"][name] for c in ("cpu", "gpu"))
     layer = Linear(name="fc", in_features=n_in, out_features=n_out, tokens=1)
-    hw = TABLE_IV["platforms"]
-    cpu_bw, cpu_peak = hw["cpu"]["dram_bytes_per_s"], hw["cpu"]["peak_macs_per_s"]
-    gpu_bw, gpu_peak = hw["gpu"]["dram_bytes_per_s"], hw["gpu"]["peak_macs_per_s"]
-    cpu_gemv = load_platform("xeon_8380").roofline.dense_gemv_efficiency["fp32"]
-    gpu_gemv = load_platform("v100").roofline.dense_gemv_efficiency["fp32"]
-    cpu = eie_platform("cpu", cpu_bw, cpu_peak, cpu_gemv)
-    gpu = eie_platform("gpu", gpu_bw, gpu_peak, gpu_gemv)
+    tables = {"eie_table_iv": TABLE_IV}
+    cpu, gpu = (eie_table_iv_platform(c, tables) for c in ("cpu", "gpu"))
     # band: within 45 % (CPU rows scatter 11-20 GB/s) and 25 % (GPU)
     assert latency(layer, cpu) * 1e6 == pytest.approx(cpu_us, rel=0.45)
     assert latency(layer, gpu) * 1e6 == pytest.approx(gpu_us, rel=0.25)
     # the full-bandwidth model was 3-6x too fast on the CPU rows
-    assert latency(layer, eie_platform("cpu", cpu_bw, cpu_peak, 1.0)) * 1e6 < cpu_us / 3
+    assert latency(layer, eie_table_iv_platform("cpu", tables, gemv=1.0)) * 1e6 < cpu_us / 3
 
 
 # --- CPU CSR (MKL/scipy class), transferred from this project's host -----------------

@@ -10,8 +10,6 @@ profile that loads like any other, and :func:`write_profile` writes it.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from simulator.calibrate.fit import Fit, Params, fit, predict_s
 from simulator.calibrate.measure import Machine, Measurement, Plan, measure, measure_shapes, plan
 from simulator.calibrate.profile import profile_fields, profile_yaml
 from simulator.errors import ConfigError
+from simulator.files import write_via
 
 __all__ = [
     "Calibration",
@@ -75,14 +74,4 @@ def write_profile(path: str | Path, text: str, *, overwrite: bool = False) -> Pa
         raise ConfigError(str(path), "file exists (use --force to replace it)")
     if path.exists() and not path.is_file():
         raise ConfigError(str(path), "not a regular file")
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise ConfigError(str(path), f"cannot write file ({e.strerror or e})") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    return path
+    return write_via(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -131,10 +131,8 @@ def _resolve(path: Path, chain: tuple[str, ...] = ()) -> dict:
             f"extends: chain deeper than {MAX_EXTENDS_DEPTH} profiles (at {shown(str(path))})",
         )
     builtins = builtin_platforms()
-    ppath = builtins.get(parent) or (path.parent / parent)
-    if not ppath.exists():
-        ppath = find_builtin(parent, builtins) or ppath
-    if not ppath.exists():
+    ppath = _profile_path(parent, builtins, path.parent)
+    if ppath is None:
         raise ConfigError(
             str(path),
             f"extends: no profile '{shown(parent)}'{did_you_mean(parent, builtins)} "
@@ -317,6 +315,15 @@ def platform_from_dict(data: Any, source: str = "profile") -> Platform:
     return _platform(data, source)
 
 
+def _profile_path(name: str, builtins: dict[str, Path], folder: Path | None = None) -> Path | None:
+    """The file a profile name means: a built-in (exact, then any case), else a path
+    (relative to ``folder`` where given); None if there is none."""
+    path = builtins.get(name) or (folder / name if folder is not None else Path(name))
+    if not path.exists():
+        path = find_builtin(name, builtins) or path
+    return path if path.exists() else None
+
+
 def load_platform(name_or_path: str | Path) -> Platform:
     """Load a built-in profile by name (``eie``, any case: ``A100``) or a profile file
     by path. An unknown name is a :class:`ConfigError` with "did you mean"."""
@@ -327,10 +334,8 @@ def load_platform(name_or_path: str | Path) -> Platform:
             raise ConfigError(shown(text), "no such SCALE-Sim configuration file")
         base = _resolve(builtins["scalesim_32x32_ws"])
         return platform_from_dict(cfg_profile(text, base), text)
-    path = builtins.get(text) or Path(text)
-    if not path.exists():
-        path = find_builtin(text, builtins) or path
-    if not path.exists():
+    path = _profile_path(text, builtins)
+    if path is None:
         raise ConfigError(
             shown(text),
             f"no such hardware profile file or built-in{did_you_mean(text, builtins)} "

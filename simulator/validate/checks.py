@@ -92,10 +92,13 @@ def only_kernels(platform_name: str, *names: str) -> Platform:
     return platform_from_dict(raw)
 
 
-def eie_table_iv_platform(cls: str, tables: Mapping[str, Any]) -> Platform:
+def eie_table_iv_platform(
+    cls: str, tables: Mapping[str, Any], gemv: float | None = None
+) -> Platform:
     """The i7-5930K or Titan X of EIE's Table IV as a roofline profile: its DRAM
     bandwidth and fp32 peak; the dense GEMM and GEMV fractions of the built-in
-    profile of its class (xeon_8380, v100), where they were fitted."""
+    profile of its class (xeon_8380, v100), where they were fitted (``gemv``: another
+    GEMV fraction)."""
     hw = tables["eie_table_iv"]["platforms"][cls]
     base = load_platform("xeon_8380" if cls == "cpu" else "v100").roofline
     return platform_from_dict(
@@ -120,7 +123,11 @@ def eie_table_iv_platform(cls: str, tables: Mapping[str, Any]) -> Platform:
             "roofline": {
                 "peak_macs_per_s": {"fp32": hw["peak_macs_per_s"]},
                 "dense_gemm_efficiency": {"fp32": _fraction(base.dense_gemm_efficiency, "fp32")},
-                "dense_gemv_efficiency": {"fp32": _fraction(base.dense_gemv_efficiency, "fp32")},
+                "dense_gemv_efficiency": {
+                    "fp32": gemv
+                    if gemv is not None
+                    else _fraction(base.dense_gemv_efficiency, "fp32")
+                },
             },
         }
     )
