@@ -2,8 +2,9 @@
 
 Every kernel takes a C-contiguous ``uint8`` mask of shape ``(groups, rows, cols)``
 (the GEMM view of a layer: one ``rows x cols`` weight matrix per group, nonzero =
-kept) and returns int64 counts; the SCALE-Sim kernels at the end take a layer's
-geometry instead. No package imports, no globals, no fastmath.
+kept) and returns int64 counts; :func:`nm_keep` takes scores and returns a mask, and
+the SCALE-Sim kernels at the end take a layer's geometry instead. No package
+imports, no globals, no fastmath.
 Python wrappers in :mod:`simulator.formats` check and convert input; each kernel
 has a slow NumPy twin in ``tests/twins.py``.
 """
@@ -129,24 +130,50 @@ def group_max(m, group_size):
 
 
 @njit(cache=True, nogil=True)
-def eie_schedule(entries, active, fifo_depth):
+def nm_keep(score, n):
+    """N:M selection: keep the ``n`` largest of each row of ``score`` (float64, shape
+    ``(groups, m)``), ties to the lower position, exactly as a stable descending sort
+    ranks them. Returns ``uint8`` of ``score``'s shape (1 = kept)."""
+    n_groups, m = score.shape
+    out = np.zeros((n_groups, m), dtype=np.uint8)
+    if m <= 32:  # rank by counting (m*m branch-free comparisons), no sort
+        for g in range(n_groups):
+            row = score[g]
+            for i in range(m):
+                s = row[i]
+                above = 0
+                for j in range(i):  # earlier positions win ties
+                    above += row[j] >= s
+                for j in range(i + 1, m):
+                    above += row[j] > s
+                out[g, i] = above < n
+        return out
+    for g in range(n_groups):
+        order = np.argsort(-score[g], kind="mergesort")  # stable
+        for t in range(min(n, m)):
+            out[g, order[t]] = 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def eie_schedule(work, active, fifo_depth):
     """Cycle count of an EIE-style PE array working through broadcast activations.
 
-    ``entries[k, c]`` is what PE ``k`` stores of column ``c`` (kept values and
-    fillers); ``active`` lists the columns whose activation is nonzero, in
-    broadcast order. PE ``k`` spends ``max(1, entries[k, c])`` cycles on column
-    ``c`` (the pointer read takes the cycle when it stores nothing). Activations
-    are pushed in order, at most one per cycle, into every PE's FIFO of
-    ``fifo_depth`` entries; a push waits until every FIFO has room (the item
-    ``fifo_depth`` earlier has been started). A PE starts an item the cycle after
-    it was pushed and after finishing the previous one.
+    ``work[c, k]`` is what PE ``k`` stores of column ``c`` (kept values and fillers;
+    one row per column, so a broadcast reads one contiguous row); ``active`` lists
+    the columns whose activation is nonzero, in broadcast order. PE ``k`` spends
+    ``max(1, work[c, k])`` cycles on column ``c`` (the pointer read takes the cycle
+    when it stores nothing). Activations are pushed in order, at most one per cycle,
+    into every PE's FIFO of ``fifo_depth`` entries; a push waits until every FIFO has
+    room (the item ``fifo_depth`` earlier has been started). A PE starts an item the
+    cycle after it was pushed and after finishing the previous one.
     Returns ``(total_cycles, busy_cycles_per_pe)``.
     """
-    n_pe = entries.shape[0]
+    n_pe = work.shape[1]
     n_act = active.shape[0]
     finish = np.zeros(n_pe, dtype=np.int64)
     busy = np.zeros(n_pe, dtype=np.int64)
-    started = np.zeros((n_pe, fifo_depth), dtype=np.int64)
+    started = np.zeros((fifo_depth, n_pe), dtype=np.int64)
     t_push = -1
     for j in range(n_act):
         c = active[j]
@@ -154,15 +181,15 @@ def eie_schedule(entries, active, fifo_depth):
         slot = j % fifo_depth
         if j >= fifo_depth:
             for k in range(n_pe):
-                if started[k, slot] > t:
-                    t = started[k, slot]
+                if started[slot, k] > t:
+                    t = started[slot, k]
         t_push = t
         for k in range(n_pe):
             s = finish[k]
             if t_push + 1 > s:
                 s = t_push + 1
-            started[k, slot] = s
-            w = entries[k, c]
+            started[slot, k] = s
+            w = work[c, k]
             if w < 1:
                 w = 1
             finish[k] = s + w
@@ -238,8 +265,10 @@ def warm_up() -> None:
     line_stats(m, False, four)
     block_counts(m, np.int64(2), np.int64(2))
     group_max(m, np.int64(2))
+    nm_keep(np.zeros((1, 2)), np.int64(1))
     entries, _ = pe_column_entries(m, np.int64(1), four)
-    eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
+    work = np.ascontiguousarray(entries.T)
+    eie_schedule(work, np.arange(work.shape[0], dtype=np.int64), np.int64(2))
     geom = np.array((2, 2, 1, 1, 1, 1, 1, 2, 2, 1), dtype=np.int64)  # a 1x1 conv, 2x2 input
     for flow in (0, 1, 2):
         scalesim_read_words(flow, 0, geom, 2, 2, 50)

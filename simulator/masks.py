@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator import kernels
 from simulator.errors import ConfigError, MaskError, shown
 from simulator.layers import Layer
 from simulator.memory import require_bytes
@@ -268,10 +269,10 @@ def mask_bytes_needed(layer: Layer, pruning: Pruning, with_weights: bool = False
         padded = g.groups * -(-g.rows // br) * br * -(-g.cols // bc) * bc
         tiles = 16 * padded // (br * bc)  # a score (float64) and more per tile
         return w + padded + padded // bc + tiles + scores + (8 * padded if with_weights else 0)
-    if kind == "nm":  # scores, argsort indices (int64), selection and finite flags
+    if kind == "nm":  # scores (float64), the random draw, selection and finite flags
         m = pruning.nm[1]
         padded = g.groups * g.rows * -(-g.cols // m) * m
-        return w + 18 * padded + 8 * w + scores
+        return w + 10 * padded + 8 * w + scores
     return 2 * w + scores  # filter, channel, column: the mask and a broadcast copy
 
 
@@ -368,15 +369,20 @@ def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = N
     elif kind == "nm":
         n, m = pruning.nm
         ngrp = -(-g.cols // m)
-        score = np.full((g.groups, g.rows, ngrp * m), -np.inf)
+        if ngrp * m == g.cols:  # whole groups: score in place, no padding
+            score = (
+                np.asarray(gemm_view(layer, a), dtype=np.float64, order="C")
+                if a is not None
+                else rng.random((g.groups, g.rows, g.cols))
+            )
+            sel = kernels.nm_keep(score.reshape(-1, m), np.int64(n)).view(bool)
+            return sel.reshape(shape)
+        score = np.full((g.groups, g.rows, ngrp * m), -np.inf)  # a short last group
         score[:, :, : g.cols] = (
             gemm_view(layer, a) if a is not None else rng.random((g.groups, g.rows, g.cols))
         )
-        score = score.reshape(g.groups, g.rows, ngrp, m)
-        order = np.argsort(-score, axis=3, kind="stable")[..., :n]
-        sel = np.zeros(score.shape, dtype=bool)
-        np.put_along_axis(sel, order, True, axis=3)
-        sel &= np.isfinite(score)
+        sel = kernels.nm_keep(score.reshape(-1, m), np.int64(n)).view(bool)
+        sel &= np.isfinite(score.reshape(-1, m))
         mask[:] = sel.reshape(g.groups, g.rows, ngrp * m)[:, :, : g.cols]
     return mask.reshape(shape)
 

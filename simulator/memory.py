@@ -11,6 +11,7 @@ of the machine's physical memory and is set by the ``--max-memory`` option
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import resource
@@ -26,10 +27,10 @@ _UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _limit_bytes: int | None = None
 
 
-def physical_memory_bytes() -> int:
-    """The memory this process may use (bytes): the machine's physical memory, or less
-    where a container's cgroup limit or the process's address-space limit
-    (``ulimit -v``, less what is mapped already) says so; 8 GiB where nothing says."""
+@functools.cache
+def _machine_bytes() -> tuple[int, ...]:
+    """The machine's physical memory and its container's cgroup limit (bytes, those
+    known): fixed for the life of the process, so read once."""
     sizes = []
     try:
         sizes.append(int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")))
@@ -40,6 +41,14 @@ def physical_memory_bytes() -> int:
             text = Path(path).read_text().strip()
             if text.isdigit() and int(text) < 2**60:
                 sizes.append(int(text))
+    return tuple(sizes)
+
+
+def physical_memory_bytes() -> int:
+    """The memory this process may use (bytes): the machine's physical memory, or less
+    where a container's cgroup limit or the process's address-space limit
+    (``ulimit -v``, less what is mapped already) says so; 8 GiB where nothing says."""
+    sizes = list(_machine_bytes())
     with contextlib.suppress(ValueError, OSError, AttributeError):
         soft, _ = resource.getrlimit(resource.RLIMIT_AS)
         if soft != resource.RLIM_INFINITY:

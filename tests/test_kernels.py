@@ -142,3 +142,28 @@ def test_group_max_matches_twin(m, size):
 @given(m=tiny_masks(), size=st.integers(1, 8))
 def test_group_max_matches_twin_tiny(m, size):
     assert int(kernels.group_max(m, size)) == twins.group_max(m, size)
+
+
+def test_nm_keep_hand_ranked():
+    # 2 of 4: the two largest; a tie at the threshold goes to the lower position
+    score = np.array([[0.1, 0.9, 0.5, 0.3], [0.5, 0.2, 0.5, 0.5], [-np.inf, 1.0, -np.inf, 0.0]])
+    want = [[0, 1, 1, 0], [1, 0, 1, 0], [0, 1, 0, 1]]
+    assert kernels.nm_keep(score, np.int64(2)).tolist() == want
+
+
+@given(
+    data=st.data(),
+    m=st.sampled_from([1, 2, 3, 4, 8, 16, 31, 32, 33, 64]),
+    levels=st.sampled_from([2, 5, 1000]),
+)
+def test_nm_keep_matches_stable_sort(data, m, levels):
+    """Both branches (ranking by counting up to 32, sorting above) against the twin,
+    with many ties (few distinct levels) and -inf padding."""
+    rows = data.draw(st.integers(1, 30))
+    n = data.draw(st.integers(0, m + 1))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    score = rng.integers(0, levels, size=(rows, m)).astype(np.float64)
+    score[rng.random(score.shape) < 0.1] = -np.inf
+    got = kernels.nm_keep(score, np.int64(n))
+    assert np.array_equal(got, twins.nm_keep(score, n))

@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from simulator import yamlio
 from simulator.errors import ConfigError
 from simulator.yamlio import did_you_mean, find_builtin, read_text_bounded, read_yaml
+
+
+@pytest.fixture(autouse=True, params=["libyaml", "python"])
+def loader(request, monkeypatch):
+    """Every test here runs with libyaml (where PyYAML has it) and with the pure-Python
+    loader that stands in where it does not."""
+    if request.param == "libyaml" and yamlio._CLoader is None:
+        pytest.skip("PyYAML without libyaml")
+    if request.param == "python":
+        monkeypatch.setattr(yamlio, "_CLoader", None)
+    return request.param
+
+
+def _outcome(path):
+    try:
+        return read_yaml(path)
+    except ConfigError as e:
+        return str(e)
+
+
+def test_both_loaders_read_every_shipped_and_hostile_file_alike(monkeypatch):
+    root = Path(__file__).parent.parent
+    files = sorted(
+        f
+        for where in ("hwconfigs", "models", "tests/hostile/yaml")
+        for f in root.glob(f"{where}/*.yaml")
+    )
+    assert len(files) > 30
+    fast = {f: _outcome(f) for f in files}
+    monkeypatch.setattr(yamlio, "_CLoader", None)
+    for f in files:
+        assert _outcome(f) == fast[f], f
 
 
 def _read(tmp_path, text: str | bytes):

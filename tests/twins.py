@@ -92,6 +92,15 @@ def group_max(m: np.ndarray, group_size: int) -> int:
     return best
 
 
+def nm_keep(score: np.ndarray, n: int) -> np.ndarray:
+    """Twin of ``kernels.nm_keep``: a stable descending sort of each row; its first
+    ``n`` positions are kept."""
+    order = np.argsort(-score, axis=1, kind="stable")[:, :n]
+    out = np.zeros(score.shape, dtype=np.uint8)
+    np.put_along_axis(out, order, 1, axis=1)
+    return out
+
+
 # --- random masks for the tests ----------------------------------------------------------
 
 DENSITIES = (0.0, 0.01, 0.05, 0.2, 0.5, 0.8, 0.97, 1.0)
