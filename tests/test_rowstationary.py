@@ -122,16 +122,32 @@ def test_table_v_aggregates_within_30_percent(alexnet):
     assert abs(_err(latency, TOTAL["latency_ms"])) < 0.30, latency
 
 
-def test_chip_power_below_the_measured_figure(alexnet):
-    # NOT within the 30% target: the normalised access costs and the derived static
-    # power give about 182 mW against the measured 278 mW (-35%); Table V's power
-    # falls only from 332 to 235 mW while 80% of CONV4's ifmaps are zero, so most of
-    # the chip's power does not follow the counted activity (clock, control), which
-    # this model does not count. The test holds the gap where it stands.
+def test_chip_power_within_30_percent(alexnet):
+    # Table V's chip power (DRAM excluded), total and per layer (CONV1 332 ... CONV5
+    # 236 mW). The clock network, which runs whatever the data, is static_w: 106.3 mW
+    # (hwconfigs/eyeriss_v1.yaml); the counted accesses give the rest. The model stays
+    # below the measurement in every layer (control, RLC, leakage are not counted).
     energy = sum(k.energy_j - k.energy_dram_j for _, k in alexnet.values())
     latency = sum(k.latency_s for _, k in alexnet.values())
     power_mw = energy / latency * 1e3
-    assert -0.40 < _err(power_mw, TOTAL["power_mw"]) < -0.25, power_mw
+    assert abs(_err(power_mw, TOTAL["power_mw"])) < 0.30, power_mw
+    for name, (_, k) in alexnet.items():
+        layer_mw = (k.energy_j - k.energy_dram_j) / k.latency_s * 1e3
+        assert abs(_err(layer_mw, TABLE_V[name][0])) < 0.30, (name, layer_mw)
+        assert layer_mw < TABLE_V[name][0], (name, layer_mw)
+
+
+def test_power_falls_less_than_the_counted_activity(alexnet):
+    # Table V: power falls 332 -> 236 mW (-29%) from CONV1 to CONV5 while the zero
+    # ifmaps gate most MACs; a power that does not follow the data (the clock network)
+    # is what keeps the fall that small. The model's fall must stay within 15 points
+    # of the measured one.
+    def mw(name):
+        k = alexnet[name][1]
+        return (k.energy_j - k.energy_dram_j) / k.latency_s * 1e3
+
+    measured = TABLE_V["conv5"][0] / TABLE_V["conv1"][0] - 1
+    assert abs((mw("conv5") / mw("conv1") - 1) - measured) < 0.15
 
 
 def test_per_layer_latency_and_active_pes(alexnet):
