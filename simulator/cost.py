@@ -4,7 +4,9 @@ Latency is the largest of the compute bound and each memory level's bandwidth
 bound (transfers overlap compute; accesses off the level's port, such as partial-sum
 accumulation, take none of it); the result names the bound that set it.
 Energy is the sum over levels of bits x pJ/bit, MACs x pJ/MAC at the layer's
-precision (gated MACs cost nothing), index decodes x pJ, and static power x latency.
+precision (gated MACs cost nothing), sparse bookkeeping (index decodes, and where a
+profile prices them per event, column-pointer reads and activation-queue operations)
+x pJ, and static power x latency.
 """
 
 from __future__ import annotations
@@ -59,7 +61,11 @@ def price(
     bounds = [("compute", compute_s), *(memory_s if stalls else ())]
     bound, latency = max(bounds, key=lambda b: b[1])
     e_mac = counts.macs_done * platform.mac_pj_for(weight_bits, activation_bits) * PJ
-    e_index = counts.index_decodes * platform.index_decode_pj * PJ
+    e_index = (
+        counts.index_decodes * platform.index_decode_pj
+        + counts.pointer_reads * (platform.pointer_read_pj or 0.0)
+        + counts.queue_pushes * platform.queue_pj
+    ) * PJ
     e_static = platform.static_w * latency
     return LayerCost(
         latency_s=latency,

@@ -153,12 +153,14 @@ def simulate_layer(
     settings: Settings | None = None,
     *,
     network: str = "",
+    weight_room_bits: tuple[float, ...] | None = None,
     **overrides: object,
 ) -> LayerResult:
     """Counts and cost of one layer under ``settings`` (keyword arguments named like
     :class:`Settings`' fields override it: ``variant="sparse"``). A weightless layer
     (attention product) runs as dense work at activation precision whatever the
-    variant."""
+    variant. ``weight_room_bits``: on engines that keep weights on chip across
+    inferences, the weight SRAM left on each PE by earlier layers (None: all of it)."""
     s = _settings(settings, overrides)
     ab = s.activation_bits or platform.activation_bits
     ad = (
@@ -180,6 +182,7 @@ def simulate_layer(
         activation_bits=ab,
         activation_density=ad,
         seed=s.seed,
+        weight_room_bits=weight_room_bits,
     )
     counts = engine(platform, variant)(task)
     cost = price(counts, platform, wb, ab)
@@ -253,7 +256,9 @@ def simulate_network(
     """Simulate every layer under each variant of ``profiles`` (from
     :func:`prepare_profiles`), or of ``variants``, with ``settings`` (keyword
     overrides as in :func:`simulate_layer`; the variant comes from ``variants``).
-    Weightless layers count in every variant, as dense."""
+    Weightless layers count in every variant, as dense. On engines that keep weights on
+    chip across inferences (``compute.weights_resident``) the network's layers fill the
+    weight SRAM in network order; what does not fit streams from DRAM on every pass."""
     base = _settings(settings, overrides)
     wanted = list(variants) if variants is not None else list(profiles)
     for variant in wanted:
@@ -263,9 +268,14 @@ def simulate_network(
     results = []
     for variant in wanted:
         s = replace(base, variant=variant)
+        room = None  # the weight SRAM left by earlier layers of this variant
         for layer in network.layers:
             prof = profiles[variant].get(layer.name) if layer.prunable else None
-            r = simulate_layer(layer, platform, prof, s, network=network.name)
+            r = simulate_layer(
+                layer, platform, prof, s, network=network.name, weight_room_bits=room
+            )
+            if r.counts.weight_room_left_bits is not None:
+                room = r.counts.weight_room_left_bits
             # a weightless layer reports dense; file it under the variant it belongs to
             results.append(r if r.variant == variant else replace(r, variant=variant))
             if on_layer:

@@ -45,6 +45,8 @@ class ExecutionCounts:
     decoded (kept values and fillers). ``compute_cycles`` is the compute bound at
     the platform clock; ``pe_utilization`` = useful MACs / (MAC slots x cycles);
     ``load_balance`` = mean / max PE busy cycles for mask-driven engines.
+    ``pointer_reads`` and ``queue_pushes`` are the EIE engine's column-pointer reads
+    and activations queued at a PE, where its profile prices them per event.
     """
 
     engine: str
@@ -57,6 +59,11 @@ class ExecutionCounts:
     pe_utilization: float
     accesses: tuple[Access, ...]
     load_balance: float = 1.0
+    pointer_reads: float = 0.0
+    queue_pushes: float = 0.0
+    weight_room_left_bits: tuple[float, ...] | None = None
+    """Weight SRAM left free on each PE after this layer's resident weights (engines that
+    keep weights on chip across inferences); None: the engine does not."""
     words: Mapping[str, float] | None = None
     """Extra counts an engine reports in its own units, as flat columns of the
     per-layer table (SCALE-Sim mode: ``dram_ifmap_words`` and the like)."""

@@ -164,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
     long = pd.concat([e.frame() for e in results], ignore_index=True)
     tot = pd.concat([e.totals() for e in results], ignore_index=True)
     _print_totals(tot)
+    _print_dram_weights(long)
     if args.csv:
         path = write_csv(args.csv, long)
         tpath = write_csv(path.with_name(path.stem + "-totals.csv"), tot)
@@ -187,6 +188,20 @@ def run(args: argparse.Namespace) -> int:
         }
         print(f"\nwrote {write_json(args.json, doc)}")
     return 0
+
+
+def _print_dram_weights(long) -> None:
+    """A note where weights kept on chip (EIE) did not all fit and stream from DRAM."""
+    if "weights_from_dram_fraction" not in long.columns:
+        return
+    spilled = long[long["weights_from_dram_fraction"] > 0]
+    for (net, plat, variant), rows in spilled.groupby(["network", "platform", "variant"]):
+        mb = (rows["weights_stored_bytes"] * rows["weights_from_dram_fraction"]).sum() / 1e6
+        print(
+            f"\nnote: {net} {variant} on {plat}: the weights of {len(rows)} layer(s) do not "
+            f"fit the on-chip weight SRAM; {mb:.3g} MB stream from DRAM on every pass "
+            "(weights_from_dram_fraction per layer)"
+        )
 
 
 def _print_layers(est, e) -> None:
@@ -222,6 +237,19 @@ def _print_layers(est, e) -> None:
         title = f"{est.network} on {e.platform}: cycles and DRAM words, as SCALE-Sim counts them"
         heads = ["layer", "variant", "cycles", "DRAM ifmap reads", "filter reads", "ofmap writes"]
         print(table(frame[cols].values.tolist(), heads, title=title, digits=[0] * 6))
+        print()
+    if "weights_from_dram_fraction" in frame.columns:  # weights kept on chip (EIE)
+        share = frame.pivot(index="layer", columns="variant", values="weights_from_dram_fraction")
+        layers = list(dict.fromkeys(frame["layer"]))
+        title = f"{est.network} on {e.platform}: share of stored weights read from DRAM per pass"
+        print(
+            table(
+                [[n, *[share.at[n, v] * 100 for v in variants]] for n in layers],
+                ["layer", *[f"{v} %" for v in variants]],
+                title=title,
+                digits=[0, *[1] * len(variants)],
+            )
+        )
         print()
     if "mapping" in frame.columns:  # dram_model: mapped: the loop nest chosen per layer
         print(f"{est.network} on {e.platform}: loop nests (outermost first)")

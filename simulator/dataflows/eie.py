@@ -44,11 +44,12 @@ def clear_schedules() -> None:
     _SCHEDULES.clear()
 
 
-def _schedule(task: LayerTask, pes: int, depth: int) -> tuple[int, int, int, tuple]:
+def _schedule(task: LayerTask, pes: int, depth: int) -> tuple[int, int, np.ndarray, tuple]:
     """Simulated totals over all input columns, kept per mask profile so that pricing
     at other bit widths does not simulate again: returns ``(PEs holding rows, stored
-    kept values, stored entries, (cycles, MACs done, entries decoded, activations
-    broadcast, sum of PE busy cycles, sum of the busiest PE's cycles))``."""
+    kept values, stored entries of each PE holding rows, (cycles, MACs done, entries
+    decoded, activations broadcast, sum of PE busy cycles, sum of the busiest PE's
+    cycles))``."""
     key = (
         task.variant,
         pes,
@@ -78,7 +79,7 @@ def _activations(task: LayerTask, n: int):
             yield np.arange(n)
 
 
-def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, int, tuple]:
+def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, np.ndarray, tuple]:
     groups, rows, cols = (
         task.profile.gemm.shape if task.variant == "sparse" else astuple3(task.effective_gemm())
     )
@@ -92,10 +93,12 @@ def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, int, tup
         entries, kept = kernels.pe_column_entries(task.profile.gemm, pes, task.index_bits)
         col_entries = entries.sum(axis=0)
         work = np.ascontiguousarray(entries.T)  # a row per column, as a broadcast reads it
+        pe_entries = entries.sum(axis=1)
     else:  # a dense block: PE k holds ceil((rows - k) / pes) rows of every column, no fillers
         per_pe = np.array([-(-(rows - k) // pes) for k in range(pes)], dtype=np.int64)
         work = None
         kept = col_entries = np.full(n, rows, dtype=np.int64)
+        pe_entries = per_pe * n
     acc = np.zeros(6)
     per_column = []
     for order in _activations(task, n):
@@ -111,19 +114,42 @@ def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, int, tup
         if len(per_column) >= 2 and _settled(per_column):
             break
     stored_kept = int(kept.sum())
-    stored = int(col_entries.sum())
-    return pes, stored_kept, stored, tuple(acc * (n_cols / len(per_column)))
+    pe_entries.setflags(write=False)
+    return pes, stored_kept, pe_entries, tuple(acc * (n_cols / len(per_column)))
 
 
 def astuple3(g) -> tuple[int, int, int]:
     return g.groups, g.rows, g.cols
 
 
+def _residency(
+    task: LayerTask, pe_bits: np.ndarray, level_bits: float
+) -> tuple[float, tuple[float, ...]]:
+    """Weights kept on chip across inferences: each PE's slice stays in what is left of
+    its weight SRAM (``task.weight_room_bits``, else all ``level_bits``); the rest is
+    streamed. Returns (the fraction of the stored bits that does not fit, the room
+    left on each PE)."""
+    room = (
+        np.asarray(task.weight_room_bits, dtype=np.float64)
+        if task.weight_room_bits is not None
+        else np.full(pe_bits.size, level_bits)
+    )
+    if room.size < pe_bits.size:  # PEs the room does not list are free
+        room = np.concatenate([room, np.full(pe_bits.size - room.size, level_bits)])
+    held = np.minimum(pe_bits, room[: pe_bits.size])
+    left = room.copy()
+    left[: pe_bits.size] -= held
+    total = float(pe_bits.sum())
+    spilled = (total - float(held.sum())) / total if total else 0.0
+    return spilled, tuple(float(x) for x in left)
+
+
 def run_eie(task: LayerTask, platform: Platform, pes: int | None = None) -> ExecutionCounts:
     """Counts of one layer on an EIE-style engine of ``pes`` PEs (default: the profile's)."""
     pes = pes or platform.compute.pes
     depth = platform.compute.fifo_depth
-    active_pes, stored_kept, stored, totals = _schedule(task, pes, depth)
+    active_pes, stored_kept, pe_entries, totals = _schedule(task, pes, depth)
+    stored = int(pe_entries.sum())
     cycles, done, decoded, active, busy_total, busy_max = totals
     g = task.effective_gemm() if task.variant != "sparse" else task.gemm
     groups, rows, cols = g.groups, g.rows, g.cols
@@ -134,16 +160,40 @@ def run_eie(task: LayerTask, platform: Platform, pes: int | None = None) -> Exec
     srams = [lv for lv in platform.memory if lv.kind == "sram"]
     local = next((lv for lv in srams if lv.per_pe), srams[0] if srams else None)
     acts = next((lv for lv in platform.memory if lv.kind == "regfile"), local)
+    dram = platform.level("dram")
+    # column pointers: priced per read where the profile gives a price (a pointer SRAM
+    # of their own), else bits of the weight SRAM; two per nonzero activation per PE
+    pointer_reads = 2 * active_pes * active
+    per_event = platform.pointer_read_pj is not None
+    pointer_bits = 0.0 if per_event else pointer_reads * ptr_bits
+    # weights kept on chip across inferences (EIE): what does not fit in the PEs' weight
+    # SRAM, filled in network order, is read from DRAM on every pass over the weights,
+    # i.e. once per input column, only for the columns with a nonzero activation
+    resident = platform.compute.weights_resident and local is not None and dram is not None
+    spilled, room_left, words = 0.0, None, None
+    if resident:
+        if task.layer.prunable:
+            level_bits = local.size_bytes * 8 * (1 if local.per_pe else 1 / pes)
+            spilled, room_left = _residency(task, pe_entries * float(wb + ib), level_bits)
+        words = {
+            "weights_stored_bytes": stored * (wb + ib) / 8 if task.layer.prunable else 0.0,
+            "weights_from_dram_fraction": spilled,
+        }
+    weight_bits = done * wb
+    meta_bits = done * ib + (decoded - done) * (wb + ib)
     accesses = []
     if local is not None:
         accesses += [
-            Access(level=local.name, operand="weights", read_bits=done * wb, write_bits=0.0),
+            Access(
+                level=local.name,
+                operand="weights",
+                read_bits=weight_bits * (1 - spilled),
+                write_bits=0.0,
+            ),
             Access(
                 level=local.name,
                 operand="metadata",
-                read_bits=done * ib
-                + (decoded - done) * (wb + ib)
-                + 2 * active_pes * active * ptr_bits,
+                read_bits=meta_bits * (1 - spilled) + pointer_bits,
                 write_bits=0.0,
             ),
         ]
@@ -154,8 +204,23 @@ def run_eie(task: LayerTask, platform: Platform, pes: int | None = None) -> Exec
             Access(level=acts.name, operand="psums", read_bits=done * ab, write_bits=done * ab),
             Access(level=acts.name, operand="outputs", read_bits=0.0, write_bits=out_bits),
         ]
-    dram = platform.level("dram")
-    if dram is not None:  # weights stream in once in compressed form (FPGA-hosted engines)
+    if resident:  # activations stay in the PEs' registers; weights that spilled stream in
+        if spilled:
+            accesses += [
+                Access(
+                    level=dram.name,
+                    operand="weights",
+                    read_bits=weight_bits * spilled,
+                    write_bits=0.0,
+                ),
+                Access(
+                    level=dram.name,
+                    operand="metadata",
+                    read_bits=meta_bits * spilled,
+                    write_bits=0.0,
+                ),
+            ]
+    elif dram is not None:  # weights stream in once in compressed form (FPGA-hosted engines)
         stored_values = stored_kept * wb
         stored_meta = stored_kept * ib + (stored - stored_kept) * (wb + ib)
         stored_meta += groups * active_pes * (cols + 1) * ptr_bits
@@ -177,4 +242,8 @@ def run_eie(task: LayerTask, platform: Platform, pes: int | None = None) -> Exec
         pe_utilization=utilization(done, pes * platform.compute.macs_per_pe_per_cycle, cycles),
         accesses=tuple(accesses),
         load_balance=busy_total / (active_pes * busy_max) if busy_max else 1.0,
+        pointer_reads=pointer_reads if per_event else 0.0,
+        queue_pushes=active_pes * active,
+        weight_room_left_bits=room_left,
+        words=words,
     )

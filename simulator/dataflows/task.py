@@ -33,6 +33,10 @@ class LayerTask:
     output_density: float | None = None
     """Nonzero fraction of the outputs as written to DRAM by engines that code them
     (row stationary); None: ``activation_density``."""
+    weight_room_bits: tuple[float, ...] | None = None
+    """Engines that keep weights on chip across inferences: the weight SRAM still free
+    on each PE when this layer's turn comes (earlier layers hold the rest); None: all
+    of it."""
 
     def __post_init__(self) -> None:
         """The checks of :class:`Settings`: no engine sees a bad width, density or variant."""

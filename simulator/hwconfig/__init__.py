@@ -204,6 +204,19 @@ def _problems(data: Any) -> list[str]:
     kinds = [m["kind"] for m in data["memory"]]
     if "dram" not in kinds and ex != "eie":
         problems.append("memory: needs a dram level (only eie keeps every weight on chip)")
+    if c.get("weights_resident"):
+        if ex != "eie" or "fpga" in data:
+            problems.append("compute.weights_resident: only with execution: eie (not an FPGA)")
+        if "dram" not in kinds:
+            problems.append(
+                "compute.weights_resident: needs a dram level, to stream the weights "
+                "that do not fit in the weight SRAM"
+            )
+        if "sram" not in kinds:
+            problems.append("compute.weights_resident: needs an sram level to hold the weights")
+    for key in ("pointer_read_pj", "queue_pj"):
+        if key in data["energy"] and ex != "eie" and "fpga" not in data:
+            problems.append(f"energy.{key}: only for profiles that run the eie engine")
     for i, m in enumerate(data["memory"]):
         name = shown(m["name"], 40)
         if "bandwidth_bytes_per_s" not in m and "bandwidth_bits_per_cycle" not in m:

@@ -156,6 +156,16 @@ COMPUTE_FIELDS: dict[str, Field] = {
         kind="boolean", description="zero activations gate the MAC", default=False
     ),
     "fifo_depth": _int("per-PE activation queue depth (eie)", 8, maximum=2**20),
+    "weights_resident": Field(
+        kind="boolean",
+        description=(
+            "eie: the stored weights are loaded once into the PEs' weight SRAM (the first "
+            "per-PE sram level) and stay there across inferences, filled in network order; "
+            "what does not fit streams from DRAM on every pass (false: every layer streams "
+            "its weights from DRAM, as FPGA-hosted engines do)"
+        ),
+        default=False,
+    ),
     "activation_density": _frac("fraction of nonzero activations", 1.0),
     "nm_sparse": _section("an N:M sparse unit", NM_FIELDS, None),
     "row_stationary": _section(
@@ -206,6 +216,19 @@ COMPUTE_FIELDS: dict[str, Field] = {
 ENERGY_FIELDS: dict[str, Field] = {
     "mac_pj": _table("energy of one MAC by precision (pJ)", PRECISIONS, _num("energy", "pJ")),
     "index_decode_pj": _num("energy to decode one sparse index", "pJ", 0.0, positive=False),
+    "pointer_read_pj": _num(
+        "eie: energy of one column-pointer read (two per nonzero activation per PE, from a "
+        "pointer SRAM of its own; absent: pointers are bits read from the weight SRAM)",
+        "pJ",
+        None,
+        positive=False,
+    ),
+    "queue_pj": _num(
+        "eie: energy of one activation pushed into and popped from one PE's queue",
+        "pJ",
+        0.0,
+        positive=False,
+    ),
     "static_w": _num("static power", "W", 0.0, positive=False),
 }
 """Keys of ``energy`` (they become :class:`Platform` attributes)."""

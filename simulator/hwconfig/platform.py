@@ -67,6 +67,7 @@ class Compute:
     dataflow: str = default_of(COMPUTE_FIELDS, "dataflow")
     zero_gating: bool = default_of(COMPUTE_FIELDS, "zero_gating")
     fifo_depth: int = default_of(COMPUTE_FIELDS, "fifo_depth")
+    weights_resident: bool = default_of(COMPUTE_FIELDS, "weights_resident")
     activation_density: float = default_of(COMPUTE_FIELDS, "activation_density")
     nm_sparse: NMSparse | None = None
     row_stationary: RowStationary | None = None
@@ -172,6 +173,8 @@ class Platform:
     memory: tuple[MemoryLevel, ...]
     mac_pj: Mapping[str, float]
     index_decode_pj: float = default_of(ENERGY_FIELDS, "index_decode_pj")
+    pointer_read_pj: float | None = None
+    queue_pj: float = default_of(ENERGY_FIELDS, "queue_pj")
     static_w: float = default_of(ENERGY_FIELDS, "static_w")
     technology_nm: float | None = None
     fpga: Fpga | None = None

@@ -153,7 +153,8 @@ def eie_table_iv(tables, *, platform: str, layer: str, batch: int) -> Prediction
 
 
 @functools.cache
-def _eie_layer_us(name: str, wd: float, ad: float) -> float:
+def _eie_layer(name: str, wd: float, ad: float) -> tuple[float, float]:
+    """EIE's time (us) and energy (uJ) for one AlexNet FC layer run on its own."""
     eie = load_platform("eie")
     layer = load_network("alexnet").layer(name)
     mask = generate_mask(layer, Pruning(density=wd))
@@ -168,14 +169,20 @@ def _eie_layer_us(name: str, wd: float, ad: float) -> float:
         activation_bits=16,
         activation_density=ad,
     )
-    return run_eie(task, eie).compute_cycles / eie.clock_hz * 1e6
+    counts = run_eie(task, eie)
+    cost = price(counts, eie, 4, 16)
+    return counts.compute_cycles / eie.clock_hz * 1e6, cost.energy_j * 1e6
+
+
+def _eie_layers(tables) -> dict[str, tuple[float, float]]:
+    return {
+        name: _eie_layer(name, row["weight_density"], row["activation_density"])
+        for name, row in tables["eie"]["layers"].items()
+    }
 
 
 def eie_layers_us(tables) -> dict[str, float]:
-    return {
-        name: _eie_layer_us(name, row["weight_density"], row["activation_density"])
-        for name, row in tables["eie"]["layers"].items()
-    }
+    return {name: us for name, (us, _) in _eie_layers(tables).items()}
 
 
 @check
@@ -188,6 +195,18 @@ def eie_layer(tables, *, layer: str) -> Prediction:
 def eie_frames(tables) -> Prediction:
     """EIE's AlexNet FC6-FC8 frames per second."""
     return Prediction(predicted=1e6 / sum(eie_layers_us(tables).values()))
+
+
+@check
+def eie_layer_energy(tables, *, layer: str) -> Prediction:
+    """EIE's energy for one AlexNet FC layer (uJ), Table II's per-event prices."""
+    return Prediction(predicted=_eie_layers(tables)[layer][1])
+
+
+@check
+def eie_energy(tables) -> Prediction:
+    """EIE's energy for AlexNet FC6-FC8 per frame (uJ)."""
+    return Prediction(predicted=sum(uj for _, uj in _eie_layers(tables).values()))
 
 
 # --- Eyeriss v1 ----------------------------------------------------------------------
