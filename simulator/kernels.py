@@ -215,23 +215,23 @@ def pe_column_entries(m, pes, index_bits):
     n_groups, n_rows, n_cols = m.shape
     entries = np.zeros((pes, n_groups * n_cols), dtype=np.int64)
     kept = np.zeros(n_groups * n_cols, dtype=np.int64)
-    last = np.empty((pes, n_cols), dtype=np.int64)
+    last = np.empty(n_cols, dtype=np.int64)
     pos = np.empty(n_cols + 1, dtype=np.int64)
     for g in range(n_groups):
-        for k in range(pes):
-            for c in range(n_cols):
-                last[k, c] = -1
         base = g * n_cols
-        for i in range(n_rows):
-            k = i % pes
-            local = i // pes
-            n = _row_positions(m, g, i, pos)
-            for t in range(n):
-                c = pos[t]
-                gap = local - last[k, c] - 1
-                entries[k, base + c] += 1 + (gap >> index_bits)
-                kept[base + c] += 1
-                last[k, c] = local
+        for k in range(min(pes, n_rows)):  # PE by PE: its row of entries stays in cache
+            for c in range(n_cols):
+                last[c] = -1
+            local = 0
+            for i in range(k, n_rows, pes):
+                n = _row_positions(m, g, i, pos)
+                for t in range(n):
+                    c = pos[t]
+                    gap = local - last[c] - 1
+                    entries[k, base + c] += 1 + (gap >> index_bits)
+                    kept[base + c] += 1
+                    last[c] = local
+                local += 1
     return entries, kept
 
 

@@ -208,7 +208,8 @@ def _random_exact(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     Draws i.i.d. Bernoulli positions at about k/n (16-bit random draws), then adds or
     removes uniformly chosen positions to reach k: both steps treat every position
     alike, so every k-subset is equally likely."""
-    draws = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16)
+    # the 16-bit draws of rng.bytes(2 * n), without its copy through bytes
+    draws = rng.integers(0, 2**32, size=(n + 1) // 2, dtype=np.uint32).view(np.uint16)[:n]
     flat = draws < np.uint16(min(65535, round(65536 * k / n)))
     have = int(np.count_nonzero(flat))
     grow = have < k
