@@ -100,9 +100,15 @@ def survivor_lists_bits(
     """Survivor lists of a compact matrix: which of the ``len(kept_rows)`` groups
     survive, then within each surviving group which rows and which columns."""
     live = kept_rows > 0
-    return survivor_list_bits(int(live.sum()), len(kept_rows)) + sum(
-        survivor_list_bits(int(r), rows) + survivor_list_bits(int(c), cols)
-        for r, c in zip(kept_rows[live], kept_cols[live], strict=True)
+
+    def lists(kept: np.ndarray, total: int) -> int:  # survivor_list_bits of each group
+        kept = kept[live].astype(np.int64)
+        return int(np.where(kept == total, 0, np.minimum(kept * ceil_log2(total), total)).sum())
+
+    return (
+        survivor_list_bits(int(live.sum()), len(kept_rows))
+        + lists(kept_rows, rows)
+        + lists(kept_cols, cols)
     )
 
 
