@@ -236,3 +236,63 @@ def test_sparse_rate_is_absolute_across_precisions():
         times.append(csr_seconds(k, t))
     assert times[0] == pytest.approx(times[1])
     assert times[1] == pytest.approx(mask.sum() * 128 / (0.27 * 7.85e12), rel=1e-3)
+
+
+# --- CPU/GPU energy: a running chip draws at least busy_w ------------------------------
+# busy_w = 0.521 x TDP on CPUs, 0.636 x TDP on GPUs: the share of TDP EIE's i7-5930K
+# (73 of 140 W) and Titan X (159 of 250 W) drew while running FC-layer M x V kernels
+# (EIE, ISCA 2016, platform comparison; hwconfigs/README.md, "CPU and GPU energy").
+
+
+def _fc_cost(platform, density: float, tokens: int = 1):
+    from simulator.cost import price
+
+    layer = Linear(name="fc", in_features=4096, out_features=4096, tokens=tokens)
+    variant = "dense" if density >= 1 else "sparse"
+    mask = generate_mask(
+        layer, Pruning(structure="dense") if density >= 1 else Pruning(density=density)
+    )
+    task = LayerTask(
+        layer=layer,
+        profile=profile_mask(layer, mask),
+        variant=variant,
+        weight_bits=32,
+        index_bits=4,
+        activation_bits=32,
+    )
+    return int(mask.sum()), price(run_roofline(task, platform), platform, 32, 32)
+
+
+def test_slow_sparse_kernel_is_charged_busy_power_by_hand():
+    p = load_platform("xeon_8380")
+    assert p.busy_w == pytest.approx(0.521 * 270, abs=0.01)
+    nnz, cost = _fc_cost(p, 0.1)
+    # by hand: an SpMV at batch 1 streams 32-bit values, 32-bit column indices and
+    # 4,097 32-bit row pointers at the dense GEMV's 0.221 of 204.8 GB/s
+    t = (nnz * 64 + 4097 * 32) / 8 / (204.8e9 * 0.221)
+    assert cost.latency_s == pytest.approx(t, rel=1e-9)
+    assert cost.energy_mac_j == pytest.approx(nnz * 93.85e-12)
+    assert cost.energy_static_j == pytest.approx(67.5 * t)
+    # counted work (MACs, decodes, DRAM, L3, idle) comes to ~79 W over that time: the
+    # floor, 140.67 W x t, sets the energy, and energy_busy_j is what the count misses
+    assert cost.energy_j == pytest.approx(140.67 * t)
+    counted = (
+        cost.energy_dram_j
+        + cost.energy_sram_j
+        + cost.energy_mac_j
+        + cost.energy_index_j
+        + cost.energy_static_j
+    )
+    assert counted < 0.6 * cost.energy_j
+    assert cost.energy_busy_j == pytest.approx(140.67 * t - counted)
+
+
+def test_busy_floor_leaves_a_compute_bound_gemm_alone_and_bounds_the_energy_ratio():
+    p = load_platform("v100")
+    _, gemm = _fc_cost(p, 1.0, tokens=4096)
+    assert gemm.energy_busy_j == 0  # at its dense GEMM rate the chip draws its TDP already
+    _, dense = _fc_cost(p, 1.0)
+    _, sparse = _fc_cost(p, 0.1)
+    # sparse / dense energy is never below what 190.8 W while busy implies
+    lower = p.busy_w * sparse.latency_s / dense.energy_j
+    assert sparse.energy_j / dense.energy_j >= lower * (1 - 1e-12)

@@ -173,6 +173,7 @@ class Platform:
     mac_pj: Mapping[str, float]
     index_decode_pj: float = default_of(ENERGY_FIELDS, "index_decode_pj")
     static_w: float = default_of(ENERGY_FIELDS, "static_w")
+    busy_w: float = default_of(ENERGY_FIELDS, "busy_w")
     technology_nm: float | None = None
     fpga: Fpga | None = None
     roofline: Roofline | None = None
