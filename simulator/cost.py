@@ -6,7 +6,9 @@ accumulation, take none of it); the result names the bound that set it.
 Energy is the sum over levels of bits x pJ/bit, MACs x pJ/MAC at the layer's
 precision (gated MACs cost nothing), sparse bookkeeping (index decodes, and where a
 profile prices them per event, column-pointer reads and activation-queue operations)
-x pJ, and static power x latency.
+x pJ, and static power x latency; where the profile gives ``busy_w`` (the power a CPU
+or GPU draws while it runs a kernel, whatever the kernel does), no less than busy_w x
+latency: the difference is ``energy_busy_j``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class LayerCost:
     energy_mac_j: float
     energy_index_j: float
     energy_static_j: float
+    energy_busy_j: float = 0.0
 
 
 def price(
@@ -67,16 +70,20 @@ def price(
         + counts.queue_pushes * platform.queue_pj
     ) * PJ
     e_static = platform.static_w * latency
+    counted = e_dram + e_onchip + e_mac + e_index + e_static
+    # a running chip draws busy_w however little of the counted work the kernel does
+    e_busy = max(0.0, platform.busy_w * latency - counted)
     return LayerCost(
         latency_s=latency,
         bound=bound,
         compute_s=compute_s,
         memory_s=tuple(memory_s),
-        energy_j=e_dram + e_onchip + e_mac + e_index + e_static,
+        energy_j=counted + e_busy,
         energy_by_level_j=tuple(by_level),
         energy_dram_j=e_dram,
         energy_sram_j=e_onchip,
         energy_mac_j=e_mac,
         energy_index_j=e_index,
         energy_static_j=e_static,
+        energy_busy_j=e_busy,
     )

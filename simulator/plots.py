@@ -16,6 +16,7 @@ COMPONENTS = (
     ("energy_mac_j", "MACs"),
     ("energy_index_j", "index decoding"),
     ("energy_static_j", "static"),
+    ("energy_busy_j", "busy power floor"),
 )
 
 

@@ -42,6 +42,7 @@ ENERGY_COLUMNS = (
     "energy_mac_j",
     "energy_index_j",
     "energy_static_j",
+    "energy_busy_j",
 )
 """Energy of a layer (J) and its parts, as :meth:`LayerResult.record` names them."""
 
@@ -78,6 +79,7 @@ class LayerResult:
             "energy_mac_j": k.energy_mac_j,
             "energy_index_j": k.energy_index_j,
             "energy_static_j": k.energy_static_j,
+            "energy_busy_j": k.energy_busy_j,
             "macs_dense": c.macs_dense,
             "macs_done": c.macs_done,
             "macs_gated": c.macs_gated,

@@ -653,6 +653,7 @@ def test_network_invariants(platform):
             + k.energy_mac_j
             + k.energy_index_j
             + k.energy_static_j
+            + k.energy_busy_j
         )
         assert k.energy_j == pytest.approx(parts)
         assert 0 <= r.counts.pe_utilization <= 1

@@ -103,3 +103,33 @@ def test_option_errors_exit_2(capsys):
     assert main(["validate", "--threads", "100000"]) == 2
     assert main(["validate", "--no-measure", "--platform", "x.yaml"]) == 2
     assert main(["validate", "--references", "/nonexistent.yaml", "--no-measure"]) == 2
+
+
+def test_all_thread_medians_under_contention_are_shown_not_checked():
+    from simulator.validate import _host_rows
+    from simulator.validate.host import HostPoint, HostRun
+
+    pts = tuple(
+        HostPoint(threads=t, shape="s", kind=k, density=d, measured=1.0, predicted=3.0)
+        for t in (1, 2)
+        for k, d in (("dense latency", 1.0), ("sparse/dense ratio", 0.1))
+    )
+
+    def run(threads, clock, load):
+        own = tuple(p for p in pts if p.threads == threads)
+        return HostRun(
+            threads=threads, clock=clock, profile="x", points=own, load_average=load, cores=2
+        )
+
+    def medians(rows):
+        return [r for r in rows if "median" in r.id]
+
+    # one thread is timed in thread CPU time: load does not excuse a miss
+    assert {r.status for r in medians(_host_rows([run(1, "cpu", 5.0)]))} == {"FAIL"}
+    # all threads, wall time, load above the core count: shown, not checked, load stated
+    rows = medians(_host_rows([run(2, "wall", 3.3)]))
+    assert {r.status for r in rows} == {"info"}
+    assert all("load average 3.3 at start, 2 cores: contended" in r.note for r in rows)
+    # all threads on an idle machine keep their band
+    rows = medians(_host_rows([run(2, "wall", 0.5)]))
+    assert {r.status for r in rows} == {"FAIL"} and all("load average 0.5" in r.note for r in rows)

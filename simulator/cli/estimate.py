@@ -259,7 +259,7 @@ def _print_layers(est, e) -> None:
 
 
 def _print_totals(tot: pd.DataFrame) -> None:
-    parts = ("dram", "sram", "mac", "index", "static")
+    parts = ("dram", "sram", "mac", "index", "static", "busy")
     rows = []
     for _, r in tot.iterrows():
         e = r["energy_j"]
@@ -292,7 +292,7 @@ def _print_totals(tot: pd.DataFrame) -> None:
         "PE util",
         "rate",
         "main bound",
-        "energy % DRAM/SRAM/MAC/idx/static",
+        "energy % DRAM/SRAM/MAC/idx/static/busy",
     ]
     title = "Totals (speedup and energy ratio against dense on the same platform)"
     print(table(rows, headers, title=title, digits=[0, 0, 0, 0, 3, 2, 3, 2, 2, 2, 0, 0]))

@@ -230,6 +230,12 @@ ENERGY_FIELDS: dict[str, Field] = {
         positive=False,
     ),
     "static_w": _num("static power", "W", 0.0, positive=False),
+    "busy_w": _num(
+        "power drawn while a layer runs: its energy is at least busy_w x latency (0: no floor)",
+        "W",
+        0.0,
+        positive=False,
+    ),
 }
 """Keys of ``energy`` (they become :class:`Platform` attributes)."""
 

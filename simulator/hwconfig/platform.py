@@ -176,6 +176,7 @@ class Platform:
     pointer_read_pj: float | None = None
     queue_pj: float = default_of(ENERGY_FIELDS, "queue_pj")
     static_w: float = default_of(ENERGY_FIELDS, "static_w")
+    busy_w: float = default_of(ENERGY_FIELDS, "busy_w")
     technology_nm: float | None = None
     fpga: Fpga | None = None
     roofline: Roofline | None = None

@@ -96,20 +96,23 @@ def eie_table_iv_platform(
     cls: str, tables: Mapping[str, Any], gemv: float | None = None
 ) -> Platform:
     """The i7-5930K or Titan X of EIE's Table IV as a roofline profile: its DRAM
-    bandwidth and fp32 peak; the dense GEMM and GEMV fractions of the built-in
-    profile of its class (xeon_8380, v100), where they were fitted (``gemv``: another
-    GEMV fraction)."""
+    bandwidth and fp32 peak; the dense GEMM and GEMV fractions, the per-layer overhead
+    and the sparse kernel of the built-in profile of its class (xeon_8380's
+    ``csr-mkl``, v100's ``cusparse``), the kernel moved by the rules its profile states
+    (:func:`moved_kernel`). ``gemv``: another GEMV fraction."""
     hw = tables["eie_table_iv"]["platforms"][cls]
-    base = load_platform("xeon_8380" if cls == "cpu" else "v100").roofline
+    base_name, kernel = ("xeon_8380", "csr-mkl") if cls == "cpu" else ("v100", "cusparse")
+    base = load_platform(base_name)
+    roof = base.roofline
     return platform_from_dict(
         {
             "name": f"eie_table_iv_{cls}",
             "class": cls,
             "execution": "roofline",
-            "clock_hz": 1e9,
+            "clock_hz": hw["clock_hz"],
             "weight_bits": [32],
             "activation_bits": 32,
-            "compute": {"pes": 1},
+            "compute": {"pes": hw["cores"]},
             "memory": [
                 {
                     "name": "dram",
@@ -122,15 +125,41 @@ def eie_table_iv_platform(
             "energy": {"mac_pj": {"fp32": 1}},
             "roofline": {
                 "peak_macs_per_s": {"fp32": hw["peak_macs_per_s"]},
-                "dense_gemm_efficiency": {"fp32": _fraction(base.dense_gemm_efficiency, "fp32")},
+                "dense_gemm_efficiency": {"fp32": _fraction(roof.dense_gemm_efficiency, "fp32")},
                 "dense_gemv_efficiency": {
                     "fp32": gemv
                     if gemv is not None
-                    else _fraction(base.dense_gemv_efficiency, "fp32")
+                    else _fraction(roof.dense_gemv_efficiency, "fp32")
                 },
+                "layer_overhead_ns": roof.layer_overhead_ns,
+                "kernels": [moved_kernel(base, kernel, hw)],
             },
         }
     )
+
+
+def moved_kernel(base: Platform, name: str, hw: Mapping[str, float]) -> dict:
+    """The csr kernel ``name`` of ``base`` moved to a chip with fp32 peak
+    ``hw["peak_macs_per_s"]``, ``hw["cores"]`` cores (SMs) at ``hw["clock_hz"]``, by the
+    rules the shipped profiles state: the rate as a fraction of fp32 peak carries over;
+    per-entry and per-row costs carry over in core-cycles, divided over the cores; a
+    per-call cost (seconds) is kept."""
+    k = next(k for k in base.roofline.kernels if k.name == name)
+    rate = k.rate_for(32, 32)
+    assert rate is not None, f"{name} has an fp32 rate"
+    fraction = rate / base.roofline.peak_for(32, 32)
+    core_hz = base.compute.pes * base.clock_hz / (hw["cores"] * hw["clock_hz"])
+    return {
+        "name": k.name,
+        "format": "csr",
+        "macs_per_s": {"fp32": fraction * hw["peak_macs_per_s"]},
+        "entry_ns": k.entry_ns * core_hz,
+        "row_ns": k.row_ns * core_hz,
+        "call_ns": k.call_ns,
+        "index_bits": k.index_bits,
+        "pointer_bits": k.pointer_bits,
+        "source": f"{base.name} {k.name}, moved by its profile's rules",
+    }
 
 
 def _fraction(table: Mapping[str, float], key: str) -> float:
@@ -141,12 +170,49 @@ def _fraction(table: Mapping[str, float], key: str) -> float:
 
 
 @check
-def eie_table_iv(tables, *, platform: str, layer: str, batch: int) -> Prediction:
-    """Dense FC layer per frame (us) on the Table IV CPU or GPU."""
-    n_in, n_out = tables["eie_table_iv"]["layers"][layer]
+def eie_table_iv(
+    tables, *, platform: str, layer: str, batch: int, kind: str = "dense"
+) -> Prediction:
+    """An FC layer per frame (us) on the Table IV CPU or GPU: ``dense`` (MKL, cuBLAS) or
+    ``sparse`` (CSR at the layer's weight density as EIE pruned it; MKL CSRMV/CSRMM,
+    cuSPARSE), fp32."""
+    return Prediction(predicted=_table_iv_us(tables, platform, layer, batch, kind))
+
+
+def _table_iv_us(tables, platform: str, layer: str, batch: int, kind: str) -> float:
+    t4 = tables["eie_table_iv"]
+    n_in, n_out = t4["layers"][layer]
     lin = Linear(name=layer, in_features=n_in, out_features=n_out, tokens=batch)
-    t = layer_latency_s(lin, eie_table_iv_platform(platform, tables))
-    return Prediction(predicted=t / batch * 1e6)
+    p = eie_table_iv_platform(platform, tables)
+    if kind == "dense":
+        t = layer_latency_s(lin, p)
+    elif kind == "sparse":
+        t = layer_latency_s(lin, p, "sparse", t4["weight_density"][layer])
+    else:
+        raise ConfigError("eie_table_iv check", f"unknown kind {kind!r}")
+    return t / batch * 1e6
+
+
+@check
+def eie_table_iv_ratio(tables, *, platform: str, batch: int) -> Prediction:
+    """Geometric mean over Table IV's six AlexNet and VGG-16 FC layers of sparse time
+    over dense time on the CPU or GPU (below 1: the pruned model runs faster)."""
+    t4 = tables["eie_table_iv"]
+    names = list(t4["layers"])
+    b = f"b{batch}"
+
+    def gmean(xs):
+        return float(np.exp(np.mean(np.log(xs))))
+
+    pred = gmean(
+        [
+            _table_iv_us(tables, platform, n, batch, "sparse")
+            / _table_iv_us(tables, platform, n, batch, "dense")
+            for n in names
+        ]
+    )
+    ref = gmean([t4[platform]["sparse"][b][n] / t4[platform]["dense"][b][n] for n in names])
+    return Prediction(predicted=pred, reference=ref, error=pred / ref - 1)
 
 
 # --- EIE accelerator -----------------------------------------------------------------

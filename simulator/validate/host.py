@@ -106,10 +106,30 @@ class HostRun:
     clock: str
     profile: str
     points: tuple[HostPoint, ...]
+    load_average: float | None = None
+    """1-minute load average when this thread count's run started (None: unknown)."""
+    cores: int = 1
+
+    @property
+    def contended(self) -> bool:
+        """Wall-time timings taken while other processes wanted more than every core:
+        their errors measure the contention, so their medians are not checked."""
+        return (
+            self.clock == "wall"
+            and self.load_average is not None
+            and self.load_average > self.cores
+        )
 
     def median_error(self, kind: str) -> float:
         e = [abs(p.error) for p in self.points if p.kind == kind]
         return float(np.median(e)) if e else float("nan")
+
+
+def load_average() -> float | None:
+    try:
+        return float(os.getloadavg()[0])
+    except (OSError, AttributeError):  # pragma: no cover - not on every system
+        return None
 
 
 def thread_counts() -> tuple[int, ...]:
@@ -159,6 +179,7 @@ def run_host(
     runs = []
     for t in threads:
         clock = "cpu" if t == 1 else "wall"
+        load = load_average()
         if platform_file is None:
             progress = lambda total: lambda *_: tick()  # noqa: E731
             cal = calibrate_cpu(p.calibration, threads=t, name=f"this_cpu_{t}t", progress=progress)
@@ -200,5 +221,14 @@ def run_host(
                         predicted=predicted_s(platform, shape, m.density, rng) / p_dense,
                     )
                 )
-        runs.append(HostRun(threads=t, clock=clock, profile=profile, points=tuple(points)))
+        runs.append(
+            HostRun(
+                threads=t,
+                clock=clock,
+                profile=profile,
+                points=tuple(points),
+                load_average=load,
+                cores=os.cpu_count() or 1,
+            )
+        )
     return tuple(runs)
