@@ -293,6 +293,9 @@ def test_builtins_load_to_the_same_platform_as_the_previous_loader():
             assert now["fpga"].pop("dense_design")["cores"] == 3
             assert now["compute"].pop("pes") == 16 * 16 * 8
             before[name]["compute"].pop("pes")
+            assert "B4096" in now.pop("description")  # the texts now name the DPU
+            assert "DPU" in now.pop("source")
+            before[name].pop("description"), before[name].pop("source")
         if name != "eyeriss_v1":
             assert now == before[name], name
 
