@@ -97,12 +97,14 @@ class LayerResult:
 
 def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionCounts]:
     """The execution model that runs ``variant`` on ``platform``."""
-    if platform.fpga is not None:
-        if variant == "sparse":
-            pes = platform.fpga.pes_that_fit(sparse=True)
+    if platform.fpga is not None:  # one core of what ships, else the PEs that fit
+        array = platform.fpga.dense_array()
+        if variant == "sparse" or array is None:
+            pes = platform.fpga.sparse_pes()
             return lambda t: run_eie(t, platform, pes=pes)
-        side = math.isqrt(platform.fpga.pes_that_fit(sparse=False))
-        return lambda t: run_systolic(t, platform, rows=side, cols=side)
+        rows, cols, lanes, buffered = array
+        core = platform.with_sram(platform.fpga.core_buffer_bytes())  # its own RAM
+        return lambda t: run_systolic(t, core, rows, cols, lanes, buffered)
     if platform.execution == "eie":
         return lambda t: run_eie(t, platform)
     if platform.execution == "systolic":

@@ -340,11 +340,14 @@ def test_profile_field_and_refusals(tmp_path):
 
 def test_fpga_dense_array_can_be_mapped(tmp_path):
     path = tmp_path / "z.yaml"
-    path.write_text("extends: zcu102\nname: z\ncompute:\n  dram_model: mapped\n")
-    p = load_platform(path)
+    path.write_text("extends: alveo_u250\nname: z\ncompute:\n  dram_model: mapped\n")
+    p = load_platform(path)  # a square array of the dense PEs that fit
     layer = read_scalesim_topology(SS / "alexnet.csv").layers[1]
     c = engine(p, "dense")(_dense(layer))
     assert c.mapping is not None and c.mapping.array[0] == c.mapping.array[1] > 32
+    # the DPU as it ships (one B4096 core, 16 x 16 x 8 lanes) maps the same way
+    c = engine(load_platform("zcu102"), "dense")(_dense(layer))
+    assert c.mapping is not None and c.mapping.array == (16, 16)
 
 
 @pytest.mark.parametrize("topology", ["alexnet", "resnet50"])

@@ -7,7 +7,8 @@ times). Tolerance 0.1 %: a layer's cycle
 count is its last cycle's index (SCALE-Sim's convention, the sum over folds less
 one), which puts a dense layer of 8 folds a hair above 8x one fold.
 
-Hand check of a fold gain (AlexNet conv2 on the ZCU102's 63 x 63 ws array, filter
+Hand check of a fold gain (AlexNet conv2 on the ZCU102's 63 x 63 ws array of the
+dense PEs that fit, its DPU design set aside; filter
 pruning cascaded to 8x): per group 128 filters x 1,200 reductions take 3 x 20 = 60
 folds; 47 x 425 take 1 x 7 = 7: 8.6x fewer folds for 7.7x fewer MACs."""
 
@@ -15,10 +16,11 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.hwconfig import load_platform
+from simulator.hwconfig import Platform, builtin_platforms, load_platform, platform_from_dict
 from simulator.masks import Pruning
 from simulator.simulate import prepare_profiles, simulate_layer
 from simulator.workloads import load_network
+from simulator.yamlio import read_yaml
 
 DENSE_ARRAYS = (
     "scalesim_32x32_ws",
@@ -53,7 +55,7 @@ def layer_speedups(network: str, platform: str, rate: float = 8.0):
     """Per layer: (layer, speedup, MAC ratio, array-cycle ratio, buffer fit), filter
     pruning at ``rate`` against dense."""
     net = load_network(network)
-    p = load_platform(platform)
+    p = platform if isinstance(platform, Platform) else load_platform(platform)
     profiles = prepare_profiles(net, {"structured": Pruning(structure="filter", density=1 / rate)})
     for layer in net.prunable_layers:
         d, s = (
@@ -84,7 +86,10 @@ def test_structured_speedup_is_bounded_by_the_array(network, platform):
 
 def test_fold_gain_by_hand():
     """The docstring's hand count: AlexNet conv2 on the ZCU102's dense array."""
-    row = next(r for r in layer_speedups("alexnet", "zcu102") if r[0] == "conv2")
+    raw = read_yaml(builtin_platforms()["zcu102"])
+    raw["fpga"].pop("dense_design")  # the square array of the dense PEs that fit
+    p = platform_from_dict(raw)
+    row = next(r for r in layer_speedups("alexnet", p) if r[0] == "conv2")
     _, speedup, macs, cycles, _ = row
     assert cycles == pytest.approx(60 / 7, rel=0.02)
     assert macs < cycles and speedup <= cycles * (1 + TOLERANCE)

@@ -53,9 +53,21 @@ def fold_cycles(rows: int, cols: int, temporal: int, dataflow: str) -> int:
     return load + rows + cols + temporal - 2
 
 
-def systolic_cycles(g: GemmView, rows: int, cols: int, dataflow: str) -> tuple[int, int, int]:
+def systolic_cycles(
+    g: GemmView,
+    rows: int,
+    cols: int,
+    dataflow: str,
+    lanes: int = 1,
+    double_buffered: bool = False,
+) -> tuple[int, int, int]:
     """(cycles, row folds, column folds) of a dense GEMM view on a ``rows x cols`` array;
-    cycles as SCALE-Sim reports them (sum over the folds of every group, minus one)."""
+    cycles as SCALE-Sim reports them (sum over the folds of every group, minus one).
+
+    ``lanes`` copies of the array share its stationary operand and split the streamed
+    dimension (a DPU's pixel parallelism). ``double_buffered``: the next fold's
+    stationary operand loads while the current fold streams (a fold costs the longer
+    of the two) and the array fills and drains once per layer."""
     reduction, filters, outputs = g.cols, g.rows, g.n_cols
     a, b, t = {
         "ws": (reduction, filters, outputs),
@@ -63,7 +75,12 @@ def systolic_cycles(g: GemmView, rows: int, cols: int, dataflow: str) -> tuple[i
         "is": (reduction, outputs, filters),
     }[dataflow]
     rf, cf = ceil_div(a, rows), ceil_div(b, cols)
-    return g.groups * rf * cf * fold_cycles(rows, cols, t, dataflow) - 1, rf, cf
+    t = ceil_div(t, lanes)
+    folds = g.groups * rf * cf
+    if double_buffered:
+        load = 0 if dataflow == "os" else rows
+        return folds * max(t, load) + rows + cols - 2 - 1, rf, cf
+    return folds * fold_cycles(rows, cols, t, dataflow) - 1, rf, cf
 
 
 def sram_reads(g: GemmView, dataflow: str, rf: int, cf: int) -> tuple[int, int, int]:
@@ -132,9 +149,15 @@ def _dram(
 
 
 def run_systolic(
-    task: LayerTask, platform: Platform, rows: int | None = None, cols: int | None = None
+    task: LayerTask,
+    platform: Platform,
+    rows: int | None = None,
+    cols: int | None = None,
+    lanes: int = 1,
+    double_buffered: bool = False,
 ) -> ExecutionCounts:
-    """Counts of one layer on a dense systolic array (default: the profile's array)."""
+    """Counts of one layer on a dense systolic array (default: the profile's array),
+    ``lanes`` copies wide (see :func:`systolic_cycles`)."""
     c = platform.compute
     rows, cols = rows or c.array_rows, cols or c.array_cols
     wb, ab = task.weight_bits, task.activation_bits
@@ -144,7 +167,7 @@ def run_systolic(
     nm = c.nm_sparse
     value_bits = g.groups * g.rows * g.cols * wb
     meta_bits = 0.0
-    engine = f"systolic {rows}x{cols} {c.dataflow}"
+    engine = f"systolic {rows}x{cols}{f'x{lanes}' if lanes > 1 else ''} {c.dataflow}"
     if task.variant == "structured":
         meta_bits = format_stats(p, "compact", FormatParams(weight_bits=wb)).other_bits
     dense_k = g.cols
@@ -156,7 +179,7 @@ def run_systolic(
             )
             value_bits, meta_bits = st.values_bits + st.fillers_bits, st.indices_bits
             engine += f", {nm.n}:{nm.m} sparse"
-    cycles, rf, cf = systolic_cycles(g, rows, cols, c.dataflow)
+    cycles, rf, cf = systolic_cycles(g, rows, cols, c.dataflow, lanes, double_buffered)
     slots = g.macs
     useful = p.nnz * full.n_cols
     # zero gating: a zero weight or a zero activation leaves the multiplier idle
@@ -207,7 +230,7 @@ def run_systolic(
         macs_skipped=float(max(0, full.macs - slots)),
         index_decodes=float(p.nnz if task.variant == "nm" and nm is not None else 0),
         compute_cycles=float(cycles),
-        pe_utilization=utilization(useful, rows * cols, cycles),
+        pe_utilization=utilization(useful, rows * cols * lanes, cycles),
         accesses=tuple(accesses),
         words=words,
         mapping=nest,

@@ -26,6 +26,7 @@ from typing import Any
 from simulator.errors import ConfigError, shown
 from simulator.hwconfig.fields import (
     COMPUTE_FIELDS,
+    DESIGN_FIELDS,
     ENERGY_FIELDS,
     FPGA_FIELDS,
     HWCONFIG_SCHEMA,
@@ -47,6 +48,7 @@ from simulator.hwconfig.fields import (
 from simulator.hwconfig.platform import (
     Compute,
     Fpga,
+    FpgaDesign,
     MemoryLevel,
     NMSparse,
     Platform,
@@ -68,6 +70,7 @@ from simulator.yamlio import (
 
 __all__ = [
     "COMPUTE_FIELDS",
+    "DESIGN_FIELDS",
     "ENERGY_FIELDS",
     "FPGA_FIELDS",
     "HWCONFIG_SCHEMA",
@@ -85,6 +88,7 @@ __all__ = [
     "Compute",
     "Field",
     "Fpga",
+    "FpgaDesign",
     "MemoryLevel",
     "NMSparse",
     "Platform",
@@ -179,17 +183,7 @@ def _problems(data: Any) -> list[str]:
     if data["class"] == "fpga" and "fpga" not in data:
         problems.append("fpga: an FPGA profile needs its device resources and PE costs")
     if "fpga" in data:
-        fpga = Fpga(**section_kwargs(FPGA_FIELDS, data["fpga"]))
-        for kind, sparse in (("dense_pe", False), ("sparse_pe", True)):
-            ratio = fpga.fit_ratio(sparse)
-            if not ratio < MAX_PES + 1:
-                n = "an unbounded number of" if not math.isfinite(ratio) else f"{ratio:.3g}"
-                problems.append(
-                    f"fpga.{kind}: {n} PEs would fit, over {MAX_PES:,}; expected per-PE "
-                    "costs above 0 for a resource the device has, and a finite budget"
-                )
-            elif ratio < 1:
-                problems.append(f"fpga.{kind}: not one PE fits in the device's resources")
+        problems += _fpga_problems(data["fpga"])
     if data["class"] in ("cpu", "gpu") and "roofline" not in data:
         problems.append(f"roofline: a {data['class']} profile needs its roofline section")
     if ex == "roofline" and "roofline" in data:
@@ -231,6 +225,63 @@ def _problems(data: Any) -> list[str]:
     return problems
 
 
+def _fpga_problems(f: dict) -> list[str]:
+    """Rules of the ``fpga`` section: each engine is a design that ships (cores with
+    their published resources, which must fit on the device) or per-PE costs (as many
+    PEs as fit, 1 to :data:`MAX_PES`); a sparse engine is required, a dense one is not
+    (without one, dense work runs on the sparse engine)."""
+    problems = []
+    fpga = _fpga(f)
+    for kind, sparse in (("dense", False), ("sparse", True)):
+        design = f.get(f"{kind}_design")
+        if design is not None:
+            where = f"fpga.{kind}_design ({shown(design['name'], 40)})"
+            need = ("pes_per_core",) if sparse else ("array_rows", "array_cols")
+            wrong = (
+                ("array_rows", "array_cols", "lanes", "double_buffered")
+                if sparse
+                else ("pes_per_core",)
+            )
+            problems += [
+                f"{where}.{k}: required for a {kind} design" for k in need if k not in design
+            ]
+            problems += [
+                f"{where}.{k}: only for a {'dense' if sparse else 'sparse'} design"
+                for k in wrong
+                if k in design
+            ]
+            for r, per_core in design["core_resources"].items():
+                used, have = design["cores"] * per_core, f["device"].get(r, 0)
+                if used > have:
+                    problems.append(
+                        f"{where}.core_resources.{r}: {design['cores']} cores x "
+                        f"{per_core:g} = {used:g} exceed the device's {have:g} (fpga.device.{r})"
+                    )
+        if f"{kind}_pe" not in f:  # checked even when a design overrides it
+            if sparse and design is None:
+                problems.append("fpga: give sparse_pe (per-PE costs) or sparse_design (what ships)")
+            continue
+        ratio = fpga.fit_ratio(sparse)
+        if not ratio < MAX_PES + 1:
+            n = "an unbounded number of" if not math.isfinite(ratio) else f"{ratio:.3g}"
+            problems.append(
+                f"fpga.{kind}_pe: {n} PEs would fit, over {MAX_PES:,}; expected per-PE "
+                "costs above 0 for a resource the device has, and a finite budget"
+            )
+        elif ratio < 1:
+            problems.append(f"fpga.{kind}_pe: not one PE fits in the device's resources")
+    return problems
+
+
+def _fpga(f: dict) -> Fpga:
+    """The frozen ``fpga`` section (designs built from their own field table)."""
+    designs = {
+        k: FpgaDesign(**section_kwargs(DESIGN_FIELDS, f[k])) if f.get(k) is not None else None
+        for k in ("dense_design", "sparse_design")
+    }
+    return Fpga(**section_kwargs(FPGA_FIELDS, f, **designs))
+
+
 def _kernel_problems(kernels: list, has_nm_unit: bool) -> list[str]:
     """Rules between a sparse kernel's fields: a csr kernel gives its rates, an nm
     kernel its speed-up and the N:M pattern it was measured on (and needs
@@ -263,9 +314,13 @@ def _platform(data: dict, path: str) -> Platform:
     :func:`_attrs`, plus the values that follow from several fields."""
     c = data["compute"]
     clock = float(data["clock_hz"])
-    fpga = Fpga(**section_kwargs(FPGA_FIELDS, data["fpga"])) if "fpga" in data else None
-    # an FPGA's dense PEs form the largest square array that fits
-    pes = c.get("pes") or (math.isqrt(fpga.pes_that_fit(sparse=False)) ** 2 if fpga else 1)
+    fpga = _fpga(data["fpga"]) if "fpga" in data else None
+    # an FPGA's PEs: one core of the dense design that ships, else the largest square
+    # array of dense PEs that fits; without dense hardware, the sparse engine's PEs
+    pes = c.get("pes") or 1
+    if fpga is not None and not c.get("pes"):
+        arr = fpga.dense_array()
+        pes = arr[0] * arr[1] * arr[2] if arr else fpga.sparse_pes()
     nm = c.get("nm_sparse")
     nm_sparse = (
         NMSparse(

@@ -240,11 +240,57 @@ ENERGY_FIELDS: dict[str, Field] = {
 """Keys of ``energy`` (they become :class:`Platform` attributes)."""
 
 _RESOURCE_COUNT = _num("resource count", "", positive=False)
+DESIGN_FIELDS: dict[str, Field] = {
+    "name": Field(kind="string", description="what ships, e.g. 3 x DPUCZDX8G B4096"),
+    "source": Field(kind="string", description="where its figures come from"),
+    "cores": _int("cores (compute units) on the device; each runs one input", maximum=2**12),
+    "core_resources": _table("the published resources of one core", RESOURCES, _RESOURCE_COUNT),
+    "array_rows": _int(
+        "dense: MACs along the reduction (input-channel parallelism)", None, maximum=2**16
+    ),
+    "array_cols": _int(
+        "dense: MACs along the filters (output-channel parallelism)", None, maximum=2**16
+    ),
+    "lanes": _int(
+        "dense: copies of the array sharing its weights, each streaming other outputs "
+        "(pixel parallelism)",
+        1,
+        maximum=2**12,
+    ),
+    "double_buffered": Field(
+        kind="boolean",
+        description=(
+            "dense: the next fold's weights load while the current fold streams, and the "
+            "pipeline fills once per layer (else every fold pays load, fill and drain)"
+        ),
+        default=False,
+    ),
+    "pes_per_core": _int("sparse: EIE-style PEs of one core", None, maximum=2**20),
+}
+"""Keys of ``fpga.dense_design`` and ``fpga.sparse_design``: a design as it ships
+(cores x architecture, with its published resources), instead of PEs that fit."""
+
 FPGA_FIELDS: dict[str, Field] = {
     "device": _table("the device's resources", RESOURCES, _RESOURCE_COUNT),
     "usable_fraction": _frac("share of the device the PEs may use", 1.0),
-    "dense_pe": _table("resources of one dense PE", RESOURCES, _RESOURCE_COUNT),
-    "sparse_pe": _table("resources of one sparse PE", RESOURCES, _RESOURCE_COUNT),
+    "dense_pe": _table(
+        "resources of one dense PE (hypothetical design: as many as fit)",
+        RESOURCES,
+        _RESOURCE_COUNT,
+        None,
+    ),
+    "sparse_pe": _table(
+        "resources of one sparse PE (hypothetical design: as many as fit)",
+        RESOURCES,
+        _RESOURCE_COUNT,
+        None,
+    ),
+    "dense_design": _section(
+        "the dense design that ships (overrides dense_pe)", DESIGN_FIELDS, None, attr=""
+    ),
+    "sparse_design": _section(
+        "the sparse design that ships (overrides sparse_pe)", DESIGN_FIELDS, None, attr=""
+    ),
 }
 """Keys of ``fpga``."""
 

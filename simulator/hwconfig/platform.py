@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from simulator.hwconfig.fields import (
@@ -73,19 +73,55 @@ class Compute:
     row_stationary: RowStationary | None = None
 
 
+BRAM36_BYTES = 4608
+"""Bytes of one 36 Kb block RAM."""
+URAM_BYTES = 36864
+"""Bytes of one 288 Kb UltraRAM."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FpgaDesign:
+    """A design as it ships (see :data:`DESIGN_FIELDS`): ``cores`` identical cores,
+    each with its published resources; a dense core is an ``array_rows x array_cols``
+    array repeated over ``lanes`` (pixel parallelism), a sparse core ``pes_per_core``
+    EIE-style PEs. Each core runs one input (image, frame) at a time."""
+
+    name: str
+    source: str
+    cores: int
+    core_resources: Mapping[str, float]
+    array_rows: int | None = None
+    array_cols: int | None = None
+    lanes: int = 1
+    double_buffered: bool = False
+    pes_per_core: int | None = None
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """MACs one core does per cycle at full use."""
+        if self.pes_per_core is not None:
+            return self.pes_per_core
+        return (self.array_rows or 0) * (self.array_cols or 0) * self.lanes
+
+
 @dataclass(frozen=True, kw_only=True)
 class Fpga:
-    """Device resources and per-PE costs (``dsp, lut, ff, bram36, uram``)."""
+    """Device resources and what runs on them: per-PE costs (``dsp, lut, ff, bram36,
+    uram``; as many PEs as fit, for a hypothetical design) or a design as it ships
+    (``dense_design``, ``sparse_design``: cores with their published resources), which
+    wins where both are given."""
 
     device: Mapping[str, float]
     usable_fraction: float
-    dense_pe: Mapping[str, float]
-    sparse_pe: Mapping[str, float]
+    dense_pe: Mapping[str, float] | None = None
+    sparse_pe: Mapping[str, float] | None = None
+    dense_design: FpgaDesign | None = None
+    sparse_design: FpgaDesign | None = None
 
     def fit_ratio(self, sparse: bool) -> float:
         """PEs of one kind that fit, before rounding down (``inf`` when no resource
         is charged; may be huge for a tiny per-PE cost: validation bounds it)."""
-        per_pe = self.sparse_pe if sparse else self.dense_pe
+        per_pe = (self.sparse_pe if sparse else self.dense_pe) or {}
         ratios = [
             self.device.get(r, 0.0) * self.usable_fraction / cost
             for r, cost in per_pe.items()
@@ -95,9 +131,45 @@ class Fpga:
 
     def pes_that_fit(self, sparse: bool) -> int:
         """PEs of one kind that fit in the usable part of the device (0 when the
-        count is not finite; a validated profile has 1 to :data:`MAX_PES`)."""
+        count is not finite or no per-PE cost is given; a validated profile has 1 to
+        :data:`MAX_PES`)."""
         ratio = self.fit_ratio(sparse)
         return max(0, math.floor(ratio)) if math.isfinite(ratio) else 0
+
+    def dense_array(self) -> tuple[int, int, int, bool] | None:
+        """``(rows, cols, lanes, double_buffered)`` of the dense array one input runs
+        on: one core of the shipped design, else the largest square array of dense
+        PEs that fits (single-buffered, one lane); None when the profile states no
+        dense hardware (dense work then runs on the sparse engine)."""
+        d = self.dense_design
+        if d is not None:
+            return d.array_rows or 1, d.array_cols or 1, d.lanes, d.double_buffered
+        if self.dense_pe is None:
+            return None
+        side = math.isqrt(self.pes_that_fit(sparse=False))
+        return side, side, 1, False
+
+    def sparse_pes(self) -> int:
+        """EIE-style PEs one input runs on: one core of the shipped sparse design, else
+        as many sparse PEs as fit."""
+        d = self.sparse_design
+        if d is not None and d.pes_per_core is not None:
+            return d.pes_per_core
+        return self.pes_that_fit(sparse=True)
+
+    def core_buffer_bytes(self) -> float | None:
+        """On-chip RAM of one core of the shipped dense design (BRAM36 of 4,608 bytes,
+        UltraRAM of 36,864), or None without one."""
+        d = self.dense_design
+        if d is None:
+            return None
+        r = d.core_resources
+        return r.get("bram36", 0.0) * BRAM36_BYTES + r.get("uram", 0.0) * URAM_BYTES
+
+    def cores(self, sparse: bool) -> int:
+        """Inputs the chip runs at once: the shipped design's cores, else 1."""
+        d = self.sparse_design if sparse else self.dense_design
+        return d.cores if d is not None else 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,6 +283,20 @@ class Platform:
     def level(self, kind: str) -> MemoryLevel | None:
         """The outermost memory level of a kind (``dram``, ``sram``, ``regfile``)."""
         return next((m for m in self.memory if m.kind == kind), None)
+
+    def with_sram(self, size_bytes: float | None) -> Platform:
+        """This platform with its first sram level cut to ``size_bytes`` (one core's own
+        RAM on an FPGA), its bandwidth in proportion; itself when None or not smaller."""
+        first = self.level("sram")
+        if size_bytes is None or first is None or not 0 < size_bytes < first.size_bytes:
+            return self
+        share = size_bytes / first.size_bytes
+        cut = replace(
+            first,
+            size_bytes=float(size_bytes),
+            bandwidth_bytes_per_s=first.bandwidth_bytes_per_s * share,
+        )
+        return replace(self, memory=tuple(cut if m is first else m for m in self.memory))
 
     def mac_pj_for(self, weight_bits: int, activation_bits: int) -> float:
         """Energy of one MAC at the narrowest listed precision holding both operands."""

@@ -480,6 +480,42 @@ def mlperf_offline(
     return Prediction(predicted=total / batch * 1e6)
 
 
+# --- Vitis AI DPU: ResNet-50 on FPGA profiles --------------------------------------
+
+
+def fpga_dense_image(platform: Platform, model: str = "resnet50") -> tuple[float, float]:
+    """(seconds, DRAM bits) of one image, dense int8, on one core of the profile's dense
+    engine (a DPU core runs one image at a time)."""
+    from simulator.simulate import simulate_layer
+
+    seconds = bits = 0.0
+    for layer in load_network(model).layers:
+        g = layer.gemm
+        prof = all_kept_profile(g.groups, g.rows, g.cols, "weights") if layer.prunable else None
+        r = simulate_layer(layer, platform, prof, variant="dense", weight_bits=8, activation_bits=8)
+        seconds += r.cost.latency_s
+        bits += r.dram_bits
+    return seconds, bits
+
+
+@check
+def fpga_resnet50(tables, *, platform: str, quantity: str) -> Prediction:
+    """ResNet-50 on an FPGA profile's dense engine: ``latency`` (ms, one image on one
+    core, as the model zoo's one-thread figure) or ``throughput`` (images/s with every
+    core busy, each on its own image, the DRAM bandwidth shared: the lesser of cores /
+    latency and bandwidth / DRAM bytes per image)."""
+    p = load_platform(platform)
+    seconds, bits = fpga_dense_image(p)
+    if quantity == "latency":
+        return Prediction(predicted=seconds * 1e3, detail=f"one core, {seconds * 1e3:.2f} ms")
+    cores = p.fpga.cores(sparse=False) if p.fpga is not None else 1
+    dram = p.level("dram")
+    by_dram = dram.bandwidth_bytes_per_s * 8 / bits if bits else float("inf")
+    fps = min(cores / seconds, by_dram)
+    bound = "DRAM" if by_dram < cores / seconds else "compute"
+    return Prediction(predicted=fps, detail=f"{cores} core(s), {bound}-bound")
+
+
 # --- sparse kernels ------------------------------------------------------------------
 
 
