@@ -156,24 +156,24 @@ def nm_keep(score, n):
 
 
 @njit(cache=True, nogil=True)
-def eie_schedule(work, active, fifo_depth):
+def eie_schedule(entries, active, fifo_depth):
     """Cycle count of an EIE-style PE array working through broadcast activations.
 
-    ``work[c, k]`` is what PE ``k`` stores of column ``c`` (kept values and fillers;
-    one row per column, so a broadcast reads one contiguous row); ``active`` lists
-    the columns whose activation is nonzero, in broadcast order. PE ``k`` spends
-    ``max(1, work[c, k])`` cycles on column ``c`` (the pointer read takes the cycle
-    when it stores nothing). Activations are pushed in order, at most one per cycle,
-    into every PE's FIFO of ``fifo_depth`` entries; a push waits until every FIFO has
-    room (the item ``fifo_depth`` earlier has been started). A PE starts an item the
-    cycle after it was pushed and after finishing the previous one.
+    ``entries[k, c]`` is what PE ``k`` stores of column ``c`` (kept values and
+    fillers); ``active`` lists the columns whose activation is nonzero, in
+    broadcast order. PE ``k`` spends ``max(1, entries[k, c])`` cycles on column
+    ``c`` (the pointer read takes the cycle when it stores nothing). Activations
+    are pushed in order, at most one per cycle, into every PE's FIFO of
+    ``fifo_depth`` entries; a push waits until every FIFO has room (the item
+    ``fifo_depth`` earlier has been started). A PE starts an item the cycle after
+    it was pushed and after finishing the previous one.
     Returns ``(total_cycles, busy_cycles_per_pe)``.
     """
-    n_pe = work.shape[1]
+    n_pe = entries.shape[0]
     n_act = active.shape[0]
     finish = np.zeros(n_pe, dtype=np.int64)
     busy = np.zeros(n_pe, dtype=np.int64)
-    started = np.zeros((fifo_depth, n_pe), dtype=np.int64)
+    started = np.zeros((n_pe, fifo_depth), dtype=np.int64)
     t_push = -1
     for j in range(n_act):
         c = active[j]
@@ -181,15 +181,15 @@ def eie_schedule(work, active, fifo_depth):
         slot = j % fifo_depth
         if j >= fifo_depth:
             for k in range(n_pe):
-                if started[slot, k] > t:
-                    t = started[slot, k]
+                if started[k, slot] > t:
+                    t = started[k, slot]
         t_push = t
         for k in range(n_pe):
             s = finish[k]
             if t_push + 1 > s:
                 s = t_push + 1
-            started[slot, k] = s
-            w = work[c, k]
+            started[k, slot] = s
+            w = entries[k, c]
             if w < 1:
                 w = 1
             finish[k] = s + w
@@ -267,8 +267,7 @@ def warm_up() -> None:
     group_max(m, np.int64(2))
     nm_keep(np.zeros((1, 2)), np.int64(1))
     entries, _ = pe_column_entries(m, np.int64(1), four)
-    work = np.ascontiguousarray(entries.T)
-    eie_schedule(work, np.arange(work.shape[0], dtype=np.int64), np.int64(2))
+    eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
     geom = np.array((2, 2, 1, 1, 1, 1, 1, 2, 2, 1), dtype=np.int64)  # a 1x1 conv, 2x2 input
     for flow in (0, 1, 2):
         scalesim_read_words(flow, 0, geom, 2, 2, 50)

@@ -222,7 +222,7 @@ def test_eie_schedule_equals_twin(depth):
         n_pe, n_col = rng.integers(1, 6), rng.integers(0, 40)
         entries = rng.integers(0, 9, size=(n_pe, n_col)).astype(np.int64)
         active = np.flatnonzero(rng.random(n_col) < 0.6).astype(np.int64)
-        total, busy = kernels.eie_schedule(np.ascontiguousarray(entries.T), active, depth)
+        total, busy = kernels.eie_schedule(entries, active, depth)
         assert total == eie_twin(entries, active, depth)
         assert (busy == np.maximum(entries[:, active], 1).sum(1)).all()
 
@@ -232,11 +232,10 @@ def test_eie_schedule_by_hand():
     every = np.arange(4, dtype=np.int64)
     # depth 1: PE0 1-6, push 2 waits for PE0 to start item 1 at 6, ...: 13 cycles;
     # depth 8: no back-pressure, each PE works alone: 1 + 8 = 9 cycles
-    work = np.ascontiguousarray(work.T)  # the kernel takes a row per column
     assert kernels.eie_schedule(work, every, 1)[0] == 13
     assert kernels.eie_schedule(work, every, 8)[0] == 9
     # an empty column still costs its pointer read: 1 cycle per PE
-    zero = np.zeros((3, 2), dtype=np.int64)
+    zero = np.zeros((2, 3), dtype=np.int64)
     assert kernels.eie_schedule(zero, np.arange(3, dtype=np.int64), 8)[0] == 4
 
 

@@ -92,18 +92,17 @@ def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, np.ndarr
     if task.variant == "sparse":
         entries, kept = kernels.pe_column_entries(task.profile.gemm, pes, task.index_bits)
         col_entries = entries.sum(axis=0)
-        work = np.ascontiguousarray(entries.T)  # a row per column, as a broadcast reads it
         pe_entries = entries.sum(axis=1)
     else:  # a dense block: PE k holds ceil((rows - k) / pes) rows of every column, no fillers
         per_pe = np.array([-(-(rows - k) // pes) for k in range(pes)], dtype=np.int64)
-        work = None
+        entries = None
         kept = col_entries = np.full(n, rows, dtype=np.int64)
         pe_entries = per_pe * n
     acc = np.zeros(6)
     per_column = []
     for order in _activations(task, n):
-        if work is not None:
-            t, busy = kernels.eie_schedule(work, order.astype(np.int64), depth)
+        if entries is not None:
+            t, busy = kernels.eie_schedule(entries, order.astype(np.int64), depth)
             busy_sum, busy_max = busy.sum(), busy.max(initial=0)
         else:  # identical work for every activation: the busiest PE sets the pace
             w = np.maximum(per_pe, 1)
