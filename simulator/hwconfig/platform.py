@@ -4,6 +4,7 @@ parts); their defaults come from the field tables in :mod:`simulator.hwconfig.fi
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -308,11 +309,14 @@ def precision_bits(key: str) -> int:
     return int(key.lstrip("intfpb"))
 
 
+@functools.cache
+def _precision_for(keys: tuple[str, ...], bits: int) -> str:
+    """The key :func:`by_precision` picks among ``keys`` for ``bits``."""
+    ranked = sorted(keys, key=lambda k: (precision_bits(k), not k.startswith("int")))
+    return next((k for k in ranked if precision_bits(k) >= bits), ranked[-1])
+
+
 def by_precision(table: Mapping[str, float], bits: int) -> float:
     """The entry of the narrowest precision with at least ``bits`` (integer formats
     before floating point at equal width); the widest one when none is wide enough."""
-    ranked = sorted(table, key=lambda k: (precision_bits(k), not k.startswith("int")))
-    for key in ranked:
-        if precision_bits(key) >= bits:
-            return table[key]
-    return table[ranked[-1]]
+    return table[_precision_for(tuple(table), bits)]
