@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from simulator.cost import LayerCost, price
-from simulator.dataflows import run_eie, run_roofline, run_rowstationary, run_systolic
+from simulator.dataflows import (
+    run_eie,
+    run_roofline,
+    run_rowstationary,
+    run_scnn,
+    run_systolic,
+)
 from simulator.dataflows.task import LayerTask
 from simulator.errors import ConfigError
 from simulator.formats import MaskProfile, all_kept_profile, profile_mask
@@ -94,13 +100,27 @@ class LayerResult:
 
 
 def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionCounts]:
-    """The execution model that runs ``variant`` on ``platform``."""
+    """The execution model that runs ``variant`` on ``platform``. The sparse variant runs
+    on the engine that ``compute.sparse_engines`` names for the layer's kind, where the
+    profile names one (:meth:`Platform.sparse_engine`)."""
+    named = bool(platform.raw.get("compute", {}).get("sparse_engines"))
     if platform.fpga is not None:
         if variant == "sparse":
             pes = platform.fpga.pes_that_fit(sparse=True)
+            if named:
+                return lambda t: _sparse_engine(t, platform, pes)
             return lambda t: run_eie(t, platform, pes=pes)
         side = math.isqrt(platform.fpga.pes_that_fit(sparse=False))
         return lambda t: run_systolic(t, platform, rows=side, cols=side)
+    if variant == "sparse" and named:
+        return lambda t: _sparse_engine(t, platform, None)
+    return _by_execution(platform)
+
+
+def _by_execution(platform: Platform) -> Callable[[LayerTask], ExecutionCounts]:
+    """The profile's execution model (ASIC, CPU, GPU)."""
+    if platform.execution == "scnn":
+        return lambda t: run_scnn(t, platform)
     if platform.execution == "eie":
         return lambda t: run_eie(t, platform)
     if platform.execution == "systolic":
@@ -108,6 +128,20 @@ def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionC
     if platform.execution == "rowstationary":
         return lambda t: run_rowstationary(t, platform)
     return lambda t: run_roofline(t, platform)
+
+
+_SPARSE_ENGINES = {"eie": run_eie, "scnn": run_scnn}
+
+
+def _sparse_engine(task: LayerTask, platform: Platform, pes: int | None) -> ExecutionCounts:
+    """A sparse task on the engine named for its layer kind; where none is named, on
+    the FPGA's EIE array of ``pes`` PEs or the ASIC's execution model."""
+    name = platform.sparse_engine(task.layer.kind)
+    if name is None:
+        if pes is not None:
+            return run_eie(task, platform, pes=pes)
+        return _by_execution(platform)(task)
+    return _SPARSE_ENGINES[name](task, platform, pes=pes)
 
 
 def prepare_profiles(

@@ -279,8 +279,9 @@ def test_builtins_load_to_the_same_platform_as_the_previous_loader():
     # changed on purpose, see hwconfigs/README.md "Roofline"); eyeriss_v1 has since
     # moved to the row-stationary model, on purpose
     before = json.loads(BEFORE.read_text())
-    assert sorted(before) == BUILTINS
-    for name in BUILTINS:
+    added = {"scnn"}  # profiles added after that loader
+    assert sorted(before) == [n for n in BUILTINS if n not in added]
+    for name in sorted(before):
         if name != "eyeriss_v1":
             assert _dump(load_platform(name)) == before[name], name
 
