@@ -164,7 +164,7 @@ def activation_planes(task: LayerTask, n: int):
     layer = task.layer
     shape = (layer.in_channels, *layer.input_hw)
     m = task.activation_mask
-    if m is not None:
+    if m is not None and task.variant != "dense":
         m = np.asarray(m, dtype=bool)
         if m.shape == shape:
             m = m[None]
