@@ -128,7 +128,8 @@ TINY = _tiny(2, 3)
 def test_work_done_plus_skipped_is_dense_work(case):
     """Conservation: MACs done (products landing on an output, from the masks) plus
     MACs skipped equal the layer's dense MACs; done equals a direct convolution of the
-    masks (all ones for the dense variant: all MACs but those on padding); the array never beats F x I x PEs per cycle."""
+    masks (all ones for the dense variant: all MACs but those on padding); the array
+    never beats F x I x PEs per cycle."""
     task, mask, acts = case
     c = run_scnn(task, TINY)
     layer = task.layer

@@ -372,7 +372,7 @@ def scnn_schedule(w_nnz: np.ndarray, a_nnz: np.ndarray, f: int, i: int, stall: n
 def effectual_macs(weights: np.ndarray, acts: np.ndarray, stride, padding, dilation) -> int:
     """MACs of a convolution whose weight and activation are both nonzero, by direct
     convolution of the masks: ``weights`` (K, C, R, S), ``acts`` (C, H, W), one group."""
-    k, c, r, s = weights.shape
+    r, s = weights.shape[2:]
     _, h, w = acts.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     p = (h + 2 * ph - dh * (r - 1) - 1) // sh + 1
