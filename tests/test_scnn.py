@@ -259,3 +259,28 @@ def test_scnn_only_where_named():
         _with("eie", scnn={"pe_rows": 8})
     with pytest.raises(ConfigError, match="only for fpga and asic"):
         _with("a100", sparse_engines={"fc": "eie"})
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "scnn/alexnet-speedup",
+        "scnn/vgg16-speedup",
+        "scnn/dense-point-energy",
+        "scnn/dense-point-speedup",
+    ],
+)
+def test_published_scnn_figures_within_30_percent(row):
+    """SCNN over DCNN (Parashar et al., ISCA 2017, via simulator/validate/references.yaml):
+    AlexNet 2.37x and VGGNet 3.52x speed-up; at 1.0/1.0 density 0.79x speed and 1.33x
+    energy."""
+    from simulator.validate import references
+    from simulator.validate.checks import CHECKS
+
+    refs = references()
+    spec = next(c for c in refs["checks"] if c["id"] == row)
+    ref = refs["tables"]
+    for key in spec["ref"].split("."):
+        ref = ref[key]
+    got = CHECKS[spec["check"]](refs["tables"], **spec["args"]).predicted
+    assert got == pytest.approx(ref, rel=0.3)
