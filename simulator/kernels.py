@@ -235,6 +235,61 @@ def pe_column_entries(m, pes, index_bits):
     return entries, kept
 
 
+@njit(cache=True, nogil=True)
+def scnn_schedule(w_nnz, a_nnz, f, i, stall):
+    """Cycles of an SCNN-style PE array (Parashar et al., ISCA 2017) over barrier groups.
+
+    ``w_nnz[g, p, c]``: nonzero weights PE ``p`` multiplies in step ``c`` of barrier
+    group ``g`` (for a convolution, the same for every PE: an output-channel group's
+    weights of one input channel and stride phase); ``a_nnz[p, c]``: the nonzero
+    activations PE ``p`` holds for step ``c``. A PE takes the Cartesian product of
+    vectors of ``f`` weights and ``i`` activations, one pair of vectors per cycle:
+    ``ceil(w / f) * ceil(a / i)`` cycles, plus ``stall[n]`` cycles for each pair whose
+    product count is ``n`` (accumulator-bank conflicts; ``stall`` has ``f * i + 1``
+    entries). All PEs wait for the slowest at the end of each group.
+    Returns ``(cycles, busy, slots, products, base)``: total cycles (the sum over groups
+    of the slowest PE's time), each PE's busy cycles, multiplier slots issued (vector
+    pairs x ``f * i``), products (``w * a`` summed) and cycles without stalls, the
+    last three int64 per PE.
+    """
+    n_g, n_pe, n_c = w_nnz.shape
+    busy = np.zeros(n_pe, dtype=np.float64)
+    slots = np.zeros(n_pe, dtype=np.int64)
+    products = np.zeros(n_pe, dtype=np.int64)
+    base = np.zeros(n_pe, dtype=np.int64)
+    total = 0.0
+    for g in range(n_g):
+        slowest = 0.0
+        for p in range(n_pe):
+            t = 0.0
+            for c in range(n_c):
+                w = w_nnz[g, p, c]
+                a = a_nnz[p, c]
+                if w == 0 or a == 0:
+                    continue
+                qf, rf = w // f, w % f
+                qi, ri = a // i, a % i
+                nf = qf + (rf > 0)
+                ni = qi + (ri > 0)
+                pairs = nf * ni
+                t += pairs
+                base[p] += pairs
+                slots[p] += pairs * f * i
+                products[p] += w * a
+                t += qf * qi * stall[f * i]
+                if ri > 0:
+                    t += qf * stall[f * ri]
+                if rf > 0:
+                    t += qi * stall[rf * i]
+                    if ri > 0:
+                        t += stall[rf * ri]
+            busy[p] += t
+            if t > slowest:
+                slowest = t
+        total += slowest
+    return total, busy, slots, products, base
+
+
 def on_first_compile(callback: Callable[[], None]) -> None:
     """Call ``callback`` once, just before numba first compiles a kernel in this
     process (a cold cache: the first use after an install, seconds). Loading a
@@ -268,6 +323,13 @@ def warm_up() -> None:
     nm_keep(np.zeros((1, 2)), np.int64(1))
     entries, _ = pe_column_entries(m, np.int64(1), four)
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
+    scnn_schedule(
+        np.ones((1, 1, 1), dtype=np.int64),
+        np.ones((1, 1), dtype=np.int64),
+        four,
+        four,
+        np.zeros(17),
+    )
     geom = np.array((2, 2, 1, 1, 1, 1, 1, 2, 2, 1), dtype=np.int64)  # a 1x1 conv, 2x2 input
     for flow in (0, 1, 2):
         scalesim_read_words(flow, 0, geom, 2, 2, 50)

@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from simulator.cost import LayerCost, price
-from simulator.dataflows import run_eie, run_roofline, run_rowstationary, run_systolic
+from simulator.dataflows import (
+    run_eie,
+    run_roofline,
+    run_rowstationary,
+    run_scnn,
+    run_systolic,
+)
 from simulator.dataflows.task import LayerTask
 from simulator.errors import ConfigError
 from simulator.formats import MaskProfile, all_kept_profile, profile_mask
@@ -96,15 +102,24 @@ class LayerResult:
 
 
 def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionCounts]:
-    """The execution model that runs ``variant`` on ``platform``."""
-    if platform.fpga is not None:  # one core of what ships, else the PEs that fit
+    """The execution model that runs ``variant`` on ``platform``. On an FPGA, dense work
+    runs on one core of the design that ships (else the PEs that fit); the sparse
+    variant runs on the engine that ``compute.sparse_engines`` names for the layer's
+    kind, where the profile names one (:meth:`Platform.sparse_engine`)."""
+    named = bool(platform.raw.get("compute", {}).get("sparse_engines"))
+    if platform.fpga is not None:
         array = platform.fpga.dense_array()
         if variant == "sparse" or array is None:
             pes = platform.fpga.sparse_pes()
+            if named and variant == "sparse":
+                return lambda t: _sparse_engine(t, platform, pes)
             return lambda t: run_eie(t, platform, pes=pes)
         rows, cols, lanes, buffered = array
         core = platform.with_sram(platform.fpga.core_buffer_bytes())  # its own RAM
         return lambda t: run_systolic(t, core, rows, cols, lanes, buffered)
+    if variant == "sparse" and named:
+        return lambda t: _sparse_engine(t, platform, None)
+    return _by_execution(platform)
     if platform.execution == "eie":
         return lambda t: run_eie(t, platform)
     if platform.execution == "systolic":
@@ -112,6 +127,20 @@ def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionC
     if platform.execution == "rowstationary":
         return lambda t: run_rowstationary(t, platform)
     return lambda t: run_roofline(t, platform)
+
+
+_SPARSE_ENGINES = {"eie": run_eie, "scnn": run_scnn}
+
+
+def _sparse_engine(task: LayerTask, platform: Platform, pes: int | None) -> ExecutionCounts:
+    """A sparse task on the engine named for its layer kind; where none is named, on
+    the FPGA's EIE array of ``pes`` PEs or the ASIC's execution model."""
+    name = platform.sparse_engine(task.layer.kind)
+    if name is None:
+        if pes is not None:
+            return run_eie(task, platform, pes=pes)
+        return _by_execution(platform)(task)
+    return _SPARSE_ENGINES[name](task, platform, pes=pes)
 
 
 def prepare_profiles(

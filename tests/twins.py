@@ -333,3 +333,56 @@ def scalesim_write_words(demand: np.ndarray, total_bytes: int, line: int) -> int
     while start < len(trace):
         drain_once(0)
     return words
+
+
+# --- SCNN ------------------------------------------------------------------------------
+
+
+def scnn_schedule(w_nnz: np.ndarray, a_nnz: np.ndarray, f: int, i: int, stall: np.ndarray):
+    """Twin of ``kernels.scnn_schedule``, block by block: every PE walks its steps,
+    splitting ``w`` weights into vectors of ``f`` and ``a`` activations into vectors of
+    ``i``; a vector pair of ``n`` products takes ``1 + stall[n]`` cycles; each barrier
+    group lasts as long as its slowest PE."""
+    groups, pes, steps = w_nnz.shape
+    busy = np.zeros(pes)
+    slots = np.zeros(pes, dtype=np.int64)
+    products = np.zeros(pes, dtype=np.int64)
+    base = np.zeros(pes, dtype=np.int64)
+    total = 0.0
+    for g in range(groups):
+        times = []
+        for p in range(pes):
+            t = 0.0
+            for c in range(steps):
+                w, a = int(w_nnz[g, p, c]), int(a_nnz[p, c])
+                wv = [min(f, w - s) for s in range(0, w, f)]
+                av = [min(i, a - s) for s in range(0, a, i)]
+                for x in wv:
+                    for y in av:
+                        t += 1 + stall[x * y]
+                        base[p] += 1
+                        slots[p] += f * i
+                products[p] += w * a
+            busy[p] += t
+            times.append(t)
+        total += max(times)
+    return total, busy, slots, products, base
+
+
+def effectual_macs(weights: np.ndarray, acts: np.ndarray, stride, padding, dilation) -> int:
+    """MACs of a convolution whose weight and activation are both nonzero, by direct
+    convolution of the masks: ``weights`` (K, C, R, S), ``acts`` (C, H, W), one group."""
+    r, s = weights.shape[2:]
+    _, h, w = acts.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    p = (h + 2 * ph - dh * (r - 1) - 1) // sh + 1
+    q = (w + 2 * pw - dw * (s - 1) - 1) // sw + 1
+    total = 0
+    for oy in range(p):
+        for ox in range(q):
+            for i in range(r):
+                for j in range(s):
+                    y, x = oy * sh + i * dh - ph, ox * sw + j * dw - pw
+                    if 0 <= y < h and 0 <= x < w:
+                        total += int((weights[:, :, i, j].astype(np.int64) @ acts[:, y, x]).sum())
+    return total

@@ -169,6 +169,24 @@ def _problems(data: Any) -> list[str]:
             problems.append("execution: rowstationary needs a global buffer (sram), not an FPGA")
     elif "row_stationary" in c:
         problems.append("compute.row_stationary: only with execution: rowstationary")
+    named = set((c.get("sparse_engines") or {}).values())
+    if "sparse_engines" in c and data["class"] not in ("fpga", "asic"):
+        problems.append("compute.sparse_engines: only for fpga and asic profiles")
+    if ex == "scnn" and data["class"] != "asic":
+        problems.append(
+            "execution: scnn is an ASIC execution model; an FPGA names it in "
+            "compute.sparse_engines (conv: scnn)"
+        )
+    if "scnn" in c and ex != "scnn" and "scnn" not in named:
+        problems.append("compute.scnn: only with execution: scnn or a sparse engine named scnn")
+    if ex == "scnn" and "pes" in c:
+        grid = c.get("scnn") or {}
+        rows, cols = grid.get("pe_rows", 8), grid.get("pe_cols", 8)
+        if c["pes"] != rows * cols:
+            problems.append(
+                f"compute.pes: {c['pes']} PEs, but the scnn grid is {rows} x {cols} = "
+                f"{rows * cols} (give pe_rows and pe_cols in compute.scnn)"
+            )
     if c.get("dram_model") == "scalesim" and (ex != "systolic" or "fpga" in data):
         problems.append("compute.dram_model: scalesim needs a systolic profile (not an FPGA)")
     if "scalesim_sram_bytes" in c and c.get("dram_model") not in ("scalesim", "mapped"):

@@ -141,6 +141,39 @@ ROW_STATIONARY_FIELDS: dict[str, Field] = {
 """Keys of ``compute.row_stationary``: scratch pads (entries of the activation width)
 and the run-length code of activations in DRAM."""
 
+SCNN_FIELDS: dict[str, Field] = {
+    "pe_rows": _int("rows of the PE grid the input plane is tiled over", 8, maximum=2**12),
+    "pe_cols": _int("columns of the PE grid", 8, maximum=2**12),
+    "weight_vector": _int("F: nonzero weights per multiplier-array row", 4, maximum=256),
+    "activation_vector": _int("I: nonzero activations per multiplier-array column", 4, maximum=256),
+    "accumulator_banks": _int(
+        "accumulator banks per PE behind the scatter crossbar", 32, maximum=2**12
+    ),
+    "bank_entries": _int("partial sums per accumulator bank", 32, maximum=2**20),
+    "run_bits": _int("zero-run index of the compressed weights and activations", 4, maximum=32),
+    "psum_bits": _int("partial-sum (accumulator) width", 24, maximum=64),
+}
+"""Keys of ``compute.scnn``: the SCNN-style array (defaults: SCNN's own design)."""
+
+SPARSE_ENGINE_FIELDS: dict[str, Field] = {
+    "conv": Field(
+        kind="enum",
+        description="engine for convolutions (absent: the platform's default sparse engine)",
+        choices=("eie", "scnn"),
+        default=None,
+    ),
+    "fc": Field(
+        kind="enum",
+        description=(
+            "engine for fully connected and matrix-product layers (absent: the "
+            "platform's default sparse engine)"
+        ),
+        choices=("eie", "scnn"),
+        default=None,
+    ),
+}
+"""Keys of ``compute.sparse_engines``: the sparse engine per layer kind."""
+
 COMPUTE_FIELDS: dict[str, Field] = {
     "pes": _int("processing elements (FPGA: follows from the fpga section)", None, maximum=MAX_PES),
     "macs_per_pe_per_cycle": _int("MACs one PE does per cycle", 1, maximum=2**20),
@@ -172,6 +205,18 @@ COMPUTE_FIELDS: dict[str, Field] = {
         "execution rowstationary: per-PE scratch pads and the activation code",
         ROW_STATIONARY_FIELDS,
         None,
+    ),
+    "scnn": _section(
+        "an SCNN-style sparse CNN array (execution scnn, or a sparse engine named scnn)",
+        SCNN_FIELDS,
+        None,
+        attr="",
+    ),
+    "sparse_engines": _section(
+        "the engine that runs the sparse variant, per layer kind (FPGA and ASIC)",
+        SPARSE_ENGINE_FIELDS,
+        None,
+        attr="",
     ),
     "dram_model": Field(
         kind="enum",
@@ -377,7 +422,7 @@ TOP_FIELDS: dict[str, Field] = {
     "execution": Field(
         kind="enum",
         description="execution model",
-        choices=("systolic", "eie", "roofline", "rowstationary"),
+        choices=("systolic", "eie", "roofline", "rowstationary", "scnn"),
     ),
     "technology_nm": _num("process node", "nm", None),
     "clock_hz": _num("clock", "Hz"),

@@ -15,6 +15,7 @@ from simulator.hwconfig.fields import (
     ENERGY_FIELDS,
     KERNEL_FIELDS,
     ROOFLINE_FIELDS,
+    SCNN_FIELDS,
     TOP_FIELDS,
     default_of,
 )
@@ -55,6 +56,31 @@ class RowStationary:
     pairs_per_word: int
     word_bits: int
     filter_load_stalls: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScnnArray:
+    """An SCNN-style array (see :data:`SCNN_FIELDS`): a ``pe_rows x pe_cols`` grid of
+    PEs, each an F x I multiplier array (``weight_vector`` x ``activation_vector``)
+    scattering products into ``accumulator_banks`` banks of ``bank_entries``."""
+
+    pe_rows: int = default_of(SCNN_FIELDS, "pe_rows")
+    pe_cols: int = default_of(SCNN_FIELDS, "pe_cols")
+    weight_vector: int = default_of(SCNN_FIELDS, "weight_vector")
+    activation_vector: int = default_of(SCNN_FIELDS, "activation_vector")
+    accumulator_banks: int = default_of(SCNN_FIELDS, "accumulator_banks")
+    bank_entries: int = default_of(SCNN_FIELDS, "bank_entries")
+    run_bits: int = default_of(SCNN_FIELDS, "run_bits")
+    psum_bits: int = default_of(SCNN_FIELDS, "psum_bits")
+
+    @property
+    def pes(self) -> int:
+        return self.pe_rows * self.pe_cols
+
+    @property
+    def multipliers(self) -> int:
+        """Multipliers per PE (F x I)."""
+        return self.weight_vector * self.activation_vector
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -264,6 +290,20 @@ class Platform:
         model) or ``mapped`` (a loop-nest mapping per layer); read from the profile,
         not an attribute, so that profiles without it build the same platform as before."""
         return self.raw.get("compute", {}).get("dram_model", "prunesim")
+
+    @property
+    def scnn(self) -> ScnnArray:
+        """``compute.scnn``: the SCNN-style array (SCNN's own design where absent); read
+        from the profile, so that profiles without it build the same platform as before."""
+        data = self.raw.get("compute", {}).get("scnn") or {}
+        return ScnnArray(**{k: int(v) for k, v in data.items()})
+
+    def sparse_engine(self, layer_kind: str) -> str | None:
+        """``compute.sparse_engines``: the engine named for the sparse variant of a layer
+        of this kind (``conv2d``: ``conv``; any other: ``fc``), or None where the profile
+        names none (then its execution model, or an FPGA's EIE array, runs it)."""
+        engines = self.raw.get("compute", {}).get("sparse_engines") or {}
+        return engines.get("conv" if layer_kind == "conv2d" else "fc")
 
     @property
     def mapping_objective(self) -> str:

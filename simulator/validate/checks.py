@@ -576,3 +576,50 @@ def csr_breakeven(tables, *, rows: int, cols: int, n_cols: int) -> Prediction:
     on the Xeon: break-even density of a GEMM shape, fp32."""
     layer = Linear(name="g", in_features=cols, out_features=rows, tokens=n_cols)
     return Prediction(predicted=breakeven_density(layer, only_kernels("xeon_8380", "csr-mkl")))
+
+
+# --- SCNN ------------------------------------------------------------------------------
+
+
+@functools.cache
+def _scnn_network(network: str, layers: tuple) -> tuple[float, float, float, float]:
+    """(DCNN latency, DCNN energy, SCNN latency, SCNN energy) of a network's conv
+    layers on the scnn profile, each layer at its (weight, activation) densities."""
+    from simulator.dataflows import run_scnn
+
+    p = load_platform("scnn")
+    net = load_network(network)
+    out = [0.0, 0.0, 0.0, 0.0]
+    for name, wd, ad in layers:
+        layer = net.layer(name)
+        for j, variant in enumerate(("dense", "sparse")):
+            spec = Pruning(structure="dense") if variant == "dense" else Pruning(density=wd)
+            task = LayerTask(
+                layer=layer,
+                profile=profile_mask(layer, generate_mask(layer, spec)),
+                variant=variant,
+                weight_bits=16,
+                index_bits=4,
+                activation_bits=16,
+                activation_density=ad if variant == "sparse" else 1.0,
+            )
+            cost = price(run_scnn(task, p), p, 16, 16)
+            out[2 * j] += cost.latency_s
+            out[2 * j + 1] += cost.energy_j
+    return tuple(out)
+
+
+def _scnn_layers(tables, network: str, density: float | None) -> tuple:
+    rows = tables["scnn"]["densities"][network]
+    return tuple(
+        (name, density or r["weight"], density or r["activation"]) for name, r in rows.items()
+    )
+
+
+@check
+def scnn(tables, *, network: str, quantity: str, density: float | None = None) -> Prediction:
+    """SCNN over its dense baseline (DCNN) on a network's conv layers: ``speedup``
+    (DCNN time / SCNN time) or ``energy`` (DCNN energy / SCNN energy); ``density``
+    sets every layer's weight and activation density (the paper's sweep)."""
+    d_t, d_e, s_t, s_e = _scnn_network(network, _scnn_layers(tables, network, density))
+    return Prediction(predicted=d_t / s_t if quantity == "speedup" else d_e / s_e)

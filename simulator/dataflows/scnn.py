@@ -1,0 +1,551 @@
+"""SCNN-style sparse CNN engine (Parashar et al., ISCA 2017, arXiv:1708.04485).
+
+Convolutions run PT-IS-CP-sparse: the input plane of each channel is tiled over a
+``pe_rows x pe_cols`` grid of PEs (planar tiling, input stationary); for each group of
+``Kc`` output channels and each input channel, every PE takes the Cartesian product of
+the channel's nonzero weights of the group (vectors of F) and its own nonzero
+activations (vectors of I), one F x I product block per cycle. ``Kc`` is the most
+output channels whose partial sums, halo included, fit the PE's accumulator banks.
+PEs wait for the slowest at the end of each output-channel group, then exchange the
+halo partial sums that belong to a neighbour. Strided convolutions split weights and
+activations by stride phase, so that only pairs landing on an output are multiplied.
+
+What is simulated from the masks: nonzero weights per (group, channel, phase) from the
+layer's weight mask; nonzero activations per (PE, channel, phase) from an activation
+mask drawn with the layer's seeded generator at the task's activation density (or
+given, ``(C, H, W)`` or ``(batch, C, H, W)``); the MACs done (products that land on
+an output, counted exactly by correlating the two masks); cycles, load balance and
+utilisation (:func:`simulator.kernels.scnn_schedule`).
+
+Accumulator-bank conflicts are a stated approximation: the n products of a block are
+taken to hash uniformly into A banks, and the block takes E[max bank load] cycles
+(:func:`bank_stalls`, exact for that assumption). Halo exchange takes one partial sum
+per cycle per PE after each group (not overlapped). Products that land outside the
+output plane (at its edges) use multiplier slots but are discarded.
+
+The dense variant is SCNN's dense baseline (the paper's DCNN): the same array and
+tiling on dense weights and activations, with no coordinate computation, no bank
+conflicts and no compression metadata.
+
+Fully connected and matrix-product layers: SCNN's input-stationary Cartesian product
+has no weight reuse there; the paper runs them with only one activation per cycle
+against F weights (25% of peak for 4 x 4). Modelled so: output rows interleaved over
+the PEs, nonzero activations broadcast, PE ``p`` spends ``ceil(kept_p(c) / F)`` cycles
+on each nonzero activation ``c``; PEs synchronise at the end of the layer.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import weakref
+
+import numpy as np
+
+from simulator import kernels
+from simulator.dataflows.task import LayerTask
+from simulator.errors import ConfigError
+from simulator.hwconfig import Platform
+from simulator.hwconfig.platform import ScnnArray
+from simulator.masks import layer_rng
+from simulator.traffic import Access, ExecutionCounts, dram_accesses
+
+SAMPLED_IMAGES = 2
+"""Images of a batch simulated (each with its own activation mask); the rest scale."""
+SAMPLED_COLUMNS = 8
+"""Input columns (tokens) of a fully connected layer simulated; the rest scale."""
+
+
+@functools.cache
+def bank_stalls(products: int, banks: int) -> np.ndarray:
+    """Expected stall cycles of a product block, by its product count n = 0..products:
+    E[max load] - 1 when n products hash uniformly and independently into ``banks``
+    banks (one write per bank per cycle); 0 for n = 0. Exact: P(max <= m) is
+    n! / A^n times the x^n coefficient of (sum_{j<=m} x^j / j!)^A."""
+    out = np.zeros(products + 1)
+    for n in range(1, products + 1):
+        expected = 0.0
+        for m in range(n):  # E[max] = sum_{m>=0} P(max > m)
+            term = np.zeros(n + 1)
+            term[: m + 1] = [1 / math.factorial(j) for j in range(m + 1)]
+            poly = np.zeros(n + 1)
+            poly[0] = 1.0
+            for _ in range(banks):
+                poly = np.convolve(poly, term)[: n + 1]
+            p_le = poly[n] * math.factorial(n) / banks**n
+            expected += 1.0 - p_le
+        out[n] = expected - 1.0
+    out.flags.writeable = False
+    return out
+
+
+SAMPLED_STEPS = 64
+"""(output-channel group, channel, PE) steps whose product blocks are simulated bank by
+bank to measure the stall per block (:func:`block_stalls`)."""
+
+
+def bank_of(k: np.ndarray, x: np.ndarray, y: np.ndarray, banks: int) -> np.ndarray:
+    """Accumulator bank of output (k, x, y): DNNsim's SCNN mapping (isakedo/DNNsim,
+    core/src/SCNN.cpp ``map_accumulator``): low bits of x, y and k interleaved so that
+    neighbouring outputs of neighbouring channels fall in different banks."""
+    return (
+        (((k & 4) << 2) ^ ((x & 2) << 3) ^ ((y & 2) << 3))
+        + ((x & 1) << 3)
+        + ((y & 1) << 2)
+        + (k & 3)
+    ) % banks
+
+
+def block_stalls(
+    blocks: list[tuple[np.ndarray, np.ndarray]], f: int, i: int, banks: int
+) -> np.ndarray:
+    """Mean stall cycles per product block by its size n (0..f*i), measured: each block
+    is the (k, x, y) output coordinates of its products (``valid``: those that land on
+    an output); a block takes max(1, most products in one bank) cycles. Block sizes
+    never seen take the uniform-hashing expectation (:func:`bank_stalls`)."""
+    total = np.zeros(f * i + 1)
+    seen = np.zeros(f * i + 1)
+    for n, loads in blocks:
+        total[n] += max(1, int(loads.max(initial=0))) - 1
+        seen[n] += 1
+    prior = bank_stalls(f * i, banks)
+    return np.where(seen > 0, total / np.maximum(seen, 1), prior)
+
+
+def array_of(platform: Platform, pes: int | None = None) -> ScnnArray:
+    """The platform's SCNN array; with ``pes`` (an FPGA's sparse PEs that fit, each one
+    multiplier lane) the lanes grouped F x I per PE on a near-square grid."""
+    a = platform.scnn
+    if pes is None:
+        return a
+    n = max(1, pes // a.multipliers)
+    rows = max(1, math.isqrt(n))
+    return ScnnArray(
+        pe_rows=rows,
+        pe_cols=max(1, n // rows),
+        weight_vector=a.weight_vector,
+        activation_vector=a.activation_vector,
+        accumulator_banks=a.accumulator_banks,
+        bank_entries=a.bank_entries,
+        run_bits=a.run_bits,
+        psum_bits=a.psum_bits,
+    )
+
+
+# --- convolutions ----------------------------------------------------------------------
+
+
+def conv_geometry(layer, array: ScnnArray) -> dict:
+    """Tiling of a convolution on the array: input tile per PE, the accumulator
+    footprint of one output channel (own outputs plus halo) and Kc."""
+    h, w = layer.input_hw
+    r, s = layer.kernel_hw
+    sh, sw = layer.stride_hw
+    dh, dw = layer.dilation_hw
+    p, q = layer.output_hw
+    th, tw = -(-h // array.pe_rows), -(-w // array.pe_cols)
+    # outputs reachable from a tile of th x tw inputs: ceil((th + d(R-1)) / stride)
+    acc_h = min(p, -(-(th + dh * (r - 1)) // sh))
+    acc_w = min(q, -(-(tw + dw * (s - 1)) // sw))
+    own = -(-p // array.pe_rows) * -(-q // array.pe_cols)
+    kg = layer.out_channels // layer.groups
+    kc = max(1, min(kg, array.accumulator_banks * array.bank_entries // (acc_h * acc_w)))
+    return {
+        "tile": (th, tw),
+        "acc": acc_h * acc_w,
+        "halo": max(0, acc_h * acc_w - own),
+        "kc": kc,
+        "phases": sh * sw,
+    }
+
+
+def activation_planes(task: LayerTask, n: int):
+    """The ``(C, H, W)`` bool activation masks of the first ``n`` images."""
+    layer = task.layer
+    shape = (layer.in_channels, *layer.input_hw)
+    m = task.activation_mask
+    if m is not None and task.variant != "dense":
+        m = np.asarray(m, dtype=bool)
+        if m.shape == shape:
+            m = m[None]
+        if m.ndim != 4 or m.shape[1:] != shape:
+            raise ConfigError(
+                f"layer {task.layer.name!r}",
+                f"scnn: activation_mask must have shape {shape} or (batch, *{shape}), "
+                f"got {m.shape}",
+            )
+        for i in range(min(n, m.shape[0])):
+            yield m[i]
+        return
+    if task.variant == "dense" or task.activation_density >= 1:
+        for _ in range(n):
+            yield np.ones(shape, dtype=bool)
+        return
+    rng = layer_rng(task.seed, task.layer.name + "/activations")
+    for _ in range(n):
+        yield rng.random(shape) < task.activation_density
+
+
+def weight_mask(task: LayerTask) -> np.ndarray:
+    """The layer's weight mask as bool ``(K, C/g, R, S)`` (all ones for dense)."""
+    layer = task.layer
+    if task.variant == "dense":
+        return np.ones(layer.weight_shape, dtype=bool)
+    return np.asarray(task.profile.gemm, dtype=bool).reshape(layer.weight_shape)
+
+
+def conv_steps(layer, wm: np.ndarray, am: np.ndarray, array: ScnnArray, geo: dict, group: int):
+    """Per conv group: ``w_nnz[kc_group, PE, step]`` and ``a_nnz[PE, step]`` (steps are
+    input channel x stride phase) and the MACs that land on an output."""
+    r, s = layer.kernel_hw
+    sh, sw = layer.stride_hw
+    dh, dw = layer.dilation_hw
+    ph, pw = layer.padding_hw
+    p, q = layer.output_hw
+    h, w = layer.input_hw
+    cg = layer.in_channels // layer.groups
+    kg = layer.out_channels // layer.groups
+    nph = geo["phases"]
+    pes = array.pes
+    wg = wm[group * kg : (group + 1) * kg]  # (kg, cg, R, S)
+    ag = am[group * cg : (group + 1) * cg]  # (cg, H, W)
+    # weights: per output-channel group, channel and phase ((r d) mod stride)
+    starts = np.arange(0, kg, geo["kc"])
+    per_group = np.add.reduceat(wg.astype(np.int64), starts, axis=0)  # (n_kc, cg, R, S)
+    wphase = ((np.arange(r) * dh) % sh)[:, None] * sw + ((np.arange(s) * dw) % sw)[None, :]
+    w_nnz = np.zeros((starts.size, cg, nph), dtype=np.int64)
+    for k in range(nph):
+        w_nnz[:, :, k] = per_group[:, :, wphase == k].sum(axis=2)
+    # activations: per PE (planar tile), channel and phase ((y + pad) mod stride)
+    th, tw = geo["tile"]
+    ys = np.arange(h)
+    xs = np.arange(w)
+    pe = (ys // th)[:, None] * array.pe_cols + (xs // tw)[None, :]
+    aphase = ((ys + ph) % sh)[:, None] * sw + ((xs + pw) % sw)[None, :]
+    c_idx, y_idx, x_idx = np.nonzero(ag)
+    key = (pe[y_idx, x_idx] * cg + c_idx) * nph + aphase[y_idx, x_idx]
+    a_nnz = np.bincount(key, minlength=pes * cg * nph).reshape(pes, cg * nph)
+    w_steps = np.ascontiguousarray(
+        np.broadcast_to(w_nnz.reshape(starts.size, 1, cg * nph), (starts.size, pes, cg * nph))
+    )
+    # MACs that land on an output: correlate the masks
+    padded = np.zeros((cg, h + 2 * ph, w + 2 * pw), dtype=bool)
+    padded[:, ph : ph + h, pw : pw + w] = ag
+    wsum = wg.sum(axis=0, dtype=np.int64)  # (cg, R, S)
+    done = 0
+    for i in range(r):
+        for j in range(s):
+            window = padded[
+                :, i * dh : i * dh + (p - 1) * sh + 1 : sh, j * dw : j * dw + (q - 1) * sw + 1 : sw
+            ]
+            done += int(wsum[:, i, j] @ window.sum(axis=(1, 2), dtype=np.int64))
+    return w_steps, a_nnz, done, starts.size
+
+
+def sample_blocks(
+    layer, wm: np.ndarray, am: np.ndarray, array: ScnnArray, geo: dict, rng: np.random.Generator
+) -> list[tuple[int, np.ndarray]]:
+    """Product blocks of up to :data:`SAMPLED_STEPS` random (output-channel group,
+    channel, PE) steps of conv group 0, in SCNN's order: the step's nonzero weights
+    (r, s, k order, output channel fastest, as DNNsim queues them) in vectors of F
+    against the PE's nonzero activations (row-major) in vectors of I, per stride phase.
+    Returns (block size, products per bank) pairs."""
+    sh, sw = layer.stride_hw
+    dh, dw = layer.dilation_hw
+    ph, pw = layer.padding_hw
+    p, q = layer.output_hw
+    cg = layer.in_channels // layer.groups
+    kg = layer.out_channels // layer.groups
+    th, tw = geo["tile"]
+    f, i, banks = array.weight_vector, array.activation_vector, array.accumulator_banks
+    n_kc = -(-kg // geo["kc"])
+    out = []
+    budget = 2_000_000  # products simulated per layer at most
+    for _ in range(SAMPLED_STEPS):
+        g, c = int(rng.integers(n_kc)), int(rng.integers(cg))
+        pr, pc = int(rng.integers(array.pe_rows)), int(rng.integers(array.pe_cols))
+        r, s, k = np.nonzero(wm[g * geo["kc"] : (g + 1) * geo["kc"], c].transpose(1, 2, 0))
+        k = k + g * geo["kc"]
+        tile = am[c, pr * th : (pr + 1) * th, pc * tw : (pc + 1) * tw]
+        y, x = np.nonzero(tile)
+        y, x = y + pr * th, x + pc * tw
+        if k.size == 0 or y.size == 0:
+            continue
+        wph = ((r * dh) % sh) * sw + (s * dw) % sw
+        aph = ((y + ph) % sh) * sw + (x + pw) % sw
+        for phase in np.intersect1d(wph, aph):
+            wsel, asel = wph == phase, aph == phase
+            kk, rr, ss = k[wsel], r[wsel], s[wsel]
+            yy, xx = y[asel], x[asel]
+            nw, na = kk.size, yy.size
+            budget -= nw * na
+            oy = (yy[None, :] + ph - rr[:, None] * dh) // sh
+            ox = (xx[None, :] + pw - ss[:, None] * dw) // sw
+            valid = (oy >= 0) & (oy < p) & (ox >= 0) & (ox < q)
+            bank = bank_of(np.broadcast_to(kk[:, None], oy.shape), ox, oy, banks)
+            n_ab = -(-na // i)
+            block = (np.arange(nw) // f)[:, None] * n_ab + (np.arange(na) // i)[None, :]
+            n_blocks = -(-nw // f) * n_ab
+            loads = np.bincount((block * banks + bank)[valid], minlength=n_blocks * banks).reshape(
+                n_blocks, banks
+            )
+            fb = np.minimum(f, nw - (np.arange(-(-nw // f)) * f))
+            ib = np.minimum(i, na - (np.arange(n_ab) * i))
+            sizes = (fb[:, None] * ib[None, :]).ravel()
+            out += list(zip(sizes.tolist(), loads, strict=True))
+        if budget <= 0:
+            break
+    return out
+
+
+def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
+    layer = task.layer
+    geo = conv_geometry(layer, array)
+    wm = weight_mask(task)
+    n_img = layer.batch
+    sampled = min(n_img, SAMPLED_IMAGES)
+    f, i = array.weight_vector, array.activation_vector
+    acc = {
+        k: 0.0
+        for k in (
+            "cycles",
+            "base",
+            "slots",
+            "products",
+            "done",
+            "halo_cycles",
+            "halo_psums",
+            "act_reads",
+            "wfifo_reads",
+            "nnz_in",
+            "busy_sum",
+            "busy_max",
+        )
+    }
+    busy_total = np.zeros(array.pes)
+    for n, am in enumerate(activation_planes(task, sampled)):
+        if n == 0 and task.variant != "dense":  # bank conflicts measured on the first image
+            rng = layer_rng(task.seed, task.layer.name + "/banks")
+            blocks = sample_blocks(layer, wm, am, array, geo, rng)
+            stall = np.ascontiguousarray(block_stalls(blocks, f, i, array.accumulator_banks))
+        acc["nnz_in"] += int(np.count_nonzero(am))
+        for g in range(layer.groups):
+            w_steps, a_nnz, done, n_kc = conv_steps(layer, wm, am, array, geo, g)
+            cycles, busy, slots, products, base = kernels.scnn_schedule(
+                w_steps, a_nnz, np.int64(f), np.int64(i), stall
+            )
+            kg = layer.out_channels // layer.groups
+            halo_cycles = geo["halo"] * kg  # sum over groups of halo x Kc_g
+            acc["cycles"] += cycles + halo_cycles
+            acc["halo_cycles"] += halo_cycles
+            acc["halo_psums"] += geo["halo"] * kg * array.pes
+            acc["base"] += int(base.sum())
+            acc["slots"] += int(slots.sum())
+            acc["products"] += int(products.sum())
+            acc["done"] += done
+            # activation vectors read once per output-channel group, weights once per
+            # activation vector (input stationary)
+            acc["act_reads"] += n_kc * int(a_nnz.sum())
+            acc["wfifo_reads"] += int((w_steps[:, 0, :] * (-(-a_nnz // i)).sum(axis=0)).sum())
+            busy_total += busy
+    scale = n_img / sampled
+    out = {k: v * scale for k, v in acc.items()}
+    out["busy_sum"] = float(busy_total.sum()) * scale
+    out["busy_max"] = float(busy_total.max(initial=0)) * scale
+    out["active_pes"] = int(np.count_nonzero(busy_total)) or 1
+    out["stored_w"] = int(wm.sum())
+    out["kc"] = geo["kc"]
+    out["stall_full_block"] = float(stall[-1])
+    return out
+
+
+# --- fully connected and matrix-product layers ------------------------------------------
+
+
+def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
+    g = task.gemm
+    pes = min(array.pes, g.rows)
+    if task.variant == "dense":
+        gemm = np.ones((g.groups, g.rows, g.cols), dtype=np.uint8)
+    else:
+        gemm = task.profile.gemm
+    entries, kept = kernels.pe_column_entries(gemm, np.int64(pes), np.int64(63))
+    n = g.groups * g.cols
+    rng = layer_rng(task.seed, task.layer.name + "/activations")
+    f, i = array.weight_vector, array.activation_vector
+    sampled = min(g.n_cols, SAMPLED_COLUMNS)
+    acc = dict.fromkeys(("cycles", "base", "slots", "products", "act_reads", "wfifo_reads"), 0.0)
+    busy_total = np.zeros(pes)
+    w_steps = np.ascontiguousarray(entries[None])  # one barrier group: the layer
+    for _ in range(sampled):
+        if task.variant == "dense" or task.activation_density >= 1:
+            active = np.ones(n, dtype=np.int64)
+        else:
+            active = (rng.random(n) < task.activation_density).astype(np.int64)
+        a_nnz = np.ascontiguousarray(np.broadcast_to(active, (pes, n)))
+        cycles, busy, slots, products, base = kernels.scnn_schedule(
+            w_steps, a_nnz, np.int64(f), np.int64(i), stall
+        )
+        acc["cycles"] += cycles
+        acc["base"] += int(base.sum())
+        acc["slots"] += int(slots.sum())
+        acc["products"] += int(products.sum())
+        acc["act_reads"] += int(active.sum())
+        acc["wfifo_reads"] += int(kept @ active)
+        busy_total += busy
+    scale = g.n_cols / sampled
+    out = {k: v * scale for k, v in acc.items()}
+    out["done"] = out["products"]  # every product lands on an output
+    out["halo_cycles"] = out["halo_psums"] = 0.0
+    out["nnz_in"] = out["act_reads"]
+    out["busy_sum"] = float(busy_total.sum()) * scale
+    out["busy_max"] = float(busy_total.max(initial=0)) * scale
+    out["active_pes"] = pes
+    out["stored_w"] = int(kept.sum())
+    out["kc"] = 0
+    out["stall_full_block"] = float(stall[-1])
+    return out
+
+
+_SCHEDULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def clear_schedules() -> None:
+    """Forget the simulated schedules (they are kept per mask profile)."""
+    _SCHEDULES.clear()
+
+
+def schedule(task: LayerTask, array: ScnnArray) -> dict:
+    """The simulated counts of one layer, kept per mask profile so that pricing at other
+    bit widths does not simulate again."""
+    sparse = task.variant != "dense"
+    key = (
+        task.variant,
+        array,
+        task.activation_density,
+        task.seed,
+        task.layer,
+        id(task.activation_mask),
+    )
+    per_profile = _SCHEDULES.setdefault(task.profile, {})
+    if key not in per_profile:
+        stall = bank_stalls(array.multipliers, array.accumulator_banks)
+        stall = np.ascontiguousarray(stall if sparse else np.zeros_like(stall))
+        run = _conv if task.layer.kind == "conv2d" else _fc
+        per_profile[key] = run(task, array, stall)
+    return per_profile[key]
+
+
+def run_scnn(task: LayerTask, platform: Platform, pes: int | None = None) -> ExecutionCounts:
+    """Counts of one layer on an SCNN-style array: the profile's (``compute.scnn``), or
+    ``pes`` multiplier lanes grouped F x I per PE (FPGA)."""
+    array = array_of(platform, pes)
+    sparse = task.variant != "dense"
+    c = schedule(task, array)
+    layer = task.layer
+    wb, ab = task.weight_bits, task.activation_bits
+    run = array.run_bits if sparse else 0
+    f, i = array.weight_vector, array.activation_vector
+    macs_dense = layer.macs
+    done = c["done"]
+    cycles = c["cycles"]
+    out_density = task.output_density if task.output_density is not None else 1.0
+    if sparse and task.output_density is None:
+        out_density = task.activation_density
+    out_words = task.output_count * out_density
+    accesses = []
+    level = {lv.kind: lv for lv in platform.memory}
+    per_pe = [lv for lv in platform.memory if lv.per_pe and lv.kind == "sram"]
+    act_ram = per_pe[0] if per_pe else level.get("sram")
+    regs = [lv for lv in platform.memory if lv.kind == "regfile"]
+    fifo = regs[0] if regs else None
+    accum = regs[-1] if regs else None
+    net = level.get("network")
+    # the PE-local levels are read and written at the pace of the simulated schedule
+    # (vectors of F weights and I activations per cycle): no separate bandwidth bound
+    if act_ram is not None:
+        accesses += [
+            Access(
+                level=act_ram.name,
+                operand="inputs",
+                read_bits=c["act_reads"] * (ab + run),
+                write_bits=0.0,
+                port=False,
+            ),
+            Access(
+                level=act_ram.name,
+                operand="outputs",
+                read_bits=0.0,
+                write_bits=out_words * (ab + run),
+                port=False,
+            ),
+        ]
+    if fifo is not None:
+        # conv: each weight broadcast into every PE's FIFO; fc: each row's weights to its PE
+        fills = c["stored_w"] * (c["active_pes"] if layer.kind == "conv2d" else 1)
+        accesses += [
+            Access(
+                level=fifo.name,
+                operand="weights",
+                read_bits=c["wfifo_reads"] * wb,
+                write_bits=fills * wb,
+                port=False,
+            ),
+            Access(
+                level=fifo.name,
+                operand="metadata",
+                read_bits=c["wfifo_reads"] * run,
+                write_bits=fills * run,
+                port=False,
+            ),
+        ]
+    if accum is not None:
+        accesses.append(
+            Access(
+                level=accum.name,
+                operand="psums",
+                read_bits=done * array.psum_bits,
+                write_bits=done * array.psum_bits,
+                port=False,
+            )
+        )
+    if net is not None and c["halo_psums"]:
+        bits = c["halo_psums"] * array.psum_bits
+        accesses.append(
+            Access(level=net.name, operand="psums", read_bits=bits, write_bits=bits, port=False)
+        )
+    dram = level.get("dram")
+    if dram is not None:
+        # weights stream in once, compressed (a value and a zero-run index per entry;
+        # runs longer than 2^run_bits - 1 cost a filler entry, not counted here);
+        # activations stay on chip unless they overflow the PEs' activation RAM
+        in_bits = c["nnz_in"] * (ab + run) if sparse else task.input_count * ab
+        capacity = act_ram.size_bytes * 8 * (array.pes if act_ram.per_pe else 1) if act_ram else 0.0
+        spill = in_bits > capacity or out_words * (ab + run) > capacity
+        accesses += dram_accesses(
+            level=dram.name,
+            weight_value_bits=c["stored_w"] * wb,
+            weight_metadata_bits=c["stored_w"] * run,
+            input_bits=in_bits if spill else 0.0,
+            output_bits=out_words * (ab + run) if spill else 0.0,
+        )
+    lanes = array.pes * f * i
+    return ExecutionCounts(
+        engine=f"scnn {array.pe_rows}x{array.pe_cols} PE, {f}x{i} mult",
+        macs_dense=macs_dense,
+        macs_done=done,
+        macs_gated=0.0,
+        macs_skipped=max(0.0, macs_dense - done),
+        index_decodes=c["products"] if sparse else 0.0,
+        compute_cycles=cycles,
+        pe_utilization=min(1.0, done / (lanes * cycles)) if cycles else 0.0,
+        accesses=tuple(accesses),
+        load_balance=c["busy_sum"] / (c["active_pes"] * c["busy_max"]) if c["busy_max"] else 1.0,
+        words={
+            "scnn_products": c["products"],
+            "scnn_mult_slots": c["slots"],
+            "scnn_stall_share": 1 - c["base"] / c["busy_sum"] if c["busy_sum"] else 0.0,
+            "scnn_halo_cycles": c["halo_cycles"],
+            "scnn_kc": c["kc"],
+        },
+    )
