@@ -120,6 +120,12 @@ def engine(platform: Platform, variant: str) -> Callable[[LayerTask], ExecutionC
     if variant == "sparse" and named:
         return lambda t: _sparse_engine(t, platform, None)
     return _by_execution(platform)
+
+
+def _by_execution(platform: Platform) -> Callable[[LayerTask], ExecutionCounts]:
+    """The profile's execution model (ASIC, CPU, GPU)."""
+    if platform.execution == "scnn":
+        return lambda t: run_scnn(t, platform)
     if platform.execution == "eie":
         return lambda t: run_eie(t, platform)
     if platform.execution == "systolic":

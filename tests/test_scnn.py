@@ -238,7 +238,12 @@ def test_fpga_with_sparse_engines_runs_scnn_on_conv():
         activation_bits=8,
     )
     assert engine(p, "sparse")(task).engine.startswith("scnn")
-    assert engine(load_platform("zcu102"), "sparse")(task).engine.startswith("eie")
+    # without the line, the FPGA's EIE-style array runs convolutions too
+    plain = _with("zcu102", sparse_engines={})
+    assert engine(plain, "sparse")(task).engine.startswith("eie")
+    # the built-in FPGA profiles declare it
+    for name in ("zcu102", "alveo_u250"):
+        assert engine(load_platform(name), "sparse")(task).engine.startswith("scnn"), name
 
 
 @pytest.mark.parametrize(
