@@ -20,11 +20,29 @@ VERDICT_HEADERS = [
     "bits",
     "rate",
     "speedup",
+    "energy",
+    "> dense",
+    "vs struct.",
+    "matching",
+    "eq. acc.",
+]
+"""Short headers of the terminal verdict table (explained in its title)."""
+
+VERDICT_MD_HEADERS = [
+    "network",
+    "platform",
+    "bits",
+    "rate",
+    "speedup",
     "energy ratio",
     "beats dense (lat/energy)",
     "vs structured, same rate (lat/energy)",
     "structured rate that matches (lat/energy)",
+    "vs structured, equal accuracy (lat/energy)",
 ]
+
+ENGINE_HEADERS = ["platform", "non-structured engine", "structured engine"]
+EQUAL_ACCURACY_HEADERS = ["network", "structured rate", "structure", "accuracy", "source"]
 
 
 def _rate(x: float) -> str:
@@ -35,14 +53,43 @@ def _yes(b: bool) -> str:
     return "yes" if b else "no"
 
 
+def _pct(margin: float) -> str:
+    return f"{100 * margin:g} %"
+
+
+def _ratios(lat: float, en: float, wins: tuple) -> str:
+    """Two cost ratios, non-structured over structured, a ``*`` on each that is a win
+    by more than the margin."""
+    return "/".join(f"{x:.3g}x" + ("*" if w else "") for x, w in zip((lat, en), wins, strict=True))
+
+
 def verdict_rows(verdict: pd.DataFrame) -> list[list]:
     """Rows of the verdict table (terminal and Markdown); a structured rate that
-    matches at the mildest structured pruning searched shows as ``<=`` that rate."""
+    matches at the mildest structured pruning searched shows as ``<=`` that rate;
+    ratios against structured pruning carry a ``*`` where non-structured wins by more
+    than the margin."""
     rows = []
     for _, v in verdict.iterrows():
         match = [v["structured_rate_matching_latency"], v["structured_rate_matching_energy"]]
         start = v["structured_rate_searched_from"]
         shown = [("<=" + _rate(m)) if m <= start else _rate(m) for m in match]
+        same = _ratios(
+            v["latency_vs_structured_same_rate"],
+            v["energy_vs_structured_same_rate"],
+            (v["beats_structured_latency"], v["beats_structured_energy"]),
+        )
+        status = v["equal_accuracy"]
+        if status == "compared":
+            equal = _ratios(
+                v["latency_vs_structured_equal_accuracy"],
+                v["energy_vs_structured_equal_accuracy"],
+                (
+                    v["beats_structured_at_equal_accuracy_latency"],
+                    v["beats_structured_at_equal_accuracy_energy"],
+                ),
+            )
+        else:
+            equal = "beyond grid" if status == "beyond grid" else "-"
         rows.append(
             [
                 v["network"],
@@ -52,21 +99,86 @@ def verdict_rows(verdict: pd.DataFrame) -> list[list]:
                 float(v["speedup_vs_dense"]),
                 float(v["energy_ratio_vs_dense"]),
                 f"{_yes(v['beats_dense_latency'])}/{_yes(v['beats_dense_energy'])}",
-                f"{v['latency_vs_structured_same_rate']:.2f}x/{v['energy_vs_structured_same_rate']:.2f}x",
+                same,
                 "/".join(shown),
+                equal,
             ]
         )
     return rows
 
 
+def engine_rows(verdict: pd.DataFrame) -> list[list]:
+    """Per platform, the engines behind its verdict rows: the one that carried most of
+    the non-structured run's latency and the structured run's (several, joined by
+    ``;``, where networks differ)."""
+    rows = []
+    for platform, g in verdict.groupby("platform", sort=False):
+        rows.append(
+            [
+                platform,
+                "; ".join(dict.fromkeys(g["nonstructured_engine"])),
+                "; ".join(dict.fromkeys(g["structured_engine"])),
+            ]
+        )
+    return rows
+
+
+def equal_accuracy_rows(verdict: pd.DataFrame) -> list[list]:
+    """Per network, the structured rate published at equal accuracy and its source
+    (:mod:`simulator.study.accuracy`)."""
+    from simulator.study.accuracy import rate_at_equal_accuracy
+
+    rows = []
+    for network in dict.fromkeys(verdict["network"]):
+        entry = rate_at_equal_accuracy(network)
+        if entry is None or not entry.known:
+            rows.append([network, "unknown", entry.structure if entry else "", "", ""])
+            continue
+        loss = entry.accuracy_loss
+        acc = f"{'-' if loss > 0 else '+'}{abs(loss):g} {entry.metric}, {entry.dataset}"
+        rows.append([network, _rate(entry.rate), entry.structure, acc, entry.source])
+    return rows
+
+
+def _verdict_title(margin: float) -> str:
+    win = f"{1 + margin:g}"
+    return "\n".join(
+        [
+            f"Verdict at a margin of {_pct(margin)}: non-structured pruning at each network's "
+            "rate on each platform",
+            f"> dense: faster / less energy than dense by more than the margin (speedup > {win}, "
+            f"energy ratio < 1/{win})",
+            "vs struct.: latency/energy over structured pruning at the same rate (* a win by "
+            "more than the margin)",
+            "matching: the structured rate that matches it; eq. acc.: latency/energy over "
+            "structured pruning at",
+            "equal accuracy, at the structured rate published without loss (next table; - "
+            "where none is known)",
+        ]
+    )
+
+
 def verdict_table(result: StudyResult) -> str:
-    """The verdict as a terminal table."""
-    return table(
-        verdict_rows(result.tables["verdict"]),
-        VERDICT_HEADERS,
-        title="Verdict: non-structured pruning at each network's rate, against dense and "
-        "against structured pruning on the same platform",
-        digits=[0, 0, 0, 0, 3, 3, 0, 0, 0],
+    """The verdict as terminal tables: the verdict, the published structured rates it
+    compares with at equal accuracy, and the engines behind each platform's rows."""
+    v = result.tables["verdict"]
+    margin = float(v["margin"].iloc[0]) if len(v) else result.config.margin
+    return "\n\n".join(
+        [
+            table(
+                verdict_rows(v),
+                VERDICT_HEADERS,
+                title=_verdict_title(margin),
+                digits=[0, 0, 0, 0, 3, 3, 0, 0, 0, 0],
+            ),
+            table(
+                equal_accuracy_rows(v),
+                EQUAL_ACCURACY_HEADERS,
+                title="Structured pruning at equal accuracy: the rate a published work "
+                "reached without accuracy loss (or the loss shown)",
+            ),
+            table(engine_rows(v), ENGINE_HEADERS, title="Engines behind the verdict"),
+        ]
     )
 
 
@@ -149,18 +261,28 @@ def _reading(result: StudyResult) -> list[str]:
     n = len(v)
     lines = []
     if n:
-        dl = int(v["beats_dense_latency"].sum())
-        de = int(v["beats_dense_energy"].sum())
-        sl = int(v["beats_structured_latency"].sum())
-        se = int(v["beats_structured_energy"].sum())
-        wins = v[v["beats_dense_latency"]]["platform"].unique()
+        count = lambda col: int(v[col].eq(True).sum())  # noqa: E731
+        wins = v[v["beats_dense_latency"].eq(True)]["platform"].unique()
+        margin = _pct(float(v["margin"].iloc[0]))
         lines.append(
-            f"Non-structured pruning at each network's rate is faster than dense in {dl} of "
-            f"{n} network/platform pairs and uses less energy in {de}; "
-            f"it is faster than structured pruning at the same rate in {sl} and uses less "
-            f"energy in {se}. The pairs where it beats dense in latency are on: "
-            f"{', '.join(sorted(wins)) or 'no platform'}."
+            f"Non-structured pruning at each network's rate is faster than dense by more "
+            f"than the {margin} margin in {count('beats_dense_latency')} of {n} "
+            f"network/platform pairs and uses less energy in {count('beats_dense_energy')}; "
+            f"it is faster than structured pruning at the same rate in "
+            f"{count('beats_structured_latency')} and uses less energy in "
+            f"{count('beats_structured_energy')}. The pairs where it beats dense in latency "
+            f"are on: {', '.join(sorted(wins)) or 'no platform'}."
         )
+        eq = v[v["equal_accuracy"] == "compared"]
+        if len(eq):
+            nets = ", ".join(dict.fromkeys(eq["network"]))
+            lines.append(
+                f"At equal accuracy (structured pruning at the rate published without "
+                f"accuracy loss, or with the small loss stated; known for {nets}), "
+                f"non-structured pruning is faster by more than the margin in "
+                f"{count('beats_structured_at_equal_accuracy_latency')} of {len(eq)} pairs "
+                f"and uses less energy in {count('beats_structured_at_equal_accuracy_energy')}."
+            )
     be = t["storage_breakeven"]
     if not be.empty:
         net = be[be["layer"] == "(network)"]
@@ -187,12 +309,33 @@ def _network_rates(t) -> list[tuple[str, float]]:
     return list(v.groupby("network", sort=False)["nonstructured_rate"].first().items())
 
 
+def _md_escape(cell):
+    """A cell with Markdown's emphasis marker escaped (``*`` marks a win)."""
+    return cell.replace("*", "\\*") if isinstance(cell, str) else cell
+
+
+def _md_equal_accuracy_rows(verdict: pd.DataFrame) -> list[list]:
+    """:func:`equal_accuracy_rows` with each entry's citation and note."""
+    from simulator.study.accuracy import rate_at_equal_accuracy
+
+    rows = []
+    for row in equal_accuracy_rows(verdict):
+        entry = rate_at_equal_accuracy(row[0])
+        text = "" if entry is None else " ".join(entry.note.split())
+        if entry is not None and entry.citation:
+            text = f"{' '.join(entry.citation.split())}. {text}"
+        rows.append([*row, text.replace("|", "/")])
+    return rows
+
+
 def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
     c = result.config
     t = result.tables
     out = result.out_dir
     rel = lambda p: p.relative_to(out).as_posix()  # noqa: E731
     grid = ", ".join(f"{r:g}" for r in c.sweep_rates)
+    v = t["verdict"]
+    margin = float(v["margin"].iloc[0]) if len(v) else c.margin
     parts = [
         "# Is non-structured pruning beneficial on any platform?",
         "",
@@ -207,17 +350,50 @@ def _markdown(result: StudyResult, plots: dict[str, list[Path]]) -> str:
         "",
         *[f"- {line}" for line in _reading(result)],
         "",
-        "## Verdict",
+        f"## Verdict (margin {_pct(margin)})",
         "",
         "Non-structured pruning at each network's rate on each platform (at 8-bit weights "
         "where the platform runs them, else its native width): speedup and energy ratio "
         "against dense on the same platform; latency and energy against structured "
-        "pruning at the same rate (below 1: non-structured is better); and the structured "
+        "pruning at the same rate (below 1: non-structured is better); the structured "
         "rate that matches non-structured (a low number: a mild structured pruning is "
-        "already as good). Structured rates here are the rates its masks reach (all "
+        "already as good); and latency and energy against structured pruning at equal "
+        "accuracy. Structured rates here are the rates its masks reach (all "
         "weights over kept ones), so the same rate means as many kept weights.",
         "",
-        _md_table(verdict_rows(t["verdict"]), VERDICT_HEADERS),
+        f"A win counts only beyond a margin of {_pct(margin)} (`--margin`): non-structured "
+        f"pruning beats dense in latency when its speedup exceeds {1 + margin:g}, in "
+        f"energy when its energy ratio is below 1/{1 + margin:g} = {1 / (1 + margin):.4g}; "
+        "it beats structured pruning when its latency or energy ratio to it is below "
+        f"1/{1 + margin:g} (marked `*`). One rule for both: the loser costs more than "
+        f"{1 + margin:g} times what the winner costs, whichever way the ratio is taken "
+        "(an energy ratio below 1 minus the margin would ask a little more of energy "
+        "than of speed).",
+        "",
+        "**Equal accuracy.** Ma et al. compare the two kinds of pruning at the same "
+        "accuracy: each at the highest rate it reaches without accuracy loss. The "
+        "non-structured rates above are such rates (Ma et al.'s where published); the "
+        "structured rate of each network is the one a published work reached without "
+        "loss, or with the small loss shown (table below, with sources; "
+        "`simulator/study/accuracy_rates.yaml`), and structured pruning's latency and "
+        "energy there are read off the structured curve computed here (log-log "
+        "interpolation between the rates its masks reach; 'beyond grid' where the rate "
+        "lies past them). A '-' marks a network with no verified published rate: it is "
+        "compared at equal rate only. Published rates come from other training recipes "
+        "and datasets (noted per entry), so this is the paper's comparison as far as "
+        "the literature allows, not a measurement of accuracy here.",
+        "",
+        _md_table(
+            [[_md_escape(c) for c in r] for r in verdict_rows(t["verdict"])], VERDICT_MD_HEADERS
+        ),
+        "",
+        "Structured pruning at equal accuracy (`structured_rate_no_loss` in the verdict):",
+        "",
+        _md_table(_md_equal_accuracy_rows(t["verdict"]), [*EQUAL_ACCURACY_HEADERS, "note"]),
+        "",
+        "Engines behind the verdict (the engine that carried most of each run's latency):",
+        "",
+        _md_table(engine_rows(t["verdict"]), ENGINE_HEADERS),
         "",
         "## Storage break-even",
         "",

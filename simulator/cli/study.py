@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ examples:
   prunesim study --weight-bits 4,8 --index-bits 4 --structure filter,channel
   prunesim study --rate resnet50=16 --rate vgg16=13 --sweep-rates 2,4,8,16,32
   prunesim study --jobs 1 --no-resume
+  prunesim study --margin 10%                      # a win must be 10 % better
 
 Writes into --out: tables/*.csv and *.json (every number), plots/*.png and report.md.
 Each network's results are saved as soon as it finishes (out/parts/), so an
@@ -35,6 +37,23 @@ def _net_rate(text: str) -> tuple[str, float]:
     except (ValueError, argparse.ArgumentTypeError):
         msg = f"expected NETWORK=RATE, e.g. resnet50=8, got {text[:60]!r}"
         raise argparse.ArgumentTypeError(msg) from None
+
+
+def margin(text: str) -> float:
+    """A margin as a fraction (0.05) or a percentage (5%), in [0, 1)."""
+    body = text.strip()
+    percent = body.endswith("%")
+    try:
+        value = float(body[:-1] if percent else body) / (100 if percent else 1)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value < 1):
+        msg = (
+            "expected a fraction such as 0.05 or a percentage such as 5%, "
+            f"below 1 (100%), got {text[:40]!r}"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _net_path(text: str) -> tuple[str, str]:
@@ -120,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="rate of networks without one (default 8)",
     )
     p.add_argument(
+        "--margin",
+        type=margin,
+        default=0.05,
+        metavar="M",
+        help="how much better non-structured pruning must be to count as a win in the "
+        "verdict, as a fraction or a percentage (default 0.05 = 5%%): a speedup above "
+        "1 + M, a latency or energy ratio below 1 / (1 + M); results of an earlier run "
+        "are reused under any margin",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=Path("prunesim-study"),
@@ -172,6 +201,7 @@ def config(args: argparse.Namespace):
         seed=args.seed,
         cascade=args.cascade,
         checkpoints=dict(args.checkpoint or []),
+        margin=args.margin,
         **kw,
     )
 

@@ -13,7 +13,12 @@ For every network and platform, at equal weight bits:
 - **structured versus non-structured** at each network's rate (Ma et al.'s
   non-structured rates where published): the structured rate at which structured
   pruning matches it on each platform;
-- a **verdict** per network and platform.
+- **at equal accuracy**: non-structured pruning at its rate against structured
+  pruning at the rate a published work reached without accuracy loss
+  (``accuracy_rates.yaml``, :mod:`.accuracy`), read off the structured curve;
+- a **verdict** per network and platform, naming the engines behind each result;
+  a win counts only beyond a stated margin (:func:`.verdict.decide`, applied when
+  the verdict is derived, so finished parts serve any margin).
 
 Mask statistics are computed once per network and reused for every platform and
 bit width. Each network is one unit of work: its tables are written under
@@ -21,7 +26,9 @@ bit width. Each network is one unit of work: its tables are written under
 :mod:`simulator.studyparts`), so an interrupted study resumes where it stopped.
 
 :mod:`.config` says what is compared, :mod:`.compare` makes the tables of one
-network, :mod:`.runner` runs networks in worker processes and keeps their parts.
+network, :mod:`.verdict` holds the verdict's rules, :mod:`.accuracy` the published
+structured rates, :mod:`.runner` runs networks in worker processes and keeps their
+parts.
 """
 
 from simulator.study.compare import TABLES, TOLERANCE, first_crossing, study_network

@@ -16,7 +16,9 @@ from simulator.netmasks import effective_rate
 from simulator.netmasks import network_profiles as _profiles
 from simulator.simulate import ENERGY_COLUMNS, simulate_network
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
+from simulator.study.accuracy import rate_at_equal_accuracy
 from simulator.study.config import StudyConfig, compute_weight_bits, verdict_weight_bits
+from simulator.study.verdict import at_rate, beyond_grid, decide, main_engine
 from simulator.workloads import Network
 
 TOLERANCE = 1e-9
@@ -67,7 +69,10 @@ def study_network(
         per_layer = {n: max(p.density, 1e-9) for n, p in real.items()}
         iid = _profiles(network, Pruning(density=1 / rate_n, per_layer=per_layer, seed=seed))
     sweep = sorted({*config.sweep_rates, rate_n})
-    s_grid = sorted({*config.sweep_rates, *config.structured_rates, rate_n})
+    # the structured rate published at equal accuracy joins the structured grid
+    published = rate_at_equal_accuracy(network.name)
+    rate_eq = published.rate if published is not None else None
+    s_grid = sorted({*config.sweep_rates, *config.structured_rates, rate_n} | {rate_eq} - {None})
     structure = config.structures[0]
     sparse = {r: _profiles(network, Pruning(density=1 / r, seed=seed)) for r in sweep}
     structured = {
@@ -148,6 +153,7 @@ def study_network(
     # --- compute -------------------------------------------------------------------
     layer_rows = []
     net_rates: dict[tuple[str, float], float] = {}
+    engines: dict[tuple[str, int, str, float], str] = {}
     for p in platforms:
         for wb in compute_weight_bits(config, p):
             settings = config.settings(wb)
@@ -171,6 +177,7 @@ def study_network(
                 reached = {n: effective_rate({n: pr}) for n, pr in profs[variant].items()}
                 f["effective_rate"] = f["layer"].map(reached)
                 net_rates[(kind, rate)] = effective_rate(profs[variant])
+                engines[(p.name, wb, kind, rate)] = main_engine(f)
                 layer_rows.append(f)
             tick()
     layers = pd.concat(layer_rows, ignore_index=True)
@@ -215,10 +222,10 @@ def study_network(
     # --- structured vs non-structured at the network's rate, and the verdict ---------
     vs_rows, verdict_rows = [], []
     net_tot = both[both["layer"] == "(network)"]
+    ns_kind = "real" if real is not None else "sparse"
     for p in platforms:
         for wb in compute_weight_bits(config, p):
             t = net_tot[(net_tot["platform"] == p.name) & (net_tot["weight_bits"] == wb)]
-            ns_kind = "real" if real is not None else "sparse"
             ns = t[(t["kind"] == ns_kind) & (t["rate"] == rate_n)].iloc[0]
             # structured pruning at the rates its masks reach (whole filters: within a
             # little of the rate asked): the same rate means as many kept weights
@@ -229,32 +236,32 @@ def study_network(
                 srates, st["energy_ratio"].to_numpy(), ns["energy_ratio"], False
             )
             same = st[np.isclose(st["effective_rate"], rate_n)]
+            lat_curve, en_curve = st["latency_s"].to_numpy(), st["energy_j"].to_numpy()
             if same.empty:  # the structured grid lacks the rate: interpolate in log rate
-                lat_same = float(
-                    np.exp(
-                        np.interp(
-                            math.log(rate_n), np.log(srates), np.log(st["latency_s"].to_numpy())
-                        )
-                    )
-                )
-                en_same = float(
-                    np.exp(
-                        np.interp(
-                            math.log(rate_n), np.log(srates), np.log(st["energy_j"].to_numpy())
-                        )
-                    )
-                )
+                lat_same = at_rate(srates, lat_curve, rate_n)
+                en_same = at_rate(srates, en_curve, rate_n)
             else:
                 lat_same, en_same = (
                     float(same["latency_s"].iloc[0]),
                     float(same["energy_j"].iloc[0]),
                 )
+            # equal accuracy: structured pruning at the rate published without loss
+            if rate_eq is None:
+                eq_status, lat_eq, en_eq = "unknown structured rate", math.nan, math.nan
+            elif beyond_grid(srates, rate_eq):
+                eq_status, lat_eq, en_eq = "beyond grid", math.nan, math.nan
+            else:
+                eq_status = "compared"
+                lat_eq = float(ns["latency_s"]) / at_rate(srates, lat_curve, rate_eq)
+                en_eq = float(ns["energy_j"]) / at_rate(srates, en_curve, rate_eq)
             row = {
                 "network": network.name,
                 "platform": p.name,
                 "weight_bits": wb,
                 "nonstructured_rate": rate_n,
+                "nonstructured_engine": engines[(p.name, wb, ns_kind, rate_n)],
                 "structure": structure,
+                "structured_engine": engines[(p.name, wb, structure, rate_n)],
                 "speedup_vs_dense": float(ns["speedup"]),
                 "energy_ratio_vs_dense": float(ns["energy_ratio"]),
                 "structured_rate_matching_latency": match_lat,
@@ -262,19 +269,15 @@ def study_network(
                 "structured_rate_searched_from": float(srates[0]),
                 "latency_vs_structured_same_rate": float(ns["latency_s"]) / lat_same,
                 "energy_vs_structured_same_rate": float(ns["energy_j"]) / en_same,
+                "structured_rate_no_loss": math.nan if rate_eq is None else rate_eq,
+                "structured_no_loss_source": published.source if published is not None else "",
+                "equal_accuracy": eq_status,
+                "latency_vs_structured_equal_accuracy": lat_eq,
+                "energy_vs_structured_equal_accuracy": en_eq,
             }
             vs_rows.append(row)
             if wb == verdict_weight_bits(p) or len(compute_weight_bits(config, p)) == 1:
-                verdict_rows.append(
-                    {
-                        **row,
-                        "beats_dense_latency": row["speedup_vs_dense"] > 1,
-                        "beats_dense_energy": row["energy_ratio_vs_dense"] < 1,
-                        "beats_structured_latency": row["latency_vs_structured_same_rate"] < 1,
-                        "beats_structured_energy": row["energy_vs_structured_same_rate"] < 1,
-                    }
-                )
-    ns_kind = "real" if real is not None else "sparse"
+                verdict_rows.append(row)
     breakdown = totals[
         (totals["kind"] == "dense")
         | ((totals["kind"] == ns_kind) & (totals["rate"] == rate_n))
@@ -327,7 +330,7 @@ def study_network(
         "compute_sweep": both,
         "compute_breakeven": pd.DataFrame(ce_rows),
         "structured_vs_nonstructured": pd.DataFrame(vs_rows),
-        "verdict": pd.DataFrame(verdict_rows),
+        "verdict": decide(pd.DataFrame(verdict_rows), config.margin),
         "energy_breakdown": breakdown.reset_index(drop=True),
         "real_vs_iid": pd.DataFrame(real_rows),
     }

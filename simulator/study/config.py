@@ -48,6 +48,13 @@ class StudyConfig:
     """Network name -> pruned checkpoint whose real masks replace the generated
     non-structured masks at the network's rate (compared with i.i.d. masks of the same
     per-layer densities)."""
+    margin: float = 0.05
+    """How much better a result must be to count as a win in the verdict, as a
+    fraction: A beats B when B costs more than ``1 + margin`` times what A costs, in
+    latency (a speedup above ``1 + margin``) or in energy (an energy ratio below
+    ``1 / (1 + margin)``); see :func:`simulator.study.verdict.decide`. The verdict
+    applies it when it is derived, so results computed under one margin are reused
+    under another."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -69,6 +76,9 @@ class StudyConfig:
         for name, r in {**self.rates, "default_rate": self.default_rate}.items():
             if not (isinstance(r, int | float) and math.isfinite(r) and r >= 1):
                 problems.append(f"rates: {shown(name)}: must be finite and >= 1, got {shown(r)}")
+        m = self.margin
+        if isinstance(m, bool) or not isinstance(m, int | float) or not 0 <= m < 1:
+            problems.append(f"margin: expected a fraction in [0, 1), e.g. 0.05, got {shown(m)}")
         for net, path in self.checkpoints.items():
             if not Path(path).is_file():
                 problems.append(f"checkpoints: {shown(net)}: no such file {shown(path, 200)}")

@@ -17,8 +17,10 @@ import pandas as pd
 from simulator import kernels
 from simulator.errors import ConfigError
 from simulator.hwconfig import Platform, load_platform
+from simulator.study.accuracy import RATES_FILE
 from simulator.study.compare import TABLES, study_network
 from simulator.study.config import StudyConfig, compute_weight_bits
+from simulator.study.verdict import decide
 from simulator.studyparts import read_part, sha256_file, sha256_text, write_part
 from simulator.workers import run_in_workers, sigterm_raises
 from simulator.workloads import Network, load_network
@@ -135,6 +137,8 @@ def _run_study(config, out, progress, resume, jobs) -> StudyResult:
     for t in TABLES:
         frames = [results[n][t] for n in config.networks if not results[n][t].empty]
         combined[t] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not combined["verdict"].empty:  # the margin is applied here, so parts stay valid
+        combined["verdict"] = decide(combined["verdict"], config.margin)
     return StudyResult(
         config=config,
         tables=combined,
@@ -204,9 +208,11 @@ def _code_hash() -> str:
 
 def _part_key(config: StudyConfig, network: Network) -> str:
     """The configuration as it concerns one network (its rate and checkpoint, not the
-    other networks'): parts of two configurations live side by side."""
+    other networks'): parts of two configurations live side by side. The verdict's
+    margin is left out: it is applied when the verdict is derived from the parts."""
     fields = asdict(config)
     fields.pop("networks", None)
+    fields.pop("margin", None)
     fields["rates"] = config.rate_of(network.name)
     fields["checkpoints"] = config.checkpoints.get(network.name)
     text = json.dumps(fields, sort_keys=True, default=str)
@@ -226,6 +232,7 @@ def _part(
     out: Path, config: StudyConfig, platforms: list[Platform], network: Network, hashes: dict
 ) -> _Part:
     inputs = {"code": _code_hash(), "network": sha256_text(repr((network.layers, network.graph)))}
+    inputs["accuracy rates"] = _file_hash(RATES_FILE, hashes)
     for p in platforms:
         inputs[f"platform {p.name}"] = sha256_text(json.dumps(p.raw, sort_keys=True, default=str))
     checkpoint = config.checkpoints.get(network.name)
