@@ -236,6 +236,104 @@ def pe_column_entries(m, pes, index_bits):
 
 
 @njit(cache=True, nogil=True)
+def scnn_bank_stalls(wm, am, steps, geom, f, i, banks, budget):
+    """Accumulator-bank stalls of SCNN product blocks (Parashar et al., ISCA 2017),
+    measured on sampled steps of a convolution (conv group 0).
+
+    ``wm``: uint8 weight mask ``(K, C, R, S)``; ``am``: uint8 activation mask
+    ``(C, H, W)``; ``steps[t] = (kc_group, channel, pe_row, pe_col)``; ``geom`` =
+    ``(kc, tile_h, tile_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, out_h,
+    out_w)``. Each step takes the channel's nonzero weights of the output-channel group
+    (r, s, k order, k fastest) and the PE tile's nonzero activations (row-major), per
+    stride phase, in vectors of ``f`` weights and ``i`` activations; a product that
+    lands on output (k, x, y) goes to bank ``bank(k, x, y)`` (DNNsim's SCNN map), and a
+    block takes max(1, most products in one bank) cycles. Steps run until ``budget``
+    products have been simulated. Returns ``(total, seen)`` by block size 0..f*i:
+    summed stall cycles (float64) and blocks seen (int64).
+    """
+    kc, th, tw, sh, sw = geom[0], geom[1], geom[2], geom[3], geom[4]
+    dh, dw, ph, pw, p, q = geom[5], geom[6], geom[7], geom[8], geom[9], geom[10]
+    n_k, _, n_r, n_s = wm.shape
+    _, n_h, n_w = am.shape
+    nph = sh * sw
+    total = np.zeros(f * i + 1, dtype=np.float64)
+    seen = np.zeros(f * i + 1, dtype=np.int64)
+    wr = np.empty(kc * n_r * n_s, dtype=np.int64)
+    ws = np.empty(kc * n_r * n_s, dtype=np.int64)
+    wk = np.empty(kc * n_r * n_s, dtype=np.int64)
+    ay = np.empty(th * tw, dtype=np.int64)
+    ax = np.empty(th * tw, dtype=np.int64)
+    sel_w = np.empty(kc * n_r * n_s, dtype=np.int64)
+    sel_a = np.empty(th * tw, dtype=np.int64)
+    for t in range(steps.shape[0]):
+        g, c, pr, pc = steps[t, 0], steps[t, 1], steps[t, 2], steps[t, 3]
+        nw = 0
+        for r in range(n_r):
+            for s in range(n_s):
+                for k in range(g * kc, min((g + 1) * kc, n_k)):
+                    if wm[k, c, r, s]:
+                        wr[nw] = r
+                        ws[nw] = s
+                        wk[nw] = k
+                        nw += 1
+        na = 0
+        for y in range(pr * th, min((pr + 1) * th, n_h)):
+            for x in range(pc * tw, min((pc + 1) * tw, n_w)):
+                if am[c, y, x]:
+                    ay[na] = y
+                    ax[na] = x
+                    na += 1
+        if nw == 0 or na == 0:
+            continue
+        for phase in range(nph):
+            mw = 0
+            for a in range(nw):
+                if ((wr[a] * dh) % sh) * sw + (ws[a] * dw) % sw == phase:
+                    sel_w[mw] = a
+                    mw += 1
+            ma = 0
+            for b in range(na):
+                if ((ay[b] + ph) % sh) * sw + (ax[b] + pw) % sw == phase:
+                    sel_a[ma] = b
+                    ma += 1
+            if mw == 0 or ma == 0:
+                continue
+            budget -= mw * ma
+            n_fb = (mw + f - 1) // f
+            n_ab = (ma + i - 1) // i
+            loads = np.zeros((n_fb * n_ab, banks), dtype=np.int64)
+            for u in range(mw):
+                a = sel_w[u]
+                for v in range(ma):
+                    b = sel_a[v]
+                    oy = (ay[b] + ph - wr[a] * dh) // sh
+                    ox = (ax[b] + pw - ws[a] * dw) // sw
+                    if oy < 0 or oy >= p or ox < 0 or ox >= q:
+                        continue
+                    k = wk[a]
+                    bank = (
+                        (((k & 4) << 2) ^ ((ox & 2) << 3) ^ ((oy & 2) << 3))
+                        + ((ox & 1) << 3)
+                        + ((oy & 1) << 2)
+                        + (k & 3)
+                    ) % banks
+                    loads[(u // f) * n_ab + v // i, bank] += 1
+            for bf in range(n_fb):
+                fb = min(f, mw - bf * f)
+                for bi in range(n_ab):
+                    ib = min(i, ma - bi * i)
+                    most = 0
+                    for bank in range(banks):
+                        if loads[bf * n_ab + bi, bank] > most:
+                            most = loads[bf * n_ab + bi, bank]
+                    total[fb * ib] += max(1, most) - 1
+                    seen[fb * ib] += 1
+        if budget <= 0:
+            break
+    return total, seen
+
+
+@njit(cache=True, nogil=True)
 def scnn_schedule(w_nnz, a_nnz, f, i, stall):
     """Cycles of an SCNN-style PE array (Parashar et al., ISCA 2017) over barrier groups.
 
@@ -323,6 +421,16 @@ def warm_up() -> None:
     nm_keep(np.zeros((1, 2)), np.int64(1))
     entries, _ = pe_column_entries(m, np.int64(1), four)
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
+    scnn_bank_stalls(
+        np.ones((1, 1, 1, 1), dtype=np.uint8),
+        np.ones((1, 1, 1), dtype=np.uint8),
+        np.zeros((1, 4), dtype=np.int64),
+        np.ones(11, dtype=np.int64),
+        four,
+        four,
+        four,
+        four,
+    )
     scnn_schedule(
         np.ones((1, 1, 1), dtype=np.int64),
         np.ones((1, 1), dtype=np.int64),

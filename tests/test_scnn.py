@@ -289,3 +289,61 @@ def test_published_scnn_figures_within_30_percent(row):
         ref = ref[key]
     got = CHECKS[spec["check"]](refs["tables"], **spec["args"]).predicted
     assert got == pytest.approx(ref, rel=0.3)
+
+
+@pytest.mark.parametrize(
+    ("stride", "pad", "dilation", "kernel"),
+    [(1, 1, 1, 3), (2, 1, 1, 3), (2, 3, 1, 7), (1, 0, 1, 1), (2, 2, 2, 3)],
+)
+def test_bank_stalls_kernel_equals_twin(stride, pad, dilation, kernel):
+    """The numba bank-stall sampler against its numpy twin on random masks, strided,
+    padded and dilated convolutions, with a budget that stops it part way."""
+    from simulator import kernels as k
+
+    rng = np.random.default_rng(stride * 10 + kernel)
+    layer = Conv2d(
+        name="c",
+        in_channels=6,
+        out_channels=40,
+        kernel_hw=(kernel, kernel),
+        input_hw=(23, 19),
+        stride_hw=(stride, stride),
+        padding_hw=(pad, pad),
+        dilation_hw=(dilation, dilation),
+    )
+    array = TINY.scnn
+    geo = conv_geometry(layer, array)
+    wm = rng.random(layer.weight_shape) < 0.3
+    am = rng.random((6, 23, 19)) < 0.5
+    n_kc = -(-40 // geo["kc"])
+    steps = np.array(
+        [
+            [
+                rng.integers(n_kc),
+                rng.integers(6),
+                rng.integers(array.pe_rows),
+                rng.integers(array.pe_cols),
+            ]
+            for _ in range(40)
+        ],
+        dtype=np.int64,
+    )
+    geom = np.array(
+        (geo["kc"], *geo["tile"], stride, stride, dilation, dilation, pad, pad, *layer.output_hw),
+        dtype=np.int64,
+    )
+    for budget in (10**9, 3000):
+        got = k.scnn_bank_stalls(
+            wm.astype(np.uint8),
+            am.astype(np.uint8),
+            steps,
+            geom,
+            np.int64(array.weight_vector),
+            np.int64(array.activation_vector),
+            np.int64(array.accumulator_banks),
+            np.int64(budget),
+        )
+        want = twins.scnn_bank_stalls(layer, wm, am, array, geo, steps, budget)
+        assert np.array_equal(got[1], want[1])
+        assert np.allclose(got[0], want[0], rtol=0, atol=0)
+        assert got[1].sum() > 0

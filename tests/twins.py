@@ -101,6 +101,77 @@ def nm_keep(score: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+# --- SCNN accumulator-bank stalls ------------------------------------------------------
+
+
+def scnn_bank_of(k: np.ndarray, x: np.ndarray, y: np.ndarray, banks: int) -> np.ndarray:
+    """Accumulator bank of output (k, x, y): DNNsim's SCNN mapping (isakedo/DNNsim,
+    core/src/SCNN.cpp ``map_accumulator``): low bits of x, y and k interleaved so that
+    neighbouring outputs of neighbouring channels fall in different banks."""
+    return (
+        (((k & 4) << 2) ^ ((x & 2) << 3) ^ ((y & 2) << 3))
+        + ((x & 1) << 3)
+        + ((y & 1) << 2)
+        + (k & 3)
+    ) % banks
+
+
+def scnn_bank_stalls(
+    layer, wm: np.ndarray, am: np.ndarray, array, geo: dict, steps: np.ndarray, budget: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Twin of ``kernels.scnn_bank_stalls`` in numpy, whole arrays per step: the product
+    blocks of the given (output-channel group, channel, PE) steps of conv group 0, in
+    SCNN's order: the step's nonzero weights (r, s, k order, output channel fastest, as
+    DNNsim queues them) in vectors of F against the PE's nonzero activations
+    (row-major) in vectors of I, per stride phase, until ``budget`` products. Returns
+    (stall cycles summed, blocks seen) by block size."""
+    sh, sw = layer.stride_hw
+    dh, dw = layer.dilation_hw
+    ph, pw = layer.padding_hw
+    p, q = layer.output_hw
+    th, tw = geo["tile"]
+    f, i, banks = array.weight_vector, array.activation_vector, array.accumulator_banks
+    sizes_out, loads_out = [np.zeros(0, dtype=np.int64)], [np.zeros((0, banks), dtype=np.int64)]
+    for g, c, pr, pc in steps.tolist():
+        r, s, k = np.nonzero(wm[g * geo["kc"] : (g + 1) * geo["kc"], c].transpose(1, 2, 0))
+        k = k + g * geo["kc"]
+        tile = am[c, pr * th : (pr + 1) * th, pc * tw : (pc + 1) * tw]
+        y, x = np.nonzero(tile)
+        y, x = y + pr * th, x + pc * tw
+        if k.size == 0 or y.size == 0:
+            continue
+        wph = ((r * dh) % sh) * sw + (s * dw) % sw
+        aph = ((y + ph) % sh) * sw + (x + pw) % sw
+        for phase in np.intersect1d(wph, aph):
+            wsel, asel = wph == phase, aph == phase
+            kk, rr, ss = k[wsel], r[wsel], s[wsel]
+            yy, xx = y[asel], x[asel]
+            nw, na = kk.size, yy.size
+            budget -= nw * na
+            oy = (yy[None, :] + ph - rr[:, None] * dh) // sh
+            ox = (xx[None, :] + pw - ss[:, None] * dw) // sw
+            valid = (oy >= 0) & (oy < p) & (ox >= 0) & (ox < q)
+            bank = scnn_bank_of(np.broadcast_to(kk[:, None], oy.shape), ox, oy, banks)
+            n_ab = -(-na // i)
+            block = (np.arange(nw) // f)[:, None] * n_ab + (np.arange(na) // i)[None, :]
+            n_blocks = -(-nw // f) * n_ab
+            loads = np.bincount((block * banks + bank)[valid], minlength=n_blocks * banks).reshape(
+                n_blocks, banks
+            )
+            fb = np.minimum(f, nw - (np.arange(-(-nw // f)) * f))
+            ib = np.minimum(i, na - (np.arange(n_ab) * i))
+            sizes_out.append((fb[:, None] * ib[None, :]).ravel())
+            loads_out.append(loads)
+        if budget <= 0:
+            break
+    sizes, loads = np.concatenate(sizes_out), np.concatenate(loads_out)
+    total, seen = np.zeros(f * i + 1), np.zeros(f * i + 1, dtype=np.int64)
+    for n, row in zip(sizes.tolist(), loads, strict=True):  # block by block, plainly
+        total[n] += max(1, int(row.max(initial=0))) - 1
+        seen[n] += 1
+    return total, seen
+
+
 # --- random masks for the tests ----------------------------------------------------------
 
 DENSITIES = (0.0, 0.01, 0.05, 0.2, 0.5, 0.8, 0.97, 1.0)

@@ -82,34 +82,17 @@ def bank_stalls(products: int, banks: int) -> np.ndarray:
 SAMPLED_STEPS = 64
 """(output-channel group, channel, PE) steps whose product blocks are simulated bank by
 bank to measure the stall per block (:func:`block_stalls`)."""
+SAMPLED_PRODUCTS = 250_000
+"""Products simulated bank by bank per layer at most (about 15,000 blocks of 16: the
+mean stall of a block size is then known to a few per cent)."""
 
 
-def bank_of(k: np.ndarray, x: np.ndarray, y: np.ndarray, banks: int) -> np.ndarray:
-    """Accumulator bank of output (k, x, y): DNNsim's SCNN mapping (isakedo/DNNsim,
-    core/src/SCNN.cpp ``map_accumulator``): low bits of x, y and k interleaved so that
-    neighbouring outputs of neighbouring channels fall in different banks."""
-    return (
-        (((k & 4) << 2) ^ ((x & 2) << 3) ^ ((y & 2) << 3))
-        + ((x & 1) << 3)
-        + ((y & 1) << 2)
-        + (k & 3)
-    ) % banks
-
-
-def block_stalls(
-    blocks: list[tuple[np.ndarray, np.ndarray]], f: int, i: int, banks: int
-) -> np.ndarray:
-    """Mean stall cycles per product block by its size n (0..f*i), measured: each block
-    is the (k, x, y) output coordinates of its products (``valid``: those that land on
-    an output); a block takes max(1, most products in one bank) cycles. Block sizes
-    never seen take the uniform-hashing expectation (:func:`bank_stalls`)."""
-    total = np.zeros(f * i + 1)
-    seen = np.zeros(f * i + 1)
-    for n, loads in blocks:
-        total[n] += max(1, int(loads.max(initial=0))) - 1
-        seen[n] += 1
-    prior = bank_stalls(f * i, banks)
-    return np.where(seen > 0, total / np.maximum(seen, 1), prior)
+def block_stalls(sampled: tuple[np.ndarray, np.ndarray], f: int, i: int, banks: int) -> np.ndarray:
+    """Mean stall cycles per product block by its size n (0..f*i), from
+    :func:`bank_stall_samples`' (summed stalls, blocks seen); block sizes never seen
+    take the uniform-hashing expectation (:func:`bank_stalls`)."""
+    total, seen = sampled
+    return np.where(seen > 0, total / np.maximum(seen, 1), bank_stalls(f * i, banks))
 
 
 def array_of(platform: Platform, pes: int | None = None) -> ScnnArray:
@@ -194,9 +177,39 @@ def weight_mask(task: LayerTask) -> np.ndarray:
     return np.asarray(task.profile.gemm, dtype=bool).reshape(layer.weight_shape)
 
 
-def conv_steps(layer, wm: np.ndarray, am: np.ndarray, array: ScnnArray, geo: dict, group: int):
+def conv_weights(layer, wm: np.ndarray, geo: dict, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """The weight side of a conv group, the same for every image: nonzero weights per
+    output-channel group, input channel and stride phase ``(n_kc, cg * phases)``, and
+    the nonzero weights per (input channel, r, s) over all output channels."""
+    r, s = layer.kernel_hw
+    sh, sw = layer.stride_hw
+    dh, dw = layer.dilation_hw
+    cg = layer.in_channels // layer.groups
+    kg = layer.out_channels // layer.groups
+    nph = geo["phases"]
+    wg = wm[group * kg : (group + 1) * kg]  # (kg, cg, R, S)
+    # weights: per output-channel group, channel and phase ((r d) mod stride)
+    starts = np.arange(0, kg, geo["kc"])
+    per_group = np.add.reduceat(wg, starts, axis=0, dtype=np.int64)  # (n_kc, cg, R, S)
+    wphase = ((np.arange(r) * dh) % sh)[:, None] * sw + ((np.arange(s) * dw) % sw)[None, :]
+    w_nnz = np.zeros((starts.size, cg, nph), dtype=np.int64)
+    for k in range(nph):
+        w_nnz[:, :, k] = per_group[:, :, wphase == k].sum(axis=2)
+    return w_nnz.reshape(starts.size, cg * nph), per_group.sum(axis=0)
+
+
+def conv_steps(
+    layer,
+    wm: np.ndarray,
+    am: np.ndarray,
+    array: ScnnArray,
+    geo: dict,
+    group: int,
+    weights: tuple[np.ndarray, np.ndarray] | None = None,
+):
     """Per conv group: ``w_nnz[kc_group, PE, step]`` and ``a_nnz[PE, step]`` (steps are
-    input channel x stride phase) and the MACs that land on an output."""
+    input channel x stride phase) and the MACs that land on an output; ``weights`` is
+    :func:`conv_weights` of the group where already known."""
     r, s = layer.kernel_hw
     sh, sw = layer.stride_hw
     dh, dw = layer.dilation_hw
@@ -204,18 +217,11 @@ def conv_steps(layer, wm: np.ndarray, am: np.ndarray, array: ScnnArray, geo: dic
     p, q = layer.output_hw
     h, w = layer.input_hw
     cg = layer.in_channels // layer.groups
-    kg = layer.out_channels // layer.groups
     nph = geo["phases"]
     pes = array.pes
-    wg = wm[group * kg : (group + 1) * kg]  # (kg, cg, R, S)
     ag = am[group * cg : (group + 1) * cg]  # (cg, H, W)
-    # weights: per output-channel group, channel and phase ((r d) mod stride)
-    starts = np.arange(0, kg, geo["kc"])
-    per_group = np.add.reduceat(wg.astype(np.int64), starts, axis=0)  # (n_kc, cg, R, S)
-    wphase = ((np.arange(r) * dh) % sh)[:, None] * sw + ((np.arange(s) * dw) % sw)[None, :]
-    w_nnz = np.zeros((starts.size, cg, nph), dtype=np.int64)
-    for k in range(nph):
-        w_nnz[:, :, k] = per_group[:, :, wphase == k].sum(axis=2)
+    w_nnz, wsum = weights if weights is not None else conv_weights(layer, wm, geo, group)
+    n_kc = w_nnz.shape[0]
     # activations: per PE (planar tile), channel and phase ((y + pad) mod stride)
     th, tw = geo["tile"]
     ys = np.arange(h)
@@ -226,12 +232,11 @@ def conv_steps(layer, wm: np.ndarray, am: np.ndarray, array: ScnnArray, geo: dic
     key = (pe[y_idx, x_idx] * cg + c_idx) * nph + aphase[y_idx, x_idx]
     a_nnz = np.bincount(key, minlength=pes * cg * nph).reshape(pes, cg * nph)
     w_steps = np.ascontiguousarray(
-        np.broadcast_to(w_nnz.reshape(starts.size, 1, cg * nph), (starts.size, pes, cg * nph))
+        np.broadcast_to(w_nnz.reshape(n_kc, 1, cg * nph), (n_kc, pes, cg * nph))
     )
     # MACs that land on an output: correlate the masks
     padded = np.zeros((cg, h + 2 * ph, w + 2 * pw), dtype=bool)
     padded[:, ph : ph + h, pw : pw + w] = ag
-    wsum = wg.sum(axis=0, dtype=np.int64)  # (cg, R, S)
     done = 0
     for i in range(r):
         for j in range(s):
@@ -239,63 +244,44 @@ def conv_steps(layer, wm: np.ndarray, am: np.ndarray, array: ScnnArray, geo: dic
                 :, i * dh : i * dh + (p - 1) * sh + 1 : sh, j * dw : j * dw + (q - 1) * sw + 1 : sw
             ]
             done += int(wsum[:, i, j] @ window.sum(axis=(1, 2), dtype=np.int64))
-    return w_steps, a_nnz, done, starts.size
+    return w_steps, a_nnz, done, n_kc
 
 
-def sample_blocks(
+def bank_stall_samples(
     layer, wm: np.ndarray, am: np.ndarray, array: ScnnArray, geo: dict, rng: np.random.Generator
-) -> list[tuple[int, np.ndarray]]:
-    """Product blocks of up to :data:`SAMPLED_STEPS` random (output-channel group,
-    channel, PE) steps of conv group 0, in SCNN's order: the step's nonzero weights
-    (r, s, k order, output channel fastest, as DNNsim queues them) in vectors of F
-    against the PE's nonzero activations (row-major) in vectors of I, per stride phase.
-    Returns (block size, products per bank) pairs."""
-    sh, sw = layer.stride_hw
-    dh, dw = layer.dilation_hw
-    ph, pw = layer.padding_hw
-    p, q = layer.output_hw
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stall cycles summed and blocks seen, by block size, over the product blocks of up
+    to :data:`SAMPLED_STEPS` random (output-channel group, channel, PE) steps of conv
+    group 0 in SCNN's order (:func:`simulator.kernels.scnn_bank_stalls`), at most
+    :data:`SAMPLED_PRODUCTS` products."""
     cg = layer.in_channels // layer.groups
     kg = layer.out_channels // layer.groups
-    th, tw = geo["tile"]
-    f, i, banks = array.weight_vector, array.activation_vector, array.accumulator_banks
     n_kc = -(-kg // geo["kc"])
-    out = []
-    budget = 2_000_000  # products simulated per layer at most
-    for _ in range(SAMPLED_STEPS):
-        g, c = int(rng.integers(n_kc)), int(rng.integers(cg))
-        pr, pc = int(rng.integers(array.pe_rows)), int(rng.integers(array.pe_cols))
-        r, s, k = np.nonzero(wm[g * geo["kc"] : (g + 1) * geo["kc"], c].transpose(1, 2, 0))
-        k = k + g * geo["kc"]
-        tile = am[c, pr * th : (pr + 1) * th, pc * tw : (pc + 1) * tw]
-        y, x = np.nonzero(tile)
-        y, x = y + pr * th, x + pc * tw
-        if k.size == 0 or y.size == 0:
-            continue
-        wph = ((r * dh) % sh) * sw + (s * dw) % sw
-        aph = ((y + ph) % sh) * sw + (x + pw) % sw
-        for phase in np.intersect1d(wph, aph):
-            wsel, asel = wph == phase, aph == phase
-            kk, rr, ss = k[wsel], r[wsel], s[wsel]
-            yy, xx = y[asel], x[asel]
-            nw, na = kk.size, yy.size
-            budget -= nw * na
-            oy = (yy[None, :] + ph - rr[:, None] * dh) // sh
-            ox = (xx[None, :] + pw - ss[:, None] * dw) // sw
-            valid = (oy >= 0) & (oy < p) & (ox >= 0) & (ox < q)
-            bank = bank_of(np.broadcast_to(kk[:, None], oy.shape), ox, oy, banks)
-            n_ab = -(-na // i)
-            block = (np.arange(nw) // f)[:, None] * n_ab + (np.arange(na) // i)[None, :]
-            n_blocks = -(-nw // f) * n_ab
-            loads = np.bincount((block * banks + bank)[valid], minlength=n_blocks * banks).reshape(
-                n_blocks, banks
-            )
-            fb = np.minimum(f, nw - (np.arange(-(-nw // f)) * f))
-            ib = np.minimum(i, na - (np.arange(n_ab) * i))
-            sizes = (fb[:, None] * ib[None, :]).ravel()
-            out += list(zip(sizes.tolist(), loads, strict=True))
-        if budget <= 0:
-            break
-    return out
+    bounds = (n_kc, cg, array.pe_rows, array.pe_cols)
+    steps = np.array(
+        [[int(rng.integers(b)) for b in bounds] for _ in range(SAMPLED_STEPS)], dtype=np.int64
+    )
+    geom = np.array(
+        (
+            geo["kc"],
+            *geo["tile"],
+            *layer.stride_hw,
+            *layer.dilation_hw,
+            *layer.padding_hw,
+            *layer.output_hw,
+        ),
+        dtype=np.int64,
+    )
+    return kernels.scnn_bank_stalls(
+        np.ascontiguousarray(wm, dtype=np.uint8),
+        np.ascontiguousarray(am, dtype=np.uint8),
+        steps,
+        geom,
+        np.int64(array.weight_vector),
+        np.int64(array.activation_vector),
+        np.int64(array.accumulator_banks),
+        np.int64(SAMPLED_PRODUCTS),
+    )
 
 
 def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
@@ -323,14 +309,17 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         )
     }
     busy_total = np.zeros(array.pes)
+    weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for n, am in enumerate(activation_planes(task, sampled)):
         if n == 0 and task.variant != "dense":  # bank conflicts measured on the first image
             rng = layer_rng(task.seed, task.layer.name + "/banks")
-            blocks = sample_blocks(layer, wm, am, array, geo, rng)
-            stall = np.ascontiguousarray(block_stalls(blocks, f, i, array.accumulator_banks))
+            measured = bank_stall_samples(layer, wm, am, array, geo, rng)
+            stall = np.ascontiguousarray(block_stalls(measured, f, i, array.accumulator_banks))
         acc["nnz_in"] += int(np.count_nonzero(am))
         for g in range(layer.groups):
-            w_steps, a_nnz, done, n_kc = conv_steps(layer, wm, am, array, geo, g)
+            if g not in weights:  # the weight side once per layer, not per image
+                weights[g] = conv_weights(layer, wm, geo, g)
+            w_steps, a_nnz, done, n_kc = conv_steps(layer, wm, am, array, geo, g, weights[g])
             cycles, busy, slots, products, base = kernels.scnn_schedule(
                 w_steps, a_nnz, np.int64(f), np.int64(i), stall
             )
