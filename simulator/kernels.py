@@ -236,6 +236,22 @@ def pe_column_entries(m, pes, index_bits):
 
 
 @njit(cache=True, nogil=True)
+def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases):
+    """Nonzero activations per (PE, channel x stride phase) of channels ``first ..
+    first + channels - 1`` of ``am`` (uint8 ``(C, H, W)``): pixel (y, x) belongs to PE
+    ``pe_map[y, x]`` and phase ``phase_map[y, x]``. Returns int64 ``(pes, channels *
+    phases)``."""
+    _, n_h, n_w = am.shape
+    out = np.zeros((pes, channels * phases), dtype=np.int64)
+    for c in range(channels):
+        for y in range(n_h):
+            for x in range(n_w):
+                if am[first + c, y, x]:
+                    out[pe_map[y, x], c * phases + phase_map[y, x]] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def scnn_bank_stalls(wm, am, steps, geom, f, i, banks, budget):
     """Accumulator-bank stalls of SCNN product blocks (Parashar et al., ISCA 2017),
     measured on sampled steps of a convolution (conv group 0).
@@ -421,6 +437,8 @@ def warm_up() -> None:
     nm_keep(np.zeros((1, 2)), np.int64(1))
     entries, _ = pe_column_entries(m, np.int64(1), four)
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
+    one = np.zeros((1, 1), dtype=np.int64)
+    scnn_activation_counts(np.ones((1, 1, 1), dtype=np.uint8), 0, 1, one, one, 1, 1)
     scnn_bank_stalls(
         np.ones((1, 1, 1, 1), dtype=np.uint8),
         np.ones((1, 1, 1), dtype=np.uint8),

@@ -347,3 +347,22 @@ def test_bank_stalls_kernel_equals_twin(stride, pad, dilation, kernel):
         assert np.array_equal(got[1], want[1])
         assert np.allclose(got[0], want[0], rtol=0, atol=0)
         assert got[1].sum() > 0
+
+
+@given(
+    data=st.data(),
+    shape=st.tuples(st.integers(1, 6), st.integers(1, 12), st.integers(1, 12)),
+    pes=st.integers(1, 9),
+    phases=st.integers(1, 4),
+)
+def test_activation_counts_kernel_equals_twin(data, shape, pes, phases):
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    am = (rng.random(shape) < 0.4).astype(np.uint8)
+    first = data.draw(st.integers(0, shape[0] - 1))
+    channels = data.draw(st.integers(1, shape[0] - first))
+    pe_map = rng.integers(0, pes, size=shape[1:]).astype(np.int64)
+    phase_map = rng.integers(0, phases, size=shape[1:]).astype(np.int64)
+    got = kernels.scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases)
+    want = twins.scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases)
+    assert np.array_equal(got, want)

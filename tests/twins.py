@@ -172,6 +172,13 @@ def scnn_bank_stalls(
     return total, seen
 
 
+def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases) -> np.ndarray:
+    """Twin of ``kernels.scnn_activation_counts``: the nonzero pixels listed, then binned."""
+    c_idx, y_idx, x_idx = np.nonzero(am[first : first + channels])
+    key = (pe_map[y_idx, x_idx] * channels + c_idx) * phases + phase_map[y_idx, x_idx]
+    return np.bincount(key, minlength=pes * channels * phases).reshape(pes, channels * phases)
+
+
 # --- random masks for the tests ----------------------------------------------------------
 
 DENSITIES = (0.0, 0.01, 0.05, 0.2, 0.5, 0.8, 0.97, 1.0)

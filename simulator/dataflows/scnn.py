@@ -228,9 +228,15 @@ def conv_steps(
     xs = np.arange(w)
     pe = (ys // th)[:, None] * array.pe_cols + (xs // tw)[None, :]
     aphase = ((ys + ph) % sh)[:, None] * sw + ((xs + pw) % sw)[None, :]
-    c_idx, y_idx, x_idx = np.nonzero(ag)
-    key = (pe[y_idx, x_idx] * cg + c_idx) * nph + aphase[y_idx, x_idx]
-    a_nnz = np.bincount(key, minlength=pes * cg * nph).reshape(pes, cg * nph)
+    a_nnz = kernels.scnn_activation_counts(
+        am.view(np.uint8) if am.dtype == bool and am.flags.c_contiguous else am.astype(np.uint8),
+        group * cg,
+        cg,
+        pe,
+        aphase,
+        pes,
+        nph,
+    )
     w_steps = np.ascontiguousarray(
         np.broadcast_to(w_nnz.reshape(n_kc, 1, cg * nph), (n_kc, pes, cg * nph))
     )
