@@ -164,9 +164,20 @@ def activation_planes(task: LayerTask, n: int):
         for _ in range(n):
             yield np.ones(shape, dtype=bool)
         return
-    rng = layer_rng(task.seed, task.layer.name + "/activations")
-    for _ in range(n):
-        yield rng.random(shape) < task.activation_density
+    yield from _random_planes(task.layer.name, task.seed, task.activation_density, shape, n)
+
+
+@functools.lru_cache(maxsize=64)
+def _random_planes(
+    name: str, seed: int, density: float, shape: tuple[int, ...], n: int
+) -> tuple[np.ndarray, ...]:
+    """``n`` i.i.d. activation masks of a layer from its seeded generator, read-only and
+    kept: every array and variant that runs the layer reads the same ones."""
+    rng = layer_rng(seed, name + "/activations")
+    planes = tuple(rng.random(shape) < density for _ in range(n))
+    for p in planes:
+        p.flags.writeable = False
+    return planes
 
 
 def weight_mask(task: LayerTask) -> np.ndarray:
@@ -315,7 +326,8 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         )
     }
     busy_total = np.zeros(array.pes)
-    weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    # the weight side of each conv group, once per mask and Kc (every array with that Kc)
+    weights = _WEIGHTS.setdefault(task.profile, {})
     for n, am in enumerate(activation_planes(task, sampled)):
         if n == 0 and task.variant != "dense":  # bank conflicts measured on the first image
             rng = layer_rng(task.seed, task.layer.name + "/banks")
@@ -323,9 +335,10 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
             stall = np.ascontiguousarray(block_stalls(measured, f, i, array.accumulator_banks))
         acc["nnz_in"] += int(np.count_nonzero(am))
         for g in range(layer.groups):
-            if g not in weights:  # the weight side once per layer, not per image
-                weights[g] = conv_weights(layer, wm, geo, g)
-            w_steps, a_nnz, done, n_kc = conv_steps(layer, wm, am, array, geo, g, weights[g])
+            wkey = (layer, g, geo["kc"])
+            if wkey not in weights:
+                weights[wkey] = conv_weights(layer, wm, geo, g)
+            w_steps, a_nnz, done, n_kc = conv_steps(layer, wm, am, array, geo, g, weights[wkey])
             cycles, busy, slots, products, base = kernels.scnn_schedule(
                 w_steps, a_nnz, np.int64(f), np.int64(i), stall
             )
@@ -403,11 +416,15 @@ def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
 
 
 _SCHEDULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def clear_schedules() -> None:
-    """Forget the simulated schedules (they are kept per mask profile)."""
+    """Forget the simulated schedules and weight counts (kept per mask profile) and the
+    activation masks drawn."""
     _SCHEDULES.clear()
+    _WEIGHTS.clear()
+    _random_planes.cache_clear()
 
 
 def schedule(task: LayerTask, array: ScnnArray) -> dict:
