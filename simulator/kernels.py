@@ -236,6 +236,27 @@ def pe_column_entries(m, pes, index_bits):
 
 
 @njit(cache=True, nogil=True)
+def scnn_weight_counts(wm, first, filters, kc, phase_map, phases):
+    """Nonzero weights of filters ``first .. first + filters - 1`` of ``wm`` (uint8
+    ``(K, C, R, S)``): per output-channel group of ``kc`` filters and (channel x stride
+    phase ``phase_map[r, s]``), int64 ``(ceil(filters / kc), C * phases)``; and per
+    (channel, r, s) over all those filters, int64 ``(C, R, S)``."""
+    _, n_c, n_r, n_s = wm.shape
+    n_kc = (filters + kc - 1) // kc
+    w_nnz = np.zeros((n_kc, n_c * phases), dtype=np.int64)
+    wsum = np.zeros((n_c, n_r, n_s), dtype=np.int64)
+    for k in range(filters):
+        g = k // kc
+        for c in range(n_c):
+            for r in range(n_r):
+                for s in range(n_s):
+                    if wm[first + k, c, r, s]:
+                        w_nnz[g, c * phases + phase_map[r, s]] += 1
+                        wsum[c, r, s] += 1
+    return w_nnz, wsum
+
+
+@njit(cache=True, nogil=True)
 def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases):
     """Nonzero activations per (PE, channel x stride phase) of channels ``first ..
     first + channels - 1`` of ``am`` (uint8 ``(C, H, W)``): pixel (y, x) belongs to PE
@@ -438,6 +459,7 @@ def warm_up() -> None:
     entries, _ = pe_column_entries(m, np.int64(1), four)
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
     one = np.zeros((1, 1), dtype=np.int64)
+    scnn_weight_counts(np.ones((1, 1, 1, 1), dtype=np.uint8), 0, 1, 1, one, 1)
     scnn_activation_counts(np.ones((1, 1, 1), dtype=np.uint8), 0, 1, one, one, 1, 1)
     scnn_bank_stalls(
         np.ones((1, 1, 1, 1), dtype=np.uint8),

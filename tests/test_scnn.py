@@ -366,3 +366,20 @@ def test_activation_counts_kernel_equals_twin(data, shape, pes, phases):
     got = kernels.scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases)
     want = twins.scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases)
     assert np.array_equal(got, want)
+
+
+@given(
+    data=st.data(),
+    shape=st.tuples(st.integers(1, 12), st.integers(1, 5), st.integers(1, 4), st.integers(1, 4)),
+    phases=st.integers(1, 4),
+)
+def test_weight_counts_kernel_equals_twin(data, shape, phases):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    wm = (rng.random(shape) < 0.4).astype(np.uint8)
+    first = data.draw(st.integers(0, shape[0] - 1))
+    filters = data.draw(st.integers(1, shape[0] - first))
+    kc = data.draw(st.integers(1, filters))
+    phase_map = rng.integers(0, phases, size=shape[2:]).astype(np.int64)
+    got = kernels.scnn_weight_counts(wm, first, filters, kc, phase_map, phases)
+    want = twins.scnn_weight_counts(wm, first, filters, kc, phase_map, phases)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

@@ -179,6 +179,14 @@ def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases) 
     return np.bincount(key, minlength=pes * channels * phases).reshape(pes, channels * phases)
 
 
+def scnn_weight_counts(wm, first, filters, kc, phase_map, phases):
+    """Twin of ``kernels.scnn_weight_counts``: segment sums over filters, then phases."""
+    wg = wm[first : first + filters].astype(np.int64)
+    per_group = np.add.reduceat(wg, np.arange(0, filters, kc), axis=0)  # (n_kc, C, R, S)
+    w_nnz = np.stack([per_group[:, :, phase_map == k].sum(axis=2) for k in range(phases)], -1)
+    return w_nnz.reshape(per_group.shape[0], -1), wg.sum(axis=0)
+
+
 # --- random masks for the tests ----------------------------------------------------------
 
 DENSITIES = (0.0, 0.01, 0.05, 0.2, 0.5, 0.8, 0.97, 1.0)

@@ -185,28 +185,24 @@ def weight_mask(task: LayerTask) -> np.ndarray:
     layer = task.layer
     if task.variant == "dense":
         return np.ones(layer.weight_shape, dtype=bool)
-    return np.asarray(task.profile.gemm, dtype=bool).reshape(layer.weight_shape)
+    return task.profile.gemm.view(bool).reshape(layer.weight_shape)
 
 
 def conv_weights(layer, wm: np.ndarray, geo: dict, group: int) -> tuple[np.ndarray, np.ndarray]:
     """The weight side of a conv group, the same for every image: nonzero weights per
     output-channel group, input channel and stride phase ``(n_kc, cg * phases)``, and
-    the nonzero weights per (input channel, r, s) over all output channels."""
+    the nonzero weights per (input channel, r, s) over all output channels
+    (:func:`simulator.kernels.scnn_weight_counts`)."""
     r, s = layer.kernel_hw
     sh, sw = layer.stride_hw
     dh, dw = layer.dilation_hw
-    cg = layer.in_channels // layer.groups
     kg = layer.out_channels // layer.groups
-    nph = geo["phases"]
-    wg = wm[group * kg : (group + 1) * kg]  # (kg, cg, R, S)
-    # weights: per output-channel group, channel and phase ((r d) mod stride)
-    starts = np.arange(0, kg, geo["kc"])
-    per_group = np.add.reduceat(wg, starts, axis=0, dtype=np.int64)  # (n_kc, cg, R, S)
+    # a weight's stride phase: ((r d) mod stride) in each direction
     wphase = ((np.arange(r) * dh) % sh)[:, None] * sw + ((np.arange(s) * dw) % sw)[None, :]
-    w_nnz = np.zeros((starts.size, cg, nph), dtype=np.int64)
-    for k in range(nph):
-        w_nnz[:, :, k] = per_group[:, :, wphase == k].sum(axis=2)
-    return w_nnz.reshape(starts.size, cg * nph), per_group.sum(axis=0)
+    u8 = wm.view(np.uint8) if wm.dtype == bool and wm.flags.c_contiguous else wm.astype(np.uint8)
+    return kernels.scnn_weight_counts(
+        u8, group * kg, kg, geo["kc"], wphase.astype(np.int64), geo["phases"]
+    )
 
 
 def conv_steps(
