@@ -245,14 +245,20 @@ def scnn_weight_counts(wm, first, filters, kc, phase_map, phases):
     n_kc = (filters + kc - 1) // kc
     w_nnz = np.zeros((n_kc, n_c * phases), dtype=np.int64)
     wsum = np.zeros((n_c, n_r, n_s), dtype=np.int64)
-    for k in range(filters):
-        g = k // kc
+    crs = n_c * n_r * n_s
+    flat = wm.reshape(wm.shape[0], crs)
+    per_group = np.zeros(crs, dtype=np.int64)
+    for g in range(n_kc):
+        per_group[:] = 0
+        for k in range(first + g * kc, first + min(filters, (g + 1) * kc)):
+            for j in range(crs):  # a filter's weights, contiguous: vectorised adds
+                per_group[j] += flat[k, j]
         for c in range(n_c):
             for r in range(n_r):
                 for s in range(n_s):
-                    if wm[first + k, c, r, s]:
-                        w_nnz[g, c * phases + phase_map[r, s]] += 1
-                        wsum[c, r, s] += 1
+                    v = per_group[(c * n_r + r) * n_s + s]
+                    w_nnz[g, c * phases + phase_map[r, s]] += v
+                    wsum[c, r, s] += v
     return w_nnz, wsum
 
 
@@ -267,8 +273,7 @@ def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases):
     for c in range(channels):
         for y in range(n_h):
             for x in range(n_w):
-                if am[first + c, y, x]:
-                    out[pe_map[y, x], c * phases + phase_map[y, x]] += 1
+                out[pe_map[y, x], c * phases + phase_map[y, x]] += am[first + c, y, x]
     return out
 
 

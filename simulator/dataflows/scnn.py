@@ -270,10 +270,8 @@ def bank_stall_samples(
     cg = layer.in_channels // layer.groups
     kg = layer.out_channels // layer.groups
     n_kc = -(-kg // geo["kc"])
-    bounds = (n_kc, cg, array.pe_rows, array.pe_cols)
-    steps = np.array(
-        [[int(rng.integers(b)) for b in bounds] for _ in range(SAMPLED_STEPS)], dtype=np.int64
-    )
+    bounds = np.array((n_kc, cg, array.pe_rows, array.pe_cols), dtype=np.int64)
+    steps = rng.integers(0, bounds, size=(SAMPLED_STEPS, 4), dtype=np.int64)
     geom = np.array(
         (
             geo["kc"],
