@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from simulator.dataflows.eie import clear_schedules
+from simulator.dataflows import eie, scnn
 from simulator.hwconfig import builtin_platforms, load_platform
 from simulator.masks import Pruning
 from simulator.simulate import prepare_profiles, simulate_network
@@ -52,7 +52,8 @@ def main() -> None:
     platforms = [load_platform(n) for n in builtin_platforms()]
 
     def run_all() -> dict[str, float]:
-        clear_schedules()  # time the simulation itself, not the cache of an earlier run
+        eie.clear_schedules()  # time the simulation itself, not the cache of an earlier run
+        scnn.clear_schedules()
         out = {}
         for p in platforms:
             t0 = time.perf_counter()

@@ -9,7 +9,8 @@ In one run, interleaved (A B A B ...), after one warm-up pass of each:
 - B: every built-in profile as shipped, the memo of mappings and tilings cleared
   before every pass, so each pass searches every layer afresh;
 - C: the whole library call behind ``prunesim estimate resnet50 --platform all``
-  (``estimate_network``: masks generated, profiled and simulated), memo cleared;
+  (``estimate_network``: masks generated, profiled and simulated), memo and the SCNN
+  engine's kept activation masks cleared;
 - D: the same call with today's engine (A's profiles).
 
 A and B simulate the same mask profiles (dense, filter-pruned, non-structured and
@@ -30,6 +31,7 @@ from dataclasses import replace
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from simulator.dataflows.scnn import clear_schedules
 from simulator.hwconfig import builtin_platforms, load_platform
 from simulator.mapping import clear_memo, map_gemm
 from simulator.masks import Pruning
@@ -85,9 +87,11 @@ def main() -> None:
 
     def pass_c() -> None:
         clear_memo()
+        clear_schedules()  # the SCNN engine's drawn activation masks too
         estimate_network(net, shipped, pruning)
 
     def pass_d() -> None:
+        clear_schedules()
         estimate_network(net, today, pruning)
 
     pass_a(), pass_b(), pass_c(), pass_d()  # warm-up: imports, numba caches

@@ -236,29 +236,32 @@ def pe_column_entries(m, pes, index_bits):
 
 
 @njit(cache=True, nogil=True)
-def scnn_weight_counts(wm, first, filters, kc, phase_map, phases):
-    """Nonzero weights of filters ``first .. first + filters - 1`` of ``wm`` (uint8
-    ``(K, C, R, S)``): per output-channel group of ``kc`` filters and (channel x stride
-    phase ``phase_map[r, s]``), int64 ``(ceil(filters / kc), C * phases)``; and per
-    (channel, r, s) over all those filters, int64 ``(C, R, S)``."""
-    _, n_c, n_r, n_s = wm.shape
-    n_kc = (filters + kc - 1) // kc
-    w_nnz = np.zeros((n_kc, n_c * phases), dtype=np.int64)
-    wsum = np.zeros((n_c, n_r, n_s), dtype=np.int64)
+def scnn_weight_counts(wm, kg, kc, phase_map, phases):
+    """Nonzero weights of ``wm`` (uint8 ``(K, Cg, R, S)``, conv groups of ``kg``
+    filters each): per conv group, output-channel group of ``kc`` filters and (channel x
+    stride phase ``phase_map[r, s]``), int64 ``(K / kg, ceil(kg / kc), Cg * phases)``;
+    and per (channel of the whole layer, r, s) over its group's filters, int64
+    ``(K / kg * Cg, R, S)``."""
+    n_k, n_c, n_r, n_s = wm.shape
+    groups = n_k // kg
+    n_kc = (kg + kc - 1) // kc
+    w_nnz = np.zeros((groups, n_kc, n_c * phases), dtype=np.int64)
+    wsum = np.zeros((groups * n_c, n_r, n_s), dtype=np.int64)
     crs = n_c * n_r * n_s
-    flat = wm.reshape(wm.shape[0], crs)
+    flat = wm.reshape(n_k, crs)
     per_group = np.zeros(crs, dtype=np.int64)
-    for g in range(n_kc):
-        per_group[:] = 0
-        for k in range(first + g * kc, first + min(filters, (g + 1) * kc)):
-            for j in range(crs):  # a filter's weights, contiguous: vectorised adds
-                per_group[j] += flat[k, j]
-        for c in range(n_c):
-            for r in range(n_r):
-                for s in range(n_s):
-                    v = per_group[(c * n_r + r) * n_s + s]
-                    w_nnz[g, c * phases + phase_map[r, s]] += v
-                    wsum[c, r, s] += v
+    for g in range(groups):
+        for gk in range(n_kc):
+            per_group[:] = 0
+            for k in range(g * kg + gk * kc, g * kg + min(kg, (gk + 1) * kc)):
+                for j in range(crs):  # a filter's weights, contiguous: vectorised adds
+                    per_group[j] += flat[k, j]
+            for c in range(n_c):
+                for r in range(n_r):
+                    for s in range(n_s):
+                        v = per_group[(c * n_r + r) * n_s + s]
+                        w_nnz[g, gk, c * phases + phase_map[r, s]] += v
+                        wsum[g * n_c + c, r, s] += v
     return w_nnz, wsum
 
 
@@ -376,13 +379,14 @@ def scnn_bank_stalls(wm, am, steps, geom, f, i, banks, budget):
 
 
 @njit(cache=True, nogil=True)
-def scnn_schedule(w_nnz, a_nnz, f, i, stall):
+def scnn_schedule(w_nnz, a_nnz, a_of, f, i, stall):
     """Cycles of an SCNN-style PE array (Parashar et al., ISCA 2017) over barrier groups.
 
     ``w_nnz[g, p, c]``: nonzero weights PE ``p`` multiplies in step ``c`` of barrier
     group ``g`` (for a convolution, the same for every PE: an output-channel group's
-    weights of one input channel and stride phase); ``a_nnz[p, c]``: the nonzero
-    activations PE ``p`` holds for step ``c``. A PE takes the Cartesian product of
+    weights of one input channel and stride phase); ``a_nnz[a_of[g], p, c]``: the
+    nonzero activations PE ``p`` holds for step ``c`` of barrier group ``g`` (a conv
+    group's channels, shared by its output-channel groups). A PE takes the Cartesian product of
     vectors of ``f`` weights and ``i`` activations, one pair of vectors per cycle:
     ``ceil(w / f) * ceil(a / i)`` cycles, plus ``stall[n]`` cycles for each pair whose
     product count is ``n`` (accumulator-bank conflicts; ``stall`` has ``f * i + 1``
@@ -404,7 +408,7 @@ def scnn_schedule(w_nnz, a_nnz, f, i, stall):
             t = 0.0
             for c in range(n_c):
                 w = w_nnz[g, p, c]
-                a = a_nnz[p, c]
+                a = a_nnz[a_of[g], p, c]
                 if w == 0 or a == 0:
                     continue
                 qf, rf = w // f, w % f
@@ -464,7 +468,7 @@ def warm_up() -> None:
     entries, _ = pe_column_entries(m, np.int64(1), four)
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
     one = np.zeros((1, 1), dtype=np.int64)
-    scnn_weight_counts(np.ones((1, 1, 1, 1), dtype=np.uint8), 0, 1, 1, one, 1)
+    scnn_weight_counts(np.ones((1, 1, 1, 1), dtype=np.uint8), 1, 1, one, 1)
     scnn_activation_counts(np.ones((1, 1, 1), dtype=np.uint8), 0, 1, one, one, 1, 1)
     scnn_bank_stalls(
         np.ones((1, 1, 1, 1), dtype=np.uint8),
@@ -478,7 +482,8 @@ def warm_up() -> None:
     )
     scnn_schedule(
         np.ones((1, 1, 1), dtype=np.int64),
-        np.ones((1, 1), dtype=np.int64),
+        np.ones((1, 1, 1), dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
         four,
         four,
         np.zeros(17),

@@ -40,8 +40,9 @@ def schedules(draw):
 @given(schedules())
 def test_schedule_kernel_matches_its_twin(case):
     w, a, f, i, stall = case
-    got = kernels.scnn_schedule(w, a, np.int64(f), np.int64(i), stall)
-    want = twins.scnn_schedule(w, a, f, i, stall)
+    a_of = np.zeros(w.shape[0], dtype=np.int64)
+    got = kernels.scnn_schedule(w, a[None], a_of, np.int64(f), np.int64(i), stall)
+    want = twins.scnn_schedule(w, a[None], a_of, f, i, stall)
     assert got[0] == pytest.approx(want[0])
     np.testing.assert_allclose(got[1], want[1])
     for g, t in zip(got[2:], want[2:], strict=True):
@@ -54,7 +55,7 @@ def test_schedule_kernel_matches_its_twin(case):
 def test_no_pe_finishes_before_its_share_of_entries(case):
     w, a, f, i, stall = case
     total, busy, _slots, products, _base = kernels.scnn_schedule(
-        w, a, np.int64(f), np.int64(i), stall
+        w, a[None], np.zeros(w.shape[0], dtype=np.int64), np.int64(f), np.int64(i), stall
     )
     share = np.array(
         [
@@ -167,10 +168,11 @@ def test_steps_cover_every_nonzero_once(case):
     geo = conv_geometry(layer, TINY.scnn)
     cg = layer.in_channels // layer.groups
     kg = layer.out_channels // layer.groups
+    w_steps, a_steps, a_of, _, n_kc = conv_steps(layer, mask, acts, TINY.scnn, geo)
+    assert a_of.tolist() == [g for g in range(layer.groups) for _ in range(n_kc)]
     for g in range(layer.groups):
-        w_steps, a_nnz, _, _ = conv_steps(layer, mask, acts, TINY.scnn, geo, g)
-        assert a_nnz.sum() == acts[g * cg : (g + 1) * cg].sum()
-        assert w_steps[:, 0, :].sum() == mask[g * kg : (g + 1) * kg].sum()
+        assert a_steps[g].sum() == acts[g * cg : (g + 1) * cg].sum()
+        assert w_steps[a_of == g, 0, :].sum() == mask[g * kg : (g + 1) * kg].sum()
 
 
 def test_bank_stalls_match_a_monte_carlo_of_uniform_hashing():
@@ -375,11 +377,11 @@ def test_activation_counts_kernel_equals_twin(data, shape, pes, phases):
 )
 def test_weight_counts_kernel_equals_twin(data, shape, phases):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    wm = (rng.random(shape) < 0.4).astype(np.uint8)
-    first = data.draw(st.integers(0, shape[0] - 1))
-    filters = data.draw(st.integers(1, shape[0] - first))
-    kc = data.draw(st.integers(1, filters))
+    groups = data.draw(st.integers(1, 3))
+    wm = (rng.random((shape[0] * groups, *shape[1:])) < 0.4).astype(np.uint8)
+    kg = shape[0]
+    kc = data.draw(st.integers(1, kg))
     phase_map = rng.integers(0, phases, size=shape[2:]).astype(np.int64)
-    got = kernels.scnn_weight_counts(wm, first, filters, kc, phase_map, phases)
-    want = twins.scnn_weight_counts(wm, first, filters, kc, phase_map, phases)
+    got = kernels.scnn_weight_counts(wm, kg, kc, phase_map, phases)
+    want = twins.scnn_weight_counts(wm, kg, kc, phase_map, phases)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

@@ -179,12 +179,18 @@ def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases) 
     return np.bincount(key, minlength=pes * channels * phases).reshape(pes, channels * phases)
 
 
-def scnn_weight_counts(wm, first, filters, kc, phase_map, phases):
-    """Twin of ``kernels.scnn_weight_counts``: segment sums over filters, then phases."""
-    wg = wm[first : first + filters].astype(np.int64)
-    per_group = np.add.reduceat(wg, np.arange(0, filters, kc), axis=0)  # (n_kc, C, R, S)
-    w_nnz = np.stack([per_group[:, :, phase_map == k].sum(axis=2) for k in range(phases)], -1)
-    return w_nnz.reshape(per_group.shape[0], -1), wg.sum(axis=0)
+def scnn_weight_counts(wm, kg, kc, phase_map, phases):
+    """Twin of ``kernels.scnn_weight_counts``: per conv group, segment sums over
+    filters, then over the phases."""
+    n_k, n_c = wm.shape[:2]
+    out, sums = [], []
+    for g in range(n_k // kg):
+        wg = wm[g * kg : (g + 1) * kg].astype(np.int64)
+        per_group = np.add.reduceat(wg, np.arange(0, kg, kc), axis=0)  # (n_kc, Cg, R, S)
+        w = np.stack([per_group[:, :, phase_map == k].sum(axis=2) for k in range(phases)], -1)
+        out.append(w.reshape(per_group.shape[0], n_c * phases))
+        sums.append(wg.sum(axis=0))
+    return np.stack(out), np.concatenate(sums)
 
 
 # --- random masks for the tests ----------------------------------------------------------
@@ -424,7 +430,9 @@ def scalesim_write_words(demand: np.ndarray, total_bytes: int, line: int) -> int
 # --- SCNN ------------------------------------------------------------------------------
 
 
-def scnn_schedule(w_nnz: np.ndarray, a_nnz: np.ndarray, f: int, i: int, stall: np.ndarray):
+def scnn_schedule(
+    w_nnz: np.ndarray, a_nnz: np.ndarray, a_of: np.ndarray, f: int, i: int, stall: np.ndarray
+):
     """Twin of ``kernels.scnn_schedule``, block by block: every PE walks its steps,
     splitting ``w`` weights into vectors of ``f`` and ``a`` activations into vectors of
     ``i``; a vector pair of ``n`` products takes ``1 + stall[n]`` cycles; each barrier
@@ -440,7 +448,7 @@ def scnn_schedule(w_nnz: np.ndarray, a_nnz: np.ndarray, f: int, i: int, stall: n
         for p in range(pes):
             t = 0.0
             for c in range(steps):
-                w, a = int(w_nnz[g, p, c]), int(a_nnz[p, c])
+                w, a = int(w_nnz[g, p, c]), int(a_nnz[a_of[g], p, c])
                 wv = [min(f, w - s) for s in range(0, w, f)]
                 av = [min(i, a - s) for s in range(0, a, i)]
                 for x in wv:

@@ -188,20 +188,19 @@ def weight_mask(task: LayerTask) -> np.ndarray:
     return task.profile.gemm.view(bool).reshape(layer.weight_shape)
 
 
-def conv_weights(layer, wm: np.ndarray, geo: dict, group: int) -> tuple[np.ndarray, np.ndarray]:
-    """The weight side of a conv group, the same for every image: nonzero weights per
-    output-channel group, input channel and stride phase ``(n_kc, cg * phases)``, and
-    the nonzero weights per (input channel, r, s) over all output channels
-    (:func:`simulator.kernels.scnn_weight_counts`)."""
+def conv_weights(layer, wm: np.ndarray, geo: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The weight side of a convolution, the same for every image: nonzero weights per
+    conv group, output-channel group and (input channel x stride phase) ``(groups,
+    n_kc, cg * phases)``, and per (input channel, r, s) over its group's output
+    channels ``(C, R, S)`` (:func:`simulator.kernels.scnn_weight_counts`)."""
     r, s = layer.kernel_hw
     sh, sw = layer.stride_hw
     dh, dw = layer.dilation_hw
-    kg = layer.out_channels // layer.groups
     # a weight's stride phase: ((r d) mod stride) in each direction
     wphase = ((np.arange(r) * dh) % sh)[:, None] * sw + ((np.arange(s) * dw) % sw)[None, :]
     u8 = wm.view(np.uint8) if wm.dtype == bool and wm.flags.c_contiguous else wm.astype(np.uint8)
     return kernels.scnn_weight_counts(
-        u8, group * kg, kg, geo["kc"], wphase.astype(np.int64), geo["phases"]
+        u8, layer.out_channels // layer.groups, geo["kc"], wphase.astype(np.int64), geo["phases"]
     )
 
 
@@ -211,45 +210,48 @@ def conv_steps(
     am: np.ndarray,
     array: ScnnArray,
     geo: dict,
-    group: int,
     weights: tuple[np.ndarray, np.ndarray] | None = None,
 ):
-    """Per conv group: ``w_nnz[kc_group, PE, step]`` and ``a_nnz[PE, step]`` (steps are
-    input channel x stride phase) and the MACs that land on an output; ``weights`` is
-    :func:`conv_weights` of the group where already known."""
+    """Every conv group's steps, for :func:`simulator.kernels.scnn_schedule`:
+    ``w_steps[groups * n_kc, PE, step]`` (output-channel groups, conv group by conv
+    group), ``a_steps[groups, PE, step]`` (steps are a group's input channels x stride
+    phases) and ``a_of`` (the conv group of each barrier group); also the MACs that
+    land on an output and ``n_kc``. ``weights`` is :func:`conv_weights` where known."""
     r, s = layer.kernel_hw
     sh, sw = layer.stride_hw
     dh, dw = layer.dilation_hw
     ph, pw = layer.padding_hw
     p, q = layer.output_hw
     h, w = layer.input_hw
-    cg = layer.in_channels // layer.groups
+    groups = layer.groups
+    cg = layer.in_channels // groups
     nph = geo["phases"]
     pes = array.pes
-    ag = am[group * cg : (group + 1) * cg]  # (cg, H, W)
-    w_nnz, wsum = weights if weights is not None else conv_weights(layer, wm, geo, group)
-    n_kc = w_nnz.shape[0]
+    w_nnz, wsum = weights if weights is not None else conv_weights(layer, wm, geo)
+    n_kc = w_nnz.shape[1]
     # activations: per PE (planar tile), channel and phase ((y + pad) mod stride)
     th, tw = geo["tile"]
     ys = np.arange(h)
     xs = np.arange(w)
     pe = (ys // th)[:, None] * array.pe_cols + (xs // tw)[None, :]
     aphase = ((ys + ph) % sh)[:, None] * sw + ((xs + pw) % sw)[None, :]
-    a_nnz = kernels.scnn_activation_counts(
+    a_all = kernels.scnn_activation_counts(
         am.view(np.uint8) if am.dtype == bool and am.flags.c_contiguous else am.astype(np.uint8),
-        group * cg,
-        cg,
+        0,
+        layer.in_channels,
         pe,
         aphase,
         pes,
         nph,
     )
+    a_steps = np.ascontiguousarray(a_all.reshape(pes, groups, cg * nph).transpose(1, 0, 2))
     w_steps = np.ascontiguousarray(
-        np.broadcast_to(w_nnz.reshape(n_kc, 1, cg * nph), (n_kc, pes, cg * nph))
+        np.broadcast_to(w_nnz.reshape(groups * n_kc, 1, cg * nph), (groups * n_kc, pes, cg * nph))
     )
+    a_of = np.repeat(np.arange(groups, dtype=np.int64), n_kc)
     # MACs that land on an output: correlate the masks
-    padded = np.zeros((cg, h + 2 * ph, w + 2 * pw), dtype=bool)
-    padded[:, ph : ph + h, pw : pw + w] = ag
+    padded = np.zeros((layer.in_channels, h + 2 * ph, w + 2 * pw), dtype=bool)
+    padded[:, ph : ph + h, pw : pw + w] = am
     done = 0
     for i in range(r):
         for j in range(s):
@@ -257,7 +259,7 @@ def conv_steps(
                 :, i * dh : i * dh + (p - 1) * sh + 1 : sh, j * dw : j * dw + (q - 1) * sw + 1 : sw
             ]
             done += int(wsum[:, i, j] @ window.sum(axis=(1, 2), dtype=np.int64))
-    return w_steps, a_nnz, done, n_kc
+    return w_steps, a_steps, a_of, done, n_kc
 
 
 def bank_stall_samples(
@@ -328,28 +330,28 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
             measured = bank_stall_samples(layer, wm, am, array, geo, rng)
             stall = np.ascontiguousarray(block_stalls(measured, f, i, array.accumulator_banks))
         acc["nnz_in"] += int(np.count_nonzero(am))
-        for g in range(layer.groups):
-            wkey = (layer, g, geo["kc"])
-            if wkey not in weights:
-                weights[wkey] = conv_weights(layer, wm, geo, g)
-            w_steps, a_nnz, done, n_kc = conv_steps(layer, wm, am, array, geo, g, weights[wkey])
-            cycles, busy, slots, products, base = kernels.scnn_schedule(
-                w_steps, a_nnz, np.int64(f), np.int64(i), stall
-            )
-            kg = layer.out_channels // layer.groups
-            halo_cycles = geo["halo"] * kg  # sum over groups of halo x Kc_g
-            acc["cycles"] += cycles + halo_cycles
-            acc["halo_cycles"] += halo_cycles
-            acc["halo_psums"] += geo["halo"] * kg * array.pes
-            acc["base"] += int(base.sum())
-            acc["slots"] += int(slots.sum())
-            acc["products"] += int(products.sum())
-            acc["done"] += done
-            # activation vectors read once per output-channel group, weights once per
-            # activation vector (input stationary)
-            acc["act_reads"] += n_kc * int(a_nnz.sum())
-            acc["wfifo_reads"] += int((w_steps[:, 0, :] * (-(-a_nnz // i)).sum(axis=0)).sum())
-            busy_total += busy
+        wkey = (layer, geo["kc"])
+        if wkey not in weights:
+            weights[wkey] = conv_weights(layer, wm, geo)
+        w_steps, a_steps, a_of, done, n_kc = conv_steps(layer, wm, am, array, geo, weights[wkey])
+        cycles, busy, slots, products, base = kernels.scnn_schedule(
+            w_steps, a_steps, a_of, np.int64(f), np.int64(i), stall
+        )
+        kg = layer.out_channels // layer.groups
+        halo_cycles = geo["halo"] * kg * layer.groups  # per conv group: halo x its Kc's
+        acc["cycles"] += cycles + halo_cycles
+        acc["halo_cycles"] += halo_cycles
+        acc["halo_psums"] += halo_cycles * array.pes
+        acc["base"] += int(base.sum())
+        acc["slots"] += int(slots.sum())
+        acc["products"] += int(products.sum())
+        acc["done"] += done
+        # activation vectors read once per output-channel group, weights once per
+        # activation vector (input stationary)
+        acc["act_reads"] += n_kc * int(a_steps.sum())
+        vectors = (-(-a_steps // i)).sum(axis=1)  # (groups, steps): vectors over the PEs
+        acc["wfifo_reads"] += int((w_steps[:, 0, :] * vectors[a_of]).sum())
+        busy_total += busy
     scale = n_img / sampled
     out = {k: v * scale for k, v in acc.items()}
     out["busy_sum"] = float(busy_total.sum()) * scale
@@ -386,7 +388,7 @@ def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
             active = (rng.random(n) < task.activation_density).astype(np.int64)
         a_nnz = np.ascontiguousarray(np.broadcast_to(active, (pes, n)))
         cycles, busy, slots, products, base = kernels.scnn_schedule(
-            w_steps, a_nnz, np.int64(f), np.int64(i), stall
+            w_steps, a_nnz[None], np.zeros(1, dtype=np.int64), np.int64(f), np.int64(i), stall
         )
         acc["cycles"] += cycles
         acc["base"] += int(base.sum())
