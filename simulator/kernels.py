@@ -202,7 +202,7 @@ def eie_schedule(entries, active, fifo_depth):
 
 
 @njit(cache=True, nogil=True)
-def pe_column_entries(m, pes, index_bits):
+def pe_column_entries(m, pes, index_bits, row_nnz):
     """Stored entries of each PE's slice of each column, rows interleaved over PEs.
 
     Row ``i`` of every group belongs to PE ``i % pes`` as its local row ``i // pes``;
@@ -210,7 +210,8 @@ def pe_column_entries(m, pes, index_bits):
     zeros of its local rows before a kept entry costs ``k >> index_bits`` fillers).
     Returns ``(entries, kept)``: ``entries[k, g * cols + c]`` counts PE ``k``'s kept
     values and fillers in column ``c`` of group ``g``; ``kept[g * cols + c]`` the
-    column's kept values over all PEs.
+    column's kept values over all PEs. ``row_nnz[g * rows + i]`` (the mask's kept
+    entries per row) lets rows that keep nothing be skipped unread.
     """
     n_groups, n_rows, n_cols = m.shape
     entries = np.zeros((pes, n_groups * n_cols), dtype=np.int64)
@@ -224,6 +225,9 @@ def pe_column_entries(m, pes, index_bits):
                 last[c] = -1
             local = 0
             for i in range(k, n_rows, pes):
+                if row_nnz[g * n_rows + i] == 0:  # e.g. a pruned filter
+                    local += 1
+                    continue
                 n = _row_positions(m, g, i, pos)
                 for t in range(n):
                     c = pos[t]
@@ -465,7 +469,7 @@ def warm_up() -> None:
     block_counts(m, np.int64(2), np.int64(2))
     group_max(m, np.int64(2))
     nm_keep(np.zeros((1, 2)), np.int64(1))
-    entries, _ = pe_column_entries(m, np.int64(1), four)
+    entries, _ = pe_column_entries(m, np.int64(1), four, np.full(2, 2, dtype=np.int64))
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
     one = np.zeros((1, 1), dtype=np.int64)
     scnn_weight_counts(np.ones((1, 1, 1, 1), dtype=np.uint8), 1, 1, one, 1)

@@ -90,7 +90,9 @@ def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, np.ndarr
     # reported over the PEs that hold rows; utilization over all of them).
     pes = min(pes, rows)
     if task.variant == "sparse":
-        entries, kept = kernels.pe_column_entries(task.profile.gemm, pes, task.index_bits)
+        entries, kept = kernels.pe_column_entries(
+            task.profile.gemm, pes, task.index_bits, task.profile.line_nnz("row")
+        )
         col_entries = entries.sum(axis=0)
         pe_entries = entries.sum(axis=1)
     else:  # a dense block: PE k holds ceil((rows - k) / pes) rows of every column, no fillers

@@ -373,7 +373,12 @@ def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         gemm = np.ones((g.groups, g.rows, g.cols), dtype=np.uint8)
     else:
         gemm = task.profile.gemm
-    entries, kept = kernels.pe_column_entries(gemm, np.int64(pes), np.int64(63))
+    row_nnz = (
+        np.full(g.groups * g.rows, g.cols, dtype=np.int64)
+        if task.variant == "dense"
+        else task.profile.line_nnz("row")
+    )
+    entries, kept = kernels.pe_column_entries(gemm, np.int64(pes), np.int64(63), row_nnz)
     n = g.groups * g.cols
     rng = layer_rng(task.seed, task.layer.name + "/activations")
     f, i = array.weight_vector, array.activation_vector
