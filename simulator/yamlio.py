@@ -267,6 +267,8 @@ def read_yaml(path: str | Path) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
+        if "maximum nesting depth" in problem:  # libyaml >= 0.2.5 stops at 1,000 levels
+            problem = f"file refused: nested more than {MAX_YAML_DEPTH} levels deep"
         raise ConfigError(str(path), f"not valid YAML{where}: {shown(problem, 160)}") from None
     except RecursionError:
         raise ConfigError(str(path), "not valid YAML: nested too deeply") from None
