@@ -11,16 +11,17 @@ import pytest
 
 from simulator import kernels
 from simulator.cost import price
-from simulator.dataflows import LayerTask, run_eie, run_roofline, run_systolic
+from simulator.dataflows import run_eie, run_roofline, run_systolic
 from simulator.dataflows.systolic import systolic_cycles
 from simulator.errors import ConfigError
-from simulator.formats import profile_gemm, profile_mask
+from simulator.formats import profile_mask
 from simulator.hwconfig import load_platform, platform_from_dict
 from simulator.layers import Conv2d, GemmView, Linear
 from simulator.masks import Pruning, generate_mask
 from simulator.simulate import prepare_profiles, simulate_layer, simulate_network
 from simulator.validate import table
 from simulator.workloads import Network, load_network
+from tests.tasks import task
 
 DRAM = {
     "name": "dram",
@@ -59,21 +60,6 @@ def systolic(rows=2, cols=2, dataflow="ws", gating=False, buffer_bytes=1e9, **ex
             "memory": [DRAM, {**BUF, "size_bytes": buffer_bytes}],
             "energy": {"mac_pj": {"int8": 0.5}},
         }
-    )
-
-
-def task(layer, mask=None, variant="dense", wb=8, ab=8, ib=4, ad=1.0):
-    g = layer.gemm
-    m = np.ones(layer.weight_shape, bool) if mask is None else mask
-    prof = profile_gemm(np.ascontiguousarray(m.reshape(g.groups, g.rows, g.cols), np.uint8))
-    return LayerTask(
-        layer=layer,
-        profile=prof,
-        variant=variant,
-        weight_bits=wb,
-        index_bits=ib,
-        activation_bits=ab,
-        activation_density=ad,
     )
 
 

@@ -20,6 +20,7 @@ from simulator.hwconfig import load_platform, platform_from_dict
 from simulator.layers import Conv2d, Linear
 from simulator.simulate import engine
 from tests import twins
+from tests.tasks import task
 
 SCNN = load_platform("scnn")
 
@@ -189,16 +190,7 @@ def test_fc_runs_at_a_quarter_of_peak_when_dense():
     """SCNN's fully connected mapping: one activation against F weights per cycle, so a
     dense layer on a 4 x 4 array reaches at most 25% of peak (the paper's figure)."""
     layer = Linear(name="fc", in_features=256, out_features=512)
-    mask = np.ones(layer.weight_shape, dtype=bool)
-    task = LayerTask(
-        layer=layer,
-        profile=profile_mask(layer, mask),
-        variant="dense",
-        weight_bits=16,
-        index_bits=4,
-        activation_bits=16,
-    )
-    c = run_scnn(task, SCNN)
+    c = run_scnn(task(layer, wb=16, ab=16), SCNN)
     assert c.macs_done == layer.macs
     assert c.pe_utilization == pytest.approx(0.25, rel=0.01)
 
@@ -214,38 +206,22 @@ def test_sparse_engines_pick_the_engine_per_layer_kind():
     conv = Conv2d(name="c", in_channels=8, out_channels=8, kernel_hw=(3, 3), input_hw=(8, 8))
     fc = Linear(name="f", in_features=64, out_features=64)
     for layer, want in ((conv, "scnn"), (fc, "eie")):
-        mask = np.ones(layer.weight_shape, dtype=bool)
-        task = LayerTask(
-            layer=layer,
-            profile=profile_mask(layer, mask),
-            variant="sparse",
-            weight_bits=16,
-            index_bits=4,
-            activation_bits=16,
-        )
-        assert engine(p, "sparse")(task).engine.startswith(want)
-        assert engine(p, "dense")(task).engine.startswith("scnn")
+        t = task(layer, variant="sparse", wb=16, ab=16)
+        assert engine(p, "sparse")(t).engine.startswith(want)
+        assert engine(p, "dense")(t).engine.startswith("scnn")
 
 
 def test_fpga_with_sparse_engines_runs_scnn_on_conv():
     p = _with("zcu102", sparse_engines={"conv": "scnn", "fc": "eie"})
     conv = Conv2d(name="c", in_channels=8, out_channels=8, kernel_hw=(3, 3), input_hw=(16, 16))
-    mask = np.ones(conv.weight_shape, dtype=bool)
-    task = LayerTask(
-        layer=conv,
-        profile=profile_mask(conv, mask),
-        variant="sparse",
-        weight_bits=8,
-        index_bits=4,
-        activation_bits=8,
-    )
-    assert engine(p, "sparse")(task).engine.startswith("scnn")
+    t = task(conv, variant="sparse")
+    assert engine(p, "sparse")(t).engine.startswith("scnn")
     # without the line, the FPGA's EIE-style array runs convolutions too
     plain = _with("zcu102", sparse_engines={})
-    assert engine(plain, "sparse")(task).engine.startswith("eie")
+    assert engine(plain, "sparse")(t).engine.startswith("eie")
     # the built-in FPGA profiles declare it
     for name in ("zcu102", "alveo_u250"):
-        assert engine(load_platform(name), "sparse")(task).engine.startswith("scnn"), name
+        assert engine(load_platform(name), "sparse")(t).engine.startswith("scnn"), name
 
 
 @pytest.mark.parametrize(
