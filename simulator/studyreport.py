@@ -12,6 +12,7 @@ from simulator.files import write_via
 from simulator.plots import plot_compute, plot_energy_breakdown, plot_storage
 from simulator.report import table, write_csv, write_frame_json
 from simulator.study import TABLES, StudyResult, check_out_dir, file_name
+from simulator.study.runner import write_manifest
 from simulator.studyparts import sha256_text
 
 VERDICT_HEADERS = [
@@ -230,6 +231,7 @@ def write_study(result: StudyResult) -> Path:
     renamed into place."""
     out = result.out_dir
     t = result.tables
+    write_manifest(out, result.config)  # first: a half-written folder is still claimed
     write_tables(result)
     plots: dict[str, list[Path]] = {"compute": [], "storage": [], "energy": []}
     sweep, breakeven = t["compute_sweep"], t["compute_breakeven"]
@@ -251,6 +253,10 @@ def write_study(result: StudyResult) -> Path:
     report = out / "report.md"
     text = _markdown(result, plots)
     write_via(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    written = {p.name for paths in plots.values() for p in paths}
+    for stale in folder.glob("*.png"):  # plots of networks or platforms no longer studied
+        if stale.name not in written:
+            stale.unlink(missing_ok=True)
     return report
 
 

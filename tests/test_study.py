@@ -212,7 +212,32 @@ def test_resume_ignores_parts_of_another_configuration(tmp_path):
         structured_rates=(2.0,),
         sweep_rates=(2.0, 8.0),
     )
-    assert run_study(other, tmp_path).resumed == ()
+    assert run_study(other, tmp_path).resumed == ()  # no report here: parts coexist
+
+
+def test_a_folder_of_another_study_is_refused_and_force_replaces_it(tmp_path, capsys):
+    """Nothing overwritten: another study's folder is refused (exit 2, naming what
+    differs); --force replaces its report, tables and plots, leaving no plot of a
+    platform no longer studied."""
+    out = tmp_path / "out"
+    base = ["study", "--networks", "lenet5", "--weight-bits", "4", "--index-bits", "4"]
+    base += ["--structured-rates", "2", "--sweep-rates", "2,4", "--jobs", "1", "--out", str(out)]
+    assert main([*base, "--platforms", "eie"]) == 0
+    assert (out / "plots" / "compute_eie.png").is_file()
+    capsys.readouterr()
+    assert main([*base, "--platforms", "a100"]) == 2
+    err = capsys.readouterr().err
+    assert "another study" in err and "platforms" in err and "--force" in err
+    assert (out / "plots" / "compute_eie.png").is_file()  # untouched
+    assert main([*base, "--platforms", "a100", "--force"]) == 0
+    assert not (out / "plots" / "compute_eie.png").exists()
+    assert (out / "plots" / "compute_a100.png").is_file()
+    assert json.loads((out / "study.json").read_text())["config"]["platforms"] == ["a100"]
+    assert main([*base, "--platforms", "a100"]) == 0  # the same study again: resumed
+    # a folder with a report but no manifest (an older study) is another study too
+    (out / "study.json").unlink()
+    assert main([*base, "--platforms", "a100"]) == 2
+    assert "unknown options" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute everything instead of reusing finished networks",
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the results of another study (other options) in --out; without "
+        "it such a folder is refused, so that nothing is overwritten",
+    )
+    p.add_argument(
         "--checkpoint",
         type=_net_path,
         action="append",
@@ -214,7 +220,14 @@ def run(args: argparse.Namespace) -> int:
     o.first_compile_note()
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
     with o.Progress("step", "study") as progress:
-        result = run_study(cfg, args.out, progress=progress, resume=not args.no_resume, jobs=jobs)
+        result = run_study(
+            cfg,
+            args.out,
+            progress=progress,
+            resume=not args.no_resume,
+            jobs=jobs,
+            force=args.force,
+        )
     report = write_study(result)
     print(verdict_table(result))
     if result.resumed:

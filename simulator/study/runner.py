@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 
 from simulator import kernels
 from simulator.errors import ConfigError
+from simulator.files import write_via
 from simulator.hwconfig import Platform, load_platform
 from simulator.study.accuracy import RATES_FILE
 from simulator.study.compare import TABLES, study_network
@@ -72,6 +74,7 @@ def run_study(
     progress: Callable[[int], Callable[[], None]] | None = None,
     resume: bool = True,
     jobs: int = 1,
+    force: bool = False,
 ) -> StudyResult:
     """Run the study, writing each network's tables under ``out_dir/parts`` as soon
     as it is done, with up to ``jobs`` networks at a time in worker processes.
@@ -81,9 +84,14 @@ def run_study(
     checkpoints and of prunesim's own code), every table file complete and
     unchanged. Any other part is recomputed, and the reason is in the result's
     ``recomputed``. SIGTERM stops the study (and every worker process) with
-    :class:`~simulator.workers.Terminated`; finished parts stay for the next run."""
+    :class:`~simulator.workers.Terminated`; finished parts stay for the next run.
+
+    A folder that holds another study's report (other options) is refused unless
+    ``force``, which removes its report, tables and plots first (see
+    :func:`claim_out_dir`)."""
     out = Path(out_dir)
     check_out_dir(out)
+    claim_out_dir(out, config, force)
     message = (
         f"study stopped by SIGTERM; finished networks are kept under {out / 'parts'} "
         "and the same command resumes from them"
@@ -164,6 +172,60 @@ def check_out_dir(out: Path) -> None:
     problems += [f"{p} is a folder, not a file" for p in files if p.is_dir()]
     if problems:
         raise ConfigError(str(out), problems)
+
+
+STUDY_MANIFEST = "study.json"
+"""The file in a study's folder that says which study's results the folder holds."""
+
+
+def study_options(config: StudyConfig) -> dict:
+    """The options that make a study's results, as plain JSON data: every field of the
+    configuration (the platforms named) but the margin, which only reads the verdict
+    (a rerun at another margin rewrites the report from the same results)."""
+    d = asdict(config)
+    d["platforms"] = list(config.platform_names())
+    d.pop("margin")
+    return json.loads(json.dumps(d, sort_keys=True, default=str))
+
+
+def claim_out_dir(out: Path, config: StudyConfig, force: bool = False) -> None:
+    """Refuse ``out`` if it holds the report of another study, before any work: a
+    manifest (:data:`STUDY_MANIFEST`, written with the report) naming other options,
+    or a report without a manifest (written before manifests). The
+    :class:`ConfigError` names the options that differ. With ``force`` that study's
+    report, tables and plots are removed instead. Per-network parts are never in the
+    way: they are kept by configuration and reused only where they match."""
+    want = study_options(config)
+    path = out / STUDY_MANIFEST
+    have: dict | None = None
+    held = path.is_file() or (out / "report.md").is_file()
+    if path.is_file():
+        try:
+            have = json.loads(path.read_text(encoding="utf-8")).get("config")
+        except (OSError, ValueError, AttributeError):
+            have = None
+    if not held or have == want:
+        return
+    if not force:
+        differ = sorted(k for k in want if not isinstance(have, dict) or have.get(k) != want[k])
+        what = f"its {', '.join(differ)} differ" if have is not None else "of unknown options"
+        raise ConfigError(
+            str(out),
+            f"holds the results of another study ({what}); give another --out, or "
+            "--force to replace them",
+        )
+    for name in (STUDY_MANIFEST, "report.md"):
+        (out / name).unlink(missing_ok=True)
+    for folder in ("tables", "plots"):
+        if (out / folder).is_dir():
+            shutil.rmtree(out / folder)
+
+
+def write_manifest(out: Path, config: StudyConfig) -> Path:
+    """Write ``out``'s :data:`STUDY_MANIFEST`: the options of the study whose report,
+    tables and plots the folder holds (see :func:`claim_out_dir`)."""
+    text = json.dumps({"config": study_options(config)}, indent=1, sort_keys=True) + "\n"
+    return write_via(out / STUDY_MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def file_name(name: str) -> str:
