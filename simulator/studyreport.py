@@ -3,13 +3,15 @@ report that gathers them with a short reading; the terminal verdict table."""
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
+from simulator.errors import ConfigError
 from simulator.files import write_via
-from simulator.plots import plot_compute, plot_energy_breakdown, plot_storage
 from simulator.report import table, write_csv, write_frame_json
 from simulator.study import TABLES, StudyResult, check_out_dir, file_name
 from simulator.study.runner import write_manifest
@@ -230,34 +232,111 @@ def write_study(result: StudyResult) -> Path:
     returns the report's path. Each file is written under a temporary name and
     renamed into place."""
     out = result.out_dir
-    t = result.tables
     write_manifest(out, result.config)  # first: a half-written folder is still claimed
     write_tables(result)
-    plots: dict[str, list[Path]] = {"compute": [], "storage": [], "energy": []}
-    sweep, breakeven = t["compute_sweep"], t["compute_breakeven"]
-    folder = out / "plots"
-    platforms = sorted(sweep["platform"].unique())
-    platform_stem, network_stem = _stems(platforms), _stems(result.networks)
-    for platform in platforms:
-        path = folder / f"compute_{platform_stem[platform]}.png"
-        write_via(path, lambda tmp, pl=platform: plot_compute(sweep, breakeven, pl, tmp))
-        plots["compute"].append(path)
-    ib = result.config.index_bits[0]
-    for network in result.networks:
-        path = folder / f"storage_{network_stem[network]}.png"
-        write_via(path, lambda tmp, n=network: plot_storage(t["storage_curves"], n, ib, tmp))
-        plots["storage"].append(path)
-        path = folder / f"energy_{network_stem[network]}.png"
-        write_via(path, lambda tmp, n=network: plot_energy_breakdown(t["energy_breakdown"], n, tmp))
-        plots["energy"].append(path)
+    plots = write_plots(result)
     report = out / "report.md"
     text = _markdown(result, plots)
     write_via(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    written = {p.name for paths in plots.values() for p in paths}
-    for stale in folder.glob("*.png"):  # plots of networks or platforms no longer studied
-        if stale.name not in written:
-            stale.unlink(missing_ok=True)
     return report
+
+
+PLOT_INDEX = "digests.json"
+"""The file in ``plots/`` that maps each figure's stem to the digest of what it was
+drawn from (:func:`simulator.plots.figure_digest`). Not a hidden name: hidden names
+are temporaries (:func:`simulator.files.temporary_name`)."""
+
+
+def write_plots(result: StudyResult) -> dict[str, list[Path]]:
+    """Draw the study's figures into ``plots/``, each as PNG and SVG under one stem
+    (``compute_PLATFORM``, ``storage_NETWORK``, ``energy_NETWORK``); returns the PNG
+    paths by group (``compute``, ``storage``, ``energy``), the SVG beside each.
+
+    A figure is drawn only if its data, options or the plotting code changed since
+    it was last written: :data:`PLOT_INDEX` holds the digest of each figure's
+    inputs, entries of figures about to be redrawn are dropped from it before any
+    drawing and the new ones written after, so an interrupted run redraws what it
+    did not finish. A fully resumed study draws nothing. Files of figures no longer
+    in the study (networks or platforms dropped) are removed."""
+    from simulator import plots as figs
+
+    t = result.tables
+    folder = result.out_dir / "plots"
+    sweep, breakeven = t["compute_sweep"], t["compute_breakeven"]
+    platforms = sorted(sweep["platform"].unique())
+    families = _platform_families(result)
+    platform_stem, network_stem = _stems(platforms), _stems(result.networks)
+    widths = tuple(sorted(int(w) for w in sweep["weight_bits"].unique()))
+    ib = result.config.index_bits[0]
+    jobs = []  # (group, stem, what the digest covers, how to draw it)
+    for p in platforms:
+        opts = {"networks": tuple(result.networks), "widths": widths, "family": families.get(p)}
+        frames = figs.compute_data(sweep, breakeven, p)
+        draw = functools.partial(figs.figure_compute, *frames, p, **opts)
+        jobs.append(("compute", f"compute_{platform_stem[p]}", ("compute", frames, opts), draw))
+    for n in result.networks:
+        frames = (figs.storage_data(t["storage_curves"], n, ib),)
+        draw = functools.partial(figs.figure_storage, frames[0], n, ib)
+        jobs.append(("storage", f"storage_{network_stem[n]}", ("storage", frames, (n, ib)), draw))
+        frame = figs.energy_data(t["energy_breakdown"], n)
+        opts = {"families": {p: families.get(p) for p in sorted(set(frame["platform"]))}}
+        draw = functools.partial(figs.figure_energy_breakdown, frame, n, **opts)
+        jobs.append(("energy", f"energy_{network_stem[n]}", ("energy", (frame,), (n, opts)), draw))
+    index_path = folder / PLOT_INDEX
+    old = _read_plot_index(index_path)
+    digests = {stem: figs.figure_digest(*what) for _, stem, what, _ in jobs}
+    todo = [
+        (stem, draw)
+        for _, stem, _, draw in jobs
+        if old.get(stem) != digests[stem]
+        or not all((folder / f"{stem}.{fmt}").is_file() for fmt in figs.FORMATS)
+    ]
+    index = {s: d for s, d in old.items() if s in digests and s not in dict(todo)}
+    if index != old:  # forget what is about to change before changing it
+        _write_plot_index(index_path, index)
+    for stem, draw in todo:
+        figs.save_figure(draw(), folder / stem)
+        index[stem] = digests[stem]
+    if todo:
+        _write_plot_index(index_path, index)
+    keep = {f"{stem}.{fmt}" for stem in digests for fmt in figs.FORMATS}
+    for fmt in figs.FORMATS:  # figures of networks or platforms no longer studied
+        for stale in folder.glob(f"*.{fmt}"):
+            if stale.name not in keep:
+                stale.unlink(missing_ok=True)
+    plots: dict[str, list[Path]] = {"compute": [], "storage": [], "energy": []}
+    for group, stem, _, _ in jobs:
+        plots[group].append(folder / f"{stem}.png")
+    return plots
+
+
+def _platform_families(result: StudyResult) -> dict[str, str]:
+    """Each studied platform's class (cpu, gpu, fpga, asic), from its profile."""
+    from simulator.hwconfig import load_platform
+
+    out = {}
+    for name in result.config.platform_names():
+        try:
+            p = load_platform(name)
+        except ConfigError:
+            continue
+        out[p.name] = p.platform_class
+    return out
+
+
+def _read_plot_index(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, str)}
+
+
+def _write_plot_index(path: Path, index: dict[str, str]) -> None:
+    text = json.dumps(dict(sorted(index.items())), indent=1) + "\n"
+    write_via(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _reading(result: StudyResult) -> list[str]:
