@@ -138,29 +138,35 @@ def fit(
 def label_lines(ax, marks: list[tuple[float, str, object]], size: float = 7.0) -> None:
     """Label vertical lines in place: each ``(x, text, colour)`` is written along its
     line (rotated, on a light box), from the top of the axes down, each label below
-    those of nearby lines it would overlap. Call after :func:`fit`."""
+    those of nearby lines it would overlap; where a crowd of lines leaves no room
+    below, the label moves sideways, a label's width at a time, to the nearest free
+    place (several lines at one rate: their labels side by side). Call after
+    :func:`fit`."""
     r = ax.figure.canvas.get_renderer()
-    height = ax.get_window_extent(r).height
-    lo, hi = ax.get_xlim()
+    box = ax.get_window_extent(r)
+    lo, hi = sorted(ax.get_xlim())
     thick = size * ax.figure.dpi / 72 * 1.4  # a rotated label's width, box included
     placed: list[tuple[float, float, float]] = []  # x, top and bottom (pixels from the top)
     along = blended_transform_factory(ax.transData, ax.transAxes)
     for x, text, color in sorted(marks, key=lambda m: m[0]):
-        if not min(lo, hi) <= x <= max(lo, hi):
+        if not lo <= x <= hi:
             continue
         px = ax.transData.transform((x, 1.0))[0]
         length = _text_size(r, text, FontProperties(size=size))[0] + 6
-        y0 = 4.0
-        for a, b in sorted((a, b) for p, a, b in placed if abs(p - px) < thick):
-            if y0 + length <= a:
-                break  # fits in the gap above this label
-            y0 = max(y0, b + 3)
-        if y0 + length > height - 4:
-            y0 = 4.0  # no room left: overlap at the top rather than leave the axes
-        placed.append((px, y0, y0 + length))
+        spot = None
+        for shift in (0, 1, -1, 2, -2, 3, -3, 4, -4):
+            at = px + shift * thick
+            if not box.x0 + thick / 2 <= at <= box.x1 - thick / 2:
+                continue
+            y0 = _free_from_top(placed, at, thick, length)
+            if y0 + length <= box.height - 4:
+                spot = (at, y0)
+                break
+        at, y0 = spot or (px, 4.0)  # no room anywhere near: overlap at the top
+        placed.append((at, y0, y0 + length))
         ax.text(
-            x,
-            1 - (y0 + length / 2) / height,
+            ax.transData.inverted().transform((at, 0.0))[0],
+            1 - (y0 + length / 2) / box.height,
             text,
             transform=along,
             rotation=90,
@@ -170,6 +176,17 @@ def label_lines(ax, marks: list[tuple[float, str, object]], size: float = 7.0) -
             color=color,
             bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
         )
+
+
+def _free_from_top(placed, at: float, thick: float, length: float) -> float:
+    """The highest top (pixels below the axes' top) where a label ``length`` long at
+    ``at`` overlaps none of the ``placed`` labels."""
+    y0 = 4.0
+    for a, b in sorted((a, b) for p, a, b in placed if abs(p - at) < thick):
+        if y0 + length <= a:
+            break  # fits in the gap above this label
+        y0 = max(y0, b + 3)
+    return y0
 
 
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
