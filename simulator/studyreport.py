@@ -264,6 +264,9 @@ def write_plots(result: StudyResult) -> dict[str, list[Path]]:
     folder = result.out_dir / "plots"
     sweep, breakeven = t["compute_sweep"], t["compute_breakeven"]
     platforms = sorted(sweep["platform"].unique())
+    # the rows every compute figure selects from, once (the whole table is large)
+    sweep = sweep[(sweep["kind"] == "sparse") & (sweep["layer"] == "(network)")]
+    breakeven = breakeven[breakeven["layer"] == "(network)"]
     families = _platform_families(result)
     platform_stem, network_stem = _stems(platforms), _stems(result.networks)
     widths = tuple(sorted(int(w) for w in sweep["weight_bits"].unique()))
@@ -272,15 +275,15 @@ def write_plots(result: StudyResult) -> dict[str, list[Path]]:
     for p in platforms:
         opts = {"networks": tuple(result.networks), "widths": widths, "family": families.get(p)}
         frames = figs.compute_data(sweep, breakeven, p)
-        draw = functools.partial(figs.figure_compute, *frames, p, **opts)
+        draw = functools.partial(_draw, "figure_compute", *frames, p, **opts)
         jobs.append(("compute", f"compute_{platform_stem[p]}", ("compute", frames, opts), draw))
     for n in result.networks:
         frames = (figs.storage_data(t["storage_curves"], n, ib),)
-        draw = functools.partial(figs.figure_storage, frames[0], n, ib)
+        draw = functools.partial(_draw, "figure_storage", frames[0], n, ib)
         jobs.append(("storage", f"storage_{network_stem[n]}", ("storage", frames, (n, ib)), draw))
         frame = figs.energy_data(t["energy_breakdown"], n)
         opts = {"families": {p: families.get(p) for p in sorted(set(frame["platform"]))}}
-        draw = functools.partial(figs.figure_energy_breakdown, frame, n, **opts)
+        draw = functools.partial(_draw, "figure_energy_breakdown", frame, n, **opts)
         jobs.append(("energy", f"energy_{network_stem[n]}", ("energy", (frame,), (n, opts)), draw))
     index_path = folder / PLOT_INDEX
     old = _read_plot_index(index_path)
@@ -308,6 +311,14 @@ def write_plots(result: StudyResult) -> dict[str, list[Path]]:
     for group, stem, _, _ in jobs:
         plots[group].append(folder / f"{stem}.png")
     return plots
+
+
+def _draw(name: str, *args, **kwargs):
+    """Call :mod:`simulator.plots`' figure function ``name``: matplotlib is imported
+    only when a figure is drawn."""
+    from simulator import plots as figs
+
+    return getattr(figs, name)(*args, **kwargs)
 
 
 def _platform_families(result: StudyResult) -> dict[str, str]:
