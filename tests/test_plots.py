@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -301,3 +302,23 @@ def test_a_damaged_index_redraws_everything(tmp_path):
     before = _stamp(out / "plots")
     write_plots(result(t, out, NETWORKS[:1], ("eie",)))
     assert _rewritten(out / "plots", before) == set(before)
+
+
+def test_a_resumed_write_plots_does_not_import_matplotlib(tmp_path):
+    """Nothing to draw, nothing to import: a second write_plots, in a fresh
+    interpreter, leaves matplotlib unimported."""
+    nets, platforms = NETWORKS[:2], ("eie",)
+    study = result(tables(nets, platforms), tmp_path / "study", nets, platforms)
+    write_plots(study)
+    (tmp_path / "result.pickle").write_bytes(pickle.dumps(study))
+    code = f"""
+import pickle, sys
+from pathlib import Path
+from simulator.studyreport import write_plots
+write_plots(pickle.loads(Path({str(tmp_path / "result.pickle")!r}).read_bytes()))
+print(sorted(m for m in ("matplotlib", "matplotlib.pyplot") if m in sys.modules))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
