@@ -51,8 +51,9 @@ dotted, so no width is)."""
 FAMILY_COLORS = {"cpu": "#1b7837", "gpu": "#b35806", "fpga": "#542788", "asic": "#b2182b"}
 """Colour of each platform class's labels in the energy figure."""
 
-HATCHES = ("", "//", "..", "xx", "\\\\", "oo")
-"""Hatch of each kind of execution in the energy figure (dense first)."""
+HATCHES = ("", "//", "xx", "\\\\", "--", "||")
+"""Hatch of each kind of execution in the energy figure (dense first): lines only
+(a dotted hatch is some 70 KB of circles per colour in the SVG)."""
 
 ENERGY_CAP = 3.0
 """Energy bars above this ratio to dense (×) are clipped and labelled with their value."""
