@@ -195,8 +195,10 @@ def test_break_even_lines_are_labelled_in_place_without_overlap(figures):
     assert "net00 4b 2×" in labels and "net00 8b 2.3×" in labels
     assert "net13 8b 60×" in labels and "net06 4b 9.1×" in labels
     assert len(labels) == len(NETWORKS) * len(WIDTHS)
-    # energy: odd networks only (the others never break even)
+    # energy: odd networks only (the others never break even, as the title says)
     assert {t.get_text().split()[0] for t in energy.texts} == set(NETWORKS[1::2])
+    assert latency.get_title() == "latency"
+    assert energy.get_title() == "energy (14 of 28 lines never break even)"
     for ax in (latency, energy):
         boxes = [t.get_window_extent(renderer) for t in ax.texts]
         inside = ax.get_window_extent(renderer)

@@ -71,7 +71,8 @@ def figure_compute(
     """Whole-network speedup and energy ratio of non-structured pruning against dense
     on one platform (tables ``compute_sweep`` and ``compute_breakeven``): a colour
     per network, a line style and marker per weight width; dotted vertical lines at
-    the break-even rates, labelled in place. ``networks`` and ``widths`` fix the
+    the break-even rates, labelled in place (each panel's title counts the lines
+    that never break even). ``networks`` and ``widths`` fix the
     order of colours and styles (so that a network keeps its colour in every
     platform's figure); ``family`` (the profile's class) goes in the title."""
     s, b = compute_data(sweep, breakeven, platform)
@@ -96,14 +97,17 @@ def figure_compute(
                 axes[k].axvline(x, color=color[net], ls=":", lw=1.1)
                 width = f" {wb}b" if len(shown_widths) > 1 else ""
                 marks[k].append((x, f"{net}{width} {rate_text(x)}", color[net]))
-    for ax, title, ylabel in (
-        (axes[0], "latency", "speedup over dense (×, higher is better)"),
-        (axes[1], "energy", "energy / dense energy (×, lower is better)"),
+    lines = s.groupby(["network", "weight_bits"]).ngroups
+    for ax, m, title, ylabel in (
+        (axes[0], marks[0], "latency", "speedup over dense (×, higher is better)"),
+        (axes[1], marks[1], "energy", "energy / dense energy (×, lower is better)"),
     ):
         ax.axhline(1.0, color="black", lw=0.9)
         log_axes(ax)
         ax.set_xlabel(f"non-structured {RATE_LABEL}")
         ax.set_ylabel(ylabel)
+        if len(m) < lines:  # a line without a break-even has no dotted line: say so
+            title += f" ({lines - len(m)} of {lines} lines never break even)"
         ax.set_title(title, fontsize=10, y=1.0)  # y: no costly auto-position
     handles = [Line2D([], [], color=color[n], lw=2.5, label=n) for n in order]
     handles += [
