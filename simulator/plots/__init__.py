@@ -11,7 +11,8 @@ functions:
   :func:`figure_digest` hashes them with the plotting code, so that a caller can
   skip a figure that would come out the same;
 - ``figure_*`` draws and returns a :class:`~matplotlib.figure.Figure`, writing
-  nothing (in a notebook, the figure displays itself);
+  nothing: show it as any Figure (in Jupyter with the inline backend,
+  ``display(fig)``) or save it with ``fig.savefig``;
 - ``plot_*`` writes that figure as ``STEM.png`` and ``STEM.svg``.
 
 The drawing functions are imported on first use, so that code that only selects
