@@ -153,11 +153,13 @@ def test_end_to_end_outputs_and_resume(tmp_path, capsys):
     assert "Verdict" in text and "report:" in text and "lenet5" in text
     report = (out / "report.md").read_text()
     for section in (
-        "## Verdict",
-        "## Storage break-even",
-        "## Compute break-even",
-        "## Plots",
-        "## Assumptions",
+        "## The answer",
+        "## Verdict by platform",
+        "## Evidence",
+        "### Storage",
+        "## Appendix",
+        "### B. Compute break-even",
+        "### C. Assumptions",
     ):
         assert section in report
     for name in (
