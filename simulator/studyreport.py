@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from simulator.document import to_html, to_markdown
 from simulator.files import write_via
 from simulator.plots import plot_compute, plot_energy_breakdown, plot_storage
-from simulator.report import write_csv, write_frame_json
+from simulator.report import breakeven_at_most, write_csv, write_frame_json
 from simulator.study import TABLES, StudyResult, check_out_dir, file_name
 from simulator.study.report import TITLE, report_blocks, verdict_table
 from simulator.study.runner import write_manifest
@@ -28,14 +30,90 @@ def _stems(names) -> dict[str, str]:
     }
 
 
+MATCHING_RATES = ("structured_rate_matching_latency", "structured_rate_matching_energy")
+"""The structured rates that match non-structured pruning (structured_vs_nonstructured,
+verdict): infinite where none searched does."""
+
+BREAKEVEN_RATES = ("latency_breakeven_rate", "energy_breakeven_rate")
+"""The compute break-evens (compute_breakeven): infinite where no rate searched
+breaks even."""
+
+REAL_VS_IID_COLUMNS = (
+    "network",
+    "platform",
+    "weight_bits",
+    "rate",
+    "what",
+    "real_speedup",
+    "iid_speedup",
+    "real_energy_ratio",
+    "iid_energy_ratio",
+    "index_bits",
+    "real_bits",
+    "iid_bits",
+)
+"""real_vs_iid's columns (:func:`simulator.study.study_network`), the header of its
+files when it has no rows (a study without checkpoints), so that they still load."""
+
+
+def matched_at_most(rate, searched_from):
+    """Whether a matching structured rate is only an upper bound: the mildest
+    structured rate searched (``structured_rate_searched_from``) already matches, and
+    :func:`simulator.study.first_crossing` returns it. Numbers or columns."""
+    return rate <= searched_from
+
+
+def file_status(name: str, tables: dict[str, pd.DataFrame]) -> dict[str, pd.Series | None]:
+    """The columns of table ``name`` that carry a ``<column>_status`` in its files
+    (:func:`simulator.report.for_file`), each with the rows where its number is only
+    an upper bound (``None``: it cannot be). These are the columns that
+    :func:`simulator.study.first_crossing` and the storage break-even fill: a rate
+    that is never reached is infinite; one reached already at the mildest rate
+    searched is that rate, an upper bound."""
+    frame = tables[name]
+    if frame.empty:
+        return {}
+    if name == "storage_breakeven":
+        return {**breakeven_at_most(frame), "closed_form_ratio": None}
+    if name == "compute_breakeven":
+        sweep = tables["compute_sweep"]
+        keys = ["network", "platform", "weight_bits", "layer"]
+        first = sweep[sweep["kind"] == "sparse"].groupby(keys)["rate"].min()
+        start = frame.join(first.rename("searched_from"), on=keys)["searched_from"]
+        return {c: frame[c] <= start for c in BREAKEVEN_RATES}
+    if name in ("structured_vs_nonstructured", "verdict"):
+        start = frame["structured_rate_searched_from"]
+        return {c: matched_at_most(frame[c], start) for c in MATCHING_RATES}
+    return {}
+
+
 def write_tables(result: StudyResult) -> Path:
-    """Write every table as CSV and JSON into ``tables/``; returns that folder."""
+    """Write every table as CSV and JSON into ``tables/``; returns that folder.
+
+    One row per line in both. JSON: a list of row objects (``pd.read_json(path)``
+    gives the table), numbers as JSON numbers, ``null`` for a missing number. CSV: an
+    empty cell for a missing number. Neither holds an infinity: where the study's
+    table has one ("never"), the file has a missing number, and a
+    ``<column>_status`` column right after the number says ``never``, ``at_most``
+    (the number is an upper bound: already reached at the mildest rate searched) or
+    ``exact`` (:data:`simulator.report.STATUSES`). The columns that carry a status
+    (:func:`file_status`): ``nonstructured_rate``, ``ratio`` and ``closed_form_ratio``
+    of storage_breakeven (``closed_form_ratio`` is never ``at_most``), the two
+    break-even rates of compute_breakeven, and the two
+    ``structured_rate_matching_*`` columns of structured_vs_nonstructured and
+    verdict. Any other infinity (a rate reached with no weight kept) is a missing
+    number. The tables in memory (``result.tables``) keep their infinities."""
     check_out_dir(result.out_dir)
     folder = result.out_dir / "tables"
     for name in TABLES:
         frame = result.tables[name]
-        write_via(folder / f"{name}.csv", lambda tmp, f=frame: write_csv(tmp, f))
-        write_via(folder / f"{name}.json", lambda tmp, n=name, f=frame: write_frame_json(tmp, n, f))
+        if name == "real_vs_iid" and frame.empty and frame.columns.empty:
+            frame = pd.DataFrame(columns=list(REAL_VS_IID_COLUMNS))
+        status = file_status(name, result.tables)
+        write_via(folder / f"{name}.csv", lambda tmp, f=frame, s=status: write_csv(tmp, f, s))
+        write_via(
+            folder / f"{name}.json", lambda tmp, f=frame, s=status: write_frame_json(tmp, f, s)
+        )
     return folder
 
 
