@@ -234,8 +234,8 @@ def test_storage_headline_counts_never_rows():
     assert (row["never"], row["never_networks"], row["ratio_min"]) == (1, "b", 20.0)
     assert row["ratio_median"] == 30.0  # the never row counts as the largest
     text = storage_sentence(s)
-    assert "2x filter pruning 1.5-1.6x" in text
-    assert "16x filter pruning 20x or more" in text
+    assert "must be 1.5-1.6x sparser than 2x filter pruning, and 20x or more sparser " in text
+    assert "than 16x filter pruning (over networks)" in text
     assert "No density is enough for 1 of 3 networks at 16x (b)" in text
 
 

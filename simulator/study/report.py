@@ -226,7 +226,10 @@ def _pairs_text(pairs: Sequence[Pair], show: int = 4, what: str = "structured") 
 def family_sentence(a: FamilyAnswer) -> str:
     """A family's answer in a few sentences, from its counts."""
     name = FAMILY_NAMES.get(a.family, a.family)
-    head = {BENEFICIAL: "yes", DENSE_ONLY: "against dense only"}.get(a.answer, "no")
+    head = {
+        BENEFICIAL: f"yes, in {len(a.structured)} of {a.pairs} pairs",
+        DENSE_ONLY: "against dense only",
+    }.get(a.answer, "no")
     out = [f"**{name} ({', '.join(a.platforms)}): {head}.**"]
     lo, hi = a.speedup_range
     if a.dense:
@@ -379,17 +382,18 @@ def storage_sentence(summary: pd.DataFrame) -> str | None:
             if finite is not None
             else (f"{_x(r['ratio_min'])} or more" if r["never"] < r["networks"] else "never")
         )
-        parts.append(f"{_x(r['structured_rate'])} {r['structure']} pruning {span}")
+        parts.append(f"{span} sparser than {_x(r['structured_rate'])} {r['structure']} pruning")
         if r["never"]:
             never.append(
                 f"{r['never']} of {r['networks']} networks at {_x(r['structured_rate'])} "
                 f"({r['never_networks']})"
             )
+    listed = ", ".join(parts[:-1]) + (", and " if len(parts) > 1 else "") + parts[-1]
     text = (
-        f"**Storage ({wb}-bit weights, {ib}-bit relative indices):** to take no more bits "
-        f"than {'; '.join(parts)} (over networks), a non-structured mask must be that many "
-        f"times sparser; the index alone accounts for {1 + ib / wb:.3g}x, pointers and the "
-        "filler entries that bridge long gaps for the rest."
+        f"**Storage ({wb}-bit weights, {ib}-bit relative indices):** to take as few bits, "
+        f"a non-structured mask must be {listed} (over networks); the index alone "
+        f"accounts for {1 + ib / wb:.3g}x, pointers and the filler entries that bridge "
+        "long gaps for the rest."
     )
     if never:
         text += (
