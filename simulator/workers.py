@@ -109,8 +109,8 @@ def _worker_main(parent_pid: int, conn, function: str) -> None:
             return
         key, args = task
 
-        def tick(key=key) -> None:
-            conn.send(("tick", key))
+        def tick(*args, key=key) -> None:
+            conn.send(("tick", key, args))
 
         try:
             result = run(*args, tick=tick)
@@ -139,12 +139,13 @@ def run_in_workers(
     function: str,
     tasks: Sequence[tuple[Any, tuple]],
     processes: int,
-    on_tick: Callable[[Any], None] = lambda key: None,
+    on_tick: Callable[..., None] = lambda key, *args: None,
 ) -> dict[Any, Any]:
     """``function(*args, tick=...)`` for each ``(key, args)`` of ``tasks``, in up to
-    ``processes`` spawned worker processes, in the order given; ``on_tick(key)`` for
-    every ``tick()`` a task calls. Returns ``{key: result}``. A task's error is
-    raised here (after every worker was stopped). ``function`` is named as
+    ``processes`` spawned worker processes, in the order given; ``on_tick(key,
+    *args)`` for every ``tick(*args)`` a task calls (the arguments must pickle).
+    Returns ``{key: result}``. A task's error is raised here (after every worker was
+    stopped). ``function`` is named as
     ``"module:name"``, imported by each worker only once it watches its parent."""
     import multiprocessing as mp
     from multiprocessing.connection import wait
@@ -193,7 +194,7 @@ def run_in_workers(
                         f"(exit code {p.exitcode})"
                     ) from None
                 if message[0] == "tick":
-                    on_tick(key)
+                    on_tick(key, *message[2])
                 elif message[0] == "done":
                     results[key] = message[2]
                     del busy[conn]

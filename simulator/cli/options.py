@@ -260,23 +260,93 @@ def first_compile_note() -> None:
     )
 
 
-class Progress:
-    """``progress(total) -> tick`` for the library's long calls: a tqdm bar on stderr
-    when it is a terminal (and ``total`` exceeds ``min_total``), else nothing. Use as a
-    context manager: every bar it opened is closed on exit, before any output."""
+def clock(seconds: float) -> str:
+    """Seconds as ``m:ss`` (``h:mm:ss`` from an hour)."""
+    m, sec = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
-    def __init__(self, unit: str, desc: str | None = None, min_total: int = 0):
+
+class Progress:
+    """``progress(total, work=None) -> tick`` for the library's long calls, ``total``
+    steps of ``work`` units in all (steps weighted alike where ``work`` is None);
+    ``tick(note="", work=1.0)`` ends a step of that much work, ``note`` saying what
+    it was. On a terminal: a tqdm bar on stderr (when ``total`` exceeds
+    ``min_total``), its percentage and time left counted in work. Otherwise a line
+    on stderr when a named call (``desc``) starts, then at most one every
+    ``interval_s`` seconds (steps done, percentage, the note, time elapsed and left)
+    and one when the work is done, for a run that took longer than ``interval_s``.
+    Use as a context manager: every bar it opened is closed on exit, before any
+    output."""
+
+    def __init__(
+        self, unit: str, desc: str | None = None, min_total: int = 0, interval_s: float = 10.0
+    ):
         self.unit, self.desc, self.min_total = unit, desc, min_total
+        self.interval_s = interval_s
         self._bars: list = []
 
-    def __call__(self, total: int):
-        if total <= self.min_total or not sys.stderr.isatty():
-            return lambda *_: None
+    def __call__(self, total: int, work: float | None = None):
+        if total <= self.min_total:
+            return lambda *_, **__: None
+        work_total = float(work if work is not None else total)
+        if sys.stderr.isatty():
+            return self._bar(total, work_total)
+        return self._log(total, work_total)
+
+    def _bar(self, total: int, work_total: float):
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit=self.unit, desc=self.desc, leave=False, file=sys.stderr)
+        bar = tqdm(
+            total=work_total,
+            desc=self.desc,
+            leave=False,
+            file=sys.stderr,
+            smoothing=0,  # time left from the average rate: steps are weighted by work
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
+        )
         self._bars.append(bar)
-        return lambda *_: bar.update()
+        steps = [0]
+
+        def tick(note: str = "", work: float = 1.0) -> None:
+            steps[0] += 1
+            bar.set_postfix_str(f"{steps[0]}/{total} {self.unit}s {note}".rstrip(), refresh=False)
+            bar.update(work)
+
+        return tick
+
+    def _log(self, total: int, work_total: float):
+        import time
+
+        start = time.monotonic()
+        state = {"steps": 0, "work": 0.0, "last": start}
+        name = self.desc or "prunesim"
+        if self.desc:  # a named long call says it started
+            every = f"; a line every {self.interval_s:g} s" if self.interval_s > 0 else ""
+            print(f"{name}: {total} {self.unit}s to do{every}", file=sys.stderr, flush=True)
+
+        def tick(note: str = "", work: float = 1.0) -> None:
+            state["steps"] += 1
+            state["work"] += work
+            now = time.monotonic()
+            done = state["steps"] >= total
+            if now - state["last"] < self.interval_s and not (
+                done and now - start >= self.interval_s
+            ):
+                return
+            state["last"] = now
+            frac = min(state["work"] / work_total, 1.0) if work_total > 0 else 1.0
+            elapsed = now - start
+            left = f", about {clock(elapsed * (1 - frac) / frac)} left" if 0 < frac < 1 else ""
+            what = f", {note}" if note else ""
+            print(
+                f"{name}: {state['steps']}/{total} {self.unit}s ({100 * frac:.0f} %){what}, "
+                f"{clock(elapsed)} elapsed{left}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        return tick
 
     def __enter__(self) -> Progress:
         return self

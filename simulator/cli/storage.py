@@ -13,7 +13,7 @@ from simulator.cli import options as o
 from simulator.cli import types as t
 from simulator.formats import FORMATS, STRUCTURED_FORMATS, FormatParams, expected_formats
 from simulator.masks import STRUCTURES
-from simulator.report import records, table, write_csv, write_json
+from simulator.report import breakeven_at_most, records, table, write_csv, write_json
 from simulator.storage import storage_report
 from simulator.units import bits_to_bytes
 
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     be = pd.concat([r.breakeven_frame() for r in reports], ignore_index=True)
     if args.csv:
         path = write_csv(args.csv, long)
-        be_path = write_csv(path.with_name(path.stem + "-breakeven.csv"), be)
+        be_path = write_csv(path.with_name(path.stem + "-breakeven.csv"), be, breakeven_at_most(be))
         print(f"\nwrote {path} and {be_path}")
     if args.json:
         payload = {
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
             ],
             "storage": records(long),
             "totals": records(pd.concat([r.storage.totals() for r in reports])),
-            "breakeven": records(be),
+            "breakeven": records(be, breakeven_at_most(be)),
         }
         print(f"\nwrote {write_json(args.json, payload)}")
     return 0

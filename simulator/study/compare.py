@@ -47,14 +47,15 @@ def study_network(
     network: Network,
     platforms: Iterable[Platform],
     config: StudyConfig,
-    tick: Callable[[], None] | None = None,
+    tick: Callable[[str], None] | None = None,
     real_masks: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every table of the study for one network (see the module docstring). With
     ``real_masks`` (e.g. a checkpoint's), they are the non-structured pruning at the
     network's rate (their overall density) and are compared with i.i.d. masks of the
-    same per-layer densities."""
-    tick = tick or (lambda: None)
+    same per-layer densities. ``tick(note)`` is called after the storage tables
+    (``"storage"``) and after each platform and weight width (``"a100, 8-bit"``)."""
+    tick = tick or (lambda note: None)
     platforms = list(platforms)
     seed = config.seed
     rate_n = config.rate_of(network.name)
@@ -148,7 +149,7 @@ def study_network(
                             "dense_bits": network.weight_count * wb,
                         }
                     )
-    tick()
+    tick("storage")
 
     # --- compute -------------------------------------------------------------------
     layer_rows = []
@@ -179,7 +180,7 @@ def study_network(
                 net_rates[(kind, rate)] = effective_rate(profs[variant])
                 engines[(p.name, wb, kind, rate)] = main_engine(f)
                 layer_rows.append(f)
-            tick()
+            tick(f"{p.name}, {wb}-bit")
     layers = pd.concat(layer_rows, ignore_index=True)
     keys = ["network", "platform", "weight_bits", "kind", "rate"]
     totals = layers.groupby(keys, sort=False)[["latency_s", *ENERGY_COLUMNS]].sum().reset_index()
@@ -257,6 +258,7 @@ def study_network(
             row = {
                 "network": network.name,
                 "platform": p.name,
+                "platform_class": p.platform_class,
                 "weight_bits": wb,
                 "nonstructured_rate": rate_n,
                 "nonstructured_engine": engines[(p.name, wb, ns_kind, rate_n)],

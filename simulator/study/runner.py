@@ -58,6 +58,24 @@ def _units(config: StudyConfig, platforms: list[Platform]) -> int:
     return 1 + sum(len(compute_weight_bits(config, p)) for p in platforms)
 
 
+UNIT_WORK_S = {"storage": (0.1, 0.06, 0.03), "compute": (1.0, 0.08, 0.135)}
+"""Seconds of CPU a network's storage tables and its compute tables (all platforms)
+take: a constant, per million weights, per prunable layer. Fitted on the default
+study's seven networks (one process, 2-core machine; within 30 % of each but
+LeNet-5's, whose time is mostly the first compile): used only to weigh progress
+steps, so that the time left holds from the first step."""
+
+
+def _work(network: Network, units: int) -> tuple[float, float]:
+    """Expected seconds of a network's storage step and of each of its ``units - 1``
+    compute steps (:data:`UNIT_WORK_S`)."""
+    mw, layers = network.weight_count / 1e6, len(network.prunable_layers)
+    storage, compute = (
+        base + per_mw * mw + per_layer * layers for base, per_mw, per_layer in UNIT_WORK_S.values()
+    )
+    return storage, compute / max(units - 1, 1)
+
+
 def _network_job(
     name: str, config: StudyConfig, folder: str, key: str, inputs: dict, tick=None
 ) -> None:
@@ -71,7 +89,7 @@ def _network_job(
 def run_study(
     config: StudyConfig,
     out_dir: str | Path,
-    progress: Callable[[int], Callable[[], None]] | None = None,
+    progress: Callable[..., Callable[..., None]] | None = None,
     resume: bool = True,
     jobs: int = 1,
     force: bool = False,
@@ -85,6 +103,11 @@ def run_study(
     unchanged. Any other part is recomputed, and the reason is in the result's
     ``recomputed``. SIGTERM stops the study (and every worker process) with
     :class:`~simulator.workers.Terminated`; finished parts stay for the next run.
+
+    ``progress(steps, work)``, if given, returns ``tick(note, work)``, called after
+    each step (a network's storage tables, or one platform and weight width) with
+    what it was and its expected share of ``work`` (seconds, roughly:
+    :data:`UNIT_WORK_S`).
 
     A folder that holds another study's report (other options) is refused unless
     ``force``, which removes its report, tables and plots first (see
@@ -109,8 +132,16 @@ def _run_study(config, out, progress, resume, jobs) -> StudyResult:
         raise ConfigError("--networks", f"two networks share a name: {', '.join(titles)}")
     if len({p.name for p in platforms}) < len(platforms):
         raise ConfigError("--platforms", "two platforms share a name (give each its own name:)")
-    tick = progress(len(config.networks) * _units(config, platforms)) if progress else None
-    tick = tick or (lambda: None)
+    units = _units(config, platforms)
+    work = {name: _work(nets[name], units) for name in config.networks}
+    total = sum(s + c * (units - 1) for s, c in work.values())
+    tick = progress(len(config.networks) * units, total) if progress else None
+    tick = tick or (lambda note="", work=1.0: None)
+
+    def tick_network(name: str, note: str) -> None:
+        storage, compute = work[name]
+        tick(f"{nets[name].name}: {note}", storage if note == "storage" else compute)
+
     hashes: dict[str, str] = {}
     parts = {name: _part(out, config, platforms, nets[name], hashes) for name in config.networks}
     results: dict[str, Mapping[str, pd.DataFrame]] = {}
@@ -120,8 +151,8 @@ def _run_study(config, out, progress, resume, jobs) -> StudyResult:
             tables, why = _read_part(parts[name])
             if tables is not None:
                 results[name] = tables
-                for _ in range(_units(config, platforms)):
-                    tick()
+                for note in ("storage", *["reused"] * (units - 1)):
+                    tick_network(name, note)
                 continue
             if why:
                 recomputed.append(f"{nets[name].name}: {why}")
@@ -130,12 +161,18 @@ def _run_study(config, out, progress, resume, jobs) -> StudyResult:
     if jobs <= 1 or len(todo) <= 1:
         for name in todo:
             network = nets[name]
-            tables = study_network(network, platforms, config, tick, real_masks(config, network))
+            tables = study_network(
+                network,
+                platforms,
+                config,
+                lambda note, n=name: tick_network(n, note),
+                real_masks(config, network),
+            )
             part = parts[name]
             _write_part(part.folder, tables, part.name, part.key, part.inputs)
     else:
         kernels.warm_up()  # compiled once here, loaded by every worker
-        _run_parallel(todo, config, out, jobs, tick, parts, nets)
+        _run_parallel(todo, config, out, jobs, tick_network, parts, nets)
     for name in todo:  # what was just written, read back as a resumed run reads it
         tables, why = _read_part(parts[name])
         if tables is None:
@@ -167,7 +204,7 @@ def check_out_dir(out: Path) -> None:
         for p in (out, out / "parts", out / "tables", out / "plots")
         if p.exists() and not p.is_dir()
     ]
-    files = [out / "report.md"]
+    files = [out / "report.md", out / "report.html"]
     files += [out / "tables" / f"{t}.{ext}" for t in TABLES for ext in ("csv", "json")]
     problems += [f"{p} is a folder, not a file" for p in files if p.is_dir()]
     if problems:
@@ -214,7 +251,7 @@ def claim_out_dir(out: Path, config: StudyConfig, force: bool = False) -> None:
             f"holds the results of another study ({what}); give another --out, or "
             "--force to replace them",
         )
-    for name in (STUDY_MANIFEST, "report.md"):
+    for name in (STUDY_MANIFEST, "report.md", "report.html"):
         (out / name).unlink(missing_ok=True)
     for folder in ("tables", "plots"):
         if (out / folder).is_dir():
@@ -308,7 +345,7 @@ def _run_parallel(todo, config, out, jobs, tick, parts, nets) -> None:
     """Networks in ``jobs`` worker processes, largest first; each writes its part."""
     order = sorted(todo, key=lambda n: -nets[n].weight_count)
     tasks = [(n, (n, config, str(parts[n].folder), parts[n].key, parts[n].inputs)) for n in order]
-    run_in_workers(f"{__name__}:_network_job", tasks, jobs, on_tick=lambda key: tick())
+    run_in_workers(f"{__name__}:_network_job", tasks, jobs, on_tick=tick)
 
 
 def _read_part(part: _Part) -> tuple[dict[str, pd.DataFrame] | None, str | None]:
