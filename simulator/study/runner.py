@@ -294,12 +294,30 @@ def _file_hash(path: str | Path, cache: dict[str, str] | None = None) -> str:
     return digest
 
 
+PRESENTATION = (
+    "__main__.py",
+    "cli/",
+    "document.py",
+    "plots/",
+    "study/answer.py",
+    "study/report.py",
+    "studyreport.py",
+)
+"""prunesim's source files (paths under the package) that only present results:
+they are left out of :func:`_code_hash`, so that a change to the report or the plots
+reuses every finished part (tests/test_resume.py checks that computing a network
+imports none of them)."""
+
+
 @functools.cache
 def _code_hash() -> str:
-    """A hash of prunesim's own source files: results of other code are not reused."""
+    """A hash of prunesim's own source files but :data:`PRESENTATION`: results of
+    other code are not reused."""
     root = Path(__file__).resolve().parents[1]  # the simulator package
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).as_posix().startswith(PRESENTATION):
+            continue
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
