@@ -32,7 +32,7 @@ from simulator.plots import (
 )
 from simulator.study import StudyResult
 from simulator.study.config import StudyConfig
-from simulator.studyreport import PLOT_INDEX, write_plots
+from simulator.study.output import PLOT_INDEX, write_plots
 
 NETWORKS = tuple(f"net{i:02d}" for i in range(14))
 PLATFORMS = ("a100", "eie", "xeon_8380", "zcu102")  # classes gpu, asic, cpu, fpga
@@ -316,7 +316,7 @@ def test_a_resumed_write_plots_does_not_import_matplotlib(tmp_path):
     code = f"""
 import pickle, sys
 from pathlib import Path
-from simulator.studyreport import write_plots
+from simulator.study.output import write_plots
 write_plots(pickle.loads(Path({str(tmp_path / "result.pickle")!r}).read_bytes()))
 print(sorted(m for m in ("matplotlib", "matplotlib.pyplot") if m in sys.modules))
 """

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from simulator.cli import main
 from simulator.errors import ConfigError
 from simulator.study import TABLES, StudyConfig, run_study
+from simulator.study.output import write_study, write_tables
 from simulator.studyparts import decode_table, encode_table
-from simulator.studyreport import write_study, write_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "study_golden"
@@ -94,7 +94,7 @@ import sys
 sys.path.insert(0, {golden!r})
 from make_golden import golden_config
 from simulator.study import run_study
-from simulator.studyreport import write_tables
+from simulator.study.output import write_tables
 
 if __name__ == "__main__":
     write_tables(run_study(golden_config(), sys.argv[1], jobs=int(sys.argv[2])))

@@ -9,7 +9,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,23 @@ class StudyResult:
     platforms: tuple[str, ...] = ()
     recomputed: tuple[str, ...] = ()
     """Networks whose earlier part could not be reused, as "network: why" lines."""
+
+    def write(self, out_dir: str | Path | None = None, progress=None, force: bool = False) -> Path:
+        """Write the study's tables (CSV, JSON), plots (PNG, SVG), ``report.md`` and
+        a self-contained ``report.html`` into ``out_dir`` (default: the folder the
+        study ran in); returns the path of ``report.md``. Another folder is checked
+        as :func:`run_study` checks its own: one holding another study's report is
+        refused unless ``force``. ``progress`` as in
+        :func:`simulator.study.output.write_study`."""
+        from simulator.study.output import write_study
+
+        result = self
+        if out_dir is not None and Path(out_dir) != self.out_dir:
+            out = Path(out_dir)
+            check_out_dir(out)
+            claim_out_dir(out, self.config, force)
+            result = replace(self, out_dir=out)
+        return write_study(result, progress)
 
 
 def real_masks(config: StudyConfig, network: Network) -> dict[str, np.ndarray] | None:
@@ -301,7 +318,7 @@ PRESENTATION = (
     "plots/",
     "study/answer.py",
     "study/report.py",
-    "studyreport.py",
+    "study/output.py",
 )
 """prunesim's source files (paths under the package) that only present results:
 they are left out of :func:`_code_hash`, so that a change to the report or the plots

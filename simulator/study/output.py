@@ -13,9 +13,9 @@ from simulator.document import to_html, to_markdown
 from simulator.errors import ConfigError
 from simulator.files import write_via
 from simulator.report import breakeven_at_most, write_csv, write_frame_json
-from simulator.study import TABLES, StudyResult, check_out_dir, file_name
+from simulator.study.compare import TABLES
 from simulator.study.report import TITLE, report_blocks, verdict_table
-from simulator.study.runner import write_manifest
+from simulator.study.runner import StudyResult, check_out_dir, file_name, write_manifest
 from simulator.studyparts import sha256_text
 
 __all__ = ["verdict_table", "write_plots", "write_study", "write_tables"]
@@ -119,14 +119,15 @@ def write_tables(result: StudyResult) -> Path:
     return folder
 
 
-def write_study(result: StudyResult) -> Path:
-    """Write tables (CSV, JSON), plots and ``report.md`` into the study's folder;
-    returns the report's path. Each file is written under a temporary name and
-    renamed into place."""
+def write_study(result: StudyResult, progress=None) -> Path:
+    """Write tables (CSV, JSON), plots, ``report.md`` and ``report.html`` into the
+    study's folder; returns the report's path. Each file is written under a temporary
+    name and renamed into place. ``progress(figures)``, if given, returns a
+    ``tick(note)`` called after each figure drawn (see :func:`write_plots`)."""
     out = result.out_dir
     write_manifest(out, result.config)  # first: a half-written folder is still claimed
     write_tables(result)
-    plots = write_plots(result)
+    plots = write_plots(result, progress)
     report = out / "report.md"
     blocks = report_blocks(result, plots)
     text = to_markdown(blocks, out)
@@ -142,7 +143,7 @@ drawn from (:func:`simulator.plots.figure_digest`). Not a hidden name: hidden na
 are temporaries (:func:`simulator.files.temporary_name`)."""
 
 
-def write_plots(result: StudyResult) -> dict[str, list[Path]]:
+def write_plots(result: StudyResult, progress=None) -> dict[str, list[Path]]:
     """Draw the study's figures into ``plots/``, each as PNG and SVG under one stem
     (``compute_PLATFORM``, ``storage_NETWORK``, ``energy_NETWORK``); returns the PNG
     paths by group (``compute``, ``storage``, ``energy``), the SVG beside each.
@@ -152,7 +153,9 @@ def write_plots(result: StudyResult) -> dict[str, list[Path]]:
     inputs, entries of figures about to be redrawn are dropped from it before any
     drawing and the new ones written after, so an interrupted run redraws what it
     did not finish. A fully resumed study draws nothing. Files of figures no longer
-    in the study (networks or platforms dropped) are removed."""
+    in the study (networks or platforms dropped) are removed. ``progress(figures)``,
+    if given, is called with the number of figures to draw and returns a
+    ``tick(note)``, called after each (not called when none is drawn)."""
     from simulator import plots as figs
 
     t = result.tables
@@ -192,9 +195,11 @@ def write_plots(result: StudyResult) -> dict[str, list[Path]]:
     index = {s: d for s, d in old.items() if s in digests and s not in dict(todo)}
     if index != old:  # forget what is about to change before changing it
         _write_plot_index(index_path, index)
+    tick = (progress(len(todo)) if progress and todo else None) or (lambda note="": None)
     for stem, draw in todo:
         figs.save_figure(draw(), folder / stem)
         index[stem] = digests[stem]
+        tick(stem)
     if todo:
         _write_plot_index(index_path, index)
     keep = {f"{stem}.{fmt}" for stem in digests for fmt in figs.FORMATS}
