@@ -167,29 +167,38 @@ def eie_schedule(entries, active, fifo_depth):
     ``fifo_depth`` entries; a push waits until every FIFO has room (the item
     ``fifo_depth`` earlier has been started). A PE starts an item the cycle after
     it was pushed and after finishing the previous one.
-    Returns ``(total_cycles, busy_cycles_per_pe)``.
+    Returns ``(total_cycles, busy_cycles_per_pe)``. The work is done by
+    :func:`eie_schedule_columns` on the transposed entries.
     """
-    n_pe = entries.shape[0]
+    return eie_schedule_columns(np.ascontiguousarray(entries.T), active, fifo_depth)
+
+
+@njit(cache=True, nogil=True)
+def eie_schedule_columns(columns, active, fifo_depth):
+    """:func:`eie_schedule` with the entries by column: ``columns[c, k]`` is what PE
+    ``k`` stores of column ``c`` (C-contiguous, so that each activation reads one
+    contiguous row; the FIFO start times are kept slot by slot likewise)."""
+    n_pe = columns.shape[1]
     n_act = active.shape[0]
     finish = np.zeros(n_pe, dtype=np.int64)
     busy = np.zeros(n_pe, dtype=np.int64)
-    started = np.zeros((n_pe, fifo_depth), dtype=np.int64)
+    started = np.zeros((fifo_depth, n_pe), dtype=np.int64)
     t_push = -1
     for j in range(n_act):
-        c = active[j]
         t = t_push + 1
-        slot = j % fifo_depth
+        slot = started[j % fifo_depth]
         if j >= fifo_depth:
             for k in range(n_pe):
-                if started[k, slot] > t:
-                    t = started[k, slot]
+                if slot[k] > t:
+                    t = slot[k]
         t_push = t
+        work = columns[active[j]]
         for k in range(n_pe):
             s = finish[k]
             if t_push + 1 > s:
                 s = t_push + 1
-            started[k, slot] = s
-            w = entries[k, c]
+            slot[k] = s
+            w = work[k]
             if w < 1:
                 w = 1
             finish[k] = s + w
@@ -383,6 +392,16 @@ def scnn_bank_stalls(wm, am, steps, geom, f, i, banks, budget):
 
 
 @njit(cache=True, nogil=True)
+def _divmod_small(n, d):
+    """``(n // d, n % d)`` of counts ``n >= 0``, ``d >= 1``, without a division when
+    ``n < d`` (most vectors of a sparse step are short)."""
+    if n < d:
+        return 0, n
+    q = n // d
+    return q, n - q * d
+
+
+@njit(cache=True, nogil=True)
 def scnn_schedule(w_nnz, a_nnz, a_of, f, i, stall):
     """Cycles of an SCNN-style PE array (Parashar et al., ISCA 2017) over barrier groups.
 
@@ -415,8 +434,8 @@ def scnn_schedule(w_nnz, a_nnz, a_of, f, i, stall):
                 a = a_nnz[a_of[g], p, c]
                 if w == 0 or a == 0:
                     continue
-                qf, rf = w // f, w % f
-                qi, ri = a // i, a % i
+                qf, rf = _divmod_small(w, f)
+                qi, ri = _divmod_small(a, i)
                 nf = qf + (rf > 0)
                 ni = qi + (ri > 0)
                 pairs = nf * ni
@@ -435,6 +454,58 @@ def scnn_schedule(w_nnz, a_nnz, a_of, f, i, stall):
             if t > slowest:
                 slowest = t
         total += slowest
+    return total, busy, slots, products, base
+
+
+@njit(cache=True, nogil=True)
+def scnn_row_schedule(entries, active, f, i, stall):
+    """:func:`scnn_schedule` of one barrier group whose activations are the same for
+    every PE: ``w_nnz[0] = entries`` (``(PEs, steps)``) and ``a_nnz[0, p] = active`` for
+    every PE ``p`` (a fully connected layer: each nonzero activation broadcast to the
+    PEs holding its column's rows). Same results, same order of additions, without
+    the ``(PEs, steps)`` copy of ``active``; steps with no activation are skipped."""
+    n_pe, n_c = entries.shape
+    busy = np.zeros(n_pe, dtype=np.float64)
+    slots = np.zeros(n_pe, dtype=np.int64)
+    products = np.zeros(n_pe, dtype=np.int64)
+    base = np.zeros(n_pe, dtype=np.int64)
+    steps = np.empty(n_c, dtype=np.int64)
+    n_steps = 0
+    for c in range(n_c):
+        if active[c] != 0:
+            steps[n_steps] = c
+            n_steps += 1
+    slowest = 0.0
+    for p in range(n_pe):
+        t = 0.0
+        row = entries[p]
+        for u in range(n_steps):
+            c = steps[u]
+            w = row[c]
+            if w == 0:
+                continue
+            a = active[c]
+            qf, rf = _divmod_small(w, f)
+            qi, ri = _divmod_small(a, i)
+            nf = qf + (rf > 0)
+            ni = qi + (ri > 0)
+            pairs = nf * ni
+            t += pairs
+            base[p] += pairs
+            slots[p] += pairs * f * i
+            products[p] += w * a
+            t += qf * qi * stall[f * i]
+            if ri > 0:
+                t += qf * stall[f * ri]
+            if rf > 0:
+                t += qi * stall[rf * i]
+                if ri > 0:
+                    t += stall[rf * ri]
+        busy[p] += t
+        if t > slowest:
+            slowest = t
+    total = 0.0
+    total += slowest
     return total, busy, slots, products, base
 
 
@@ -471,6 +542,9 @@ def warm_up() -> None:
     nm_keep(np.zeros((1, 2)), np.int64(1))
     entries, _ = pe_column_entries(m, np.int64(1), four, np.full(2, 2, dtype=np.int64))
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
+    eie_schedule_columns(
+        np.ascontiguousarray(entries.T), np.arange(entries.shape[1], dtype=np.int64), np.int64(2)
+    )
     one = np.zeros((1, 1), dtype=np.int64)
     scnn_weight_counts(np.ones((1, 1, 1, 1), dtype=np.uint8), 1, 1, one, 1)
     scnn_activation_counts(np.ones((1, 1, 1), dtype=np.uint8), 0, 1, one, one, 1, 1)
@@ -491,6 +565,9 @@ def warm_up() -> None:
         four,
         four,
         np.zeros(17),
+    )
+    scnn_row_schedule(
+        np.ones((1, 1), dtype=np.int64), np.ones(1, dtype=np.int64), four, four, np.zeros(17)
     )
     geom = np.array((2, 2, 1, 1, 1, 1, 1, 2, 2, 1), dtype=np.int64)  # a 1x1 conv, 2x2 input
     for flow in (0, 1, 2):

@@ -211,6 +211,8 @@ def test_eie_schedule_equals_twin(depth):
         total, busy = kernels.eie_schedule(entries, active, depth)
         assert total == eie_twin(entries, active, depth)
         assert (busy == np.maximum(entries[:, active], 1).sum(1)).all()
+        by_column = kernels.eie_schedule_columns(np.ascontiguousarray(entries.T), active, depth)
+        assert by_column[0] == total and (by_column[1] == busy).all()
 
 
 def test_eie_schedule_by_hand():

@@ -53,6 +53,24 @@ def test_schedule_kernel_matches_its_twin(case):
 
 @settings(max_examples=60, deadline=None)
 @given(schedules())
+def test_row_schedule_is_the_schedule_with_activations_shared_by_every_pe(case):
+    """The fully connected layers' kernel: one barrier group whose activations every PE
+    sees, the same numbers bit for bit as the general kernel on the broadcast copy."""
+    w, a, f, i, stall = case
+    entries, active = w[0], a[0]
+    shared = np.ascontiguousarray(np.broadcast_to(active, entries.shape))[None]
+    want = kernels.scnn_schedule(
+        entries[None], shared, np.zeros(1, dtype=np.int64), np.int64(f), np.int64(i), stall
+    )
+    got = kernels.scnn_row_schedule(entries, active, np.int64(f), np.int64(i), stall)
+    assert got[0] == want[0]
+    for g, t in zip(got[1:], want[1:], strict=True):
+        np.testing.assert_array_equal(g, t)
+        assert g.dtype == t.dtype
+
+
+@settings(max_examples=60, deadline=None)
+@given(schedules())
 def test_no_pe_finishes_before_its_share_of_entries(case):
     w, a, f, i, stall = case
     total, busy, _slots, products, _base = kernels.scnn_schedule(

@@ -95,16 +95,18 @@ def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, np.ndarr
         )
         col_entries = entries.sum(axis=0)
         pe_entries = entries.sum(axis=1)
+        columns = np.ascontiguousarray(entries.T)  # by column: one row per activation
+        del entries
     else:  # a dense block: PE k holds ceil((rows - k) / pes) rows of every column, no fillers
         per_pe = np.array([-(-(rows - k) // pes) for k in range(pes)], dtype=np.int64)
-        entries = None
+        columns = None
         kept = col_entries = np.full(n, rows, dtype=np.int64)
         pe_entries = per_pe * n
     acc = np.zeros(6)
     per_column = []
     for order in _activations(task, n):
-        if entries is not None:
-            t, busy = kernels.eie_schedule(entries, order.astype(np.int64), depth)
+        if columns is not None:
+            t, busy = kernels.eie_schedule_columns(columns, order.astype(np.int64), depth)
             busy_sum, busy_max = busy.sum(), busy.max(initial=0)
         else:  # identical work for every activation: the busiest PE sets the pace
             w = np.maximum(per_pe, 1)

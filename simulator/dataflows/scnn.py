@@ -369,31 +369,27 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
 def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
     g = task.gemm
     pes = min(array.pes, g.rows)
-    if task.variant == "dense":
-        gemm = np.ones((g.groups, g.rows, g.cols), dtype=np.uint8)
-    else:
-        gemm = task.profile.gemm
-    row_nnz = (
-        np.full(g.groups * g.rows, g.cols, dtype=np.int64)
-        if task.variant == "dense"
-        else task.profile.line_nnz("row")
-    )
-    entries, kept = kernels.pe_column_entries(gemm, np.int64(pes), np.int64(63), row_nnz)
     n = g.groups * g.cols
+    if task.variant == "dense":  # PE k holds ceil((rows - k) / pes) rows of every column
+        per_pe = np.array([-(-(g.rows - k) // pes) for k in range(pes)], dtype=np.int64)
+        entries = np.repeat(per_pe[:, None], n, axis=1)
+        kept = np.full(n, g.rows, dtype=np.int64)
+    else:
+        entries, kept = kernels.pe_column_entries(
+            task.profile.gemm, np.int64(pes), np.int64(63), task.profile.line_nnz("row")
+        )
     rng = layer_rng(task.seed, task.layer.name + "/activations")
     f, i = array.weight_vector, array.activation_vector
     sampled = min(g.n_cols, SAMPLED_COLUMNS)
     acc = dict.fromkeys(("cycles", "base", "slots", "products", "act_reads", "wfifo_reads"), 0.0)
     busy_total = np.zeros(pes)
-    w_steps = np.ascontiguousarray(entries[None])  # one barrier group: the layer
-    for _ in range(sampled):
+    for _ in range(sampled):  # one barrier group, the layer; activations go to every PE
         if task.variant == "dense" or task.activation_density >= 1:
             active = np.ones(n, dtype=np.int64)
         else:
             active = (rng.random(n) < task.activation_density).astype(np.int64)
-        a_nnz = np.ascontiguousarray(np.broadcast_to(active, (pes, n)))
-        cycles, busy, slots, products, base = kernels.scnn_schedule(
-            w_steps, a_nnz[None], np.zeros(1, dtype=np.int64), np.int64(f), np.int64(i), stall
+        cycles, busy, slots, products, base = kernels.scnn_row_schedule(
+            entries, active, np.int64(f), np.int64(i), stall
         )
         acc["cycles"] += cycles
         acc["base"] += int(base.sum())

@@ -52,7 +52,10 @@ class MaskProfile:
 
     @property
     def nnz(self) -> int:
-        return int(self.line_nnz("row").sum())
+        known = self._cache.get("nnz")
+        if known is None:
+            known = self._cache["nnz"] = int(self.line_nnz("row").sum())
+        return known
 
     @property
     def density(self) -> float:
@@ -111,12 +114,22 @@ class MaskProfile:
         return self.cols if axis == "row" else self.rows
 
     def kept_rows(self) -> np.ndarray:
-        """Per group, rows with at least one kept entry: ``(groups,)`` int64."""
-        return (self.row_nnz.reshape(self.groups, self.rows) > 0).sum(1)
+        """Per group, rows with at least one kept entry: ``(groups,)`` int64 (read-only,
+        computed once)."""
+        return self._kept("row")
 
     def kept_cols(self) -> np.ndarray:
-        """Per group, columns with at least one kept entry."""
-        return (self.col_nnz.reshape(self.groups, self.cols) > 0).sum(1)
+        """Per group, columns with at least one kept entry (read-only, computed once)."""
+        return self._kept("col")
+
+    def _kept(self, axis: str) -> np.ndarray:
+        key = (axis, "kept")
+        known = self._cache.get(key)
+        if known is None:
+            known = (self.line_nnz(axis).reshape(self.groups, self.lines(axis)) > 0).sum(1)
+            known.setflags(write=False)
+            self._cache[key] = known
+        return known
 
 
 def as_gemm_uint8(layer: Layer, mask: np.ndarray) -> np.ndarray:
