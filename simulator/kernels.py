@@ -458,6 +458,53 @@ def scnn_schedule(w_nnz, a_nnz, a_of, f, i, stall):
 
 
 @njit(cache=True, nogil=True)
+def scnn_shared_schedule(w_nnz, a_nnz, a_of, f, i, stall):
+    """:func:`scnn_schedule` where every PE multiplies the same weights in a step (a
+    convolution: an output-channel group's weights of one input channel and stride
+    phase are broadcast to the whole array): ``w_nnz[g, c]`` for every PE. Same
+    results, same order of additions, without the ``(groups, PEs, steps)`` copy."""
+    n_g, n_c = w_nnz.shape
+    n_pe = a_nnz.shape[1]
+    busy = np.zeros(n_pe, dtype=np.float64)
+    slots = np.zeros(n_pe, dtype=np.int64)
+    products = np.zeros(n_pe, dtype=np.int64)
+    base = np.zeros(n_pe, dtype=np.int64)
+    total = 0.0
+    for g in range(n_g):
+        slowest = 0.0
+        w_row = w_nnz[g]
+        for p in range(n_pe):
+            t = 0.0
+            a_row = a_nnz[a_of[g], p]
+            for c in range(n_c):
+                w = w_row[c]
+                a = a_row[c]
+                if w == 0 or a == 0:
+                    continue
+                qf, rf = _divmod_small(w, f)
+                qi, ri = _divmod_small(a, i)
+                nf = qf + (rf > 0)
+                ni = qi + (ri > 0)
+                pairs = nf * ni
+                t += pairs
+                base[p] += pairs
+                slots[p] += pairs * f * i
+                products[p] += w * a
+                t += qf * qi * stall[f * i]
+                if ri > 0:
+                    t += qf * stall[f * ri]
+                if rf > 0:
+                    t += qi * stall[rf * i]
+                    if ri > 0:
+                        t += stall[rf * ri]
+            busy[p] += t
+            if t > slowest:
+                slowest = t
+        total += slowest
+    return total, busy, slots, products, base
+
+
+@njit(cache=True, nogil=True)
 def scnn_row_schedule(entries, active, f, i, stall):
     """:func:`scnn_schedule` of one barrier group whose activations are the same for
     every PE: ``w_nnz[0] = entries`` (``(PEs, steps)``) and ``a_nnz[0, p] = active`` for
@@ -560,6 +607,14 @@ def warm_up() -> None:
     )
     scnn_schedule(
         np.ones((1, 1, 1), dtype=np.int64),
+        np.ones((1, 1, 1), dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        four,
+        four,
+        np.zeros(17),
+    )
+    scnn_shared_schedule(
+        np.ones((1, 1), dtype=np.int64),
         np.ones((1, 1, 1), dtype=np.int64),
         np.zeros(1, dtype=np.int64),
         four,

@@ -53,6 +53,26 @@ def test_schedule_kernel_matches_its_twin(case):
 
 @settings(max_examples=60, deadline=None)
 @given(schedules())
+def test_shared_schedule_is_the_schedule_with_weights_shared_by_every_pe(case):
+    """The convolutions' kernel: each barrier group's weight steps the same for every PE,
+    the same numbers bit for bit as the general kernel on the broadcast copy."""
+    w, a, f, i, stall = case
+    shared = w[:, 0, :]
+    copy = np.ascontiguousarray(np.broadcast_to(shared[:, None, :], w.shape))
+    acts = np.stack([a, a[::-1]])  # two conv groups' activations
+    a_of = np.arange(w.shape[0], dtype=np.int64) % 2
+    want = kernels.scnn_schedule(copy, acts, a_of, np.int64(f), np.int64(i), stall)
+    got = kernels.scnn_shared_schedule(
+        np.ascontiguousarray(shared), acts, a_of, np.int64(f), np.int64(i), stall
+    )
+    assert got[0] == want[0]
+    for g, t in zip(got[1:], want[1:], strict=True):
+        np.testing.assert_array_equal(g, t)
+        assert g.dtype == t.dtype
+
+
+@settings(max_examples=60, deadline=None)
+@given(schedules())
 def test_row_schedule_is_the_schedule_with_activations_shared_by_every_pe(case):
     """The fully connected layers' kernel: one barrier group whose activations every PE
     sees, the same numbers bit for bit as the general kernel on the broadcast copy."""
