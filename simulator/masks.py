@@ -296,6 +296,64 @@ def filter_order(layer: Layer, pruning: Pruning, weights: np.ndarray | None = No
     return np.argsort(-score, kind="stable")
 
 
+LINE_STRUCTURES = ("filter", "channel", "column")
+"""Structured prunings that keep whole rows (filters) or whole columns (input channels,
+GEMM columns) of each group's matrix: their masks are products of two factors."""
+
+
+def _line_factors(
+    layer: Layer, kind: str, density: float, rng: np.random.Generator, a: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kept rows ``(groups, rows)`` and kept columns ``(groups, cols)`` of a line
+    structure's mask at ``density`` (< 1), ranked by the magnitudes ``a`` where given,
+    else drawn from ``rng``."""
+    g = layer.gemm
+    shape = layer.weight_shape
+    rows = np.ones((g.groups, g.rows), dtype=bool)
+    cols = np.ones((g.groups, g.cols), dtype=bool)
+    if kind == "filter":  # whole output channels (rows of the GEMM matrix)
+        k_all = g.groups * g.rows
+        score = filter_scores(layer, rng, a)
+        keep = np.zeros(k_all, dtype=bool)
+        keep[_top(score, kept_units(k_all, density))] = True
+        rows = keep.reshape(g.groups, g.rows)
+    elif kind == "channel":  # whole input channels: dim 1 of the weight (per group)
+        c = shape[1] if len(shape) > 1 else g.cols
+        score = a.reshape(shape[0], c, -1).sum((0, 2)) if a is not None else rng.random(c)
+        keep = np.zeros(c, dtype=bool)
+        keep[_top(score, kept_units(c, density))] = True
+        cols[:] = np.repeat(keep, g.cols // c)[None, :]
+    elif kind == "column":  # whole GEMM columns (one weight position of every filter)
+        score = gemm_view(layer, a).sum((0, 1)) if a is not None else rng.random(g.cols)
+        keep = np.zeros(g.cols, dtype=bool)
+        keep[_top(score, kept_units(g.cols, density))] = True
+        cols[:] = keep[None, :]
+    else:
+        raise MaskError(f"{kind!r} pruning does not keep whole rows or columns")
+    return rows, cols
+
+
+def line_factors(
+    layer: Layer, pruning: Pruning, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two factors of the mask :func:`generate_mask` makes for a line structure
+    (:data:`LINE_STRUCTURES`): kept rows ``(groups, rows)`` and kept columns ``(groups,
+    cols)``; the mask keeps ``(g, i, j)`` where both do. Nothing weight-sized is made
+    (the weights' magnitudes aside, where given)."""
+    if not layer.prunable:
+        raise MaskError(f"layer {layer.name!r} has no weights to prune")
+    if pruning.structure not in LINE_STRUCTURES:
+        raise MaskError(f"{pruning.structure!r} pruning does not keep whole rows or columns")
+    g = layer.gemm
+    density = pruning.density_of(layer.name)
+    if density >= 1:
+        return np.ones((g.groups, g.rows), dtype=bool), np.ones((g.groups, g.cols), dtype=bool)
+    if weights is not None:
+        weights = check_weights(layer, weights)
+    a = np.abs(weights) if weights is not None else None
+    return _line_factors(layer, pruning.structure, density, layer_rng(pruning.seed, layer.name), a)
+
+
 def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = None) -> np.ndarray:
     """A boolean mask of the layer's weight shape for ``pruning``.
 
@@ -336,23 +394,9 @@ def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = N
         return flat.reshape(shape)
     a = np.abs(weights) if weights is not None else None
     mask = np.zeros((g.groups, g.rows, g.cols), dtype=bool)
-    if kind == "filter":  # whole output channels (rows of the GEMM matrix)
-        k_all = g.groups * g.rows
-        score = filter_scores(layer, rng, a)
-        keep = np.zeros(k_all, dtype=bool)
-        keep[_top(score, kept_units(k_all, density))] = True
-        mask[:] = keep.reshape(g.groups, g.rows)[:, :, None]
-    elif kind == "channel":  # whole input channels: dim 1 of the weight (per group)
-        c = shape[1] if len(shape) > 1 else g.cols
-        score = a.reshape(shape[0], c, -1).sum((0, 2)) if a is not None else rng.random(c)
-        keep = np.zeros(c, dtype=bool)
-        keep[_top(score, kept_units(c, density))] = True
-        mask[:] = np.repeat(keep, g.cols // c)[None, None, :]
-    elif kind == "column":  # whole GEMM columns (one weight position of every filter)
-        score = gemm_view(layer, a).sum((0, 1)) if a is not None else rng.random(g.cols)
-        keep = np.zeros(g.cols, dtype=bool)
-        keep[_top(score, kept_units(g.cols, density))] = True
-        mask[:] = keep[None, None, :]
+    if kind in LINE_STRUCTURES:
+        rows, cols = _line_factors(layer, kind, density, rng, a)
+        mask[:] = rows[:, :, None] & cols[:, None, :]
     elif kind == "block":
         br, bc = pruning.block
         nbr, nbc = -(-g.rows // br), -(-g.cols // bc)

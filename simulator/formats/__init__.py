@@ -18,6 +18,7 @@ from simulator.formats import formulas
 from simulator.formats.profile import (
     MaskProfile,
     all_kept_profile,
+    factored_profile,
     profile_gemm,
     profile_mask,
     profile_matrix,
@@ -53,6 +54,7 @@ __all__ = [
     "encode",
     "expected_format_bits",
     "expected_formats",
+    "factored_profile",
     "format_stats",
     "formulas",
     "layer_storage",

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator import kernels
-from simulator.errors import MaskError
+from simulator.errors import MaskError, shown
 from simulator.layers import Layer
 from simulator.masks import check_mask, gemm_view
+from simulator.memory import require_bytes
 
 AXES = ("row", "col")
 
@@ -181,3 +182,85 @@ def all_kept_profile(groups: int, rows: int, cols: int, name: str = "matrix") ->
     layer's activations), without materialising it."""
     one = np.ones((1, 1, 1), dtype=np.uint8)
     return _AllKeptProfile(layer_name=name, gemm=np.broadcast_to(one, (groups, rows, cols)))
+
+
+class _FactoredProfile(MaskProfile):
+    """A mask that keeps whole rows and whole columns of each group's matrix: entry
+    ``(g, i, j)`` is kept when ``row_kept[g, i]`` and ``col_kept[g, j]`` (filter, channel
+    and column pruning, filter removals cascaded or not). Its counts come from the two
+    factors (:func:`kernels.line_stats` on each factor, scaled by the other's kept
+    lines: the same integers as a pass over the whole mask), and ``gemm`` is built
+    from them on each use and not kept, so no mask-sized array outlives its use."""
+
+    def __init__(self, *, layer_name: str, row_kept: np.ndarray, col_kept: np.ndarray):
+        g = row_kept.shape[0]
+        if row_kept.ndim != 2 or col_kept.ndim != 2 or col_kept.shape[0] != g:
+            raise MaskError(f"{layer_name}: factors must be (groups, rows) and (groups, cols)")
+        rk = np.ascontiguousarray(row_kept, dtype=bool)
+        ck = np.ascontiguousarray(col_kept, dtype=bool)
+        rk.setflags(write=False)
+        ck.setflags(write=False)
+        object.__setattr__(self, "layer_name", layer_name)
+        object.__setattr__(self, "row_kept", rk)
+        object.__setattr__(self, "col_kept", ck)
+        object.__setattr__(self, "_cache", {})
+
+    def __repr__(self) -> str:
+        return f"_FactoredProfile(layer_name={self.layer_name!r}, shape={self.shape})"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.row_kept.shape[0], self.row_kept.shape[1], self.col_kept.shape[1])
+
+    @property
+    def groups(self) -> int:
+        return self.row_kept.shape[0]
+
+    @property
+    def rows(self) -> int:
+        return self.row_kept.shape[1]
+
+    @property
+    def cols(self) -> int:
+        return self.col_kept.shape[1]
+
+    @property
+    def weights(self) -> int:
+        return self.groups * self.rows * self.cols
+
+    @property
+    def gemm(self) -> np.ndarray:  # type: ignore[override]
+        """The mask as C-contiguous uint8 ``(groups, rows, cols)``, built anew."""
+        require_bytes(self.weights, f"the mask of layer {shown(self.layer_name)}")
+        m = self.row_kept[:, :, None] & self.col_kept[:, None, :]
+        return m.view(np.uint8)
+
+    def _pass(self, axis: str, index_bits: int) -> None:
+        if axis not in AXES:
+            raise ValueError(f"axis must be one of {AXES}, got {axis!r}")
+        # lines along ``axis`` are kept by ``own``; each kept one holds ``other``'s pattern
+        own, other = (
+            (self.row_kept, self.col_kept) if axis == "row" else (self.col_kept, self.row_kept)
+        )
+        g, length = other.shape
+        line_nnz = np.empty(own.shape, dtype=np.int64)
+        fillers = np.empty(own.shape, dtype=np.int64)
+        hist = np.zeros(max(length, 1), dtype=np.int64)
+        for k in range(g):
+            pattern = np.ascontiguousarray(other[k], dtype=np.uint8).reshape(1, 1, length)
+            nnz, fill, h = kernels.line_stats(pattern, False, index_bits)
+            kept = own[k].astype(np.int64)
+            line_nnz[k] = kept * nnz[0]
+            fillers[k] = kept * fill[0]
+            hist += int(kept.sum()) * h
+        self._cache[(axis, "counts")] = (line_nnz.ravel(), hist)
+        self._cache[(axis, index_bits)] = fillers.ravel()
+
+
+def factored_profile(
+    row_kept: np.ndarray, col_kept: np.ndarray, name: str = "matrix"
+) -> MaskProfile:
+    """The profile of the mask ``row_kept[g, i] and col_kept[g, j]`` (bool factors
+    ``(groups, rows)`` and ``(groups, cols)``), without building it: whole filters
+    (rows) and input channels or columns (columns) pruned."""
+    return _FactoredProfile(layer_name=name, row_kept=row_kept, col_kept=col_kept)
