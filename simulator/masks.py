@@ -202,15 +202,26 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([above, ties])
 
 
+RANDOM_CHUNK = 1 << 21
+"""32-bit draws made at a time by the random mask generator (8 MiB)."""
+
+
 def _random_exact(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """A flat bool mask with exactly k of n kept, uniform over all k-subsets.
 
     Draws i.i.d. Bernoulli positions at about k/n (16-bit random draws), then adds or
     removes uniformly chosen positions to reach k: both steps treat every position
     alike, so every k-subset is equally likely."""
-    # the 16-bit draws of rng.bytes(2 * n), without its copy through bytes
-    draws = rng.integers(0, 2**32, size=(n + 1) // 2, dtype=np.uint32).view(np.uint16)[:n]
-    flat = draws < np.uint16(min(65535, round(65536 * k / n)))
+    # the 16-bit draws of rng.bytes(2 * n), without its copy through bytes, drawn in
+    # chunks (the generator's stream and its state after are the same as in one draw)
+    threshold = np.uint16(min(65535, round(65536 * k / n)))
+    flat = np.empty(n, dtype=bool)
+    words = (n + 1) // 2
+    for start in range(0, words, RANDOM_CHUNK):
+        size = min(RANDOM_CHUNK, words - start)
+        draws = rng.integers(0, 2**32, size=size, dtype=np.uint32).view(np.uint16)
+        stop = min(n, 2 * (start + size))
+        np.less(draws[: stop - 2 * start], threshold, out=flat[2 * start : stop])
     have = int(np.count_nonzero(flat))
     grow = have < k
     need = abs(k - have)
@@ -262,9 +273,10 @@ def mask_bytes_needed(layer: Layer, pruning: Pruning, with_weights: bool = False
     if kind == "dense" or (pruning.density_of(layer.name) >= 1 and kind != "nm"):
         return w
     if kind in NON_STRUCTURED:
-        # rng.bytes: a uint32 buffer and its bytes copy (2 bytes per weight each), then
-        # the flat mask; with weights: |w|, the partitioned copy and kept indices
-        return 5 * w if not with_weights else w + 3 * 8 * w
+        # the flat mask and a chunk of 32-bit draws (2 weights each, and the comparison);
+        # with weights: |w|, the partitioned copy and kept indices
+        chunk = 6 * min(RANDOM_CHUNK, (w + 1) // 2)
+        return w + chunk if not with_weights else w + 3 * 8 * w
     if kind == "block":
         br, bc = pruning.block
         padded = g.groups * -(-g.rows // br) * br * -(-g.cols // bc) * bc

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.errors import MaskError, shown
-from simulator.formats import MaskProfile, all_kept_profile, factored_profile, profile_mask
+from simulator.formats import (
+    MaskProfile,
+    all_kept_profile,
+    factored_profile,
+    packed_profile,
+    profile_mask,
+)
 from simulator.graph import Cascade, follows_input
 from simulator.layers import Layer
 from simulator.masks import (
@@ -268,10 +274,12 @@ def network_profiles(
             layer.name: factored_profile(rows, cols, layer.name)
             for layer, (rows, cols) in iter_factors(network, pruning)
         }
-    else:
+    else:  # generated non-structured masks are kept bit-packed (an eighth of the memory)
+        profile = (
+            packed_profile if masks is None and pruning.structure == "random" else profile_mask
+        )
         made = {
-            layer.name: profile_mask(layer, m)
-            for layer, m in iter_masks(network, pruning, None, masks)
+            layer.name: profile(layer, m) for layer, m in iter_masks(network, pruning, None, masks)
         }
     return {layer.name: made[layer.name] for layer in network.prunable_layers}
 

@@ -81,7 +81,9 @@ def _activations(task: LayerTask, n: int):
 
 def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, np.ndarray, tuple]:
     groups, rows, cols = (
-        task.profile.gemm.shape if task.variant == "sparse" else astuple3(task.effective_gemm())
+        (task.profile.groups, task.profile.rows, task.profile.cols)
+        if task.variant == "sparse"
+        else astuple3(task.effective_gemm())
     )
     n = groups * cols
     n_cols = task.gemm.n_cols

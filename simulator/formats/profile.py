@@ -264,3 +264,59 @@ def factored_profile(
     ``(groups, rows)`` and ``(groups, cols)``), without building it: whole filters
     (rows) and input channels or columns (columns) pruned."""
     return _FactoredProfile(layer_name=name, row_kept=row_kept, col_kept=col_kept)
+
+
+class _PackedProfile(MaskProfile):
+    """A mask kept bit-packed (one bit per weight, rows padded to whole bytes: an
+    eighth of the memory) and unpacked on each use of ``gemm``, not kept: profiles of
+    every rate of a network can then be held at once. Its row counts are taken when
+    it is packed, from the mask as given (see :func:`packed_profile`)."""
+
+    def __init__(self, *, layer_name: str, packed: np.ndarray, cols: int):
+        packed.setflags(write=False)
+        object.__setattr__(self, "layer_name", layer_name)
+        object.__setattr__(self, "packed", packed)
+        object.__setattr__(self, "_cols", int(cols))
+        object.__setattr__(self, "_cache", {})
+
+    def __repr__(self) -> str:
+        return f"_PackedProfile(layer_name={self.layer_name!r}, shape={self.shape})"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.packed.shape[0], self.packed.shape[1], self._cols)
+
+    @property
+    def groups(self) -> int:
+        return self.packed.shape[0]
+
+    @property
+    def rows(self) -> int:
+        return self.packed.shape[1]
+
+    @property
+    def cols(self) -> int:
+        return self._cols
+
+    @property
+    def weights(self) -> int:
+        return self.groups * self.rows * self.cols
+
+    @property
+    def gemm(self) -> np.ndarray:  # type: ignore[override]
+        """The mask as C-contiguous uint8 ``(groups, rows, cols)``, unpacked anew."""
+        require_bytes(self.weights, f"the mask of layer {shown(self.layer_name)}")
+        return np.unpackbits(self.packed, axis=-1, count=self._cols)
+
+
+def packed_profile(layer: Layer, mask: np.ndarray) -> MaskProfile:
+    """:func:`profile_mask`, the mask kept bit-packed: its row counts (kept entries,
+    zero-run histogram) are taken now, from ``mask``; a later use of the profile's
+    ``gemm`` unpacks it."""
+    gemm = as_gemm_uint8(layer, mask)
+    packed = np.packbits(gemm, axis=-1)
+    profile = _PackedProfile(layer_name=layer.name, packed=packed, cols=gemm.shape[2])
+    line_nnz, fillers, hist = kernels.line_stats(gemm, False, 0)
+    profile._cache[("row", "counts")] = (line_nnz, hist)
+    profile._cache[("row", 0)] = fillers
+    return profile

@@ -1,6 +1,7 @@
-"""Masks that keep whole rows and columns (filter, channel and column pruning, cascaded
-or not) are profiled from their two factors without being built: every count equals
-the kernel's pass over the built mask, and so does every format's storage."""
+"""Profiles that hold no mask-sized array of bytes: masks that keep whole rows and
+columns (filter, channel and column pruning, cascaded or not) profiled from their two
+factors, and generated non-structured masks kept bit-packed. Every count equals the
+kernel's pass over the mask itself, and so does every format's storage."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from simulator.formats import (
     all_kept_profile,
     factored_profile,
     format_stats,
+    packed_profile,
     profile_gemm,
     profile_mask,
 )
+from simulator.layers import Linear
 from simulator.masks import Pruning, generate_mask, line_factors
 from simulator.netmasks import network_masks, network_profiles
 from simulator.workloads import load_network
@@ -106,3 +109,27 @@ def test_dense_network_profiles_keep_everything_without_a_mask():
         assert got.gemm.base is not None and got.gemm.base.nbytes == 1  # never built
         want = all_kept_profile(g.groups, g.rows, g.cols, layer.name)
         np.testing.assert_array_equal(got.line_nnz("col"), want.line_nnz("col"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_packed_profiles_count_what_the_mask_holds(data):
+    g, rows, cols = (data.draw(st.integers(1, n)) for n in (3, 30, 45))
+    density = data.draw(st.sampled_from([0.0, 0.02, 0.3, 0.9, 1.0]))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    mask = np.random.default_rng(seed).random((g * rows, cols)) < density
+    layer = Linear(name="fc", in_features=cols, out_features=g * rows)
+    got, want = packed_profile(layer, mask), profile_mask(layer, mask)
+    assert got.packed.nbytes == g * rows * -(-cols // 8)
+    assert_same_counts(got, want)
+    assert_same_storage(packed_profile(layer, mask), profile_mask(layer, mask))
+
+
+def test_generated_random_network_profiles_are_packed():
+    network = load_network("resnet18")
+    pruning = Pruning(density=1 / 8, seed=2)
+    got = network_profiles(network, pruning)
+    masks = network_masks(network, pruning)
+    for layer in network.prunable_layers:
+        assert got[layer.name].packed.nbytes <= -(-layer.weight_count // 8) + layer.gemm.rows
+        assert_same_counts(got[layer.name], profile_mask(layer, masks[layer.name]))
