@@ -2,8 +2,10 @@
 
 Every kernel takes a C-contiguous ``uint8`` mask of shape ``(groups, rows, cols)``
 (the GEMM view of a layer: one ``rows x cols`` weight matrix per group, nonzero =
-kept) and returns int64 counts; :func:`nm_keep` takes scores and returns a mask, and
-the SCALE-Sim kernels at the end take a layer's geometry instead. No package
+kept) and returns int64 counts; :func:`pe_column_entries` takes the mask bit-packed
+along its rows, the ``factored_*`` kernels a mask's two factors (kept rows, kept
+columns); :func:`nm_keep` takes scores and returns a mask, and the SCALE-Sim kernels
+at the end take a layer's geometry instead. No package
 imports, no globals, no fastmath.
 Python wrappers in :mod:`simulator.formats` check and convert input; each kernel
 has a slow NumPy twin in ``tests/twins.py``.
@@ -211,41 +213,145 @@ def eie_schedule_columns(columns, active, fifo_depth):
 
 
 @njit(cache=True, nogil=True)
-def pe_column_entries(m, pes, index_bits, row_nnz):
+def _packed_row_positions(p, g, i, pos):
+    """Write the column indices of the kept entries of row ``i`` of group ``g`` of a
+    bit-packed mask into ``pos`` (at least 8 per byte of a row) and return how many
+    there are; bytes that keep nothing are skipped whole."""
+    k = 0
+    for jb in range(p.shape[2]):
+        b = p[g, i, jb]
+        if b != 0:
+            j = jb * 8
+            for t in range(8):
+                pos[k] = j + t
+                k += (b >> (7 - t)) & 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def pe_column_entries(p, n_cols, pes, index_bits, row_nnz, by_column):
     """Stored entries of each PE's slice of each column, rows interleaved over PEs.
 
-    Row ``i`` of every group belongs to PE ``i % pes`` as its local row ``i // pes``;
-    each PE stores its slice of each column in relative-index CSC (a run of ``k``
-    zeros of its local rows before a kept entry costs ``k >> index_bits`` fillers).
-    Returns ``(entries, kept)``: ``entries[k, g * cols + c]`` counts PE ``k``'s kept
-    values and fillers in column ``c`` of group ``g``; ``kept[g * cols + c]`` the
-    column's kept values over all PEs. ``row_nnz[g * rows + i]`` (the mask's kept
-    entries per row) lets rows that keep nothing be skipped unread.
+    ``p`` is the mask bit-packed along its rows (``numpy.packbits(m, axis=-1)``: uint8
+    ``(groups, rows, ceil(n_cols / 8))``, first column in the high bit). Row ``i`` of
+    every group belongs to PE ``i % pes`` as its local row ``i // pes``; each PE stores
+    its slice of each column in relative-index CSC (a run of ``k`` zeros of its local
+    rows before a kept entry costs ``k >> index_bits`` fillers). Returns ``(entries,
+    kept)``: ``entries[k, g * n_cols + c]`` counts PE ``k``'s kept values and fillers
+    in column ``c`` of group ``g`` (``entries[g * n_cols + c, k]`` with
+    ``by_column``); ``kept[g * n_cols + c]`` the column's kept values over all PEs.
+    ``row_nnz[g * rows + i]`` (the mask's kept entries per row) lets rows that keep
+    nothing be skipped unread.
     """
-    n_groups, n_rows, n_cols = m.shape
-    entries = np.zeros((pes, n_groups * n_cols), dtype=np.int64)
-    kept = np.zeros(n_groups * n_cols, dtype=np.int64)
+    n_groups, n_rows, n_bytes = p.shape
+    n = n_groups * n_cols
+    entries = np.zeros((n, pes) if by_column else (pes, n), dtype=np.int64)
+    kept = np.zeros(n, dtype=np.int64)
     last = np.empty(n_cols, dtype=np.int64)
-    pos = np.empty(n_cols + 1, dtype=np.int64)
+    pos = np.empty(8 * n_bytes + 8, dtype=np.int64)
+    block = 8  # PEs counted at a time: with by_column, one cache line of each column
+    buf = np.empty((block, n_cols), dtype=np.int64)
+    n_pe = min(pes, n_rows)
     for g in range(n_groups):
         base = g * n_cols
-        for k in range(min(pes, n_rows)):  # PE by PE: its row of entries stays in cache
-            for c in range(n_cols):
-                last[c] = -1
+        for k0 in range(0, n_pe, block):
+            k1 = min(k0 + block, n_pe)
+            for k in range(k0, k1):  # PE by PE: its row of entries stays in cache
+                row = buf[k - k0]
+                for c in range(n_cols):
+                    row[c] = 0
+                    last[c] = -1
+                local = 0
+                for i in range(k, n_rows, pes):
+                    if row_nnz[g * n_rows + i] == 0:  # e.g. a pruned filter
+                        local += 1
+                        continue
+                    count = _packed_row_positions(p, g, i, pos)
+                    for t in range(count):
+                        c = pos[t]
+                        gap = local - last[c] - 1
+                        row[c] += 1 + (gap >> index_bits)
+                        kept[base + c] += 1
+                        last[c] = local
+                    local += 1
+                if not by_column:
+                    for c in range(n_cols):
+                        entries[k, base + c] = row[c]
+            if by_column:
+                for c in range(n_cols):
+                    for b in range(k1 - k0):
+                        entries[base + c, k0 + b] = buf[b, c]
+    return entries, kept
+
+
+@njit(cache=True, nogil=True)
+def factored_pe_entries(rows_kept, cols_kept, pes, index_bits, by_column):
+    """:func:`pe_column_entries` of the mask ``rows_kept[g, i] and cols_kept[g, c]``
+    (uint8 factors ``(groups, rows)`` and ``(groups, cols)``: whole filters and input
+    columns kept), from the factors: PE ``k`` stores in every kept column of group
+    ``g`` the entries of its local rows' pattern ``rows_kept[g, k::pes]``."""
+    n_groups, n_rows = rows_kept.shape
+    n_cols = cols_kept.shape[1]
+    n = n_groups * n_cols
+    entries = np.zeros((n, pes) if by_column else (pes, n), dtype=np.int64)
+    kept = np.zeros(n, dtype=np.int64)
+    for g in range(n_groups):
+        base = g * n_cols
+        rows = 0
+        for i in range(n_rows):
+            rows += rows_kept[g, i] != 0
+        for k in range(min(pes, n_rows)):
+            e = 0
+            last = -1
             local = 0
             for i in range(k, n_rows, pes):
-                if row_nnz[g * n_rows + i] == 0:  # e.g. a pruned filter
-                    local += 1
-                    continue
-                n = _row_positions(m, g, i, pos)
-                for t in range(n):
-                    c = pos[t]
-                    gap = local - last[c] - 1
-                    entries[k, base + c] += 1 + (gap >> index_bits)
-                    kept[base + c] += 1
-                    last[c] = local
+                if rows_kept[g, i] != 0:
+                    e += 1 + ((local - last - 1) >> index_bits)
+                    last = local
                 local += 1
+            for c in range(n_cols):
+                if cols_kept[g, c] != 0:
+                    if by_column:
+                        entries[base + c, k] = e
+                    else:
+                        entries[k, base + c] = e
+        for c in range(n_cols):
+            if cols_kept[g, c] != 0:
+                kept[base + c] = rows
     return entries, kept
+
+
+@njit(cache=True, nogil=True)
+def factored_line_stats(own, other, index_bits):
+    """:func:`line_stats` of the mask ``own[g, i] and other[g, j]`` (uint8 factors)
+    along ``own``'s lines (its rows; pass the column factor as ``own`` for columns):
+    each kept line of group ``g`` holds ``other[g]``'s pattern, so the counts come
+    from that pattern, the histogram weighted by the kept lines. Returns
+    ``(line_nnz, line_fillers, gap_hist)`` as :func:`line_stats` does."""
+    n_groups, n_lines = own.shape
+    length = other.shape[1]
+    line_nnz = np.zeros(n_groups * n_lines, dtype=np.int64)
+    fillers = np.zeros(n_groups * n_lines, dtype=np.int64)
+    gap_hist = np.zeros(max(length, 1), dtype=np.int64)
+    for g in range(n_groups):
+        lines = 0
+        for i in range(n_lines):
+            lines += own[g, i] != 0
+        nnz = 0
+        fill = 0
+        prev = -1
+        for j in range(length):
+            if other[g, j] != 0:
+                gap = j - prev - 1
+                gap_hist[gap] += lines
+                fill += gap >> index_bits
+                nnz += 1
+                prev = j
+        for i in range(n_lines):
+            if own[g, i] != 0:
+                line_nnz[g * n_lines + i] = nnz
+                fillers[g * n_lines + i] = fill
+    return line_nnz, fillers, gap_hist
 
 
 @njit(cache=True, nogil=True)
@@ -587,7 +693,12 @@ def warm_up() -> None:
     block_counts(m, np.int64(2), np.int64(2))
     group_max(m, np.int64(2))
     nm_keep(np.zeros((1, 2)), np.int64(1))
-    entries, _ = pe_column_entries(m, np.int64(1), four, np.full(2, 2, dtype=np.int64))
+    packed = np.full((1, 2, 1), 192, dtype=np.uint8)
+    for by_column in (False, True):
+        pe_column_entries(packed, np.int64(2), np.int64(1), four, np.full(2, 2), by_column)
+        factored_pe_entries(m[0], m[0], np.int64(1), four, by_column)
+    factored_line_stats(m[0], m[0], four)
+    entries, _ = pe_column_entries(packed, np.int64(2), np.int64(1), four, np.full(2, 2), False)
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
     eie_schedule_columns(
         np.ascontiguousarray(entries.T), np.arange(entries.shape[1], dtype=np.int64), np.int64(2)

@@ -719,7 +719,9 @@ def test_pe_column_entries_equals_twin(pes):
         m = (rng.random(shape) < rng.random()).astype(np.uint8)
         m[:, rng.random(shape[1]) < 0.3] = 0  # whole rows pruned, as filter pruning does
         b = int(rng.integers(1, 4))
-        got = kernels.pe_column_entries(m, pes, b, m.sum(axis=2, dtype=np.int64).reshape(-1))
+        packed = np.packbits(m, axis=-1)
+        row_nnz = m.sum(axis=2, dtype=np.int64).reshape(-1)
+        got = kernels.pe_column_entries(packed, shape[2], pes, b, row_nnz, False)
         want = pe_entries_twin(m, pes, b)
         assert (got[0] == want[0]).all() and (got[1] == want[1]).all()
 

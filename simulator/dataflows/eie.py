@@ -92,13 +92,10 @@ def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, np.ndarr
     # reported over the PEs that hold rows; utilization over all of them).
     pes = min(pes, rows)
     if task.variant == "sparse":
-        entries, kept = kernels.pe_column_entries(
-            task.profile.gemm, pes, task.index_bits, task.profile.line_nnz("row")
-        )
-        col_entries = entries.sum(axis=0)
-        pe_entries = entries.sum(axis=1)
-        columns = np.ascontiguousarray(entries.T)  # by column: one row per activation
-        del entries
+        # by column: each activation reads one row of them
+        columns, kept = task.profile.pe_column_entries(pes, task.index_bits, by_column=True)
+        col_entries = columns.sum(axis=1)
+        pe_entries = columns.sum(axis=0)
     else:  # a dense block: PE k holds ceil((rows - k) / pes) rows of every column, no fillers
         per_pe = np.array([-(-(rows - k) // pes) for k in range(pes)], dtype=np.int64)
         columns = None

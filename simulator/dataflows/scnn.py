@@ -295,7 +295,6 @@ def conv_activations(
                 :, i * dh : i * dh + (p - 1) * sh + 1 : sh, j * dw : j * dw + (q - 1) * sw + 1 : sw
             ]
             windows[i, j] = window.sum(axis=(1, 2), dtype=np.int64)
-    a_steps.setflags(write=False)
     windows.setflags(write=False)
     return a_steps, windows, int(np.count_nonzero(am))
 
@@ -433,9 +432,7 @@ def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         entries = np.repeat(per_pe[:, None], n, axis=1)
         kept = np.full(n, g.rows, dtype=np.int64)
     else:
-        entries, kept = kernels.pe_column_entries(
-            task.profile.gemm, np.int64(pes), np.int64(63), task.profile.line_nnz("row")
-        )
+        entries, kept = task.profile.pe_column_entries(pes, 63)
     rng = layer_rng(task.seed, task.layer.name + "/activations")
     f, i = array.weight_vector, array.activation_vector
     sampled = min(g.n_cols, SAMPLED_COLUMNS)

@@ -114,6 +114,26 @@ class MaskProfile:
         """Entries per line: columns for rows, rows for columns."""
         return self.cols if axis == "row" else self.rows
 
+    def pe_column_entries(
+        self, pes: int, index_bits: int, by_column: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Stored entries of each PE's slice of each column when rows are interleaved
+        over ``pes`` PEs, each slice in relative-index CSC at ``index_bits``: see
+        :func:`simulator.kernels.pe_column_entries` (``(PEs, columns)``, or ``(columns,
+        PEs)`` with ``by_column``), and each column's kept entries."""
+        return kernels.pe_column_entries(
+            self._packed(),
+            np.int64(self.cols),
+            np.int64(pes),
+            np.int64(index_bits),
+            self.line_nnz("row"),
+            by_column,
+        )
+
+    def _packed(self) -> np.ndarray:
+        """The mask bit-packed along its rows."""
+        return np.packbits(self.gemm, axis=-1)
+
     def kept_rows(self) -> np.ndarray:
         """Per group, rows with at least one kept entry: ``(groups,)`` int64 (read-only,
         computed once)."""
@@ -175,6 +195,15 @@ class _AllKeptProfile(MaskProfile):
         hist[0] = lines * length  # every entry kept, none after a zero
         self._cache[(axis, "counts")] = (np.full(lines, length, dtype=np.int64), hist)
         self._cache[(axis, index_bits)] = np.zeros(lines, dtype=np.int64)
+
+    def pe_column_entries(
+        self, pes: int, index_bits: int, by_column: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.ones((self.groups, self.rows), dtype=np.uint8)
+        cols = np.ones((self.groups, self.cols), dtype=np.uint8)
+        return kernels.factored_pe_entries(
+            rows, cols, np.int64(pes), np.int64(index_bits), by_column
+        )
 
 
 def all_kept_profile(groups: int, rows: int, cols: int, name: str = "matrix") -> MaskProfile:
@@ -242,19 +271,22 @@ class _FactoredProfile(MaskProfile):
         own, other = (
             (self.row_kept, self.col_kept) if axis == "row" else (self.col_kept, self.row_kept)
         )
-        g, length = other.shape
-        line_nnz = np.empty(own.shape, dtype=np.int64)
-        fillers = np.empty(own.shape, dtype=np.int64)
-        hist = np.zeros(max(length, 1), dtype=np.int64)
-        for k in range(g):
-            pattern = np.ascontiguousarray(other[k], dtype=np.uint8).reshape(1, 1, length)
-            nnz, fill, h = kernels.line_stats(pattern, False, index_bits)
-            kept = own[k].astype(np.int64)
-            line_nnz[k] = kept * nnz[0]
-            fillers[k] = kept * fill[0]
-            hist += int(kept.sum()) * h
-        self._cache[(axis, "counts")] = (line_nnz.ravel(), hist)
-        self._cache[(axis, index_bits)] = fillers.ravel()
+        line_nnz, fillers, hist = kernels.factored_line_stats(
+            own.astype(np.uint8), other.astype(np.uint8), np.int64(index_bits)
+        )
+        self._cache[(axis, "counts")] = (line_nnz, hist)
+        self._cache[(axis, index_bits)] = fillers
+
+    def pe_column_entries(
+        self, pes: int, index_bits: int, by_column: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return kernels.factored_pe_entries(
+            self.row_kept.astype(np.uint8),
+            self.col_kept.astype(np.uint8),
+            np.int64(pes),
+            np.int64(index_bits),
+            by_column,
+        )
 
 
 def factored_profile(
@@ -273,7 +305,6 @@ class _PackedProfile(MaskProfile):
     it is packed, from the mask as given (see :func:`packed_profile`)."""
 
     def __init__(self, *, layer_name: str, packed: np.ndarray, cols: int):
-        packed.setflags(write=False)
         object.__setattr__(self, "layer_name", layer_name)
         object.__setattr__(self, "packed", packed)
         object.__setattr__(self, "_cols", int(cols))
@@ -307,6 +338,9 @@ class _PackedProfile(MaskProfile):
         """The mask as C-contiguous uint8 ``(groups, rows, cols)``, unpacked anew."""
         require_bytes(self.weights, f"the mask of layer {shown(self.layer_name)}")
         return np.unpackbits(self.packed, axis=-1, count=self._cols)
+
+    def _packed(self) -> np.ndarray:
+        return self.packed
 
 
 def packed_profile(layer: Layer, mask: np.ndarray) -> MaskProfile:
