@@ -567,96 +567,131 @@ def scnn_schedule(w_nnz, a_nnz, a_of, f, i, stall):
 def scnn_shared_schedule(w_nnz, a_nnz, a_of, f, i, stall):
     """:func:`scnn_schedule` where every PE multiplies the same weights in a step (a
     convolution: an output-channel group's weights of one input channel and stride
-    phase are broadcast to the whole array): ``w_nnz[g, c]`` for every PE. Same
-    results, same order of additions, without the ``(groups, PEs, steps)`` copy."""
+    phase are broadcast to the whole array): ``w_nnz[g, c]`` for every PE, and the
+    activations by step, ``a_nnz[a_of[g], c, p]``. Same results, each PE's additions
+    in the same order (step by step), without the ``(groups, PEs, steps)`` copy; the
+    PEs of a step are taken together (their sums are independent) and a step's
+    weight vectors are counted once for all of them."""
     n_g, n_c = w_nnz.shape
-    n_pe = a_nnz.shape[1]
+    n_pe = a_nnz.shape[2]
     busy = np.zeros(n_pe, dtype=np.float64)
     slots = np.zeros(n_pe, dtype=np.int64)
     products = np.zeros(n_pe, dtype=np.int64)
     base = np.zeros(n_pe, dtype=np.int64)
+    t = np.empty(n_pe, dtype=np.float64)
+    full = stall[f * i]
     total = 0.0
     for g in range(n_g):
-        slowest = 0.0
-        w_row = w_nnz[g]
-        for p in range(n_pe):
-            t = 0.0
-            a_row = a_nnz[a_of[g], p]
-            for c in range(n_c):
-                w = w_row[c]
-                a = a_row[c]
-                if w == 0 or a == 0:
+        t[:] = 0.0
+        acts = a_nnz[a_of[g]]
+        for c in range(n_c):
+            w = w_nnz[g, c]
+            if w == 0:
+                continue
+            qf, rf = _divmod_small(w, f)
+            nf = qf + (rf > 0)
+            row = acts[c]
+            for p in range(n_pe):
+                a = row[p]
+                if a == 0:
                     continue
-                qf, rf = _divmod_small(w, f)
                 qi, ri = _divmod_small(a, i)
-                nf = qf + (rf > 0)
                 ni = qi + (ri > 0)
                 pairs = nf * ni
-                t += pairs
+                x = t[p] + pairs
                 base[p] += pairs
                 slots[p] += pairs * f * i
                 products[p] += w * a
-                t += qf * qi * stall[f * i]
+                x += qf * qi * full
                 if ri > 0:
-                    t += qf * stall[f * ri]
+                    x += qf * stall[f * ri]
                 if rf > 0:
-                    t += qi * stall[rf * i]
+                    x += qi * stall[rf * i]
                     if ri > 0:
-                        t += stall[rf * ri]
-            busy[p] += t
-            if t > slowest:
-                slowest = t
+                        x += stall[rf * ri]
+                t[p] = x
+        slowest = 0.0
+        for p in range(n_pe):
+            busy[p] += t[p]
+            if t[p] > slowest:
+                slowest = t[p]
         total += slowest
     return total, busy, slots, products, base
 
 
 @njit(cache=True, nogil=True)
-def scnn_row_schedule(entries, active, f, i, stall):
+def scnn_row_schedule(columns, active, f, i, stall):
     """:func:`scnn_schedule` of one barrier group whose activations are the same for
-    every PE: ``w_nnz[0] = entries`` (``(PEs, steps)``) and ``a_nnz[0, p] = active`` for
-    every PE ``p`` (a fully connected layer: each nonzero activation broadcast to the
-    PEs holding its column's rows). Same results, same order of additions, without
-    the ``(PEs, steps)`` copy of ``active``; steps with no activation are skipped."""
-    n_pe, n_c = entries.shape
+    every PE and are 0 or 1 (a fully connected layer: each nonzero activation broadcast
+    to the PEs holding its column's rows): ``w_nnz[0, p, c] = columns[c, p]`` and
+    ``a_nnz[0, p, c] = active[c]``. Same results, each PE's additions in the same
+    order, without the ``(PEs, steps)`` copy of ``active``. With one activation, a
+    step of ``w`` weights adds ``nf = ceil(w / f)`` cycles, then ``(w // f) *
+    stall[f]``, then ``stall[w % f]`` if ``w % f``: those three are looked up by
+    ``w`` (additions of zero left out change nothing), and the PEs of a step taken
+    together (their sums are independent)."""
+    n_c, n_pe = columns.shape
+    most = 0
+    for c in range(n_c):
+        if active[c] != 0:
+            for p in range(n_pe):
+                if columns[c, p] > most:
+                    most = columns[c, p]
+    # per weight count w: the step's cycles without stalls and its two stall terms
+    nf = np.zeros(most + 1, dtype=np.int64)
+    stall_full = np.zeros(most + 1, dtype=np.float64)
+    stall_part = np.zeros(most + 1, dtype=np.float64)
+    for w in range(1, most + 1):
+        qf, rf = _divmod_small(w, f)
+        nf[w] = qf + (rf > 0)
+        # a = 1: qi, ri = 1, 0 when i == 1 (the first stall term is qf * 1 * stall[f]),
+        # else 0, 1 (the second is qf * stall[f * 1]): qf * stall[f] either way
+        stall_full[w] = qf * stall[f]
+        if rf > 0:
+            stall_part[w] = stall[rf]
     busy = np.zeros(n_pe, dtype=np.float64)
     slots = np.zeros(n_pe, dtype=np.int64)
     products = np.zeros(n_pe, dtype=np.int64)
     base = np.zeros(n_pe, dtype=np.int64)
-    steps = np.empty(n_c, dtype=np.int64)
-    n_steps = 0
+    t = np.zeros(n_pe, dtype=np.float64)
     for c in range(n_c):
-        if active[c] != 0:
-            steps[n_steps] = c
-            n_steps += 1
+        a = active[c]
+        if a == 0:
+            continue
+        if a != 1:  # not one activation: the general step
+            for p in range(n_pe):
+                w = columns[c, p]
+                if w == 0:
+                    continue
+                qf, rf = _divmod_small(w, f)
+                qi, ri = _divmod_small(a, i)
+                pairs = (qf + (rf > 0)) * (qi + (ri > 0))
+                x = t[p] + pairs
+                base[p] += pairs
+                slots[p] += pairs * f * i
+                products[p] += w * a
+                x += qf * qi * stall[f * i]
+                if ri > 0:
+                    x += qf * stall[f * ri]
+                if rf > 0:
+                    x += qi * stall[rf * i]
+                    if ri > 0:
+                        x += stall[rf * ri]
+                t[p] = x
+            continue
+        row = columns[c]
+        for p in range(n_pe):
+            w = row[p]
+            n = nf[w]
+            t[p] = ((t[p] + n) + stall_full[w]) + stall_part[w]
+            base[p] += n
+            slots[p] += n * f * i
+            products[p] += w
     slowest = 0.0
     for p in range(n_pe):
-        t = 0.0
-        row = entries[p]
-        for u in range(n_steps):
-            c = steps[u]
-            w = row[c]
-            if w == 0:
-                continue
-            a = active[c]
-            qf, rf = _divmod_small(w, f)
-            qi, ri = _divmod_small(a, i)
-            nf = qf + (rf > 0)
-            ni = qi + (ri > 0)
-            pairs = nf * ni
-            t += pairs
-            base[p] += pairs
-            slots[p] += pairs * f * i
-            products[p] += w * a
-            t += qf * qi * stall[f * i]
-            if ri > 0:
-                t += qf * stall[f * ri]
-            if rf > 0:
-                t += qi * stall[rf * i]
-                if ri > 0:
-                    t += stall[rf * ri]
-        busy[p] += t
-        if t > slowest:
-            slowest = t
+        busy[p] += t[p]
+        if t[p] > slowest:
+            slowest = t[p]
     total = 0.0
     total += slowest
     return total, busy, slots, products, base

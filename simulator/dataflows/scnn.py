@@ -235,11 +235,12 @@ def conv_steps(
     (The engine itself gives the kernel the weight steps once for every PE:
     :func:`simulator.kernels.scnn_shared_schedule`.)"""
     w_nnz, wsum = weights if weights is not None else conv_weights(layer, wm, geo)
-    a_steps, windows, _ = conv_activations(layer, am, array, geo)
+    by_step, windows, _ = conv_activations(layer, am, array, geo)
     w_shared, a_of, n_kc = _weight_steps(layer, w_nnz)
     w_steps = np.ascontiguousarray(
         np.broadcast_to(w_shared[:, None, :], (w_shared.shape[0], array.pes, w_shared.shape[1]))
     )
+    a_steps = np.ascontiguousarray(by_step.transpose(0, 2, 1))
     return w_steps, a_steps, a_of, landed(wsum, windows), n_kc
 
 
@@ -255,8 +256,8 @@ def conv_activations(
     layer, am: np.ndarray, array: ScnnArray, geo: dict
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The activation side of a convolution, the same for every weight mask: nonzero
-    activations per conv group, PE (planar tile) and step (channel x stride phase)
-    ``a_steps[groups, PE, step]``; per kernel offset (r, s) and input channel the
+    activations per conv group, step (channel x stride phase) and PE (planar tile)
+    ``[groups, step, PE]``; per kernel offset (r, s) and input channel the
     nonzero activations its window reads, ``(R, S, C)`` (to count the MACs that land
     on an output, :func:`landed`); and the nonzero activations."""
     r, s = layer.kernel_hw
@@ -284,7 +285,7 @@ def conv_activations(
         pes,
         nph,
     )
-    a_steps = np.ascontiguousarray(a_all.reshape(pes, groups, cg * nph).transpose(1, 0, 2))
+    by_step = np.ascontiguousarray(a_all.reshape(pes, groups, cg * nph).transpose(1, 2, 0))
     # the activations each kernel offset reads: the padded plane's strided windows
     padded = np.zeros((layer.in_channels, h + 2 * ph, w + 2 * pw), dtype=bool)
     padded[:, ph : ph + h, pw : pw + w] = am
@@ -296,7 +297,7 @@ def conv_activations(
             ]
             windows[i, j] = window.sum(axis=(1, 2), dtype=np.int64)
     windows.setflags(write=False)
-    return a_steps, windows, int(np.count_nonzero(am))
+    return by_step, windows, int(np.count_nonzero(am))
 
 
 def landed(wsum: np.ndarray, windows: np.ndarray) -> int:
@@ -406,7 +407,7 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         # activation vectors read once per output-channel group, weights once per
         # activation vector (input stationary)
         acc["act_reads"] += n_kc * int(a_steps.sum())
-        vectors = (-(-a_steps // i)).sum(axis=1)  # (groups, steps): vectors over the PEs
+        vectors = (-(-a_steps // i)).sum(axis=2)  # (groups, steps): vectors over the PEs
         acc["wfifo_reads"] += int((w_steps * vectors[a_of]).sum())
         busy_total += busy
     scale = n_img / sampled
@@ -429,10 +430,10 @@ def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
     n = g.groups * g.cols
     if task.variant == "dense":  # PE k holds ceil((rows - k) / pes) rows of every column
         per_pe = np.array([-(-(g.rows - k) // pes) for k in range(pes)], dtype=np.int64)
-        entries = np.repeat(per_pe[:, None], n, axis=1)
+        columns = np.repeat(per_pe[None, :], n, axis=0)
         kept = np.full(n, g.rows, dtype=np.int64)
-    else:
-        entries, kept = task.profile.pe_column_entries(pes, 63)
+    else:  # by column: one row of PEs per activation
+        columns, kept = task.profile.pe_column_entries(pes, 63, by_column=True)
     rng = layer_rng(task.seed, task.layer.name + "/activations")
     f, i = array.weight_vector, array.activation_vector
     sampled = min(g.n_cols, SAMPLED_COLUMNS)
@@ -444,7 +445,7 @@ def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         else:
             active = (rng.random(n) < task.activation_density).astype(np.int64)
         cycles, busy, slots, products, base = kernels.scnn_row_schedule(
-            entries, active, np.int64(f), np.int64(i), stall
+            columns, active, np.int64(f), np.int64(i), stall
         )
         acc["cycles"] += cycles
         acc["base"] += int(base.sum())
