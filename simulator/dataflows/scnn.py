@@ -182,7 +182,7 @@ def _planes(task: LayerTask, n: int):
         yield (layer, task.seed, density, n, k), plane
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def _random_planes(
     name: str, seed: int, density: float, shape: tuple[int, ...], n: int
 ) -> tuple[np.ndarray, ...]:
@@ -480,6 +480,12 @@ def clear_schedules() -> None:
     activation masks drawn and their counts."""
     _SCHEDULES.clear()
     _WEIGHTS.clear()
+    clear_activations()
+
+
+def clear_activations() -> None:
+    """Forget the activation masks drawn and their counts (kept by layer: a caller done
+    with a network's layers frees them)."""
     _ACTIVATIONS.clear()
     _random_planes.cache_clear()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from simulator.dataflows import scnn
 from simulator.formats import FormatParams, format_stats, profile_mask
 from simulator.formats.formulas import expected_format_bits, fillers_per_nonzero_limit
 from simulator.hwconfig import Platform
@@ -43,6 +45,21 @@ def first_crossing(rates: np.ndarray, values: np.ndarray, target: float, above: 
     return float(math.exp(r0 + min(max(t, 0.0), 1.0) * (r1 - r0)))
 
 
+def _frees_activations(study: Callable[..., dict[str, pd.DataFrame]]):
+    """``study``, then the SCNN engine's drawn activation masks and their counts
+    forgotten (they are kept by layer, for every run and platform of a network)."""
+
+    @functools.wraps(study)
+    def run(*args, **kwargs) -> dict[str, pd.DataFrame]:
+        try:
+            return study(*args, **kwargs)
+        finally:
+            scnn.clear_activations()
+
+    return run
+
+
+@_frees_activations
 def study_network(
     network: Network,
     platforms: Iterable[Platform],
