@@ -198,8 +198,8 @@ def main() -> None:
         else:
             base, label = _export(args.baseline, Path(tmp) / "baseline"), args.baseline
         print(f"A: {label} ({base})\nB: this tree ({HERE})")
-        for tree in (base, HERE):  # warm-up: kernels compiled or loaded from the cache
-            run_study(tree, "--networks", "lenet5")
+        for tree in (base, HERE):  # warm-up, two networks in two workers as in the study:
+            run_study(tree, "--networks", "lenet5,resnet18")  # kernels compiled or cached
         a, b = [], []
         for i in range(args.repeats):
             print(f"pair {i + 1}:")

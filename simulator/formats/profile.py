@@ -3,6 +3,12 @@
 A :class:`MaskProfile` holds a layer's mask and computes, once per axis and on
 first use, what every format (at any index width) and the PE-load models need:
 per-row and per-column kept counts, fillers and the histograms of zero runs.
+
+Three forms hold no byte per weight, with the same counts: an all-kept mask
+(:func:`all_kept_profile`), a mask of whole rows and columns kept from its two
+factors (:func:`factored_profile`), and a mask kept bit-packed
+(:func:`packed_profile`). Their ``gemm`` is built when an engine asks for it and not
+kept.
 """
 
 from __future__ import annotations
@@ -217,9 +223,10 @@ class _FactoredProfile(MaskProfile):
     """A mask that keeps whole rows and whole columns of each group's matrix: entry
     ``(g, i, j)`` is kept when ``row_kept[g, i]`` and ``col_kept[g, j]`` (filter, channel
     and column pruning, filter removals cascaded or not). Its counts come from the two
-    factors (:func:`kernels.line_stats` on each factor, scaled by the other's kept
-    lines: the same integers as a pass over the whole mask), and ``gemm`` is built
-    from them on each use and not kept, so no mask-sized array outlives its use."""
+    factors (:func:`simulator.kernels.factored_line_stats` and
+    :func:`simulator.kernels.factored_pe_entries`: the same integers as a pass over the
+    whole mask), and ``gemm`` is built from them on each use and not kept, so no
+    mask-sized array outlives its use."""
 
     def __init__(self, *, layer_name: str, row_kept: np.ndarray, col_kept: np.ndarray):
         g = row_kept.shape[0]
