@@ -183,7 +183,7 @@ def reuse() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3, help="A B pairs (default 3)")
+    ap.add_argument("--repeats", type=int, default=3, help="A B pairs (default 3; 0: none)")
     ap.add_argument("--baseline-tree", type=Path, help="a checkout of the baseline")
     ap.add_argument("--baseline", default=BASELINE, help=f"baseline commit (default {BASELINE})")
     ap.add_argument("--jobs", type=int, help="worker processes of each study (default: its own)")
@@ -192,6 +192,14 @@ def main() -> None:
     args = ap.parse_args()
     extra = ("--jobs", str(args.jobs)) if args.jobs else ()
     extra += ("--networks", args.networks) if args.networks else ()
+    if args.repeats > 0:
+        compare(args, extra)
+    if args.reuse:
+        reuse()
+
+
+def compare(args: argparse.Namespace, extra: tuple[str, ...]) -> None:
+    """The A B A B runs and their medians."""
     with tempfile.TemporaryDirectory() as tmp:
         if args.baseline_tree is not None:
             base, label = args.baseline_tree.resolve(), args.baseline_tree.name
@@ -208,8 +216,6 @@ def main() -> None:
             b.append(run_study(HERE, *extra))
             _show("B this", b[-1])
         _report(a, b, "A " + label, "B this")
-    if args.reuse:
-        reuse()
 
 
 if __name__ == "__main__":
