@@ -1,65 +1,221 @@
-"""The default study's wall time, and what reusing mask statistics saves.
+"""The default study's time and memory against an earlier commit, in one run.
 
-1. The whole default ``prunesim study`` (every built-in network and platform) with
-   two worker processes, after a warm-up run has compiled or cached every kernel;
-   target: under 60 s on 2 cores.
-2. Baseline measured in the same run: ResNet-50 on every platform with its masks
-   profiled once (the study's way) against re-generating and re-profiling the masks
-   for every platform; prints the ratio.
+A: ``python -m simulator study --out DIR --no-resume`` (every built-in network and
+platform, two worker processes by default, tables, plots and report) run by the code
+of a baseline tree; B: the same command run by this tree. Each run is a child
+process, interleaved A B A B ... after one warm-up run of each tree (numba kernels
+compiled or loaded from its cache). Per run: wall time, CPU time of the whole
+process tree (user + system, from ``wait4``: the study process and the workers it
+waited for), the peak resident memory of its largest process (``ru_maxrss``, what
+``/usr/bin/time -v`` reports) and of the whole tree at once (sampled from ``/proc``
+every 0.2 s, Linux only). B / A is the median of per-pair ratios; the load average
+of the machine is printed beside each run (wall time under load measures the
+scheduler more than the code).
 
-Run: ``python benchmarks/bench_study.py`` (``--skip-full`` for part 2 only).
+The baseline is ``--baseline-tree DIR`` (a checkout, e.g. ``git worktree add DIR
+58c021e``), else ``--baseline REV`` (default 58c021e, the commit before the speed
+work) exported from this repository with ``git archive`` into a temporary folder.
+
+``--reuse`` adds the older measurement: ResNet-50 on every platform with its masks
+profiled once (the study's way) against profiling them for every platform.
+
+Run: ``python benchmarks/bench_study.py`` (about 15 minutes at 3 repeats on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
-from simulator.dataflows.eie import clear_schedules
-from simulator.hwconfig import builtin_platforms, load_platform
-from simulator.study import StudyConfig, run_study, study_network
-from simulator.workloads import load_network
+HERE = Path(__file__).resolve().parents[1]
+BASELINE = "58c021e"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--skip-full", action="store_true")
-    ap.add_argument("--jobs", type=int, default=2)
-    args = ap.parse_args()
+@dataclass(frozen=True)
+class Run:
+    wall_s: float
+    cpu_s: float
+    max_rss_mb: float
+    tree_rss_mb: float
+    load: float
 
-    cfg = StudyConfig()
-    if not args.skip_full:
-        with tempfile.TemporaryDirectory() as warm:  # warm-up: JIT compile or cache load
-            run_study(StudyConfig(networks=("lenet5",)), warm, jobs=1)
-        with tempfile.TemporaryDirectory() as out:
-            t = time.perf_counter()
-            result = run_study(cfg, out, jobs=args.jobs, resume=False)
-            t_study = time.perf_counter() - t
-            result.write()
-            t_all = time.perf_counter() - t
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of ``root`` and all its descendants now (MB; 0 where /proc is
+    not readable)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            pid = int(entry.name)
+            parents[pid] = int(fields[1])
+            rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid, size in rss.items():
+        p = pid
+        while p > 1 and p != root:
+            p = parents.get(p, 0)
+        if p == root:
+            total += size
+    return total / 1e6
+
+
+def run_study(tree: Path, *extra: str) -> Run:
+    """The default study (with ``extra`` options) run by the code in ``tree`` as a
+    child process, measured."""
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as out:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        cmd = [sys.executable, "-m", "simulator", "study", "--out", out, "--no-resume", *extra]
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, cwd=out, env=env, stdout=subprocess.DEVNULL)
+        peak = [0.0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], _tree_rss_mb(child.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        if Path("/proc").is_dir():
+            sampler.start()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        done.set()
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise SystemExit(f"{' '.join(cmd)} (in {tree}) exited {child.returncode}")
+    return Run(
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024,  # kB on Linux
+        tree_rss_mb=peak[0],
+        load=load,
+    )
+
+
+def _export(rev: str, folder: Path) -> Path:
+    """``rev`` of this repository as plain files in ``folder`` (``git archive``)."""
+    archive = subprocess.run(
+        ["git", "-C", str(HERE), "archive", "--format=tar", rev],
+        check=True,
+        capture_output=True,
+    ).stdout
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def _show(name: str, r: Run) -> None:
+    print(
+        f"  {name:10s} wall {r.wall_s:6.1f} s  cpu {r.cpu_s:6.1f} s  "
+        f"peak {r.max_rss_mb:6.0f} MB (largest process), {r.tree_rss_mb:6.0f} MB (all at once)"
+        f"  load {r.load:.1f}",
+        flush=True,
+    )
+
+
+def _report(a: list[Run], b: list[Run], name_a: str, name_b: str) -> None:
+    med = statistics.median
+    print("median:")
+    for name, xs in ((name_a, a), (name_b, b)):
         print(
-            f"default study ({len(cfg.networks)} networks x {len(cfg.platform_names())} "
-            f"platforms, {args.jobs} processes): {t_study:.1f} s, with tables, plots and "
-            f"report {t_all:.1f} s (target < 60 s)"
+            f"  {name:10s} wall {med(x.wall_s for x in xs):6.1f} s  "
+            f"cpu {med(x.cpu_s for x in xs):6.1f} s  "
+            f"peak {med(x.max_rss_mb for x in xs):6.0f} MB largest, "
+            f"{med(x.tree_rss_mb for x in xs):6.0f} MB all"
         )
+
+    def ratio(field: str) -> float:
+        return med(getattr(x, field) / getattr(y, field) for x, y in zip(a, b, strict=True))
+
+    print(
+        f"A / B (median of per-pair ratios, > 1: B is faster or smaller): "
+        f"wall {ratio('wall_s'):.2f}x, cpu {ratio('cpu_s'):.2f}x, "
+        f"peak memory {ratio('max_rss_mb'):.2f}x largest process, "
+        f"{ratio('tree_rss_mb'):.2f}x all processes"
+    )
+
+
+def reuse() -> None:
+    """ResNet-50 on every platform: mask statistics profiled once against per platform."""
+    sys.path.insert(0, str(HERE))
+    from simulator.dataflows import eie, scnn
+    from simulator.hwconfig import builtin_platforms, load_platform
+    from simulator.study import StudyConfig, study_network
+    from simulator.workloads import load_network
 
     net = load_network("resnet50")
     one = StudyConfig(networks=("resnet50",))
     platforms = [load_platform(n) for n in builtin_platforms()]
-    clear_schedules()
-    t = time.perf_counter()
+
+    def clear() -> None:
+        eie.clear_schedules()
+        scnn.clear_schedules()
+
+    clear()
+    t = time.process_time()
     study_network(net, platforms, one)
-    shared = time.perf_counter() - t
-    t = time.perf_counter()
-    for p in platforms:  # baseline: every platform profiles its own masks
-        clear_schedules()
+    shared = time.process_time() - t
+    t = time.process_time()
+    for p in platforms:  # every platform profiles its own masks
+        clear()
         study_network(net, [p], one)
-    separate = time.perf_counter() - t
+    separate = time.process_time() - t
     print(
-        f"ResNet-50 on {len(platforms)} platforms: masks profiled once {shared:.1f} s, "
+        f"ResNet-50 on {len(platforms)} platforms: masks profiled once {shared:.1f} s CPU, "
         f"per platform {separate:.1f} s -> reuse is {separate / shared:.1f}x faster"
     )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3, help="A B pairs (default 3; 0: none)")
+    ap.add_argument("--baseline-tree", type=Path, help="a checkout of the baseline")
+    ap.add_argument("--baseline", default=BASELINE, help=f"baseline commit (default {BASELINE})")
+    ap.add_argument("--jobs", type=int, help="worker processes of each study (default: its own)")
+    ap.add_argument("--networks", help="study these networks only (A,B; default: all)")
+    ap.add_argument("--reuse", action="store_true", help="also time mask statistics reuse")
+    args = ap.parse_args()
+    extra = ("--jobs", str(args.jobs)) if args.jobs else ()
+    extra += ("--networks", args.networks) if args.networks else ()
+    if args.repeats > 0:
+        compare(args, extra)
+    if args.reuse:
+        reuse()
+
+
+def compare(args: argparse.Namespace, extra: tuple[str, ...]) -> None:
+    """The A B A B runs and their medians."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.baseline_tree is not None:
+            base, label = args.baseline_tree.resolve(), args.baseline_tree.name
+        else:
+            base, label = _export(args.baseline, Path(tmp) / "baseline"), args.baseline
+        print(f"A: {label} ({base})\nB: this tree ({HERE})")
+        for tree in (base, HERE):  # warm-up, two networks in two workers as in the study:
+            run_study(tree, "--networks", "lenet5,resnet18")  # kernels compiled or cached
+        a, b = [], []
+        for i in range(args.repeats):
+            print(f"pair {i + 1}:")
+            a.append(run_study(base, *extra))
+            _show("A " + label, a[-1])
+            b.append(run_study(HERE, *extra))
+            _show("B this", b[-1])
+        _report(a, b, "A " + label, "B this")
 
 
 if __name__ == "__main__":

@@ -319,6 +319,19 @@ class Cascade:
         """The cascaded mask of a prunable layer whose own mask keeps the output channels
         ``filters``: what calling with that filter mask returns, made in one step (one
         weight-sized array); records the layer's removed output channels."""
+        rows, cols = self.filter_factors(layer, filters)
+        if rows.shape[0] == 1:  # only the kept filters' rows are written
+            mask = np.zeros((rows.shape[1], cols.shape[1]), dtype=bool)
+            mask[rows[0]] = cols[0]
+        else:
+            mask = rows[:, :, None] & cols[:, None, :]
+        return mask.reshape(layer.weight_shape)
+
+    def filter_factors(self, layer: Layer, filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`filter_mask` as its two factors, in the layer's GEMM view: kept rows
+        (filters) ``(groups, rows)`` and kept columns (inputs that survive, each input
+        channel's R*S weights side by side) ``(groups, cols)``; the mask keeps ``(g, i,
+        j)`` where both do. Records the layer's removed output channels."""
         (src,) = self._sources[layer.name]
         gone = self.removed(src)
         k = filters.size
@@ -328,22 +341,15 @@ class Cascade:
             inputs = np.ones((g, cpg), dtype=bool) if gone is None else ~gone.reshape(g, cpg)
             # each input channel's R*S weights side by side: rows of a GEMM matrix
             cols = np.repeat(inputs, layer.kernel_hw[0] * layer.kernel_hw[1], axis=1)
-            if g == 1:  # only the kept filters' rows are written
-                mask = np.zeros((k, cols.shape[1]), dtype=bool)
-                mask[filters] = cols[0]
-            else:
-                mask = filters.reshape(g, k // g, 1) & cols[:, None, :]
             self._removed[layer.name] = ~filters | np.repeat(~inputs.any(axis=1), k // g)
-            return mask.reshape(layer.weight_shape)
+            return filters.reshape(g, k // g), cols
         inputs = (
             np.ones(layer.in_features, dtype=bool)
             if gone is None
             else np.repeat(~gone, layer.in_features // gone.size)
         )
         self._removed[layer.name] = ~filters if inputs.any() else np.ones(k, dtype=bool)
-        mask = np.zeros(layer.weight_shape, dtype=bool)
-        mask[filters] = inputs
-        return mask
+        return filters.reshape(1, k), inputs.reshape(1, -1)
 
     def __call__(self, layer: Layer, mask: np.ndarray | None) -> np.ndarray | None:
         if mask is None or not layer.prunable:

@@ -2,8 +2,10 @@
 
 Every kernel takes a C-contiguous ``uint8`` mask of shape ``(groups, rows, cols)``
 (the GEMM view of a layer: one ``rows x cols`` weight matrix per group, nonzero =
-kept) and returns int64 counts; :func:`nm_keep` takes scores and returns a mask, and
-the SCALE-Sim kernels at the end take a layer's geometry instead. No package
+kept) and returns int64 counts; :func:`pe_column_entries` takes the mask bit-packed
+along its rows, the ``factored_*`` kernels a mask's two factors (kept rows, kept
+columns); :func:`nm_keep` takes scores and returns a mask, and the SCALE-Sim kernels
+at the end take a layer's geometry instead. No package
 imports, no globals, no fastmath.
 Python wrappers in :mod:`simulator.formats` check and convert input; each kernel
 has a slow NumPy twin in ``tests/twins.py``.
@@ -167,29 +169,38 @@ def eie_schedule(entries, active, fifo_depth):
     ``fifo_depth`` entries; a push waits until every FIFO has room (the item
     ``fifo_depth`` earlier has been started). A PE starts an item the cycle after
     it was pushed and after finishing the previous one.
-    Returns ``(total_cycles, busy_cycles_per_pe)``.
+    Returns ``(total_cycles, busy_cycles_per_pe)``. The work is done by
+    :func:`eie_schedule_columns` on the transposed entries.
     """
-    n_pe = entries.shape[0]
+    return eie_schedule_columns(np.ascontiguousarray(entries.T), active, fifo_depth)
+
+
+@njit(cache=True, nogil=True)
+def eie_schedule_columns(columns, active, fifo_depth):
+    """:func:`eie_schedule` with the entries by column: ``columns[c, k]`` is what PE
+    ``k`` stores of column ``c`` (C-contiguous, so that each activation reads one
+    contiguous row; the FIFO start times are kept slot by slot likewise)."""
+    n_pe = columns.shape[1]
     n_act = active.shape[0]
     finish = np.zeros(n_pe, dtype=np.int64)
     busy = np.zeros(n_pe, dtype=np.int64)
-    started = np.zeros((n_pe, fifo_depth), dtype=np.int64)
+    started = np.zeros((fifo_depth, n_pe), dtype=np.int64)
     t_push = -1
     for j in range(n_act):
-        c = active[j]
         t = t_push + 1
-        slot = j % fifo_depth
+        slot = started[j % fifo_depth]
         if j >= fifo_depth:
             for k in range(n_pe):
-                if started[k, slot] > t:
-                    t = started[k, slot]
+                if slot[k] > t:
+                    t = slot[k]
         t_push = t
+        work = columns[active[j]]
         for k in range(n_pe):
             s = finish[k]
             if t_push + 1 > s:
                 s = t_push + 1
-            started[k, slot] = s
-            w = entries[k, c]
+            slot[k] = s
+            w = work[k]
             if w < 1:
                 w = 1
             finish[k] = s + w
@@ -202,41 +213,145 @@ def eie_schedule(entries, active, fifo_depth):
 
 
 @njit(cache=True, nogil=True)
-def pe_column_entries(m, pes, index_bits, row_nnz):
+def _packed_row_positions(p, g, i, pos):
+    """Write the column indices of the kept entries of row ``i`` of group ``g`` of a
+    bit-packed mask into ``pos`` (at least 8 per byte of a row) and return how many
+    there are; bytes that keep nothing are skipped whole."""
+    k = 0
+    for jb in range(p.shape[2]):
+        b = p[g, i, jb]
+        if b != 0:
+            j = jb * 8
+            for t in range(8):
+                pos[k] = j + t
+                k += (b >> (7 - t)) & 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def pe_column_entries(p, n_cols, pes, index_bits, row_nnz, by_column):
     """Stored entries of each PE's slice of each column, rows interleaved over PEs.
 
-    Row ``i`` of every group belongs to PE ``i % pes`` as its local row ``i // pes``;
-    each PE stores its slice of each column in relative-index CSC (a run of ``k``
-    zeros of its local rows before a kept entry costs ``k >> index_bits`` fillers).
-    Returns ``(entries, kept)``: ``entries[k, g * cols + c]`` counts PE ``k``'s kept
-    values and fillers in column ``c`` of group ``g``; ``kept[g * cols + c]`` the
-    column's kept values over all PEs. ``row_nnz[g * rows + i]`` (the mask's kept
-    entries per row) lets rows that keep nothing be skipped unread.
+    ``p`` is the mask bit-packed along its rows (``numpy.packbits(m, axis=-1)``: uint8
+    ``(groups, rows, ceil(n_cols / 8))``, first column in the high bit). Row ``i`` of
+    every group belongs to PE ``i % pes`` as its local row ``i // pes``; each PE stores
+    its slice of each column in relative-index CSC (a run of ``k`` zeros of its local
+    rows before a kept entry costs ``k >> index_bits`` fillers). Returns ``(entries,
+    kept)``: ``entries[k, g * n_cols + c]`` counts PE ``k``'s kept values and fillers
+    in column ``c`` of group ``g`` (``entries[g * n_cols + c, k]`` with
+    ``by_column``); ``kept[g * n_cols + c]`` the column's kept values over all PEs.
+    ``row_nnz[g * rows + i]`` (the mask's kept entries per row) lets rows that keep
+    nothing be skipped unread.
     """
-    n_groups, n_rows, n_cols = m.shape
-    entries = np.zeros((pes, n_groups * n_cols), dtype=np.int64)
-    kept = np.zeros(n_groups * n_cols, dtype=np.int64)
+    n_groups, n_rows, n_bytes = p.shape
+    n = n_groups * n_cols
+    entries = np.zeros((n, pes) if by_column else (pes, n), dtype=np.int64)
+    kept = np.zeros(n, dtype=np.int64)
     last = np.empty(n_cols, dtype=np.int64)
-    pos = np.empty(n_cols + 1, dtype=np.int64)
+    pos = np.empty(8 * n_bytes + 8, dtype=np.int64)
+    block = 8  # PEs counted at a time: with by_column, one cache line of each column
+    buf = np.empty((block, n_cols), dtype=np.int64)
+    n_pe = min(pes, n_rows)
     for g in range(n_groups):
         base = g * n_cols
-        for k in range(min(pes, n_rows)):  # PE by PE: its row of entries stays in cache
-            for c in range(n_cols):
-                last[c] = -1
+        for k0 in range(0, n_pe, block):
+            k1 = min(k0 + block, n_pe)
+            for k in range(k0, k1):  # PE by PE: its row of entries stays in cache
+                row = buf[k - k0]
+                for c in range(n_cols):
+                    row[c] = 0
+                    last[c] = -1
+                local = 0
+                for i in range(k, n_rows, pes):
+                    if row_nnz[g * n_rows + i] == 0:  # e.g. a pruned filter
+                        local += 1
+                        continue
+                    count = _packed_row_positions(p, g, i, pos)
+                    for t in range(count):
+                        c = pos[t]
+                        gap = local - last[c] - 1
+                        row[c] += 1 + (gap >> index_bits)
+                        kept[base + c] += 1
+                        last[c] = local
+                    local += 1
+                if not by_column:
+                    for c in range(n_cols):
+                        entries[k, base + c] = row[c]
+            if by_column:
+                for c in range(n_cols):
+                    for b in range(k1 - k0):
+                        entries[base + c, k0 + b] = buf[b, c]
+    return entries, kept
+
+
+@njit(cache=True, nogil=True)
+def factored_pe_entries(rows_kept, cols_kept, pes, index_bits, by_column):
+    """:func:`pe_column_entries` of the mask ``rows_kept[g, i] and cols_kept[g, c]``
+    (uint8 factors ``(groups, rows)`` and ``(groups, cols)``: whole filters and input
+    columns kept), from the factors: PE ``k`` stores in every kept column of group
+    ``g`` the entries of its local rows' pattern ``rows_kept[g, k::pes]``."""
+    n_groups, n_rows = rows_kept.shape
+    n_cols = cols_kept.shape[1]
+    n = n_groups * n_cols
+    entries = np.zeros((n, pes) if by_column else (pes, n), dtype=np.int64)
+    kept = np.zeros(n, dtype=np.int64)
+    for g in range(n_groups):
+        base = g * n_cols
+        rows = 0
+        for i in range(n_rows):
+            rows += rows_kept[g, i] != 0
+        for k in range(min(pes, n_rows)):
+            e = 0
+            last = -1
             local = 0
             for i in range(k, n_rows, pes):
-                if row_nnz[g * n_rows + i] == 0:  # e.g. a pruned filter
-                    local += 1
-                    continue
-                n = _row_positions(m, g, i, pos)
-                for t in range(n):
-                    c = pos[t]
-                    gap = local - last[c] - 1
-                    entries[k, base + c] += 1 + (gap >> index_bits)
-                    kept[base + c] += 1
-                    last[c] = local
+                if rows_kept[g, i] != 0:
+                    e += 1 + ((local - last - 1) >> index_bits)
+                    last = local
                 local += 1
+            for c in range(n_cols):
+                if cols_kept[g, c] != 0:
+                    if by_column:
+                        entries[base + c, k] = e
+                    else:
+                        entries[k, base + c] = e
+        for c in range(n_cols):
+            if cols_kept[g, c] != 0:
+                kept[base + c] = rows
     return entries, kept
+
+
+@njit(cache=True, nogil=True)
+def factored_line_stats(own, other, index_bits):
+    """:func:`line_stats` of the mask ``own[g, i] and other[g, j]`` (uint8 factors)
+    along ``own``'s lines (its rows; pass the column factor as ``own`` for columns):
+    each kept line of group ``g`` holds ``other[g]``'s pattern, so the counts come
+    from that pattern, the histogram weighted by the kept lines. Returns
+    ``(line_nnz, line_fillers, gap_hist)`` as :func:`line_stats` does."""
+    n_groups, n_lines = own.shape
+    length = other.shape[1]
+    line_nnz = np.zeros(n_groups * n_lines, dtype=np.int64)
+    fillers = np.zeros(n_groups * n_lines, dtype=np.int64)
+    gap_hist = np.zeros(max(length, 1), dtype=np.int64)
+    for g in range(n_groups):
+        lines = 0
+        for i in range(n_lines):
+            lines += own[g, i] != 0
+        nnz = 0
+        fill = 0
+        prev = -1
+        for j in range(length):
+            if other[g, j] != 0:
+                gap = j - prev - 1
+                gap_hist[gap] += lines
+                fill += gap >> index_bits
+                nnz += 1
+                prev = j
+        for i in range(n_lines):
+            if own[g, i] != 0:
+                line_nnz[g * n_lines + i] = nnz
+                fillers[g * n_lines + i] = fill
+    return line_nnz, fillers, gap_hist
 
 
 @njit(cache=True, nogil=True)
@@ -383,6 +498,16 @@ def scnn_bank_stalls(wm, am, steps, geom, f, i, banks, budget):
 
 
 @njit(cache=True, nogil=True)
+def _divmod_small(n, d):
+    """``(n // d, n % d)`` of counts ``n >= 0``, ``d >= 1``, without a division when
+    ``n < d`` (most vectors of a sparse step are short)."""
+    if n < d:
+        return 0, n
+    q = n // d
+    return q, n - q * d
+
+
+@njit(cache=True, nogil=True)
 def scnn_schedule(w_nnz, a_nnz, a_of, f, i, stall):
     """Cycles of an SCNN-style PE array (Parashar et al., ISCA 2017) over barrier groups.
 
@@ -415,8 +540,8 @@ def scnn_schedule(w_nnz, a_nnz, a_of, f, i, stall):
                 a = a_nnz[a_of[g], p, c]
                 if w == 0 or a == 0:
                     continue
-                qf, rf = w // f, w % f
-                qi, ri = a // i, a % i
+                qf, rf = _divmod_small(w, f)
+                qi, ri = _divmod_small(a, i)
                 nf = qf + (rf > 0)
                 ni = qi + (ri > 0)
                 pairs = nf * ni
@@ -435,6 +560,140 @@ def scnn_schedule(w_nnz, a_nnz, a_of, f, i, stall):
             if t > slowest:
                 slowest = t
         total += slowest
+    return total, busy, slots, products, base
+
+
+@njit(cache=True, nogil=True)
+def scnn_shared_schedule(w_nnz, a_nnz, a_of, f, i, stall):
+    """:func:`scnn_schedule` where every PE multiplies the same weights in a step (a
+    convolution: an output-channel group's weights of one input channel and stride
+    phase are broadcast to the whole array): ``w_nnz[g, c]`` for every PE, and the
+    activations by step, ``a_nnz[a_of[g], c, p]``. Same results, each PE's additions
+    in the same order (step by step), without the ``(groups, PEs, steps)`` copy; the
+    PEs of a step are taken together (their sums are independent) and a step's
+    weight vectors are counted once for all of them."""
+    n_g, n_c = w_nnz.shape
+    n_pe = a_nnz.shape[2]
+    busy = np.zeros(n_pe, dtype=np.float64)
+    slots = np.zeros(n_pe, dtype=np.int64)
+    products = np.zeros(n_pe, dtype=np.int64)
+    base = np.zeros(n_pe, dtype=np.int64)
+    t = np.empty(n_pe, dtype=np.float64)
+    full = stall[f * i]
+    total = 0.0
+    for g in range(n_g):
+        t[:] = 0.0
+        acts = a_nnz[a_of[g]]
+        for c in range(n_c):
+            w = w_nnz[g, c]
+            if w == 0:
+                continue
+            qf, rf = _divmod_small(w, f)
+            nf = qf + (rf > 0)
+            row = acts[c]
+            for p in range(n_pe):
+                a = row[p]
+                if a == 0:
+                    continue
+                qi, ri = _divmod_small(a, i)
+                ni = qi + (ri > 0)
+                pairs = nf * ni
+                x = t[p] + pairs
+                base[p] += pairs
+                slots[p] += pairs * f * i
+                products[p] += w * a
+                x += qf * qi * full
+                if ri > 0:
+                    x += qf * stall[f * ri]
+                if rf > 0:
+                    x += qi * stall[rf * i]
+                    if ri > 0:
+                        x += stall[rf * ri]
+                t[p] = x
+        slowest = 0.0
+        for p in range(n_pe):
+            busy[p] += t[p]
+            if t[p] > slowest:
+                slowest = t[p]
+        total += slowest
+    return total, busy, slots, products, base
+
+
+@njit(cache=True, nogil=True)
+def scnn_row_schedule(columns, active, f, i, stall):
+    """:func:`scnn_schedule` of one barrier group whose activations are the same for
+    every PE and are 0 or 1 (a fully connected layer: each nonzero activation broadcast
+    to the PEs holding its column's rows): ``w_nnz[0, p, c] = columns[c, p]`` and
+    ``a_nnz[0, p, c] = active[c]``. Same results, each PE's additions in the same
+    order, without the ``(PEs, steps)`` copy of ``active``. With one activation, a
+    step of ``w`` weights adds ``nf = ceil(w / f)`` cycles, then ``(w // f) *
+    stall[f]``, then ``stall[w % f]`` if ``w % f``: those three are looked up by
+    ``w`` (additions of zero left out change nothing), and the PEs of a step taken
+    together (their sums are independent)."""
+    n_c, n_pe = columns.shape
+    most = 0
+    for c in range(n_c):
+        if active[c] != 0:
+            for p in range(n_pe):
+                if columns[c, p] > most:
+                    most = columns[c, p]
+    # per weight count w: the step's cycles without stalls and its two stall terms
+    nf = np.zeros(most + 1, dtype=np.int64)
+    stall_full = np.zeros(most + 1, dtype=np.float64)
+    stall_part = np.zeros(most + 1, dtype=np.float64)
+    for w in range(1, most + 1):
+        qf, rf = _divmod_small(w, f)
+        nf[w] = qf + (rf > 0)
+        # a = 1: qi, ri = 1, 0 when i == 1 (the first stall term is qf * 1 * stall[f]),
+        # else 0, 1 (the second is qf * stall[f * 1]): qf * stall[f] either way
+        stall_full[w] = qf * stall[f]
+        if rf > 0:
+            stall_part[w] = stall[rf]
+    busy = np.zeros(n_pe, dtype=np.float64)
+    slots = np.zeros(n_pe, dtype=np.int64)
+    products = np.zeros(n_pe, dtype=np.int64)
+    base = np.zeros(n_pe, dtype=np.int64)
+    t = np.zeros(n_pe, dtype=np.float64)
+    for c in range(n_c):
+        a = active[c]
+        if a == 0:
+            continue
+        if a != 1:  # not one activation: the general step
+            for p in range(n_pe):
+                w = columns[c, p]
+                if w == 0:
+                    continue
+                qf, rf = _divmod_small(w, f)
+                qi, ri = _divmod_small(a, i)
+                pairs = (qf + (rf > 0)) * (qi + (ri > 0))
+                x = t[p] + pairs
+                base[p] += pairs
+                slots[p] += pairs * f * i
+                products[p] += w * a
+                x += qf * qi * stall[f * i]
+                if ri > 0:
+                    x += qf * stall[f * ri]
+                if rf > 0:
+                    x += qi * stall[rf * i]
+                    if ri > 0:
+                        x += stall[rf * ri]
+                t[p] = x
+            continue
+        row = columns[c]
+        for p in range(n_pe):
+            w = row[p]
+            n = nf[w]
+            t[p] = ((t[p] + n) + stall_full[w]) + stall_part[w]
+            base[p] += n
+            slots[p] += n * f * i
+            products[p] += w
+    slowest = 0.0
+    for p in range(n_pe):
+        busy[p] += t[p]
+        if t[p] > slowest:
+            slowest = t[p]
+    total = 0.0
+    total += slowest
     return total, busy, slots, products, base
 
 
@@ -469,8 +728,16 @@ def warm_up() -> None:
     block_counts(m, np.int64(2), np.int64(2))
     group_max(m, np.int64(2))
     nm_keep(np.zeros((1, 2)), np.int64(1))
-    entries, _ = pe_column_entries(m, np.int64(1), four, np.full(2, 2, dtype=np.int64))
+    packed = np.full((1, 2, 1), 192, dtype=np.uint8)
+    for by_column in (False, True):
+        pe_column_entries(packed, np.int64(2), np.int64(1), four, np.full(2, 2), by_column)
+        factored_pe_entries(m[0], m[0], np.int64(1), four, by_column)
+    factored_line_stats(m[0], m[0], four)
+    entries, _ = pe_column_entries(packed, np.int64(2), np.int64(1), four, np.full(2, 2), False)
     eie_schedule(entries, np.arange(entries.shape[1], dtype=np.int64), np.int64(2))
+    eie_schedule_columns(
+        np.ascontiguousarray(entries.T), np.arange(entries.shape[1], dtype=np.int64), np.int64(2)
+    )
     one = np.zeros((1, 1), dtype=np.int64)
     scnn_weight_counts(np.ones((1, 1, 1, 1), dtype=np.uint8), 1, 1, one, 1)
     scnn_activation_counts(np.ones((1, 1, 1), dtype=np.uint8), 0, 1, one, one, 1, 1)
@@ -491,6 +758,17 @@ def warm_up() -> None:
         four,
         four,
         np.zeros(17),
+    )
+    scnn_shared_schedule(
+        np.ones((1, 1), dtype=np.int64),
+        np.ones((1, 1, 1), dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        four,
+        four,
+        np.zeros(17),
+    )
+    scnn_row_schedule(
+        np.ones((1, 1), dtype=np.int64), np.ones(1, dtype=np.int64), four, four, np.zeros(17)
     )
     geom = np.array((2, 2, 1, 1, 1, 1, 1, 2, 2, 1), dtype=np.int64)  # a 1x1 conv, 2x2 input
     for flow in (0, 1, 2):

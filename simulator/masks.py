@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -202,15 +203,47 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([above, ties])
 
 
+RANDOM_CHUNK = 1 << 21
+"""32-bit draws made at a time by the random mask generator (8 MiB)."""
+
+
+def _uint32_draws(rng: np.random.Generator, size: int) -> np.ndarray:
+    """``rng.integers(0, 2**32, size, dtype=np.uint32)``: the same numbers, and the
+    generator left in a state that draws the same numbers after. A PCG64 generator
+    (``default_rng``'s) with no 32-bit half held back makes each pair of them from one
+    64-bit output, low half first, so on a little-endian machine they are its raw
+    outputs read as uint32, drawn several times faster; an odd last one is drawn as
+    usual (its high half held back as ``integers`` holds it)."""
+    bits = rng.bit_generator
+    if (
+        size < 2
+        or sys.byteorder != "little"
+        or type(bits) is not np.random.PCG64
+        or bits.state["has_uint32"]
+    ):
+        return rng.integers(0, 2**32, size=size, dtype=np.uint32)
+    pairs = bits.random_raw(size // 2).view(np.uint32)
+    if size % 2 == 0:
+        return pairs
+    return np.concatenate([pairs, rng.integers(0, 2**32, size=1, dtype=np.uint32)])
+
+
 def _random_exact(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """A flat bool mask with exactly k of n kept, uniform over all k-subsets.
 
     Draws i.i.d. Bernoulli positions at about k/n (16-bit random draws), then adds or
     removes uniformly chosen positions to reach k: both steps treat every position
     alike, so every k-subset is equally likely."""
-    # the 16-bit draws of rng.bytes(2 * n), without its copy through bytes
-    draws = rng.integers(0, 2**32, size=(n + 1) // 2, dtype=np.uint32).view(np.uint16)[:n]
-    flat = draws < np.uint16(min(65535, round(65536 * k / n)))
+    # the 16-bit draws of rng.bytes(2 * n), without its copy through bytes, drawn in
+    # chunks (the generator's stream and its state after are the same as in one draw)
+    threshold = np.uint16(min(65535, round(65536 * k / n)))
+    flat = np.empty(n, dtype=bool)
+    words = (n + 1) // 2
+    for start in range(0, words, RANDOM_CHUNK):
+        size = min(RANDOM_CHUNK, words - start)
+        draws = _uint32_draws(rng, size).view(np.uint16)
+        stop = min(n, 2 * (start + size))
+        np.less(draws[: stop - 2 * start], threshold, out=flat[2 * start : stop])
     have = int(np.count_nonzero(flat))
     grow = have < k
     need = abs(k - have)
@@ -262,9 +295,10 @@ def mask_bytes_needed(layer: Layer, pruning: Pruning, with_weights: bool = False
     if kind == "dense" or (pruning.density_of(layer.name) >= 1 and kind != "nm"):
         return w
     if kind in NON_STRUCTURED:
-        # rng.bytes: a uint32 buffer and its bytes copy (2 bytes per weight each), then
-        # the flat mask; with weights: |w|, the partitioned copy and kept indices
-        return 5 * w if not with_weights else w + 3 * 8 * w
+        # the flat mask and a chunk of 32-bit draws (2 weights each, and the comparison);
+        # with weights: |w|, the partitioned copy and kept indices
+        chunk = 6 * min(RANDOM_CHUNK, (w + 1) // 2)
+        return w + chunk if not with_weights else w + 3 * 8 * w
     if kind == "block":
         br, bc = pruning.block
         padded = g.groups * -(-g.rows // br) * br * -(-g.cols // bc) * bc
@@ -294,6 +328,64 @@ def filter_order(layer: Layer, pruning: Pruning, weights: np.ndarray | None = No
     a = np.abs(check_weights(layer, weights)) if weights is not None else None
     score = filter_scores(layer, layer_rng(pruning.seed, layer.name), a)
     return np.argsort(-score, kind="stable")
+
+
+LINE_STRUCTURES = ("filter", "channel", "column")
+"""Structured prunings that keep whole rows (filters) or whole columns (input channels,
+GEMM columns) of each group's matrix: their masks are products of two factors."""
+
+
+def _line_factors(
+    layer: Layer, kind: str, density: float, rng: np.random.Generator, a: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kept rows ``(groups, rows)`` and kept columns ``(groups, cols)`` of a line
+    structure's mask at ``density`` (< 1), ranked by the magnitudes ``a`` where given,
+    else drawn from ``rng``."""
+    g = layer.gemm
+    shape = layer.weight_shape
+    rows = np.ones((g.groups, g.rows), dtype=bool)
+    cols = np.ones((g.groups, g.cols), dtype=bool)
+    if kind == "filter":  # whole output channels (rows of the GEMM matrix)
+        k_all = g.groups * g.rows
+        score = filter_scores(layer, rng, a)
+        keep = np.zeros(k_all, dtype=bool)
+        keep[_top(score, kept_units(k_all, density))] = True
+        rows = keep.reshape(g.groups, g.rows)
+    elif kind == "channel":  # whole input channels: dim 1 of the weight (per group)
+        c = shape[1] if len(shape) > 1 else g.cols
+        score = a.reshape(shape[0], c, -1).sum((0, 2)) if a is not None else rng.random(c)
+        keep = np.zeros(c, dtype=bool)
+        keep[_top(score, kept_units(c, density))] = True
+        cols[:] = np.repeat(keep, g.cols // c)[None, :]
+    elif kind == "column":  # whole GEMM columns (one weight position of every filter)
+        score = gemm_view(layer, a).sum((0, 1)) if a is not None else rng.random(g.cols)
+        keep = np.zeros(g.cols, dtype=bool)
+        keep[_top(score, kept_units(g.cols, density))] = True
+        cols[:] = keep[None, :]
+    else:
+        raise MaskError(f"{kind!r} pruning does not keep whole rows or columns")
+    return rows, cols
+
+
+def line_factors(
+    layer: Layer, pruning: Pruning, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two factors of the mask :func:`generate_mask` makes for a line structure
+    (:data:`LINE_STRUCTURES`): kept rows ``(groups, rows)`` and kept columns ``(groups,
+    cols)``; the mask keeps ``(g, i, j)`` where both do. Nothing weight-sized is made
+    (the weights' magnitudes aside, where given)."""
+    if not layer.prunable:
+        raise MaskError(f"layer {layer.name!r} has no weights to prune")
+    if pruning.structure not in LINE_STRUCTURES:
+        raise MaskError(f"{pruning.structure!r} pruning does not keep whole rows or columns")
+    g = layer.gemm
+    density = pruning.density_of(layer.name)
+    if density >= 1:
+        return np.ones((g.groups, g.rows), dtype=bool), np.ones((g.groups, g.cols), dtype=bool)
+    if weights is not None:
+        weights = check_weights(layer, weights)
+    a = np.abs(weights) if weights is not None else None
+    return _line_factors(layer, pruning.structure, density, layer_rng(pruning.seed, layer.name), a)
 
 
 def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = None) -> np.ndarray:
@@ -336,23 +428,9 @@ def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = N
         return flat.reshape(shape)
     a = np.abs(weights) if weights is not None else None
     mask = np.zeros((g.groups, g.rows, g.cols), dtype=bool)
-    if kind == "filter":  # whole output channels (rows of the GEMM matrix)
-        k_all = g.groups * g.rows
-        score = filter_scores(layer, rng, a)
-        keep = np.zeros(k_all, dtype=bool)
-        keep[_top(score, kept_units(k_all, density))] = True
-        mask[:] = keep.reshape(g.groups, g.rows)[:, :, None]
-    elif kind == "channel":  # whole input channels: dim 1 of the weight (per group)
-        c = shape[1] if len(shape) > 1 else g.cols
-        score = a.reshape(shape[0], c, -1).sum((0, 2)) if a is not None else rng.random(c)
-        keep = np.zeros(c, dtype=bool)
-        keep[_top(score, kept_units(c, density))] = True
-        mask[:] = np.repeat(keep, g.cols // c)[None, None, :]
-    elif kind == "column":  # whole GEMM columns (one weight position of every filter)
-        score = gemm_view(layer, a).sum((0, 1)) if a is not None else rng.random(g.cols)
-        keep = np.zeros(g.cols, dtype=bool)
-        keep[_top(score, kept_units(g.cols, density))] = True
-        mask[:] = keep[None, None, :]
+    if kind in LINE_STRUCTURES:
+        rows, cols = _line_factors(layer, kind, density, rng, a)
+        mask[:] = rows[:, :, None] & cols[:, None, :]
     elif kind == "block":
         br, bc = pruning.block
         nbr, nbc = -(-g.rows // br), -(-g.cols // bc)

@@ -24,15 +24,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.errors import MaskError, shown
-from simulator.formats import MaskProfile, profile_mask
+from simulator.formats import (
+    MaskProfile,
+    all_kept_profile,
+    factored_profile,
+    packed_profile,
+    profile_mask,
+)
 from simulator.graph import Cascade, follows_input
 from simulator.layers import Layer
 from simulator.masks import (
+    LINE_STRUCTURES,
     Pruning,
     check_mask,
     filter_order,
     generate_mask,
     kept_units,
+    line_factors,
     mask_bytes_needed,
 )
 from simulator.memory import require_bytes
@@ -248,11 +256,60 @@ def network_profiles(
     pruning: Pruning,
     masks: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, MaskProfile]:
-    """The mask profile of every prunable layer, in the network's order."""
-    made = {
-        layer.name: profile_mask(layer, m) for layer, m in iter_masks(network, pruning, None, masks)
-    }
+    """The mask profile of every prunable layer, in the network's order. Generated
+    masks that keep everything (dense) or whole rows and columns (filter, channel and
+    column pruning, cascaded or not) are profiled from their factors without being
+    made (:func:`~simulator.formats.all_kept_profile`,
+    :func:`~simulator.formats.factored_profile`): the same counts, no weight-sized
+    array kept."""
+    if masks is None and pruning.structure == "dense":
+        made = {
+            layer.name: all_kept_profile(
+                layer.gemm.groups, layer.gemm.rows, layer.gemm.cols, layer.name
+            )
+            for layer in network.prunable_layers
+        }
+    elif masks is None and pruning.structure in LINE_STRUCTURES:
+        made = {
+            layer.name: factored_profile(rows, cols, layer.name)
+            for layer, (rows, cols) in iter_factors(network, pruning)
+        }
+    else:  # generated non-structured masks are kept bit-packed (an eighth of the memory)
+        profile = (
+            packed_profile if masks is None and pruning.structure == "random" else profile_mask
+        )
+        made = {
+            layer.name: profile(layer, m) for layer, m in iter_masks(network, pruning, None, masks)
+        }
     return {layer.name: made[layer.name] for layer in network.prunable_layers}
+
+
+def iter_factors(
+    network: Network, pruning: Pruning
+) -> Iterator[tuple[Layer, tuple[np.ndarray, np.ndarray]]]:
+    """Each prunable layer with the two factors of the mask :func:`iter_masks` generates
+    for a line structure (filter, channel, column; :func:`~simulator.masks.line_factors`):
+    kept rows ``(groups, rows)`` and kept columns ``(groups, cols)`` of its GEMM view,
+    filter removals cascaded where :func:`cascades`. In the same order as
+    :func:`iter_masks`."""
+    if not cascades(network, pruning):
+        for layer in network.prunable_layers:
+            yield layer, line_factors(layer, pruning)
+        return
+    graph = network.graph
+    cascade = Cascade(graph)
+    by_name = {layer.name: layer for layer in network.layers}
+    fit, order = _fit(network, pruning)
+    for name in graph.order:
+        layer = by_name[name]
+        if not layer.prunable:
+            cascade(layer, None)
+            continue
+        k_all = layer.gemm.groups * layer.gemm.rows
+        filters = np.ones(k_all, dtype=bool)
+        if name in order:
+            filters[order[name][kept_units(k_all, fit.densities[name]) :]] = False
+        yield layer, cascade.filter_factors(layer, filters)
 
 
 def effective_rate(profiles: Mapping[str, MaskProfile]) -> float:

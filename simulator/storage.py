@@ -9,6 +9,7 @@ equals that of a structured pruning at a given rate.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -21,9 +22,9 @@ from simulator.formats import (
     FORMATS,
     STRUCTURED_FORMATS,
     FormatParams,
+    FormatSpec,
     FormatStats,
     MaskProfile,
-    expected_format_bits,
     expected_formats,
     format_stats,
     profile_mask,
@@ -232,28 +233,29 @@ def storage_breakeven(
     layers = network.prunable_layers
     if structured_profiles is None:
         structured_profiles = network_profiles(network, pruning)
-    s_bits, bits_fns = [], []
+    s_bits, bits_fns, shapes = [], [], []
     for layer in layers:
         stats = format_stats(structured_profiles[layer.name], made_for[structure], params)
         s_bits.append(stats.total_bits)
         g = layer.gemm
-        bits_fns.append(
-            lambda d, g=g: expected_format_bits(
-                sparse_format,
-                groups=g.groups,
-                rows=g.rows,
-                cols=g.cols,
-                density=d,
-                weight_bits=params.weight_bits,
-                index_bits=params.index_bits,
-            )
-        )
+        shape = (g.groups, g.rows, g.cols)
+        shapes.append(shape)
+        bits_fns.append(_expected_bits_fn(FORMATS[sparse_format], shape, params))
     out = []
 
     def record(
-        name: str, target: int, fn: Callable[[float], float], weights: int, reached: float
+        name: str,
+        target: int,
+        fn: Callable[[float], float],
+        weights: int,
+        reached: float,
+        shape: tuple[int, int, int] | None = None,
     ) -> None:
-        d = _solve_density(fn, target, 1.0 / weights)
+        if shape is not None:  # a layer: the same solve for every layer of its shape
+            spec = FORMATS[sparse_format]
+            d = _solve_layer(spec, shape, params.weight_bits, params.index_bits, target)
+        else:
+            d = _solve_density(fn, target, 1.0 / weights)
         out.append(
             BreakEven(
                 network=network.name,
@@ -270,17 +272,52 @@ def storage_breakeven(
             )
         )
 
-    for layer, target, fn in zip(layers, s_bits, bits_fns, strict=True):
+    for layer, target, fn, shape in zip(layers, s_bits, bits_fns, shapes, strict=True):
         prof = structured_profiles[layer.name]
-        record(layer.name, target, fn, layer.weight_count, effective_rate({0: prof}))
+        record(layer.name, target, fn, layer.weight_count, effective_rate({0: prof}), shape)
+    # the network: each distinct shape's bits once per density, summed in layer order
+    fn_of = dict(zip(shapes, bits_fns, strict=True))
+
+    def network_bits(d: float) -> float:
+        each = {shape: f(d) for shape, f in fn_of.items()}
+        return sum(each[shape] for shape in shapes)
+
     record(
         "(network)",
         sum(s_bits),
-        lambda d: sum(f(d) for f in bits_fns),
+        network_bits,
         min(layer.weight_count for layer in layers),
         effective_rate(structured_profiles),
     )
     return out
+
+
+def _expected_bits_fn(
+    spec: FormatSpec, shape: tuple[int, int, int], params: FormatParams
+) -> Callable[[float], float]:
+    """Density -> :func:`~simulator.formats.expected_format_bits` of an i.i.d. mask of
+    ``shape`` (groups, rows, cols) in the format ``spec`` at ``params``' weight and index
+    widths: the same computation, without its cache and a new parameter object at
+    every density."""
+    at = FormatParams(weight_bits=params.weight_bits, index_bits=params.index_bits)
+    groups, rows, cols = shape
+
+    def bits(d: float) -> float:
+        return spec.expected_bits(groups=groups, rows=rows, cols=cols, density=d, params=at)
+
+    return bits
+
+
+@functools.lru_cache(maxsize=65536)
+def _solve_layer(
+    spec: FormatSpec, shape: tuple[int, int, int], weight_bits: int, index_bits: int, target: int
+) -> float:
+    """:func:`_solve_density` for one layer's expected bits in the format ``spec`` (kept
+    by the format's registration itself, so a format registered anew solves anew:
+    layers of one shape and target, in a network or across calls, solve once)."""
+    params = FormatParams(weight_bits=weight_bits, index_bits=index_bits)
+    fn = _expected_bits_fn(spec, shape, params)
+    return _solve_density(fn, target, 1.0 / (shape[0] * shape[1] * shape[2]))
 
 
 @dataclass(frozen=True, kw_only=True)

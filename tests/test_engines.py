@@ -211,6 +211,8 @@ def test_eie_schedule_equals_twin(depth):
         total, busy = kernels.eie_schedule(entries, active, depth)
         assert total == eie_twin(entries, active, depth)
         assert (busy == np.maximum(entries[:, active], 1).sum(1)).all()
+        by_column = kernels.eie_schedule_columns(np.ascontiguousarray(entries.T), active, depth)
+        assert by_column[0] == total and (by_column[1] == busy).all()
 
 
 def test_eie_schedule_by_hand():
@@ -717,7 +719,9 @@ def test_pe_column_entries_equals_twin(pes):
         m = (rng.random(shape) < rng.random()).astype(np.uint8)
         m[:, rng.random(shape[1]) < 0.3] = 0  # whole rows pruned, as filter pruning does
         b = int(rng.integers(1, 4))
-        got = kernels.pe_column_entries(m, pes, b, m.sum(axis=2, dtype=np.int64).reshape(-1))
+        packed = np.packbits(m, axis=-1)
+        row_nnz = m.sum(axis=2, dtype=np.int64).reshape(-1)
+        got = kernels.pe_column_entries(packed, shape[2], pes, b, row_nnz, False)
         want = pe_entries_twin(m, pes, b)
         assert (got[0] == want[0]).all() and (got[1] == want[1]).all()
 

@@ -167,3 +167,39 @@ def test_nm_keep_matches_stable_sort(data, m, levels):
     score[rng.random(score.shape) < 0.1] = -np.inf
     got = kernels.nm_keep(score, np.int64(n))
     assert np.array_equal(got, twins.nm_keep(score, n))
+
+
+@given(twins.gemm_masks(max_side=30, long_lines=False), st.integers(1, 9), index_widths)
+def test_pe_column_entries_match_twin(m, pes, b):
+    """Packed input, either layout of the output; the factored and all-kept forms where
+    the mask is one (its rows' and columns' outer product)."""
+    want, want_kept = twins.pe_column_entries(m, pes, b)
+    packed = np.packbits(m != 0, axis=-1)
+    row_nnz = np.count_nonzero(m, axis=2).ravel().astype(np.int64)
+    args = (np.int64(m.shape[2]), np.int64(pes), np.int64(b), row_nnz)
+    got, kept = kernels.pe_column_entries(packed, *args, False)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(kept, want_kept)
+    by_column, kept = kernels.pe_column_entries(packed, *args, True)
+    np.testing.assert_array_equal(by_column, want.T)
+    assert by_column.flags.c_contiguous and by_column.dtype == np.int64
+    rows, cols = m.any(axis=2), m.any(axis=1)
+    outer = rows[:, :, None] & cols[:, None, :]
+    want, want_kept = twins.pe_column_entries(outer.view(np.uint8), pes, b)
+    for by_column in (False, True):
+        got, kept = kernels.factored_pe_entries(
+            rows.view(np.uint8), cols.view(np.uint8), np.int64(pes), np.int64(b), by_column
+        )
+        np.testing.assert_array_equal(got, want.T if by_column else want)
+        np.testing.assert_array_equal(kept, want_kept)
+
+
+@given(twins.gemm_masks(max_side=30, long_lines=False), index_widths)
+def test_factored_line_stats_match_twin(m, b):
+    rows, cols = m.any(axis=2), m.any(axis=1)
+    outer = np.ascontiguousarray(rows[:, :, None] & cols[:, None, :]).view(np.uint8)
+    for by_column, own, other in ((False, rows, cols), (True, cols, rows)):
+        got = kernels.factored_line_stats(own.view(np.uint8), other.view(np.uint8), np.int64(b))
+        for g, w in zip(got, twins.line_stats(outer, by_column, b), strict=True):
+            np.testing.assert_array_equal(g, w)
+            assert g.dtype == np.int64

@@ -458,3 +458,22 @@ def test_checking_a_numeric_mask_respects_the_memory_limit():
     with memory_limit(1000), pytest.raises(ResourceError, match="checking the mask"):
         check_mask(FC, np.ones(FC.weight_shape, dtype=np.float32))
     assert check_mask(FC, np.ones(FC.weight_shape, dtype=np.float32)).all()
+
+
+@pytest.mark.parametrize("sizes", [(0,), (1,), (2,), (7, 8), (1000, 1, 3, 1000), (5, 0, 6)])
+def test_uint32_draws_are_the_generators_own(sizes):
+    """The fast draw of the random mask generator: the same numbers as ``integers``, and
+    every later draw of the generator the same too (odd counts, a half held back)."""
+    from simulator.masks import _uint32_draws
+
+    a, b = np.random.default_rng([3, 4]), np.random.default_rng([3, 4])
+    for size in sizes:
+        want = a.integers(0, 2**32, size=size, dtype=np.uint32)
+        got = _uint32_draws(b, size)
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == np.uint32
+    later = [
+        [r.integers(0, 999, 5), r.random(2), r.integers(0, 2**32, 3, np.uint32)] for r in (a, b)
+    ]
+    for x, y in zip(*later, strict=True):
+        np.testing.assert_array_equal(x, y)

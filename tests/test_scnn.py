@@ -53,6 +53,48 @@ def test_schedule_kernel_matches_its_twin(case):
 
 @settings(max_examples=60, deadline=None)
 @given(schedules())
+def test_shared_schedule_is_the_schedule_with_weights_shared_by_every_pe(case):
+    """The convolutions' kernel: each barrier group's weight steps the same for every PE,
+    the same numbers bit for bit as the general kernel on the broadcast copy."""
+    w, a, f, i, stall = case
+    shared = w[:, 0, :]
+    copy = np.ascontiguousarray(np.broadcast_to(shared[:, None, :], w.shape))
+    acts = np.stack([a, a[::-1]])  # two conv groups' activations
+    a_of = np.arange(w.shape[0], dtype=np.int64) % 2
+    want = kernels.scnn_schedule(copy, acts, a_of, np.int64(f), np.int64(i), stall)
+    by_step = np.ascontiguousarray(acts.transpose(0, 2, 1))
+    got = kernels.scnn_shared_schedule(
+        np.ascontiguousarray(shared), by_step, a_of, np.int64(f), np.int64(i), stall
+    )
+    assert got[0] == want[0]
+    for g, t in zip(got[1:], want[1:], strict=True):
+        np.testing.assert_array_equal(g, t)
+        assert g.dtype == t.dtype
+
+
+@settings(max_examples=60, deadline=None)
+@given(schedules())
+def test_row_schedule_is_the_schedule_with_activations_shared_by_every_pe(case):
+    """The fully connected layers' kernel: one barrier group whose activations every PE
+    sees, the same numbers bit for bit as the general kernel on the broadcast copy."""
+    w, a, f, i, stall = case
+    entries, active = w[0], a[0]
+    if active.size % 2:  # mostly single activations, as a fully connected layer has them
+        active = np.minimum(active, 1)
+    shared = np.ascontiguousarray(np.broadcast_to(active, entries.shape))[None]
+    want = kernels.scnn_schedule(
+        entries[None], shared, np.zeros(1, dtype=np.int64), np.int64(f), np.int64(i), stall
+    )
+    columns = np.ascontiguousarray(entries.T)
+    got = kernels.scnn_row_schedule(columns, active, np.int64(f), np.int64(i), stall)
+    assert got[0] == want[0]
+    for g, t in zip(got[1:], want[1:], strict=True):
+        np.testing.assert_array_equal(g, t)
+        assert g.dtype == t.dtype
+
+
+@settings(max_examples=60, deadline=None)
+@given(schedules())
 def test_no_pe_finishes_before_its_share_of_entries(case):
     w, a, f, i, stall = case
     total, busy, _slots, products, _base = kernels.scnn_schedule(

@@ -52,6 +52,22 @@ def line_stats(
     return line_nnz, fillers, gap_hist
 
 
+def pe_column_entries(m: np.ndarray, pes: int, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Twin of ``kernels.pe_column_entries`` (given the mask unpacked): row ``i`` on PE
+    ``i % pes``; each PE's slice of each column (its local rows, in order) stored in
+    relative-index CSC, so its entries are the kept ones plus a filler per ``2**b``
+    zeros of each run before a kept one. Returns ``(entries[PE, g * cols + c], kept)``."""
+    groups, rows, cols = m.shape
+    entries = np.zeros((pes, groups * cols), dtype=np.int64)
+    for g in range(groups):
+        for k in range(min(pes, rows)):
+            for c in range(cols):
+                runs = zero_runs(m[g, k::pes, c])
+                entries[k, g * cols + c] = runs.size + int((runs >> index_bits).sum())
+    kept = np.count_nonzero(m, axis=1).ravel().astype(np.int64)
+    return entries, kept
+
+
 def line_profile(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Both axes at once: (row_nnz, col_nnz, row_gap_hist, col_gap_hist)."""
     row_nnz, _, row_gap_hist = line_stats(m, False, 0)

@@ -81,7 +81,9 @@ def _activations(task: LayerTask, n: int):
 
 def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, np.ndarray, tuple]:
     groups, rows, cols = (
-        task.profile.gemm.shape if task.variant == "sparse" else astuple3(task.effective_gemm())
+        (task.profile.groups, task.profile.rows, task.profile.cols)
+        if task.variant == "sparse"
+        else astuple3(task.effective_gemm())
     )
     n = groups * cols
     n_cols = task.gemm.n_cols
@@ -90,21 +92,20 @@ def _simulate(task: LayerTask, pes: int, depth: int) -> tuple[int, int, np.ndarr
     # reported over the PEs that hold rows; utilization over all of them).
     pes = min(pes, rows)
     if task.variant == "sparse":
-        entries, kept = kernels.pe_column_entries(
-            task.profile.gemm, pes, task.index_bits, task.profile.line_nnz("row")
-        )
-        col_entries = entries.sum(axis=0)
-        pe_entries = entries.sum(axis=1)
+        # by column: each activation reads one row of them
+        columns, kept = task.profile.pe_column_entries(pes, task.index_bits, by_column=True)
+        col_entries = columns.sum(axis=1)
+        pe_entries = columns.sum(axis=0)
     else:  # a dense block: PE k holds ceil((rows - k) / pes) rows of every column, no fillers
         per_pe = np.array([-(-(rows - k) // pes) for k in range(pes)], dtype=np.int64)
-        entries = None
+        columns = None
         kept = col_entries = np.full(n, rows, dtype=np.int64)
         pe_entries = per_pe * n
     acc = np.zeros(6)
     per_column = []
     for order in _activations(task, n):
-        if entries is not None:
-            t, busy = kernels.eie_schedule(entries, order.astype(np.int64), depth)
+        if columns is not None:
+            t, busy = kernels.eie_schedule_columns(columns, order.astype(np.int64), depth)
             busy_sum, busy_max = busy.sum(), busy.max(initial=0)
         else:  # identical work for every activation: the busiest PE sets the pace
             w = np.maximum(per_pe, 1)

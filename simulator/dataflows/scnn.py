@@ -160,14 +160,29 @@ def activation_planes(task: LayerTask, n: int):
         for i in range(min(n, m.shape[0])):
             yield m[i]
         return
+    for _, plane in _planes(task, n):
+        yield plane
+
+
+def _planes(task: LayerTask, n: int):
+    """:func:`activation_planes`, each with a key that names it (the same key, the same
+    plane: all ones, or the layer's seeded draw at a density), ``None`` for given ones."""
+    layer = task.layer
+    shape = (layer.in_channels, *layer.input_hw)
+    if task.activation_mask is not None and task.variant != "dense":
+        for plane in activation_planes(task, n):
+            yield None, plane
+        return
     if task.variant == "dense" or task.activation_density >= 1:
         for _ in range(n):
-            yield np.ones(shape, dtype=bool)
+            yield (layer, "ones"), np.ones(shape, dtype=bool)
         return
-    yield from _random_planes(task.layer.name, task.seed, task.activation_density, shape, n)
+    density = task.activation_density
+    for k, plane in enumerate(_random_planes(layer.name, task.seed, density, shape, n)):
+        yield (layer, task.seed, density, n, k), plane
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def _random_planes(
     name: str, seed: int, density: float, shape: tuple[int, ...], n: int
 ) -> tuple[np.ndarray, ...]:
@@ -216,7 +231,35 @@ def conv_steps(
     ``w_steps[groups * n_kc, PE, step]`` (output-channel groups, conv group by conv
     group), ``a_steps[groups, PE, step]`` (steps are a group's input channels x stride
     phases) and ``a_of`` (the conv group of each barrier group); also the MACs that
-    land on an output and ``n_kc``. ``weights`` is :func:`conv_weights` where known."""
+    land on an output and ``n_kc``. ``weights`` is :func:`conv_weights` where known.
+    (The engine itself gives the kernel the weight steps once for every PE:
+    :func:`simulator.kernels.scnn_shared_schedule`.)"""
+    w_nnz, wsum = weights if weights is not None else conv_weights(layer, wm, geo)
+    by_step, windows, _ = conv_activations(layer, am, array, geo)
+    w_shared, a_of, n_kc = _weight_steps(layer, w_nnz)
+    w_steps = np.ascontiguousarray(
+        np.broadcast_to(w_shared[:, None, :], (w_shared.shape[0], array.pes, w_shared.shape[1]))
+    )
+    a_steps = np.ascontiguousarray(by_step.transpose(0, 2, 1))
+    return w_steps, a_steps, a_of, landed(wsum, windows), n_kc
+
+
+def _weight_steps(layer, w_nnz: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The weight steps shared by every PE, ``(groups * n_kc, step)``, the conv group of
+    each barrier group and ``n_kc``."""
+    groups, n_kc, steps = w_nnz.shape
+    a_of = np.repeat(np.arange(groups, dtype=np.int64), n_kc)
+    return np.ascontiguousarray(w_nnz.reshape(groups * n_kc, steps)), a_of, n_kc
+
+
+def conv_activations(
+    layer, am: np.ndarray, array: ScnnArray, geo: dict
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The activation side of a convolution, the same for every weight mask: nonzero
+    activations per conv group, step (channel x stride phase) and PE (planar tile)
+    ``[groups, step, PE]``; per kernel offset (r, s) and input channel the
+    nonzero activations its window reads, ``(R, S, C)`` (to count the MACs that land
+    on an output, :func:`landed`); and the nonzero activations."""
     r, s = layer.kernel_hw
     sh, sw = layer.stride_hw
     dh, dw = layer.dilation_hw
@@ -227,8 +270,6 @@ def conv_steps(
     cg = layer.in_channels // groups
     nph = geo["phases"]
     pes = array.pes
-    w_nnz, wsum = weights if weights is not None else conv_weights(layer, wm, geo)
-    n_kc = w_nnz.shape[1]
     # activations: per PE (planar tile), channel and phase ((y + pad) mod stride)
     th, tw = geo["tile"]
     ys = np.arange(h)
@@ -244,22 +285,30 @@ def conv_steps(
         pes,
         nph,
     )
-    a_steps = np.ascontiguousarray(a_all.reshape(pes, groups, cg * nph).transpose(1, 0, 2))
-    w_steps = np.ascontiguousarray(
-        np.broadcast_to(w_nnz.reshape(groups * n_kc, 1, cg * nph), (groups * n_kc, pes, cg * nph))
-    )
-    a_of = np.repeat(np.arange(groups, dtype=np.int64), n_kc)
-    # MACs that land on an output: correlate the masks
+    by_step = np.ascontiguousarray(a_all.reshape(pes, groups, cg * nph).transpose(1, 2, 0))
+    # the activations each kernel offset reads: the padded plane's strided windows
     padded = np.zeros((layer.in_channels, h + 2 * ph, w + 2 * pw), dtype=bool)
     padded[:, ph : ph + h, pw : pw + w] = am
-    done = 0
+    windows = np.empty((r, s, layer.in_channels), dtype=np.int64)
     for i in range(r):
         for j in range(s):
             window = padded[
                 :, i * dh : i * dh + (p - 1) * sh + 1 : sh, j * dw : j * dw + (q - 1) * sw + 1 : sw
             ]
-            done += int(wsum[:, i, j] @ window.sum(axis=(1, 2), dtype=np.int64))
-    return w_steps, a_steps, a_of, done, n_kc
+            windows[i, j] = window.sum(axis=(1, 2), dtype=np.int64)
+    windows.setflags(write=False)
+    return by_step, windows, int(np.count_nonzero(am))
+
+
+def landed(wsum: np.ndarray, windows: np.ndarray) -> int:
+    """MACs that land on an output: the weight and activation masks correlated, from
+    the weights per (channel, r, s) (:func:`conv_weights`) and the activations each
+    offset's window reads (:func:`conv_activations`)."""
+    done = 0
+    for i in range(windows.shape[0]):
+        for j in range(windows.shape[1]):
+            done += int(wsum[:, i, j] @ windows[i, j])
+    return done
 
 
 def bank_stall_samples(
@@ -324,17 +373,26 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
     busy_total = np.zeros(array.pes)
     # the weight side of each conv group, once per mask and Kc (every array with that Kc)
     weights = _WEIGHTS.setdefault(task.profile, {})
-    for n, am in enumerate(activation_planes(task, sampled)):
+    wkey = (layer, geo["kc"])
+    if wkey not in weights:
+        w_nnz, wsum = conv_weights(layer, wm, geo)
+        weights[wkey] = (*_weight_steps(layer, w_nnz), wsum)
+    w_steps, a_of, n_kc, wsum = weights[wkey]
+    for n, (key, am) in enumerate(_planes(task, sampled)):
         if n == 0 and task.variant != "dense":  # bank conflicts measured on the first image
             rng = layer_rng(task.seed, task.layer.name + "/banks")
             measured = bank_stall_samples(layer, wm, am, array, geo, rng)
             stall = np.ascontiguousarray(block_stalls(measured, f, i, array.accumulator_banks))
-        acc["nnz_in"] += int(np.count_nonzero(am))
-        wkey = (layer, geo["kc"])
-        if wkey not in weights:
-            weights[wkey] = conv_weights(layer, wm, geo)
-        w_steps, a_steps, a_of, done, n_kc = conv_steps(layer, wm, am, array, geo, weights[wkey])
-        cycles, busy, slots, products, base = kernels.scnn_schedule(
+        # the activation side, once per drawn plane and array (every weight mask)
+        known = _ACTIVATIONS.get((key, array)) if key is not None else None
+        if known is None:
+            known = conv_activations(layer, am, array, geo)
+            if key is not None:
+                _ACTIVATIONS[(key, array)] = known
+        a_steps, windows, nnz_in = known
+        acc["nnz_in"] += nnz_in
+        done = landed(wsum, windows)
+        cycles, busy, slots, products, base = kernels.scnn_shared_schedule(
             w_steps, a_steps, a_of, np.int64(f), np.int64(i), stall
         )
         kg = layer.out_channels // layer.groups
@@ -349,8 +407,8 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         # activation vectors read once per output-channel group, weights once per
         # activation vector (input stationary)
         acc["act_reads"] += n_kc * int(a_steps.sum())
-        vectors = (-(-a_steps // i)).sum(axis=1)  # (groups, steps): vectors over the PEs
-        acc["wfifo_reads"] += int((w_steps[:, 0, :] * vectors[a_of]).sum())
+        vectors = (-(-a_steps // i)).sum(axis=2)  # (groups, steps): vectors over the PEs
+        acc["wfifo_reads"] += int((w_steps * vectors[a_of]).sum())
         busy_total += busy
     scale = n_img / sampled
     out = {k: v * scale for k, v in acc.items()}
@@ -369,31 +427,25 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
 def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
     g = task.gemm
     pes = min(array.pes, g.rows)
-    if task.variant == "dense":
-        gemm = np.ones((g.groups, g.rows, g.cols), dtype=np.uint8)
-    else:
-        gemm = task.profile.gemm
-    row_nnz = (
-        np.full(g.groups * g.rows, g.cols, dtype=np.int64)
-        if task.variant == "dense"
-        else task.profile.line_nnz("row")
-    )
-    entries, kept = kernels.pe_column_entries(gemm, np.int64(pes), np.int64(63), row_nnz)
     n = g.groups * g.cols
+    if task.variant == "dense":  # PE k holds ceil((rows - k) / pes) rows of every column
+        per_pe = np.array([-(-(g.rows - k) // pes) for k in range(pes)], dtype=np.int64)
+        columns = np.repeat(per_pe[None, :], n, axis=0)
+        kept = np.full(n, g.rows, dtype=np.int64)
+    else:  # by column: one row of PEs per activation
+        columns, kept = task.profile.pe_column_entries(pes, 63, by_column=True)
     rng = layer_rng(task.seed, task.layer.name + "/activations")
     f, i = array.weight_vector, array.activation_vector
     sampled = min(g.n_cols, SAMPLED_COLUMNS)
     acc = dict.fromkeys(("cycles", "base", "slots", "products", "act_reads", "wfifo_reads"), 0.0)
     busy_total = np.zeros(pes)
-    w_steps = np.ascontiguousarray(entries[None])  # one barrier group: the layer
-    for _ in range(sampled):
+    for _ in range(sampled):  # one barrier group, the layer; activations go to every PE
         if task.variant == "dense" or task.activation_density >= 1:
             active = np.ones(n, dtype=np.int64)
         else:
             active = (rng.random(n) < task.activation_density).astype(np.int64)
-        a_nnz = np.ascontiguousarray(np.broadcast_to(active, (pes, n)))
-        cycles, busy, slots, products, base = kernels.scnn_schedule(
-            w_steps, a_nnz[None], np.zeros(1, dtype=np.int64), np.int64(f), np.int64(i), stall
+        cycles, busy, slots, products, base = kernels.scnn_row_schedule(
+            columns, active, np.int64(f), np.int64(i), stall
         )
         acc["cycles"] += cycles
         acc["base"] += int(base.sum())
@@ -418,13 +470,23 @@ def _fc(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
 
 _SCHEDULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ACTIVATIONS: dict = {}
+"""The activation side of a convolution (:func:`conv_activations`) by plane key and
+array: every weight mask run on the same drawn activations reuses it."""
 
 
 def clear_schedules() -> None:
-    """Forget the simulated schedules and weight counts (kept per mask profile) and the
-    activation masks drawn."""
+    """Forget the simulated schedules and weight counts (kept per mask profile), the
+    activation masks drawn and their counts."""
     _SCHEDULES.clear()
     _WEIGHTS.clear()
+    clear_activations()
+
+
+def clear_activations() -> None:
+    """Forget the activation masks drawn and their counts (kept by layer: a caller done
+    with a network's layers frees them)."""
+    _ACTIVATIONS.clear()
     _random_planes.cache_clear()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,29 @@ from simulator.layers import GemmView, Layer
 from simulator.settings import VARIANTS, Settings, density_problems
 
 __all__ = ["VARIANTS", "LayerTask"]
+
+
+def _check(
+    weight_bits, index_bits, activation_bits, activation_density, seed, variant, output_density
+) -> None:
+    """:class:`Settings`' checks and the output density's."""
+    Settings(
+        weight_bits=weight_bits,
+        index_bits=index_bits,
+        activation_bits=activation_bits,
+        activation_density=activation_density,
+        seed=seed,
+        variant=variant,
+    )
+    problems = density_problems("output_density", output_density)
+    if problems:
+        raise ConfigError("settings", problems)
+
+
+_checked = functools.lru_cache(maxsize=4096, typed=True)(_check)
+""":func:`_check`, once per combination of values that passes it (a failure raises
+every time and is not kept); keyed with the values' types, so that ``True`` is not
+taken for a checked ``1``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,18 +64,22 @@ class LayerTask:
 
     def __post_init__(self) -> None:
         """The checks of :class:`Settings`: no engine sees a bad width, density or variant."""
+        values = (
+            self.weight_bits,
+            self.index_bits,
+            self.activation_bits,
+            self.activation_density,
+            self.seed,
+            self.variant,
+            self.output_density,
+        )
         try:
-            Settings(
-                weight_bits=self.weight_bits,
-                index_bits=self.index_bits,
-                activation_bits=self.activation_bits,
-                activation_density=self.activation_density,
-                seed=self.seed,
-                variant=self.variant,
-            )
-            problems = density_problems("output_density", self.output_density)
-            if problems:
-                raise ConfigError("settings", problems)
+            try:
+                hash(values)
+            except TypeError:  # not a value that can be kept: checked as it is
+                _check(*values)
+            else:
+                _checked(*values)
         except ConfigError as e:
             raise ConfigError(f"layer {self.layer.name!r}", e.problems) from None
 

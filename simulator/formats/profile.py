@@ -3,6 +3,12 @@
 A :class:`MaskProfile` holds a layer's mask and computes, once per axis and on
 first use, what every format (at any index width) and the PE-load models need:
 per-row and per-column kept counts, fillers and the histograms of zero runs.
+
+Three forms hold no byte per weight, with the same counts: an all-kept mask
+(:func:`all_kept_profile`), a mask of whole rows and columns kept from its two
+factors (:func:`factored_profile`), and a mask kept bit-packed
+(:func:`packed_profile`). Their ``gemm`` is built when an engine asks for it and not
+kept.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator import kernels
-from simulator.errors import MaskError
+from simulator.errors import MaskError, shown
 from simulator.layers import Layer
 from simulator.masks import check_mask, gemm_view
+from simulator.memory import require_bytes
 
 AXES = ("row", "col")
 
@@ -52,7 +59,10 @@ class MaskProfile:
 
     @property
     def nnz(self) -> int:
-        return int(self.line_nnz("row").sum())
+        known = self._cache.get("nnz")
+        if known is None:
+            known = self._cache["nnz"] = int(self.line_nnz("row").sum())
+        return known
 
     @property
     def density(self) -> float:
@@ -110,13 +120,43 @@ class MaskProfile:
         """Entries per line: columns for rows, rows for columns."""
         return self.cols if axis == "row" else self.rows
 
+    def pe_column_entries(
+        self, pes: int, index_bits: int, by_column: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Stored entries of each PE's slice of each column when rows are interleaved
+        over ``pes`` PEs, each slice in relative-index CSC at ``index_bits``: see
+        :func:`simulator.kernels.pe_column_entries` (``(PEs, columns)``, or ``(columns,
+        PEs)`` with ``by_column``), and each column's kept entries."""
+        return kernels.pe_column_entries(
+            self._packed(),
+            np.int64(self.cols),
+            np.int64(pes),
+            np.int64(index_bits),
+            self.line_nnz("row"),
+            by_column,
+        )
+
+    def _packed(self) -> np.ndarray:
+        """The mask bit-packed along its rows."""
+        return np.packbits(self.gemm, axis=-1)
+
     def kept_rows(self) -> np.ndarray:
-        """Per group, rows with at least one kept entry: ``(groups,)`` int64."""
-        return (self.row_nnz.reshape(self.groups, self.rows) > 0).sum(1)
+        """Per group, rows with at least one kept entry: ``(groups,)`` int64 (read-only,
+        computed once)."""
+        return self._kept("row")
 
     def kept_cols(self) -> np.ndarray:
-        """Per group, columns with at least one kept entry."""
-        return (self.col_nnz.reshape(self.groups, self.cols) > 0).sum(1)
+        """Per group, columns with at least one kept entry (read-only, computed once)."""
+        return self._kept("col")
+
+    def _kept(self, axis: str) -> np.ndarray:
+        key = (axis, "kept")
+        known = self._cache.get(key)
+        if known is None:
+            known = (self.line_nnz(axis).reshape(self.groups, self.lines(axis)) > 0).sum(1)
+            known.setflags(write=False)
+            self._cache[key] = known
+        return known
 
 
 def as_gemm_uint8(layer: Layer, mask: np.ndarray) -> np.ndarray:
@@ -162,9 +202,162 @@ class _AllKeptProfile(MaskProfile):
         self._cache[(axis, "counts")] = (np.full(lines, length, dtype=np.int64), hist)
         self._cache[(axis, index_bits)] = np.zeros(lines, dtype=np.int64)
 
+    def pe_column_entries(
+        self, pes: int, index_bits: int, by_column: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.ones((self.groups, self.rows), dtype=np.uint8)
+        cols = np.ones((self.groups, self.cols), dtype=np.uint8)
+        return kernels.factored_pe_entries(
+            rows, cols, np.int64(pes), np.int64(index_bits), by_column
+        )
+
 
 def all_kept_profile(groups: int, rows: int, cols: int, name: str = "matrix") -> MaskProfile:
     """The profile of an all-kept ``(groups, rows, cols)`` operand (a weightless
     layer's activations), without materialising it."""
     one = np.ones((1, 1, 1), dtype=np.uint8)
     return _AllKeptProfile(layer_name=name, gemm=np.broadcast_to(one, (groups, rows, cols)))
+
+
+class _FactoredProfile(MaskProfile):
+    """A mask that keeps whole rows and whole columns of each group's matrix: entry
+    ``(g, i, j)`` is kept when ``row_kept[g, i]`` and ``col_kept[g, j]`` (filter, channel
+    and column pruning, filter removals cascaded or not). Its counts come from the two
+    factors (:func:`simulator.kernels.factored_line_stats` and
+    :func:`simulator.kernels.factored_pe_entries`: the same integers as a pass over the
+    whole mask), and ``gemm`` is built from them on each use and not kept, so no
+    mask-sized array outlives its use."""
+
+    def __init__(self, *, layer_name: str, row_kept: np.ndarray, col_kept: np.ndarray):
+        g = row_kept.shape[0]
+        if row_kept.ndim != 2 or col_kept.ndim != 2 or col_kept.shape[0] != g:
+            raise MaskError(f"{layer_name}: factors must be (groups, rows) and (groups, cols)")
+        rk = np.ascontiguousarray(row_kept, dtype=bool)
+        ck = np.ascontiguousarray(col_kept, dtype=bool)
+        rk.setflags(write=False)
+        ck.setflags(write=False)
+        object.__setattr__(self, "layer_name", layer_name)
+        object.__setattr__(self, "row_kept", rk)
+        object.__setattr__(self, "col_kept", ck)
+        object.__setattr__(self, "_cache", {})
+
+    def __repr__(self) -> str:
+        return f"_FactoredProfile(layer_name={self.layer_name!r}, shape={self.shape})"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.row_kept.shape[0], self.row_kept.shape[1], self.col_kept.shape[1])
+
+    @property
+    def groups(self) -> int:
+        return self.row_kept.shape[0]
+
+    @property
+    def rows(self) -> int:
+        return self.row_kept.shape[1]
+
+    @property
+    def cols(self) -> int:
+        return self.col_kept.shape[1]
+
+    @property
+    def weights(self) -> int:
+        return self.groups * self.rows * self.cols
+
+    @property
+    def gemm(self) -> np.ndarray:  # type: ignore[override]
+        """The mask as C-contiguous uint8 ``(groups, rows, cols)``, built anew."""
+        require_bytes(self.weights, f"the mask of layer {shown(self.layer_name)}")
+        m = self.row_kept[:, :, None] & self.col_kept[:, None, :]
+        return m.view(np.uint8)
+
+    def _pass(self, axis: str, index_bits: int) -> None:
+        if axis not in AXES:
+            raise ValueError(f"axis must be one of {AXES}, got {axis!r}")
+        # lines along ``axis`` are kept by ``own``; each kept one holds ``other``'s pattern
+        own, other = (
+            (self.row_kept, self.col_kept) if axis == "row" else (self.col_kept, self.row_kept)
+        )
+        line_nnz, fillers, hist = kernels.factored_line_stats(
+            own.astype(np.uint8), other.astype(np.uint8), np.int64(index_bits)
+        )
+        self._cache[(axis, "counts")] = (line_nnz, hist)
+        self._cache[(axis, index_bits)] = fillers
+
+    def pe_column_entries(
+        self, pes: int, index_bits: int, by_column: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return kernels.factored_pe_entries(
+            self.row_kept.astype(np.uint8),
+            self.col_kept.astype(np.uint8),
+            np.int64(pes),
+            np.int64(index_bits),
+            by_column,
+        )
+
+
+def factored_profile(
+    row_kept: np.ndarray, col_kept: np.ndarray, name: str = "matrix"
+) -> MaskProfile:
+    """The profile of the mask ``row_kept[g, i] and col_kept[g, j]`` (bool factors
+    ``(groups, rows)`` and ``(groups, cols)``), without building it: whole filters
+    (rows) and input channels or columns (columns) pruned."""
+    return _FactoredProfile(layer_name=name, row_kept=row_kept, col_kept=col_kept)
+
+
+class _PackedProfile(MaskProfile):
+    """A mask kept bit-packed (one bit per weight, rows padded to whole bytes: an
+    eighth of the memory) and unpacked on each use of ``gemm``, not kept: profiles of
+    every rate of a network can then be held at once. Its row counts are taken when
+    it is packed, from the mask as given (see :func:`packed_profile`)."""
+
+    def __init__(self, *, layer_name: str, packed: np.ndarray, cols: int):
+        object.__setattr__(self, "layer_name", layer_name)
+        object.__setattr__(self, "packed", packed)
+        object.__setattr__(self, "_cols", int(cols))
+        object.__setattr__(self, "_cache", {})
+
+    def __repr__(self) -> str:
+        return f"_PackedProfile(layer_name={self.layer_name!r}, shape={self.shape})"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.packed.shape[0], self.packed.shape[1], self._cols)
+
+    @property
+    def groups(self) -> int:
+        return self.packed.shape[0]
+
+    @property
+    def rows(self) -> int:
+        return self.packed.shape[1]
+
+    @property
+    def cols(self) -> int:
+        return self._cols
+
+    @property
+    def weights(self) -> int:
+        return self.groups * self.rows * self.cols
+
+    @property
+    def gemm(self) -> np.ndarray:  # type: ignore[override]
+        """The mask as C-contiguous uint8 ``(groups, rows, cols)``, unpacked anew."""
+        require_bytes(self.weights, f"the mask of layer {shown(self.layer_name)}")
+        return np.unpackbits(self.packed, axis=-1, count=self._cols)
+
+    def _packed(self) -> np.ndarray:
+        return self.packed
+
+
+def packed_profile(layer: Layer, mask: np.ndarray) -> MaskProfile:
+    """:func:`profile_mask`, the mask kept bit-packed: its row counts (kept entries,
+    zero-run histogram) are taken now, from ``mask``; a later use of the profile's
+    ``gemm`` unpacks it."""
+    gemm = as_gemm_uint8(layer, mask)
+    packed = np.packbits(gemm, axis=-1)
+    profile = _PackedProfile(layer_name=layer.name, packed=packed, cols=gemm.shape[2])
+    line_nnz, fillers, hist = kernels.line_stats(gemm, False, 0)
+    profile._cache[("row", "counts")] = (line_nnz, hist)
+    profile._cache[("row", 0)] = fillers
+    return profile

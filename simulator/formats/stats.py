@@ -252,12 +252,18 @@ def _spec(fmt: str) -> FormatSpec:
 
 
 def format_stats(profile: MaskProfile, fmt: str, params: FormatParams) -> FormatStats:
-    """Storage of a profiled mask in format ``fmt``."""
+    """Storage of a profiled mask in format ``fmt``, counted once per profile, format
+    and parameters (the profile keeps it: every platform and bit width asks again)."""
+    key = ("stats", fmt, params)
+    known = profile._cache.get(key)
+    if known is not None:
+        return known
     try:  # the hot path: no helper call
         count = FORMATS[fmt].count
     except KeyError:
         raise _unknown(fmt) from None
-    return count(profile, params)
+    stats = profile._cache[key] = count(profile, params)
+    return stats
 
 
 def encode(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from simulator.dataflows import scnn
 from simulator.formats import FormatParams, format_stats, profile_mask
 from simulator.formats.formulas import expected_format_bits, fillers_per_nonzero_limit
 from simulator.hwconfig import Platform
@@ -18,7 +20,7 @@ from simulator.simulate import ENERGY_COLUMNS, simulate_network
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
 from simulator.study.accuracy import rate_at_equal_accuracy
 from simulator.study.config import StudyConfig, compute_weight_bits, verdict_weight_bits
-from simulator.study.verdict import at_rate, beyond_grid, decide, main_engine
+from simulator.study.verdict import at_rate, beyond_grid, decide
 from simulator.workloads import Network
 
 TOLERANCE = 1e-9
@@ -43,6 +45,21 @@ def first_crossing(rates: np.ndarray, values: np.ndarray, target: float, above: 
     return float(math.exp(r0 + min(max(t, 0.0), 1.0) * (r1 - r0)))
 
 
+def _frees_activations(study: Callable[..., dict[str, pd.DataFrame]]):
+    """``study``, then the SCNN engine's drawn activation masks and their counts
+    forgotten (they are kept by layer, for every run and platform of a network)."""
+
+    @functools.wraps(study)
+    def run(*args, **kwargs) -> dict[str, pd.DataFrame]:
+        try:
+            return study(*args, **kwargs)
+        finally:
+            scnn.clear_activations()
+
+    return run
+
+
+@_frees_activations
 def study_network(
     network: Network,
     platforms: Iterable[Platform],
@@ -152,36 +169,36 @@ def study_network(
     tick("storage")
 
     # --- compute -------------------------------------------------------------------
-    layer_rows = []
-    net_rates: dict[tuple[str, float], float] = {}
-    engines: dict[tuple[str, int, str, float], str] = {}
+    runs = [("dense", 1.0, dense, "dense")]
+    runs += [("sparse", r, {"sparse": sparse[r]}, "sparse") for r in sweep]
+    runs += [
+        (structure, r, {"structured": structured[(structure, r)]}, "structured") for r in s_grid
+    ]
+    if real is not None:
+        runs += [
+            ("real", rate_n, {"sparse": real}, "sparse"),
+            ("iid", rate_n, {"sparse": iid}, "sparse"),
+        ]
+    # the rate each run's masks reach, per layer and for the network (the same everywhere)
+    reached = {
+        (kind, rate): {n: effective_rate({n: pr}) for n, pr in profs[variant].items()}
+        for kind, rate, profs, variant in runs
+    }
+    net_rates = {
+        (kind, rate): effective_rate(profs[variant]) for kind, rate, profs, variant in runs
+    }
+    # one row per layer of every run on every platform and width, as columns: only what
+    # the tables keep (the layers' other counts stay in their results)
+    rows: dict[str, list] = {c: [] for c in _LAYER_COLUMNS}
     for p in platforms:
         for wb in compute_weight_bits(config, p):
             settings = config.settings(wb)
-            runs = [("dense", 1.0, dense, "dense")]
-            runs += [("sparse", r, {"sparse": sparse[r]}, "sparse") for r in sweep]
-            runs += [
-                (structure, r, {"structured": structured[(structure, r)]}, "structured")
-                for r in s_grid
-            ]
-            if real is not None:
-                runs += [
-                    ("real", rate_n, {"sparse": real}, "sparse"),
-                    ("iid", rate_n, {"sparse": iid}, "sparse"),
-                ]
             for kind, rate, profs, variant in runs:
                 est = simulate_network(network, p, profs, settings, variants=[variant])
-                f = est.frame()
-                f["kind"] = kind
-                f["rate"] = rate
-                f["weight_bits"] = wb
-                reached = {n: effective_rate({n: pr}) for n, pr in profs[variant].items()}
-                f["effective_rate"] = f["layer"].map(reached)
-                net_rates[(kind, rate)] = effective_rate(profs[variant])
-                engines[(p.name, wb, kind, rate)] = main_engine(f)
-                layer_rows.append(f)
+                _add_rows(rows, est.layers, kind, rate, wb, reached[(kind, rate)])
             tick(f"{p.name}, {wb}-bit")
-    layers = pd.concat(layer_rows, ignore_index=True)
+    layers = pd.DataFrame(rows)
+    engines = _main_engines(layers)
     keys = ["network", "platform", "weight_bits", "kind", "rate"]
     totals = layers.groupby(keys, sort=False)[["latency_s", *ENERGY_COLUMNS]].sum().reset_index()
     totals["layer"] = "(network)"
@@ -336,6 +353,61 @@ def study_network(
         "energy_breakdown": breakdown.reset_index(drop=True),
         "real_vs_iid": pd.DataFrame(real_rows),
     }
+
+
+_LAYER_COLUMNS = (
+    "network",
+    "layer",
+    "platform",
+    "engine",
+    "latency_s",
+    *ENERGY_COLUMNS,
+    "kind",
+    "rate",
+    "weight_bits",
+    "effective_rate",
+)
+"""The columns of the per-layer results the study's tables are made from."""
+
+
+def _add_rows(
+    rows: dict[str, list],
+    results: Iterable,
+    kind: str,
+    rate: float,
+    weight_bits: int,
+    reached: Mapping[str, float],
+) -> None:
+    """Append one run's layer results (:class:`~simulator.simulate.LayerResult`) to the
+    columns ``rows`` (:data:`_LAYER_COLUMNS`): what :meth:`LayerResult.record` says
+    of them, the run, and the rate each layer's mask reaches (NaN where it has none)."""
+    for r in results:
+        c = r.cost
+        rows["network"].append(r.network)
+        rows["layer"].append(r.layer)
+        rows["platform"].append(r.platform)
+        rows["engine"].append(r.counts.engine)
+        rows["latency_s"].append(c.latency_s)
+        for name in ENERGY_COLUMNS:
+            rows[name].append(getattr(c, name))
+        rows["kind"].append(kind)
+        rows["rate"].append(rate)
+        rows["weight_bits"].append(weight_bits)
+        rows["effective_rate"].append(reached.get(r.layer, math.nan))
+
+
+def _main_engines(layers: pd.DataFrame) -> dict[tuple[str, int, str, float], str]:
+    """:func:`~simulator.study.verdict.main_engine` of every run at once, by (platform,
+    weight bits, kind, rate): the engine whose layers' latencies sum highest (ties to
+    the engine seen first), the sums grouped as that function groups them."""
+    run = ["platform", "weight_bits", "kind", "rate"]
+    sums = layers.groupby([*run, "engine"], sort=False)["latency_s"].sum()
+    best: dict[tuple[str, int, str, float], tuple[str, float]] = {}
+    for (platform, wb, kind, rate, engine), total in sums.items():
+        key = (platform, int(wb), kind, rate)
+        if key not in best or total > best[key][1]:
+            best[key] = (str(engine), total)
+    return {key: engine for key, (engine, _) in best.items()}
 
 
 TABLES = (
