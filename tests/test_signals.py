@@ -99,9 +99,9 @@ def test_a_signal_to_a_parallel_study_leaves_no_process_behind(tmp_path, sig, wh
         "simulator",
         "study",
         "--networks",
-        "alexnet,vgg16",
+        "alexnet,vgg16,bert_base,resnet50",  # work enough to be caught at work
         "--platforms",
-        "eie,a100",
+        "eie,a100,scnn,zcu102",
         "--weight-bits",
         "8",
         "--index-bits",

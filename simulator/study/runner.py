@@ -75,12 +75,14 @@ def _units(config: StudyConfig, platforms: list[Platform]) -> int:
     return 1 + sum(len(compute_weight_bits(config, p)) for p in platforms)
 
 
-UNIT_WORK_S = {"storage": (0.1, 0.06, 0.03), "compute": (1.0, 0.08, 0.135)}
-"""Seconds of CPU a network's storage tables and its compute tables (all platforms)
-take: a constant, per million weights, per prunable layer. Fitted on the default
-study's seven networks (one process, 2-core machine; within 30 % of each but
-LeNet-5's, whose time is mostly the first compile): used only to weigh progress
-steps, so that the time left holds from the first step."""
+UNIT_WORK_S = {"storage": (0.3, 0.012, 0.011), "compute": (0.5, 0.05, 0.07)}
+"""Seconds of CPU a network's storage tables and its compute tables (all fourteen
+default platforms) take: a constant, per million weights (masks drawn, counted and
+run by the sparse engines), per prunable layer (each run on every platform). Fitted
+on the default study's seven networks (one process, 2-core machine under load; each
+within about 20 % but LeNet-5's, whose time is mostly the first compile): used only
+to order the networks among workers and to weigh progress steps, so that the time
+left holds from the first step."""
 
 
 def _work(network: Network, units: int) -> tuple[float, float]:
@@ -377,11 +379,12 @@ def _part(
 
 
 def expected_cpu_s(network: Network) -> float:
-    """Rough CPU seconds of one network's part of the default study: a constant, per
-    million weights (masks drawn, counted and run by the sparse engines) and per
-    prunable layer (each one run on every platform). Fitted on the seven default
-    networks (within 15 % of each but LeNet-5's); used only to order the work."""
-    return 0.5 + 0.085 * network.weight_count / 1e6 + 0.1 * len(network.prunable_layers)
+    """Rough CPU seconds of one network's part of the default study
+    (:data:`UNIT_WORK_S`); used only to order the work."""
+    mw, layers = network.weight_count / 1e6, len(network.prunable_layers)
+    return sum(
+        base + per_mw * mw + per_layer * layers for base, per_mw, per_layer in UNIT_WORK_S.values()
+    )
 
 
 def _run_parallel(todo, config, out, jobs, tick, parts, nets) -> None:
