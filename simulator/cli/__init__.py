@@ -25,10 +25,12 @@ COMMANDS = {
     "calibrate": "measure this machine's dense and sparse kernels and fit a CPU profile",
     "validate": "predicted against reference: published figures, SCALE-Sim and this "
     "machine, each with its band",
+    "sweep": "thousands of hardware points from a YAML spec: grid, zip, random or Latin "
+    "hypercube, on a process pool or Dask, resumable, into Parquet or CSV",
     "inspect": "what a pruned checkpoint holds: layers, shapes, density, structure",
     "models": "list the built-in networks with their totals",
     "platforms": "list the built-in hardware profiles",
-    "schema": "print the JSON Schema of a user file (hardware profile, model)",
+    "schema": "print the JSON Schema of a user file (hardware profile, model, sweep spec)",
 }
 """Command name -> one-line help; the module ``simulator.cli.<name>`` implements it."""
 
