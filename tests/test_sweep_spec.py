@@ -219,8 +219,7 @@ def test_domain_problems():
     random = {**BASE, "sweep": {"mode": "random", "samples": 3, "parameters": {}}}
     random["sweep"]["parameters"]["compute.pes"] = {"uniform": [1, 8]}
     assert problems(random) == [
-        "sweep.parameters.compute.pes: an integer field takes listed values, range or "
-        "log_range"
+        "sweep.parameters.compute.pes: an integer field takes listed values, range or log_range"
     ]
     levels = {**BASE, "sweep": {"parameters": {"pruning.rate": [2], "pruning.density": [0.5]}}}
     assert "sweep one of pruning.rate" in problems(levels)[0]
