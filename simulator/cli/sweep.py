@@ -128,4 +128,9 @@ def run(args: argparse.Namespace) -> int:
         f"{o.clock(wall)}{rate}, {result.reused:,} reused; {result.invalid:,} invalid"
     )
     print(f"results: {result.results}")
+    if spec.plots:
+        from simulator.sweep.plots import draw
+
+        paths = draw(result.table, spec.plots, result.folder / "plots", spec.name)
+        print(f"plots:   {', '.join(str(p) for p in paths if p.suffix == '.png')} (and .svg)")
     return 0

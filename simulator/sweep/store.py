@@ -20,6 +20,7 @@ from the chunks in point order, each point once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -172,6 +173,7 @@ class SweepFolder:
             "variants": list(self.spec.all_variants),
             "parameters": list(self.spec.parameters),
             "columns": self.types,
+            "plots": [dataclasses.asdict(p) for p in self.spec.plots],
         }
 
     def open(self, *, resume: bool, force: bool) -> None:
