@@ -19,22 +19,34 @@ import copy
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
+from simulator.cost import price
 from simulator.errors import ConfigError, PrunesimError
 from simulator.formats import MaskProfile
 from simulator.hwconfig import Platform, load_platform, platform_from_dict
 from simulator.masks import Pruning, density_from
 from simulator.netmasks import effective_rate, network_profiles
 from simulator.settings import Settings
-from simulator.simulate import ENERGY_COLUMNS, NetworkEstimate, estimate_variants, simulate_network
+from simulator.simulate import (
+    ENERGY_COLUMNS,
+    LayerResult,
+    estimate_variants,
+    priced_as,
+    simulate_network,
+)
 from simulator.sweep.columns import FIRST, INVALID, OK, OUTPUTS
 from simulator.sweep.keys import WORKLOAD_FIELDS, set_path
+from simulator.sweep.shared import price_only
 from simulator.sweep.spec import Point, SweepSpec
 from simulator.workloads import Network, load_network
 
+KEEP_COUNTS = 64
+"""Sets of layer counts (one network on one hardware point, price-only values aside)
+a process keeps."""
 KEEP_PROFILES = 8
 """Mask sets (one variant of one workload each) whose profiles a process keeps; batches
 arrive grouped by workload, so a few suffice."""
@@ -50,6 +62,7 @@ class Context:
         self.networks: dict[str, Network] = {}
         self.bases: dict[str, Mapping[str, Any]] = {}
         self.profiles: OrderedDict[tuple[str, str], dict[str, MaskProfile]] = OrderedDict()
+        self.counts: OrderedDict[tuple, tuple[LayerResult, ...]] = OrderedDict()
         self.masks_made = 0
         """Mask sets generated and profiled so far."""
 
@@ -76,6 +89,46 @@ class Context:
         self.masks_made += 1
         self.profiles[key] = made
         return made
+
+    def layer_results(
+        self,
+        network: Network,
+        base: Mapping[str, Any],
+        hardware: Sequence[tuple[str, Any]],
+        platform: Platform,
+        profiles: Mapping[str, Mapping[str, MaskProfile]],
+        settings: Settings,
+        variants: Sequence[str],
+        key: tuple,
+    ) -> tuple[LayerResult, ...]:
+        """Every layer of every variant on the point's ``platform``. The counts come
+        from the platform without the point's price-only values
+        (:mod:`simulator.sweep.shared`), computed once for every point that shares
+        the rest (``key`` says what else they share: network, masks, settings), and
+        are priced with the point's own values."""
+        priced = {p for p, _ in hardware if price_only(p, platform)}
+        if not priced:
+            return simulate_network(network, platform, profiles, settings, variants=variants).layers
+        rest = tuple((p, v) for p, v in hardware if p not in priced)
+        key = (rest, *key)
+        counted = self.counts.get(key)
+        if counted is None:
+            view = build_platform(base, rest, platform.path or platform.name)
+            counted = simulate_network(network, view, profiles, settings, variants=variants).layers
+            while len(self.counts) >= KEEP_COUNTS:
+                self.counts.popitem(last=False)
+            self.counts[key] = counted
+        else:
+            self.counts.move_to_end(key)
+        out, layers = [], iter(counted)
+        for variant in variants:
+            s = replace(settings, variant=variant)
+            for layer in network.layers:
+                r = next(layers)
+                prof = profiles[variant].get(layer.name) if layer.prunable else None
+                _, wb, ab = priced_as(layer, prof, platform, s)
+                out.append(replace(r, cost=price(r.counts, platform, wb, ab)))
+        return tuple(out)
 
 
 def workload_key(point: Point) -> tuple:
@@ -107,14 +160,13 @@ def _settings(values: Mapping[str, Any]) -> Settings:
     return Settings(**given)
 
 
-def point_platform(spec: SweepSpec, point: Point, base: Mapping[str, Any]) -> Platform:
-    """The point's hardware: the base profile with the point's hardware values set,
-    validated (a :class:`ConfigError` naming the point lists every problem)."""
+def build_platform(base: Mapping[str, Any], hardware: Sequence[tuple[str, Any]], source: str):
+    """The base profile with hardware values set (key path, value), validated as a file
+    would be (a :class:`ConfigError` naming ``source`` lists every problem)."""
     data = copy.deepcopy(dict(base))
-    for path, value in point.values:
-        if path not in WORKLOAD_FIELDS:
-            set_path(data, path, value)
-    return platform_from_dict(data, f"point {point.key}")
+    for path, value in hardware:
+        set_path(data, path, value)
+    return platform_from_dict(data, source)
 
 
 def _reason(error: PrunesimError) -> str:
@@ -123,10 +175,10 @@ def _reason(error: PrunesimError) -> str:
     return str(error)
 
 
-def _totals(estimate: NetworkEstimate, variant: str) -> dict[str, Any]:
+def _totals(layers: Sequence[LayerResult], variant: str) -> dict[str, Any]:
     """One variant's network totals, as :meth:`NetworkEstimate.totals` defines them
     (sums exactly rounded with :func:`math.fsum`; without building a DataFrame)."""
-    records = [r.record() for r in estimate.layers if r.variant == variant]
+    records = [r.record() for r in layers if r.variant == variant]
     out: dict[str, Any] = {k: math.fsum(r[k] for r in records) for k in _SUMMED}
     latency = out["latency_s"]
     out["pe_utilization"] = (
@@ -158,7 +210,8 @@ def evaluate_point(spec: SweepSpec, point: Point, context: Context) -> list[dict
     try:
         network = context.network(spec, values["network"])
         base = context.base(spec, values["platform"])
-        platform = point_platform(spec, point, base)
+        hardware = [(p, v) for p, v in point.values if p not in WORKLOAD_FIELDS]
+        platform = build_platform(base, hardware, f"point {point.key}")
         settings = _settings(values)
         pruning, structure = _pruning(values)
     except PrunesimError as e:
@@ -167,10 +220,18 @@ def evaluate_point(spec: SweepSpec, point: Point, context: Context) -> list[dict
     runnable = [v for v in variants if v in specs]
     try:
         profiles = {v: context.mask_profiles(values["network"], specs[v]) for v in runnable}
-        estimate = simulate_network(network, platform, profiles, settings, variants=runnable)
+        key = (
+            values["platform"],
+            values["network"],
+            tuple((v, repr(specs[v])) for v in runnable),
+            settings,
+        )
+        layers = context.layer_results(
+            network, base, hardware, platform, profiles, settings, runnable, key
+        )
     except PrunesimError as e:
         return invalid(_reason(e))
-    totals = {v: _totals(estimate, v) for v in runnable}
+    totals = {v: _totals(layers, v) for v in runnable}
     dense = totals["dense"]
     rows = []
     for v in variants:
