@@ -130,7 +130,44 @@ def test_rows_from_shared_counts_are_the_points_own(platform, parameters):
         layers = simulate_network(net, own, prepare_profiles(net, variants), Settings()).layers
         rows = table[table["point"] == point.key].set_index("variant")
         for v in variants:
-            expected = _totals(layers, v)
+            expected = _totals([r.record() for r in layers if r.variant == v])
             for column in ("latency_s", "energy_j", "energy_dram_j", "dram_bits", "main_bound"):
                 assert rows.loc[v, column] == expected[column], (point.values, v, column)
     assert len(context.counts) < len(spec.points())  # counts were shared
+
+
+@pytest.mark.parametrize("name", [*builtin_platforms(), "scalesim_32x32_ws+scalesim"])
+def test_price_points_are_price_bit_for_bit(name, rng):
+    """Every priced field scaled at random on each of five platforms: each layer's
+    figures from PricePoints are price()'s, exactly (and SCALE-Sim's model, where
+    bandwidth never stalls)."""
+    from simulator.cost import PricePoints, price
+
+    name, _, model = name.partition("+")
+    base = load_platform(name)
+    if model:
+        base = build_platform(dict(base.raw), [("compute.dram_model", model)], "scalesim")
+    raw = dict(base.raw)
+    paths = [p for p in _paths(raw) if p.split(".")[-1] in _existing(raw, p)]
+    platforms = [base]
+    for _ in range(4):
+        hardware = [(p, _value(raw, p, float(rng.uniform(0.1, 10)))) for p in paths]
+        platforms.append(build_platform(raw, hardware, "scaled"))
+    prices = PricePoints(tuple(platforms))
+    variants = estimate_variants(base, Pruning(density=1 / 8), "filter")
+    profiles = prepare_profiles(NET, variants)
+    for r in simulate_network(NET, base, profiles, Settings(weight_bits=8)).layers:
+        for wb, ab in ((8, 8), (4, 16)):
+            many = prices.price(r.counts, wb, ab)
+            for j, p in enumerate(platforms):
+                one = price(r.counts, p, wb, ab)
+                for key, values in many.items():
+                    assert values[j] == getattr(one, key), (name, r.layer, key)
+
+
+def _existing(raw: dict, path: str) -> set[str]:
+    """The keys present where ``path`` ends (only given fields are scaled)."""
+    node = raw
+    for part in path.split(".")[:-1]:
+        node = next(m for m in node if m["name"] == part) if isinstance(node, list) else node[part]
+    return set(node)

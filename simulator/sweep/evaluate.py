@@ -19,12 +19,12 @@ import copy
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 
-from simulator.cost import price
+from simulator.cost import PricePoints
 from simulator.errors import ConfigError, PrunesimError
 from simulator.formats import MaskProfile
 from simulator.hwconfig import Platform, load_platform, platform_from_dict
@@ -63,6 +63,7 @@ class Context:
         self.bases: dict[str, Mapping[str, Any]] = {}
         self.profiles: OrderedDict[tuple[str, str], dict[str, MaskProfile]] = OrderedDict()
         self.counts: OrderedDict[tuple, tuple[LayerResult, ...]] = OrderedDict()
+        self.rates: dict[int, float] = {}  # id of a kept mask set -> its effective rate
         self.masks_made = 0
         """Mask sets generated and profiled so far."""
 
@@ -84,51 +85,30 @@ class Context:
             self.profiles.move_to_end(key)
             return self.profiles[key]
         while len(self.profiles) >= KEEP_PROFILES:
-            self.profiles.popitem(last=False)
+            self.rates.pop(id(self.profiles.popitem(last=False)[1]), None)
         made = network_profiles(self.networks[network_name], pruning)
         self.masks_made += 1
         self.profiles[key] = made
+        self.rates[id(made)] = effective_rate(made)
         return made
 
-    def layer_results(
-        self,
-        network: Network,
-        base: Mapping[str, Any],
-        hardware: Sequence[tuple[str, Any]],
-        platform: Platform,
-        profiles: Mapping[str, Mapping[str, MaskProfile]],
-        settings: Settings,
-        variants: Sequence[str],
-        key: tuple,
-    ) -> tuple[LayerResult, ...]:
-        """Every layer of every variant on the point's ``platform``. The counts come
-        from the platform without the point's price-only values
-        (:mod:`simulator.sweep.shared`), computed once for every point that shares
-        the rest (``key`` says what else they share: network, masks, settings), and
-        are priced with the point's own values."""
-        priced = {p for p, _ in hardware if price_only(p, platform)}
-        if not priced:
-            return simulate_network(network, platform, profiles, settings, variants=variants).layers
-        rest = tuple((p, v) for p, v in hardware if p not in priced)
-        key = (rest, *key)
-        counted = self.counts.get(key)
-        if counted is None:
-            view = build_platform(base, rest, platform.path or platform.name)
-            counted = simulate_network(network, view, profiles, settings, variants=variants).layers
-            while len(self.counts) >= KEEP_COUNTS:
-                self.counts.popitem(last=False)
-            self.counts[key] = counted
-        else:
+    def rate(self, profiles: Mapping[str, MaskProfile]) -> float:
+        """The rate a mask set reaches (all weights over kept ones), computed once."""
+        if id(profiles) not in self.rates:
+            self.rates[id(profiles)] = effective_rate(profiles)
+        return self.rates[id(profiles)]
+
+    def counted(self, key: tuple, compute: Callable[[], tuple[LayerResult, ...]]):
+        """The layer results of a hardware point without its price-only values (see
+        :func:`evaluate`), computed by ``compute()`` once per ``key`` while recent."""
+        if key in self.counts:
             self.counts.move_to_end(key)
-        out, layers = [], iter(counted)
-        for variant in variants:
-            s = replace(settings, variant=variant)
-            for layer in network.layers:
-                r = next(layers)
-                prof = profiles[variant].get(layer.name) if layer.prunable else None
-                _, wb, ab = priced_as(layer, prof, platform, s)
-                out.append(replace(r, cost=price(r.counts, platform, wb, ab)))
-        return tuple(out)
+            return self.counts[key]
+        made = compute()
+        while len(self.counts) >= KEEP_COUNTS:
+            self.counts.popitem(last=False)
+        self.counts[key] = made
+        return made
 
 
 def workload_key(point: Point) -> tuple:
@@ -175,10 +155,10 @@ def _reason(error: PrunesimError) -> str:
     return str(error)
 
 
-def _totals(layers: Sequence[LayerResult], variant: str) -> dict[str, Any]:
-    """One variant's network totals, as :meth:`NetworkEstimate.totals` defines them
-    (sums exactly rounded with :func:`math.fsum`; without building a DataFrame)."""
-    records = [r.record() for r in layers if r.variant == variant]
+def _totals(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Network totals of one variant's layer records, as
+    :meth:`~simulator.simulate.NetworkEstimate.totals` defines them (sums exactly
+    rounded with :func:`math.fsum`; without building a DataFrame)."""
     out: dict[str, Any] = {k: math.fsum(r[k] for r in records) for k in _SUMMED}
     latency = out["latency_s"]
     out["pe_utilization"] = (
@@ -198,53 +178,142 @@ def _totals(layers: Sequence[LayerResult], variant: str) -> dict[str, Any]:
     return out
 
 
-def evaluate_point(spec: SweepSpec, point: Point, context: Context) -> list[dict[str, Any]]:
-    """The rows of one point: one per variant (dense first), in column order."""
+@dataclass(frozen=True, kw_only=True)
+class _Ready:
+    """A valid point, ready to simulate: its platform, settings, the mask profiles of
+    each variant run and the rates they reach; ``shared``: the key of the counts it
+    shares with other points (None when it shares nothing), ``rest``: its hardware
+    values without the price-only ones."""
+
+    point: Point
+    values: Mapping[str, Any]
+    network: Network
+    base: Mapping[str, Any]
+    platform: Platform
+    settings: Settings
+    profiles: Mapping[str, Mapping[str, MaskProfile]]
+    rates: Mapping[str, float]
+    variants: tuple[str, ...]
+    rest: tuple[tuple[str, Any], ...]
+    shared: tuple | None
+
+
+def _invalid(spec: SweepSpec, point: Point, reason: str, only: Sequence[str] | None = None):
     values = dict(point.values)
-    head = {"index": point.index, "point": point.key}
-    variants = spec.all_variants
+    return [
+        {"index": point.index, "point": point.key, "status": INVALID, "reason": reason}
+        | values
+        | {"variant": v}
+        for v in (only or spec.all_variants)
+    ]
 
-    def invalid(reason: str, only: Sequence[str] = variants) -> list[dict[str, Any]]:
-        return [{**head, "status": INVALID, "reason": reason, **values, "variant": v} for v in only]
 
+def _prepare(spec: SweepSpec, point: Point, context: Context) -> _Ready | list[dict[str, Any]]:
+    """A point ready to simulate, or its invalid rows."""
+    values = dict(point.values)
     try:
         network = context.network(spec, values["network"])
         base = context.base(spec, values["platform"])
-        hardware = [(p, v) for p, v in point.values if p not in WORKLOAD_FIELDS]
+        hardware = tuple((p, v) for p, v in point.values if p not in WORKLOAD_FIELDS)
         platform = build_platform(base, hardware, f"point {point.key}")
         settings = _settings(values)
         pruning, structure = _pruning(values)
+        specs = {
+            "dense": Pruning(structure="dense"),
+            **estimate_variants(platform, pruning, structure),
+        }
+        variants = tuple(v for v in spec.all_variants if v in specs)
+        profiles = {v: context.mask_profiles(values["network"], specs[v]) for v in variants}
     except PrunesimError as e:
-        return invalid(_reason(e))
-    specs = {"dense": Pruning(structure="dense"), **estimate_variants(platform, pruning, structure)}
-    runnable = [v for v in variants if v in specs]
-    try:
-        profiles = {v: context.mask_profiles(values["network"], specs[v]) for v in runnable}
-        key = (
-            values["platform"],
-            values["network"],
-            tuple((v, repr(specs[v])) for v in runnable),
-            settings,
-        )
-        layers = context.layer_results(
-            network, base, hardware, platform, profiles, settings, runnable, key
-        )
-    except PrunesimError as e:
-        return invalid(_reason(e))
-    totals = {v: _totals(layers, v) for v in runnable}
+        return _invalid(spec, point, _reason(e))
+    rest = tuple((p, v) for p, v in hardware if not price_only(p, platform))
+    shared = None
+    if len(rest) < len(hardware):
+        masks = tuple((v, repr(specs[v])) for v in variants)
+        shared = (values["platform"], rest, values["network"], masks, settings)
+    return _Ready(
+        point=point,
+        values=values,
+        network=network,
+        base=base,
+        platform=platform,
+        settings=settings,
+        profiles=profiles,
+        rates={v: context.rate(p) for v, p in profiles.items()},
+        variants=variants,
+        rest=rest,
+        shared=shared,
+    )
+
+
+def _simulate(ready: _Ready, platform: Platform) -> tuple[LayerResult, ...]:
+    return simulate_network(
+        ready.network, platform, ready.profiles, ready.settings, variants=ready.variants
+    ).layers
+
+
+def _own_records(ready: _Ready) -> dict[str, list[dict[str, Any]]]:
+    """Layer records per variant, simulated on the point's own platform."""
+    out: dict[str, list[dict[str, Any]]] = {v: [] for v in ready.variants}
+    for r in _simulate(ready, ready.platform):
+        out[r.variant].append(r.record())
+    return out
+
+
+def _shared_records(
+    group: Sequence[_Ready], counted: Sequence[LayerResult]
+) -> list[dict[str, list[dict[str, Any]]]]:
+    """Layer records per variant of each point of ``group`` (points that share their
+    counts), each layer's counts priced on every point's platform at once
+    (:class:`~simulator.cost.PricePoints`, equal to :func:`~simulator.cost.price`)."""
+    first = group[0]
+    prices = PricePoints(tuple(g.platform for g in group))
+    out: list[dict[str, list[dict[str, Any]]]] = [{v: [] for v in first.variants} for _ in group]
+    results = iter(counted)
+    for variant in first.variants:
+        s = replace(first.settings, variant=variant)
+        for layer in first.network.layers:
+            r = next(results)
+            c = r.counts
+            prof = first.profiles[variant].get(layer.name) if layer.prunable else None
+            _, wb, ab = priced_as(layer, prof, first.platform, s)
+            cost = {k: v.tolist() for k, v in prices.price(c, wb, ab).items()}
+            for j, records in enumerate(out):
+                latency = cost["latency_s"][j]
+                records[variant].append(
+                    {
+                        **{k: cost[k][j] for k in ("latency_s", *ENERGY_COLUMNS)},
+                        "bound": cost["bound"][j],
+                        "macs_dense": c.macs_dense,
+                        "macs_done": c.macs_done,
+                        "dram_bits": r.dram_bits,
+                        # as LayerResult.record: busy MAC slots over the whole latency
+                        "pe_utilization": c.pe_utilization * cost["compute_s"][j] / latency
+                        if latency
+                        else 0.0,
+                        "engine": c.engine,
+                    }
+                )
+    return out
+
+
+def _rows(
+    spec: SweepSpec, ready: _Ready, records: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The rows of a simulated point: one per variant (dense first), in column order."""
+    point = ready.point
+    totals = {v: _totals(records[v]) for v in ready.variants}
     dense = totals["dense"]
     rows = []
-    for v in variants:
+    for v in spec.all_variants:
         if v not in totals:
-            rows += invalid("the platform has no N:M unit (compute.nm_sparse)", [v])
+            rows += _invalid(spec, point, "the platform has no N:M unit (compute.nm_sparse)", [v])
             continue
         t = totals[v]
         rows.append(
-            {
-                **head,
-                "status": OK,
-                "reason": "",
-                **values,
+            {"index": point.index, "point": point.key, "status": OK, "reason": ""}
+            | dict(ready.values)
+            | {
                 "variant": v,
                 **{k: t[k] for k in ("latency_s", *ENERGY_COLUMNS)},
                 "speedup": dense["latency_s"] / t["latency_s"] if t["latency_s"] else math.nan,
@@ -252,8 +321,8 @@ def evaluate_point(spec: SweepSpec, point: Point, context: Context) -> list[dict
                 if dense["energy_j"]
                 else math.nan,
                 **{k: t[k] for k in ("macs_dense", "macs_done", "dram_bits", "pe_utilization")},
-                "effective_rate": effective_rate(profiles[v]),
-                "pes": platform.compute.pes,
+                "effective_rate": ready.rates[v],
+                "pes": ready.platform.compute.pes,
                 "engine": t["engine"],
                 "main_bound": t["main_bound"],
             }
@@ -268,14 +337,47 @@ def evaluate(
     tick: Callable[[], None] | None = None,
 ) -> pd.DataFrame:
     """The rows of ``points`` (one per point and variant, in the points' order) as a
-    typed table (:func:`frame`); ``tick()`` after each point."""
+    typed table (:func:`frame`); ``tick()`` once per point.
+
+    Points whose hardware differs only in price-only values (:mod:`.shared`) share
+    their counts: the network is simulated once on the base profile with their other
+    values (per :class:`Context`, while recent) and each layer's counts are priced on
+    all their platforms at once. Other points are simulated on their own platform."""
     context = context if context is not None else Context()
-    rows: list[dict[str, Any]] = []
-    for point in points:
-        rows += evaluate_point(spec, point, context)
+    done: list[list[dict[str, Any]] | None] = [None] * len(points)
+    groups: dict[tuple, list[tuple[int, _Ready]]] = {}
+    for i, point in enumerate(points):
+        ready = _prepare(spec, point, context)
+        if isinstance(ready, _Ready) and ready.shared is not None:
+            groups.setdefault(ready.shared, []).append((i, ready))
+            continue
+        if isinstance(ready, _Ready):
+            try:
+                ready = _rows(spec, ready, _own_records(ready))
+            except PrunesimError as e:
+                ready = _invalid(spec, point, _reason(e))
+        done[i] = ready
         if tick is not None:
             tick()
-    return frame(spec, rows)
+    for key, members in groups.items():
+        group = [r for _, r in members]
+        first = group[0]
+        try:
+            counted = context.counted(
+                key,
+                lambda first=first: _simulate(
+                    first, build_platform(first.base, first.rest, f"point {first.point.key}")
+                ),
+            )
+            records = _shared_records(group, counted)
+            rows = [_rows(spec, r, rec) for r, rec in zip(group, records, strict=True)]
+        except PrunesimError as e:
+            rows = [_invalid(spec, r.point, _reason(e)) for r in group]
+        for (i, _), point_rows in zip(members, rows, strict=True):
+            done[i] = point_rows
+            if tick is not None:
+                tick()
+    return frame(spec, [row for rows in done for row in rows])
 
 
 def dtypes(spec: SweepSpec) -> dict[str, str]:
