@@ -59,9 +59,9 @@ def label(column: str) -> str:
 
 
 def _is_log(values: np.ndarray) -> bool:
-    """Log scale where the values are positive and span more than a factor of 20."""
+    """Log scale where the values are positive and span more than a factor of 8."""
     values = values[np.isfinite(values)]
-    return bool(len(values) and (values > 0).all() and values.max() / values.min() > 20)
+    return bool(len(values) and (values > 0).all() and values.max() / values.min() > 8)
 
 
 def _edges(centres: np.ndarray, log: bool) -> np.ndarray:
