@@ -13,9 +13,9 @@ from simulator.hwconfig import ENERGY_FIELDS, PRECISIONS, builtin_platforms, loa
 from simulator.masks import Pruning
 from simulator.settings import Settings
 from simulator.simulate import estimate_variants, prepare_profiles, simulate_network
+from simulator.sweep import spec_from_dict
 from simulator.sweep.evaluate import Context, _totals, build_platform, evaluate
 from simulator.sweep.shared import price_only
-from simulator.sweep.spec import spec_from_dict
 from simulator.workloads import load_network
 
 NET = load_network("alexnet")

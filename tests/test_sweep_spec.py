@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from simulator.errors import ConfigError
 from simulator.hwconfig import load_platform
+from simulator.sweep import load_spec, spec_from_dict
 from simulator.sweep.generators import (
     Block,
     Domain,
@@ -23,7 +24,6 @@ from simulator.sweep.generators import (
     random_units,
 )
 from simulator.sweep.keys import hardware_field, set_path
-from simulator.sweep.spec import load_spec, spec_from_dict
 
 BASE = {"network": "lenet5", "platform": "eie", "pruning": {"rate": 8}}
 

@@ -10,7 +10,8 @@ one table of rows (:mod:`.store`, columns in :mod:`.columns`).
 from __future__ import annotations
 
 from simulator.sweep.runner import ENGINES, SweepResult, run_sweep
-from simulator.sweep.spec import SWEEP_SCHEMA, Point, SweepSpec, load_spec, spec_from_dict
+from simulator.sweep.spec import SWEEP_SCHEMA, Point, SweepSpec
+from simulator.sweep.specfile import load_spec, spec_from_dict
 
 __all__ = [
     "ENGINES",

@@ -24,6 +24,7 @@ STRUCTURES = ("filter", "channel", "column")
 """Kinds of structured pruning the structured variant may take (as ``prunesim estimate``)."""
 LEVELS = ("rate", "density", "sparsity")
 """Ways to give the pruning level; a point has exactly one."""
+LEVELS_PATHS = tuple(f"pruning.{k}" for k in LEVELS)
 PRUNED_VARIANTS = tuple(v for v in VARIANTS if v != "dense")
 
 

@@ -33,6 +33,7 @@ import pandas as pd
 
 from simulator.errors import ConfigError
 from simulator.files import write_via
+from simulator.studyparts import sha256_file
 from simulator.sweep.evaluate import dtypes
 from simulator.sweep.spec import Point, SweepSpec
 
@@ -73,14 +74,6 @@ def code_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 @dataclass(frozen=True, kw_only=True)
 class ChunkWriter:
     """Writes finished batches into a sweep folder's ``chunks/`` (picklable: worker
@@ -105,7 +98,7 @@ class ChunkWriter:
             "code": self.code,
             "file": data.name,
             "rows": len(frame),
-            "sha256": _sha256(data),
+            "sha256": sha256_file(data),
             "points": keys,
         }
         text = json.dumps(manifest, indent=0) + "\n"
@@ -253,7 +246,7 @@ class SweepFolder:
                 return "belongs to another spec", [], data
             if m.get("code") != writer.code:
                 return "was computed by other code", [], data
-            if not data.is_file() or _sha256(data) != m.get("sha256"):
+            if not data.is_file() or sha256_file(data) != m.get("sha256"):
                 return "its data file is missing or damaged", [], data
             keys = m["points"]
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
