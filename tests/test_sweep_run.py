@@ -4,10 +4,12 @@ rows with their reason, rows independent of their batch, chunks that resume."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +18,7 @@ from simulator.hwconfig import load_platform
 from simulator.masks import Pruning
 from simulator.settings import Settings
 from simulator.simulate import estimate_variants, prepare_profiles, simulate_network
-from simulator.sweep import spec_from_dict
+from simulator.sweep import load_spec, spec_from_dict
 from simulator.sweep.evaluate import Context, _totals, evaluate
 from simulator.sweep.runner import plan, run_sweep
 from simulator.sweep.store import read_table
@@ -201,3 +203,42 @@ def test_limit_and_repeated_points(tmp_path):
     limited = run_sweep(spec, tmp_path / "l", engine="serial", fmt="parquet", limit=3)
     assert limited.points == 3 and len(limited.table) == 6
     pd.testing.assert_frame_equal(limited.table, result.table.iloc[:6])
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_a_checkpoints_masks_run_at_every_point(tmp_path):
+    (tmp_path / "ckpt.pt").write_bytes((FIXTURES / "lenet5_ns_prune.pt").read_bytes())
+    data = {
+        "network": "lenet5",
+        "platform": "eie",
+        "checkpoint": "ckpt.pt",
+        "variants": ["structured", "sparse"],
+        "sweep": {"parameters": {"compute.pes": [8, 32], "clock_hz": [4e8, 8e8]}},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    spec = load_spec(path)
+    assert spec.checkpoint_variant == "sparse"
+    assert dict(spec.fixed)["pruning.density"] == pytest.approx(0.1)  # the checkpoint's
+    table = evaluate(spec, spec.points())
+    assert (table["status"] == "ok").all()
+    sparse = table[table["variant"] == "sparse"]
+    assert sparse["effective_rate"].to_numpy() == pytest.approx(10.0)
+    without = {k: v for k, v in data.items() if k != "checkpoint"}
+    generated = spec_from_dict({**without, "pruning": {"density": 0.1}}, "x")
+    iid = evaluate(generated, generated.points()[:1])
+    assert iid["latency_s"].iloc[1] != sparse["latency_s"].iloc[0]  # other masks, other counts
+    # its contents are in the points' hashes
+    first = {p.key for p in spec.points()}
+    (tmp_path / "ckpt.pt").write_bytes((FIXTURES / "lenet5_ns_legacy.pt").read_bytes())
+    assert first != {p.key for p in load_spec(path).points()}
+    with pytest.raises(ConfigError, match="list sparse in variants"):
+        spec_from_dict({**data, "variants": ["structured"]}, "x", tmp_path)
+    with pytest.raises(ConfigError, match="give network once"):
+        spec_from_dict(
+            {**data, "sweep": {"parameters": {"network": ["lenet5"], "compute.pes": [8]}}},
+            "x",
+            tmp_path,
+        )

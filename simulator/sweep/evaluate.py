@@ -29,12 +29,13 @@ from simulator.errors import ConfigError, PrunesimError
 from simulator.formats import MaskProfile
 from simulator.hwconfig import Platform, load_platform, platform_from_dict
 from simulator.masks import Pruning, density_from
-from simulator.netmasks import effective_rate, network_profiles
+from simulator.netmasks import cascade_masks, effective_rate, network_profiles
 from simulator.settings import Settings
 from simulator.simulate import (
     ENERGY_COLUMNS,
     LayerResult,
     estimate_variants,
+    prepare_profiles,
     priced_as,
     simulate_network,
 )
@@ -91,6 +92,25 @@ class Context:
         self.profiles[key] = made
         self.rates[id(made)] = effective_rate(made)
         return made
+
+    def checkpoint_profiles(self, spec: SweepSpec, network_name: str, cascade: bool) -> dict:
+        """The mask profiles of the spec's checkpoint (read once per process); a
+        filter-pruned checkpoint's removals cascade through the network's graph where
+        ``cascade`` asks for it, as in ``prunesim estimate``."""
+        key = (network_name, f"checkpoint cascade={cascade}")
+        if key not in self.profiles:
+            from simulator.checkpoints import read_checkpoint
+
+            network = self.networks[network_name]
+            ckpt = read_checkpoint(spec.checkpoint_file, network=network)
+            masks = ckpt.masks(fill_missing=True)
+            variant = spec.checkpoint_variant
+            if variant == "structured" and cascade and network.graph is not None:
+                masks = cascade_masks(network, masks)
+            made = prepare_profiles(network, {variant: masks})[variant]
+            self.profiles[key] = made
+            self.rates[id(made)] = effective_rate(made)
+        return self.profiles[key]
 
     def rate(self, profiles: Mapping[str, MaskProfile]) -> float:
         """The rate a mask set reaches (all weights over kept ones), computed once."""
@@ -223,7 +243,17 @@ def _prepare(spec: SweepSpec, point: Point, context: Context) -> _Ready | list[d
             **estimate_variants(platform, pruning, structure),
         }
         variants = tuple(v for v in spec.all_variants if v in specs)
-        profiles = {v: context.mask_profiles(values["network"], specs[v]) for v in variants}
+        profiles = {
+            v: context.mask_profiles(values["network"], specs[v])
+            for v in variants
+            if v != spec.checkpoint_variant
+        }
+        if spec.checkpoint_variant in variants:
+            cascade = values.get("pruning.cascade", WORKLOAD_FIELDS["pruning.cascade"].default)
+            profiles[spec.checkpoint_variant] = context.checkpoint_profiles(
+                spec, values["network"], cascade
+            )
+            specs[spec.checkpoint_variant] = f"checkpoint cascade={cascade}"
     except PrunesimError as e:
         return _invalid(spec, point, _reason(e))
     rest = tuple((p, v) for p, v in hardware if not price_only(p, platform))

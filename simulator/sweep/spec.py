@@ -99,6 +99,11 @@ SWEEP_SCHEMA: dict[str, Any] = {
             "description": {"type": "string"},
             "network": {**_TEXT, "description": WORKLOAD_FIELDS["network"].description},
             "platform": {**_TEXT, "description": WORKLOAD_FIELDS["platform"].description},
+            "checkpoint": {
+                **_TEXT,
+                "description": "a pruned checkpoint (relative to the spec) mapped onto the "
+                "network: its masks are the variant their structure names at every point",
+            },
             "variants": {
                 "type": "array",
                 "items": {"enum": ["dense", *PRUNED_VARIANTS]},
@@ -182,7 +187,8 @@ class SweepSpec:
     ``string``, ``enum``, ``boolean``); ``inputs``: a digest of every network and base
     profile named (their contents, so that editing a file changes the points' hashes);
     ``files``: names of networks and profiles as written -> what to load (files
-    relative to the spec)."""
+    relative to the spec); ``checkpoint_variant``: the variant whose masks come from
+    the spec's checkpoint (``files``' ``checkpoint``), empty without one."""
 
     source: str
     name: str
@@ -193,6 +199,7 @@ class SweepSpec:
     inputs: tuple[tuple[str, str], ...]
     files: tuple[tuple[str, str], ...]
     plots: tuple[Plot, ...] = ()
+    checkpoint_variant: str = ""
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -244,9 +251,16 @@ class SweepSpec:
             values = {**fixed, **dict(zip(swept, combo, strict=True))}
             values = {p: canonical(kinds[p], values[p]) for p in order}
             used = {k: inputs[f"{k} {values[k]}"] for k in ("network", "platform")}
+            if "checkpoint" in inputs:
+                used["checkpoint"] = inputs["checkpoint"]
             key = sha256_text(json.dumps({"values": values, "inputs": used}, sort_keys=True))[:16]
             out.append(Point(index=i, key=key, values=tuple(values.items())))
         return out
+
+    @property
+    def checkpoint_file(self) -> str:
+        """The checkpoint file whose masks the spec runs ("" without one)."""
+        return dict(self.files).get("checkpoint", "")
 
     def file_of(self, kind: str, name: str) -> str:
         """What to load for a network or platform named ``name`` in the spec."""

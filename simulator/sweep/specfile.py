@@ -17,7 +17,7 @@ from typing import Any
 
 from simulator.errors import ConfigError, PrunesimError, shown
 from simulator.hwconfig import Field, builtin_platforms, load_platform
-from simulator.studyparts import sha256_text
+from simulator.studyparts import sha256_file, sha256_text
 from simulator.sweep.columns import NUMERIC_OUTPUTS
 from simulator.sweep.generators import MODES, Block, Domain, arange_values, geometric_values
 from simulator.sweep.keys import (
@@ -75,7 +75,9 @@ class _Checker:
         self.files: dict[str, str] = {}
         self.inputs: dict[str, str] = {}
         self.profiles: dict[str, dict] = {}
+        self.checkpoint: Any = None
         self._fixed()
+        self._checkpoint()
         self._sweep()
         self._inputs()
         self._hardware()
@@ -112,6 +114,32 @@ class _Checker:
         for key in self.fixed:
             self.kinds[key] = WORKLOAD_FIELDS[key].kind
 
+    def _checkpoint(self) -> None:
+        """The checkpoint's masks, mapped onto the (fixed) network; their variant must
+        be run."""
+        name = self.data.get("checkpoint")
+        if not isinstance(name, str) or not isinstance(self.fixed.get("network"), str):
+            if isinstance(name, str):
+                self.problems.append("checkpoint: needs the network its masks belong to")
+            return
+        from simulator.checkpoints import read_checkpoint
+
+        path = self.folder / name
+        try:
+            network = load_network(self._locate("network", self.fixed["network"]))
+            self.checkpoint = read_checkpoint(path, network=network)
+        except PrunesimError as e:
+            self.problems.append(f"checkpoint: {e}")
+            return
+        variant = self.checkpoint.variant.variant
+        if variant not in self._variants():
+            self.problems.append(
+                f"checkpoint: its masks are {variant} ({self.checkpoint.variant.note}); "
+                f"list {variant} in variants"
+            )
+        self.files["checkpoint"] = str(path)
+        self.inputs["checkpoint"] = sha256_file(path)[:16]
+
     def _sweep(self) -> None:
         raw = self.data.get("sweep")
         listed = isinstance(raw, list)
@@ -146,9 +174,15 @@ class _Checker:
                 if p not in seen:
                     self.fixed.pop(p, None)
                     self.kinds.pop(p, None)
+        if self.checkpoint is not None and "network" in seen:
+            self.problems.append("sweep: a checkpoint's masks are one network's: give network once")
         if not any(p in self.fixed or p in seen for p in LEVELS_PATHS):
-            self.fixed["pruning.rate"] = WORKLOAD_FIELDS["pruning.rate"].default
-            self.kinds["pruning.rate"] = "number"
+            if self.checkpoint is not None:  # the other variants at the checkpoint's level
+                self.fixed["pruning.density"] = self.checkpoint.variant.density
+                self.kinds["pruning.density"] = "number"
+            else:
+                self.fixed["pruning.rate"] = WORKLOAD_FIELDS["pruning.rate"].default
+                self.kinds["pruning.rate"] = "number"
         for key in ("network", "platform"):
             if key not in self.fixed and key not in seen:
                 self.problems.append(f"{key}: required (give it, or sweep it)")
@@ -437,6 +471,7 @@ class _Checker:
             inputs=tuple(sorted(self.inputs.items())),
             files=tuple(sorted(self.files.items())),
             plots=self.plots,
+            checkpoint_variant=self.checkpoint.variant.variant if self.checkpoint else "",
         )
 
 
