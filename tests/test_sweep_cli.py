@@ -161,3 +161,65 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_rows_of_an_uninterrupted_one
     pd.testing.assert_frame_equal(resumed.table, whole.table)
     on_disk = pd.read_parquet(out / "results.parquet")
     assert len(on_disk) == 120 * 2 and not on_disk.duplicated(["point", "variant"]).any()
+
+
+def _session(sid: int) -> list[int]:
+    """Live processes of a session (zombies aside)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append(int(entry))
+    return out
+
+
+def test_sigterm_stops_every_worker_and_keeps_the_finished_chunks(tmp_path):
+    data = {
+        **SPEC,
+        "network": "alexnet",
+        "variants": ["sparse"],
+        "sweep": {
+            "parameters": {
+                "compute.pes": {"log_range": [8, 256], "num": 6},
+                "compute.fifo_depth": [2, 4, 8, 16, 32],
+            },
+        },
+    }
+    path = write(tmp_path, data)
+    out = tmp_path / "stopped"
+    argv = [sys.executable, "-m", "simulator", "sweep", str(path), "--out", str(out)]
+    argv += ["--jobs", "2", "--batch-size", "1", "--format", "csv"]
+    proc = subprocess.Popen(
+        argv,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while len(list((out / "chunks").glob("chunk-*.json"))) < 2:
+            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+            assert time.monotonic() < deadline, "no chunk written"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        deadline = time.monotonic() + 5
+        while (left := _session(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert left == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = err.decode()
+    assert proc.returncode == 143 and "stopped by SIGTERM" in text and "--resume" in text
+    assert "Traceback" not in text
+    assert len(list((out / "chunks").glob("chunk-*.json"))) >= 2
+    assert not (out / "results.csv").exists()
