@@ -19,7 +19,6 @@ import time
 from simulator.dataflows.eie import clear_schedules
 from simulator.hwconfig import builtin_platforms, load_platform
 from simulator.study import StudyConfig, run_study, study_network
-from simulator.studyreport import write_study
 from simulator.workloads import load_network
 
 
@@ -37,7 +36,7 @@ def main() -> None:
             t = time.perf_counter()
             result = run_study(cfg, out, jobs=args.jobs, resume=False)
             t_study = time.perf_counter() - t
-            write_study(result)
+            result.write()
             t_all = time.perf_counter() - t
         print(
             f"default study ({len(cfg.networks)} networks x {len(cfg.platform_names())} "

@@ -29,7 +29,6 @@ from pathlib import Path
 
 from simulator.hwconfig import builtin_platforms, load_platform
 from simulator.study import StudyConfig, run_study
-from simulator.studyreport import write_study
 
 MAPPED_KEYS = ("dram_model:", "mapping_objective:", "psum_bits:", "scalesim_sram_bytes:")
 
@@ -57,7 +56,7 @@ def _cpu() -> float:
 def _study(cfg: StudyConfig, jobs: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as out:
         w, c = time.perf_counter(), _cpu()
-        write_study(run_study(cfg, out, jobs=jobs, resume=False))
+        run_study(cfg, out, jobs=jobs, resume=False).write()
         return time.perf_counter() - w, _cpu() - c
 
 

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from simulator.cli import main
 from simulator.errors import ConfigError
 from simulator.study import TABLES, StudyConfig, run_study
+from simulator.study.output import write_study, write_tables
 from simulator.studyparts import decode_table, encode_table
-from simulator.studyreport import write_study, write_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "study_golden"
@@ -94,7 +94,7 @@ import sys
 sys.path.insert(0, {golden!r})
 from make_golden import golden_config
 from simulator.study import run_study
-from simulator.studyreport import write_tables
+from simulator.study.output import write_tables
 
 if __name__ == "__main__":
     write_tables(run_study(golden_config(), sys.argv[1], jobs=int(sys.argv[2])))
@@ -278,3 +278,32 @@ def test_a_table_survives_its_part_file_exactly(rows):
     assert back.to_json(orient="records", double_precision=15) == frame.to_json(
         orient="records", double_precision=15
     )
+
+
+def test_computing_a_network_uses_no_presentation_code():
+    """The files left out of the parts' code hash (the report, plots, CLI) are not
+    what computes a network: a change to them may reuse every finished part."""
+    from simulator.study.runner import PRESENTATION
+
+    modules = [
+        "simulator." + p.removesuffix("/").removesuffix(".py").replace("/", ".")
+        for p in PRESENTATION
+    ]
+    code = (
+        "import sys\n"
+        "from simulator.hwconfig import load_platform\n"
+        "from simulator.study import StudyConfig\n"
+        "from simulator.study.runner import _network_job\n"
+        "from simulator.workloads import load_network\n"
+        "from simulator.study import study_network\n"
+        "cfg = StudyConfig(networks=('lenet5',), platforms=('eie', 'a100'), weight_bits=(8,),\n"
+        "                  index_bits=(4,), structured_rates=(2.0,), sweep_rates=(2.0, 8.0))\n"
+        "platforms = [load_platform(n) for n in cfg.platforms]\n"
+        "study_network(load_network('lenet5'), platforms, cfg)\n"
+        f"print([m for m in {modules!r} if m in sys.modules])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -185,6 +185,7 @@ def test_end_to_end_outputs_and_resume(tmp_path, capsys):
     for p in pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
         assert f"plots/{p.name}" in report
+        assert p.with_suffix(".svg").read_text().lstrip().startswith("<?xml")  # SVG beside it
     # a second run with the same options reuses the finished network
     assert main(argv) == 0
     assert "reused earlier results for: lenet5" in capsys.readouterr().out
@@ -233,6 +234,7 @@ def test_a_folder_of_another_study_is_refused_and_force_replaces_it(tmp_path, ca
     assert (out / "plots" / "compute_eie.png").is_file()  # untouched
     assert main([*base, "--platforms", "a100", "--force"]) == 0
     assert not (out / "plots" / "compute_eie.png").exists()
+    assert not (out / "plots" / "compute_eie.svg").exists()
     assert (out / "plots" / "compute_a100.png").is_file()
     assert json.loads((out / "study.json").read_text())["config"]["platforms"] == ["a100"]
     assert main([*base, "--platforms", "a100"]) == 0  # the same study again: resumed

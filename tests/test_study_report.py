@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 
 from simulator.document import Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from simulator.errors import ConfigError
 from simulator.study import StudyConfig, run_study
 from simulator.study.answer import BENEFICIAL, DENSE_ONLY, NOT_BENEFICIAL, family_answers
+from simulator.study.output import write_study
 from simulator.study.report import storage_sentence, storage_summary
-from simulator.studyreport import write_study
 
 PNG = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -310,6 +311,12 @@ def test_report_html_screenshot(small_study, tmp_path):
             "--headless",
             "--disable-gpu",
             "--no-sandbox",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
             f"--screenshot={shot}",
             "--window-size=1280,4000",
             (out / "report.html").resolve().as_uri(),
@@ -332,3 +339,21 @@ def test_report_lists_figures_with_paths_that_exist(small_study):
         line.split("](", 1)[1].rstrip(")") for line in md.splitlines() if line.startswith("![")
     ]
     assert links and all((out / Path(link)).is_file() for link in links)
+
+
+def test_a_result_writes_its_own_report_anywhere(small_study, tmp_path):
+    result, out = small_study
+    elsewhere = tmp_path / "copy"
+    report = result.write(elsewhere)
+    assert report == elsewhere / "report.md"
+    for name in ("report.md", "report.html", "study.json", "tables/verdict.csv"):
+        assert (elsewhere / name).is_file(), name
+    assert not (elsewhere / "parts").exists()  # the results stay where they were computed
+    assert report.read_text() == (out / "report.md").read_text().replace(str(out), str(elsewhere))
+    # a folder holding another study's report is refused, unless forced
+    other = StudyConfig(networks=("lenet5",), platforms=("eie",))
+    theirs = tmp_path / "theirs"
+    run_study(other, theirs, jobs=1).write()
+    with pytest.raises(ConfigError, match="holds the results of another study"):
+        result.write(theirs)
+    assert result.write(theirs, force=True) == theirs / "report.md"

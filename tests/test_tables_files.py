@@ -20,7 +20,7 @@ import pytest
 from simulator.cli import main
 from simulator.report import STATUSES, for_file, records, write_csv, write_frame_json, write_json
 from simulator.study import TABLES, StudyConfig, run_study
-from simulator.studyreport import REAL_VS_IID_COLUMNS, file_status, write_tables
+from simulator.study.output import REAL_VS_IID_COLUMNS, file_status, write_tables
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CONFIG = StudyConfig(

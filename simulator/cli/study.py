@@ -22,7 +22,8 @@ examples:
   prunesim study --jobs 1 --no-resume
   prunesim study --margin 10%                      # a win must be 10 % better
 
-Writes into --out: tables/*.csv and *.json (every number), plots/*.png and report.md.
+Writes into --out: report.md and report.html (the answer, the verdict, the evidence),
+tables/*.csv and *.json (every number), plots/*.png and *.svg.
 Each network's results are saved as soon as it finishes (out/parts/), so an
 interrupted study resumes where it stopped when run again with the same options.
 """
@@ -214,7 +215,7 @@ def config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from simulator.study import run_study
-    from simulator.studyreport import verdict_table, write_study
+    from simulator.study.report import verdict_table
 
     cfg = config(args)
     o.first_compile_note()
@@ -228,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
             jobs=jobs,
             force=args.force,
         )
-    report = write_study(result)
+    with o.Progress("figure", "plots") as progress:
+        report = result.write(progress=progress)
     print(verdict_table(result))
     if result.resumed:
         print(f"\n(reused earlier results for: {', '.join(result.resumed)})")

@@ -285,11 +285,11 @@ def overall_sentence(answers: Sequence[FamilyAnswer]) -> str:
     parts = []
     if wins:
         parts.append(
-            "it beats structured pruning (at equal accuracy, or at the same rate) only on "
-            + ", ".join(wins)
+            "non-structured pruning beats structured pruning (at equal accuracy, or at the "
+            "same rate) only on " + ", ".join(wins)
         )
     else:
-        parts.append("it beats structured pruning on no platform")
+        parts.append("non-structured pruning beats structured pruning on no platform")
     if dense_only:
         parts.append(
             "on "
@@ -304,8 +304,8 @@ def overall_sentence(answers: Sequence[FamilyAnswer]) -> str:
         )
     return (
         f"**In short:** at a margin of {pct(margin)}, " + "; ".join(parts) + ". "
-        "Ma et al. expected no platform to gain; the pairs below say where this study "
-        "agrees and where it does not."
+        "Ma et al. found it beneficial on no platform; the pairs below say where this "
+        "study agrees and where it does not."
     )
 
 

@@ -9,7 +9,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,23 @@ class StudyResult:
     platforms: tuple[str, ...] = ()
     recomputed: tuple[str, ...] = ()
     """Networks whose earlier part could not be reused, as "network: why" lines."""
+
+    def write(self, out_dir: str | Path | None = None, progress=None, force: bool = False) -> Path:
+        """Write the study's tables (CSV, JSON), plots (PNG, SVG), ``report.md`` and
+        a self-contained ``report.html`` into ``out_dir`` (default: the folder the
+        study ran in); returns the path of ``report.md``. Another folder is checked
+        as :func:`run_study` checks its own: one holding another study's report is
+        refused unless ``force``. ``progress`` as in
+        :func:`simulator.study.output.write_study`."""
+        from simulator.study.output import write_study
+
+        result = self
+        if out_dir is not None and Path(out_dir) != self.out_dir:
+            out = Path(out_dir)
+            check_out_dir(out)
+            claim_out_dir(out, self.config, force)
+            result = replace(self, out_dir=out)
+        return write_study(result, progress)
 
 
 def real_masks(config: StudyConfig, network: Network) -> dict[str, np.ndarray] | None:
@@ -294,12 +311,30 @@ def _file_hash(path: str | Path, cache: dict[str, str] | None = None) -> str:
     return digest
 
 
+PRESENTATION = (
+    "__main__.py",
+    "cli/",
+    "document.py",
+    "plots/",
+    "study/answer.py",
+    "study/report.py",
+    "study/output.py",
+)
+"""prunesim's source files (paths under the package) that only present results:
+they are left out of :func:`_code_hash`, so that a change to the report or the plots
+reuses every finished part (tests/test_resume.py checks that computing a network
+imports none of them)."""
+
+
 @functools.cache
 def _code_hash() -> str:
-    """A hash of prunesim's own source files: results of other code are not reused."""
+    """A hash of prunesim's own source files but :data:`PRESENTATION`: results of
+    other code are not reused."""
     root = Path(__file__).resolve().parents[1]  # the simulator package
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).as_posix().startswith(PRESENTATION):
+            continue
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()

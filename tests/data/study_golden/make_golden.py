@@ -34,7 +34,7 @@ def golden_config():
 
 def main() -> int:
     from simulator.study import run_study
-    from simulator.studyreport import write_study
+    from simulator.study.output import write_study
 
     with tempfile.TemporaryDirectory() as tmp:
         result = run_study(golden_config(), Path(tmp) / "study", jobs=1)
