@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from simulator.hwconfig import Platform
 from simulator.traffic import ExecutionCounts
 
@@ -87,3 +89,92 @@ def price(
         energy_static_j=e_static,
         energy_busy_j=e_busy,
     )
+
+
+@dataclass(frozen=True)
+class PricePoints:
+    """The priced fields of many platforms as arrays, one element per platform: the
+    hardware points of a sweep that share their counts (same memory levels, in the
+    same order; they differ in clock, bandwidths and energies). :meth:`price` is
+    :func:`price`'s arithmetic, operation for operation, element by element, so each
+    point's figures equal ``price(counts, platform, ...)`` bit for bit
+    (``tests/test_sweep_shared.py``)."""
+
+    platforms: tuple[Platform, ...]
+
+    def __post_init__(self) -> None:
+        levels = [(lv.name, lv.kind) for lv in self.platforms[0].memory]
+        if any([(lv.name, lv.kind) for lv in p.memory] != levels for p in self.platforms):
+            raise ValueError("PricePoints needs platforms with the same memory levels")
+        each = self._each
+        table = {
+            "clock_hz": each(lambda p: p.clock_hz),
+            "index_decode_pj": each(lambda p: p.index_decode_pj),
+            "pointer_read_pj": each(lambda p: p.pointer_read_pj or 0.0),
+            "queue_pj": each(lambda p: p.queue_pj),
+            "static_w": each(lambda p: p.static_w),
+            "busy_w": each(lambda p: p.busy_w),
+        }
+        for k in range(len(levels)):
+            for f in ("bandwidth_bytes_per_s", "read_pj_per_bit", "write_pj_per_bit"):
+                table[f"{k} {f}"] = each(lambda p, k=k, f=f: getattr(p.memory[k], f))
+        object.__setattr__(self, "_table", table)
+        object.__setattr__(self, "_mac_pj", {})
+
+    def _each(self, value) -> np.ndarray:
+        return np.array([value(p) for p in self.platforms], dtype=np.float64)
+
+    def price(
+        self, counts: ExecutionCounts, weight_bits: int, activation_bits: int
+    ) -> dict[str, np.ndarray]:
+        """:func:`price` of one layer's counts on every platform: an array per
+        :class:`LayerCost` field (``bound``: level names), without ``memory_s`` and
+        ``energy_by_level_j``."""
+        t = self._table
+        first = self.platforms[0]
+        n = len(self.platforms)
+        compute_s = counts.compute_cycles / t["clock_hz"]
+        memory_s = []
+        e_dram = e_onchip = 0.0
+        for k, lv in enumerate(first.memory):
+            at = [a for a in counts.accesses if a.level == lv.name]
+            read = sum(a.read_bits for a in at)
+            write = sum(a.write_bits for a in at)
+            shared = sum(a.read_bits + a.write_bits for a in at if a.port)
+            memory_s.append(shared / 8 / t[f"{k} bandwidth_bytes_per_s"])
+            e = (read * t[f"{k} read_pj_per_bit"] + write * t[f"{k} write_pj_per_bit"]) * PJ
+            if lv.kind == "dram":
+                e_dram = e_dram + e
+            else:
+                e_onchip = e_onchip + e
+        stalls = first.dram_model != "scalesim"
+        names = ["compute", *(lv.name for lv in first.memory)] if stalls else ["compute"]
+        bounds = np.vstack([compute_s, *(memory_s if stalls else ())])
+        pick = np.argmax(bounds, axis=0)  # the first largest, as max() picks
+        latency = bounds[pick, np.arange(n)]
+        mac = self._mac_pj.get((weight_bits, activation_bits))
+        if mac is None:
+            mac = self._each(lambda p: p.mac_pj_for(weight_bits, activation_bits))
+            self._mac_pj[(weight_bits, activation_bits)] = mac
+        e_mac = counts.macs_done * mac * PJ
+        e_index = (
+            counts.index_decodes * t["index_decode_pj"]
+            + counts.pointer_reads * t["pointer_read_pj"]
+            + counts.queue_pushes * t["queue_pj"]
+        ) * PJ
+        e_static = t["static_w"] * latency
+        counted = e_dram + e_onchip + e_mac + e_index + e_static
+        e_busy = np.maximum(0.0, t["busy_w"] * latency - counted)
+        zeros = np.zeros(n)
+        return {
+            "latency_s": latency,
+            "bound": np.array(names, dtype=object)[pick],
+            "compute_s": compute_s,
+            "energy_j": counted + e_busy,
+            "energy_dram_j": e_dram + zeros,
+            "energy_sram_j": e_onchip + zeros,
+            "energy_mac_j": e_mac,
+            "energy_index_j": e_index,
+            "energy_static_j": e_static,
+            "energy_busy_j": e_busy,
+        }

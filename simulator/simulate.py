@@ -185,6 +185,18 @@ def _settings(settings: Settings | None, overrides: Mapping[str, object]) -> Set
     return replace(base, **overrides)
 
 
+def priced_as(
+    layer: Layer, profile: MaskProfile | None, platform: Platform, settings: Settings
+) -> tuple[str, int, int]:
+    """The variant a layer runs as and its weight and activation widths (bits): a
+    weightless layer, or one without a mask profile, runs as dense work at activation
+    precision whatever the variant."""
+    ab = settings.activation_bits or platform.activation_bits
+    if profile is None or not layer.prunable:
+        return "dense", ab, ab
+    return settings.variant, settings.weight_bits, ab
+
+
 def simulate_layer(
     layer: Layer,
     platform: Platform,
@@ -201,17 +213,15 @@ def simulate_layer(
     variant. ``weight_room_bits``: on engines that keep weights on chip across
     inferences, the weight SRAM left on each PE by earlier layers (None: all of it)."""
     s = _settings(settings, overrides)
-    ab = s.activation_bits or platform.activation_bits
     ad = (
         platform.compute.activation_density
         if s.activation_density is None
         else s.activation_density
     )
-    variant, wb = s.variant, s.weight_bits
+    variant, wb, ab = priced_as(layer, profile, platform, s)
     if profile is None or not layer.prunable:
         g = layer.gemm
         profile = _ones_profile(g.groups, g.rows, g.cols)
-        variant, wb = "dense", ab
     task = LayerTask(
         layer=layer,
         profile=profile,

@@ -4,7 +4,10 @@ what the commands print, table headers and shown rows alike ("..." elides rows).
 
 Left out, as too slow for the suite: the full default study (the quick start),
 ``calibrate`` and ``validate`` (each "under a minute") and the estimate on the
-profile ``calibrate`` writes."""
+profile ``calibrate`` writes; the sweep on Dask (a LocalCluster starts in seconds;
+tests/test_sweep_engines.py runs one) and ``plot-sweep``, which reads the folder a
+sweep line writes (each line here runs in a folder of its own;
+tests/test_sweep_analysis.py runs it on a sweep it made)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from simulator.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SLOW = ("prunesim calibrate", "prunesim validate", "this_cpu.yaml")
+SLOW = ("prunesim calibrate", "prunesim validate", "this_cpu.yaml", "--dask", "plot-sweep")
 
 
 def _blocks(language: str) -> list[list[str]]:

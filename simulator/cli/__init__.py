@@ -25,10 +25,13 @@ COMMANDS = {
     "calibrate": "measure this machine's dense and sparse kernels and fit a CPU profile",
     "validate": "predicted against reference: published figures, SCALE-Sim and this "
     "machine, each with its band",
+    "sweep": "thousands of hardware points from a YAML spec: grid, zip, random or Latin "
+    "hypercube, on a process pool or Dask, resumable, into Parquet or CSV",
+    "plot-sweep": "figures of a finished sweep: Pareto front, break-even over two parameters",
     "inspect": "what a pruned checkpoint holds: layers, shapes, density, structure",
     "models": "list the built-in networks with their totals",
     "platforms": "list the built-in hardware profiles",
-    "schema": "print the JSON Schema of a user file (hardware profile, model)",
+    "schema": "print the JSON Schema of a user file (hardware profile, model, sweep spec)",
 }
 """Command name -> one-line help; the module ``simulator.cli.<name>`` implements it."""
 
@@ -86,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from simulator.errors import PrunesimError
 
-    module = importlib.import_module(f"simulator.cli.{name}")
+    module = importlib.import_module(f"simulator.cli.{name.replace('-', '_')}")
     parser = module.build_parser()
     try:
         ns = parser.parse_args(args[1:])

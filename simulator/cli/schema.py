@@ -8,15 +8,16 @@ import json
 from simulator.cli.options import new_parser
 from simulator.cli.types import choice
 
-KINDS = ("hwconfig", "model")
+KINDS = ("hwconfig", "model", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = new_parser(
         "schema",
-        "Print the JSON Schema of hardware profiles (hwconfig) or model files (model), "
-        "for editor completion and checking of YAML.",
-        "examples:\n  prunesim schema hwconfig > hwconfig.schema.json\n  prunesim schema model",
+        "Print the JSON Schema of hardware profiles (hwconfig), model files (model) or "
+        "sweep specs (sweep), for editor completion and checking of YAML.",
+        "examples:\n  prunesim schema hwconfig > hwconfig.schema.json\n  prunesim schema model\n"
+        "  prunesim schema sweep",
     )
     p.add_argument("kind", type=choice(KINDS), metavar="KIND", help=" or ".join(KINDS))
     return p
@@ -25,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if args.kind == "hwconfig":
         from simulator.hwconfig import HWCONFIG_SCHEMA as schema
-    else:
+    elif args.kind == "model":
         from simulator.workloads import MODEL_SCHEMA as schema
+    else:
+        from simulator.sweep import SWEEP_SCHEMA as schema
     print(json.dumps(schema, indent=2))
     return 0

@@ -1,0 +1,62 @@
+"""The sweep examples of the README run as written and say what their comments say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.cli import main
+from simulator.sweep import load_spec
+from simulator.sweep.analysis import breakeven_grid, breakeven_line, load_sweep, pareto_front
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """Each example run in full (serially: a few seconds each)."""
+    out = tmp_path_factory.mktemp("sweeps")
+    tables = {}
+    for name in ("eie", "breakeven", "fpga_lhs"):
+        folder = out / name
+        code = main(
+            ["sweep", str(EXAMPLES / f"sweep_{name}.yaml"), "--serial", "--out", str(folder)]
+        )
+        assert code == 0
+        assert len(list((folder / "plots").glob("*.png"))) == 1
+        assert len(list((folder / "plots").glob("*.svg"))) == 1
+        tables[name] = load_sweep(folder)
+    return tables
+
+
+def test_eie_design_space(swept):
+    t = swept["eie"]
+    assert load_spec(EXAMPLES / "sweep_eie.yaml").count() == 80 and len(t) == 160
+    assert (t["status"] == "ok").all()
+    front = pareto_front(t, "latency_s", "energy_j", variant="sparse")
+    assert 2 <= len(front) < 80
+    sparse = t[t["variant"] == "sparse"]
+    assert (sparse["speedup"] > 1).all()  # EIE at 36x is always faster than its dense mode
+
+
+def test_a100_breakeven_lies_between_32x_and_128x(swept):
+    t = swept["breakeven"]
+    grid = breakeven_grid(t, "memory.hbm2.bandwidth_bytes_per_s", "pruning.rate")
+    assert grid.shape == (7, 5)
+    line = breakeven_line(grid)  # along the rate, one crossing per bandwidth
+    assert len(line) == 5 and line["wins_above"].all()
+    assert line["y"].between(32, 128).all()
+
+
+def test_fpga_latin_hypercube_has_invalid_devices_with_the_profiles_reason(swept):
+    t = swept["fpga_lhs"]
+    assert t["index"].nunique() == 40
+    bad = t[t["status"] == "invalid"]
+    assert 0 < bad["index"].nunique() < 40
+    small = bad["fpga.device.dsp"] < 2130
+    assert small.any()
+    assert bad.loc[small, "reason"].str.contains("exceed the device's").all()
+    assert bad["latency_s"].isna().all()
+    ok = t[t["status"] == "ok"]
+    assert (ok["fpga.device.dsp"] >= 2130).all() and (ok["fpga.device.bram36"] >= 765).all()
