@@ -375,11 +375,11 @@ def load_network(name_or_path: str | Path, *, phase: Phase | None = None) -> Net
 
 
 def _from_hf_config(path: Path, phase: Phase | None) -> Network:
+    if path.is_dir():
+        path = path / "config.json"
     config = read_hf_config(path)
     built = build_network(config, phase)
-    name = path.parent.name if path.name == "config.json" else path.stem
-    if path.is_dir():
-        name = path.name
+    name = path.parent.resolve().name if path.name == "config.json" else path.stem
     return Network(
         name=name,
         layers=built.layers,
