@@ -12,7 +12,7 @@ import pytest
 from simulator.cli import main
 from simulator.errors import ConfigError
 from simulator.hfconfig import Phase, hf_config_from_dict
-from simulator.layers import Linear, MatMul
+from simulator.layers import Linear
 from simulator.workloads import builtin_configs, builtin_models, load_network
 
 # --- built-in configs against published parameter counts ---------------------------------
