@@ -346,20 +346,11 @@ def load_network(name_or_path: str | Path, *, phase: Phase | None = None) -> Net
     path = Path(text)
     builtins = builtin_models()
     configs = builtin_configs()
-    if text in configs or is_hf_config(text):
-        return _from_hf_config(configs.get(text, path), phase)
-    if phase is not None:
-        raise ConfigError(
-            shown(text),
-            "a phase (prefill/decode, sequence length, batch, context, LM head) applies "
-            "to Hugging Face configs only (config.json, a folder holding one, or a "
-            f"built-in one: {', '.join(configs)})",
-        )
-    if text in builtins:
+    if text in configs:
+        path = configs[text]
+    elif text in builtins:
         path = builtins[text]
-    elif text.lower().endswith(".csv") and path.exists():
-        return read_scalesim_topology(path)
-    elif not path.exists():
+    elif not path.exists() and not text.lower().endswith(".json"):
         every = {**builtins, **configs}
         found = find_builtin(text, every)
         if found is None:
@@ -368,9 +359,18 @@ def load_network(name_or_path: str | Path, *, phase: Phase | None = None) -> Net
                 f"no such model file or built-in model{did_you_mean(text, every)} "
                 f"(built-ins: {', '.join(every)})",
             )
-        if found.suffix == ".json":
-            return _from_hf_config(found, phase)
         path = found
+    if is_hf_config(path):
+        return _from_hf_config(path, phase)
+    if phase is not None:
+        raise ConfigError(
+            shown(text),
+            "a phase (prefill/decode, sequence length, batch, context, LM head) applies "
+            "to Hugging Face configs only (config.json, a folder holding one, or a "
+            f"built-in one: {', '.join(configs)})",
+        )
+    if path.suffix.lower() == ".csv":
+        return read_scalesim_topology(path)
     return network_from_dict(read_yaml(path), str(path))
 
 

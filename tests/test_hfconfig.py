@@ -405,3 +405,11 @@ def test_bad_phase_options_exit_2(argv, message, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_builtin_config_by_a_loose_name():
+    net = load_network("Llama-2-7B", phase=Phase(kind="decode", batch=2))
+    assert net.name == "llama2_7b"
+    assert net.layer("lm_head").tokens == 2
+    with pytest.raises(ConfigError, match="did you mean llama2_7b"):
+        load_network("llama2_7")
