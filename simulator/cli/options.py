@@ -8,7 +8,7 @@ from pathlib import Path
 
 from simulator.cli.types import count, csv_list, number, size
 from simulator.errors import ConfigError
-from simulator.hfconfig import PHASES
+from simulator.hfconfig import PHASES, Phase
 
 
 class Parser(argparse.ArgumentParser):
@@ -135,6 +135,7 @@ def add_model_arguments(p, what: str = "network") -> None:
 def add_phase_options(p) -> None:
     """--phase, --seq-len, --batch, --context, --lm-head/--no-lm-head (Hugging Face
     configs only)."""
+    d = Phase()  # the defaults
     g = p.add_argument_group(
         "transformer phase (Hugging Face configs: llama2_7b, ..., a config.json or a "
         "folder holding one)"
@@ -143,22 +144,22 @@ def add_phase_options(p) -> None:
         "--phase",
         choices=PHASES,
         help="prefill: batch x seq-len tokens at once; decode: one new token per "
-        "sequence attending to --context cached positions (default prefill)",
+        f"sequence attending to --context cached positions (default {d.kind})",
     )
     g.add_argument(
         "--seq-len",
         type=count(1, 2**31),
         metavar="N",
-        help="prefill: tokens per sequence (default 128)",
+        help=f"prefill: tokens per sequence (default {d.seq_len})",
     )
     g.add_argument(
-        "--batch", type=count(1, 2**31), metavar="B", help="sequences at once (default 1)"
+        "--batch", type=count(1, 2**31), metavar="B", help=f"sequences at once (default {d.batch})"
     )
     g.add_argument(
         "--context",
         type=count(1, 2**31),
         metavar="L",
-        help="decode: positions attended, the new token's included (default 512)",
+        help=f"decode: positions attended, the new token's included (default {d.context})",
     )
     head = g.add_mutually_exclusive_group()
     head.add_argument(
@@ -177,8 +178,6 @@ def add_phase_options(p) -> None:
 def phase(args: argparse.Namespace):
     """The :class:`~simulator.hfconfig.Phase` the phase options give, or ``None``
     where none is given."""
-    from simulator.hfconfig import Phase
-
     given = {k: getattr(args, k, None) for k in ("phase", "seq_len", "batch", "context", "lm_head")}
     if all(v is None for v in given.values()):
         return None
