@@ -22,6 +22,7 @@ from typing import Any
 
 from simulator.errors import ConfigError, LayerError, shown
 from simulator.graph import JOIN_OPS, Graph, Join, build_graph
+from simulator.hfconfig import Phase, build_network, read_hf_config
 from simulator.layers import Conv2d, Layer, Linear, MatMul
 from simulator.paths import data_dir
 from simulator.yamlio import (
@@ -192,10 +193,19 @@ class Network:
     description: str = ""
     source: str = ""
     graph: Graph | None = None
+    other_param_count: int = 0
+    """Parameters that are in no layer (elements): embedding tables, biases, norms of
+    a network read from a Hugging Face config; never pruned or computed."""
 
     @property
     def weight_count(self) -> int:
+        """Weights of the layers (elements): what pruning acts on."""
         return sum(layer.weight_count for layer in self.layers)
+
+    @property
+    def param_count(self) -> int:
+        """Every parameter (elements): the layers' weights and :attr:`other_param_count`."""
+        return self.weight_count + self.other_param_count
 
     @property
     def macs(self) -> int:
@@ -303,29 +313,80 @@ def _graph(data: Mapping[str, Any], layers: list[Layer]) -> tuple[Graph | None, 
 
 
 def builtin_models() -> dict[str, Path]:
-    """Built-in model names (file stems) and their files, sorted by name."""
+    """Built-in model files (``models/*.yaml``; names are file stems), sorted by name:
+    the networks a command runs when none is named."""
     return {p.stem: p for p in sorted(data_dir("models").glob("*.yaml"))}
 
 
-def load_network(name_or_path: str | Path) -> Network:
-    """Load a built-in network by name (``resnet50``) or a model file by path."""
+def builtin_configs() -> dict[str, Path]:
+    """Built-in Hugging Face configs (``models/hf/*.json``; names are file stems),
+    sorted by name. Billions of weights: named explicitly, never run by default."""
+    return {p.stem: p for p in sorted((data_dir("models") / "hf").glob("*.json"))}
+
+
+def is_hf_config(name_or_path: str | Path) -> bool:
+    """Whether ``name_or_path`` names a Hugging Face config: a built-in one, a
+    ``.json`` file, or a folder holding ``config.json``."""
+    text = str(name_or_path)
+    if text in builtin_configs():
+        return True
+    path = Path(text)
+    return text.lower().endswith(".json") or (path.is_dir() and (path / "config.json").exists())
+
+
+def load_network(name_or_path: str | Path, *, phase: Phase | None = None) -> Network:
+    """Load a built-in network by name (``resnet50``, ``llama2_7b``), a model file by
+    path, a Hugging Face ``config.json`` or a folder holding one.
+
+    ``phase`` (prefill or decode, sequence length, batch, context, LM head) applies
+    to Hugging Face configs only (default: prefill of 128 tokens at batch 1); see
+    :mod:`simulator.hfconfig`.
+    """
     text = str(name_or_path)
     path = Path(text)
     builtins = builtin_models()
-    if text in builtins:
+    configs = builtin_configs()
+    if text in configs:
+        path = configs[text]
+    elif text in builtins:
         path = builtins[text]
-    elif text.lower().endswith(".csv") and path.exists():
-        return read_scalesim_topology(path)
-    elif not path.exists():
-        found = find_builtin(text, builtins)
+    elif not path.exists() and not text.lower().endswith(".json"):
+        every = {**builtins, **configs}
+        found = find_builtin(text, every)
         if found is None:
             raise ConfigError(
                 shown(text),
-                f"no such model file or built-in model{did_you_mean(text, builtins)} "
-                f"(built-ins: {', '.join(builtins)})",
+                f"no such model file or built-in model{did_you_mean(text, every)} "
+                f"(built-ins: {', '.join(every)})",
             )
         path = found
+    if is_hf_config(path):
+        return _from_hf_config(path, phase)
+    if phase is not None:
+        raise ConfigError(
+            shown(text),
+            "a phase (prefill/decode, sequence length, batch, context, LM head) applies "
+            "to Hugging Face configs only (config.json, a folder holding one, or a "
+            f"built-in one: {', '.join(configs)})",
+        )
+    if path.suffix.lower() == ".csv":
+        return read_scalesim_topology(path)
     return network_from_dict(read_yaml(path), str(path))
+
+
+def _from_hf_config(path: Path, phase: Phase | None) -> Network:
+    if path.is_dir():
+        path = path / "config.json"
+    config = read_hf_config(path)
+    built = build_network(config, phase)
+    name = path.parent.resolve().name if path.name == "config.json" else path.stem
+    return Network(
+        name=name,
+        layers=built.layers,
+        description=built.description,
+        source=f"Hugging Face config {path}",
+        other_param_count=built.other_param_count,
+    )
 
 
 _INLINE_ALIASES = {

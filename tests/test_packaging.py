@@ -58,6 +58,9 @@ def test_the_wheel_carries_code_and_data(tmp_path):
     for folder in ("models", "hwconfigs"):
         for path in (ROOT / folder).glob("*.yaml"):
             assert f"simulator/_{folder}/{path.name}" in names
+    for path in (ROOT / "models" / "hf").glob("*.json"):  # Hugging Face configs
+        assert f"simulator/_models/hf/{path.name}" in names
+    assert "simulator/_models/hf/README.md" in names
     assert "simulator/py.typed" in names  # typed package (PEP 561)
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     meta = next(n for n in names if n.endswith(".dist-info/METADATA"))

@@ -21,6 +21,7 @@ examples:
   prunesim estimate vgg16 --platform zcu102 --platform alveo_u250 --totals
   prunesim estimate lenet5 --platform all --rate 16 --json out/lenet.json
   prunesim estimate mymodel.yaml --platform my_accelerator.yaml --structure channel
+  prunesim estimate path/to/config.json --platform a100 --phase prefill --seq-len 512
 
 Variants, all at the same level: dense; structured (--structure pruning, run as a
 smaller dense problem); non-structured ("sparse": a random mask on the engine's

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from simulator.cli.types import count, csv_list, number, size
 from simulator.errors import ConfigError
+from simulator.hfconfig import PHASES, Phase
 
 
 class Parser(argparse.ArgumentParser):
@@ -128,6 +129,70 @@ def add_model_arguments(p, what: str = "network") -> None:
         help="one inline layer instead of a network, e.g. "
         "conv2d:in=64,out=128,k=3,input=56x56,stride=1,pad=1 or linear:in=4096,out=4096",
     )
+    add_phase_options(p)
+
+
+def add_phase_options(p) -> None:
+    """--phase, --seq-len, --batch, --context, --lm-head/--no-lm-head (Hugging Face
+    configs only)."""
+    d = Phase()  # the defaults
+    g = p.add_argument_group(
+        "transformer phase (Hugging Face configs: llama2_7b, ..., a config.json or a "
+        "folder holding one)"
+    )
+    g.add_argument(
+        "--phase",
+        choices=PHASES,
+        help="prefill: batch x seq-len tokens at once; decode: one new token per "
+        f"sequence attending to --context cached positions (default {d.kind})",
+    )
+    g.add_argument(
+        "--seq-len",
+        type=count(1, 2**31),
+        metavar="N",
+        help=f"prefill: tokens per sequence (default {d.seq_len})",
+    )
+    g.add_argument(
+        "--batch", type=count(1, 2**31), metavar="B", help=f"sequences at once (default {d.batch})"
+    )
+    g.add_argument(
+        "--context",
+        type=count(1, 2**31),
+        metavar="L",
+        help=f"decode: positions attended, the new token's included (default {d.context})",
+    )
+    head = g.add_mutually_exclusive_group()
+    head.add_argument(
+        "--lm-head",
+        dest="lm_head",
+        action="store_true",
+        default=None,
+        help="keep the LM head as a layer even when tied to the embeddings (default: "
+        "a layer when untied)",
+    )
+    head.add_argument(
+        "--no-lm-head", dest="lm_head", action="store_false", help="leave the LM head out"
+    )
+
+
+def phase(args: argparse.Namespace):
+    """The :class:`~simulator.hfconfig.Phase` the phase options give, or ``None``
+    where none is given."""
+    given = {k: getattr(args, k, None) for k in ("phase", "seq_len", "batch", "context", "lm_head")}
+    if all(v is None for v in given.values()):
+        return None
+    kind = given["phase"] or "prefill"
+    if kind == "prefill" and given["context"] is not None:
+        raise ConfigError("--context", "applies to --phase decode (prefill reads --seq-len)")
+    if kind == "decode" and given["seq_len"] is not None:
+        raise ConfigError("--seq-len", "applies to --phase prefill (decode reads --context)")
+    if getattr(args, "layer", None):
+        raise ConfigError("--phase", "the phase options apply to a model, not to --layer")
+    return Phase(
+        kind=kind,
+        **{k: v for k, v in given.items() if k in ("seq_len", "batch", "context") and v},
+        lm_head=given["lm_head"],
+    )
 
 
 def add_checkpoint_options(p, own_group: bool = True) -> None:
@@ -174,15 +239,19 @@ def add_output_files(g, csv_help: str, json_help: str = "write everything as JSO
 
 
 def networks(args: argparse.Namespace) -> list:
-    """The networks named by MODEL... or --layer (default: every built-in one)."""
+    """The networks named by MODEL... or --layer (default: every built-in model file;
+    the built-in Hugging Face configs only when named)."""
     from simulator.workloads import Network, builtin_models, load_network, parse_inline_layer
 
+    spec = phase(args)
     if args.layer:
         if args.model:
             raise ConfigError("--layer", "give either MODEL or --layer, not both")
         layer = parse_inline_layer(args.layer)
         return [Network(name=layer.name, layers=(layer,), description="inline layer")]
-    return [load_network(n) for n in (args.model or list(builtin_models()))]
+    if spec is not None and not args.model:
+        raise ConfigError("--phase", "name the model it applies to (e.g. llama2_7b)")
+    return [load_network(n, phase=spec) for n in (args.model or list(builtin_models()))]
 
 
 def pruning(args: argparse.Namespace, network, structure: str):
@@ -222,7 +291,7 @@ def read_checkpoint(args: argparse.Namespace, path: Path):
         raise ConfigError("--model", "give at most one network to map a checkpoint onto")
     return read(
         path,
-        network=load_network(models[0]) if models else None,
+        network=load_network(models[0], phase=phase(args)) if models else None,
         mapping=args.mapping,
         input_shape=args.input_shape,
         threshold=args.threshold,

@@ -28,6 +28,7 @@ examples:
   prunesim storage alexnet --levels levels.yaml             # per-layer rates (layer: {rate: 8})
   prunesim storage --layer conv2d:in=256,out=256,k=3,input=14x14,pad=1 --rate 10
   prunesim storage lenet5 --structure channel --structured-rate 4 --json out/lenet.json
+  prunesim storage llama2_7b --phase decode --batch 8 --context 4096  # a Hugging Face config
 
 Bits are exact for the generated (or given) masks. The break-even table gives the
 non-structured rate whose expected storage in --sparse-format equals the storage
