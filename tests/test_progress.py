@@ -88,3 +88,24 @@ def test_study_steps_add_up_to_the_work_announced(tmp_path, jobs):
     # resnet18's steps weigh more than lenet5's: more weights and layers
     weight = {n: w for _, n, w in ticks}
     assert weight["resnet18: storage"] > weight["lenet5: storage"]
+
+
+def test_a_resumed_study_counts_only_what_is_left(tmp_path):
+    calls = []
+
+    def progress(total, work=None):
+        calls.append((total, work))
+        return lambda note="", w=1.0: None
+
+    cfg = StudyConfig(
+        networks=("lenet5",),
+        platforms=("eie",),
+        weight_bits=(8,),
+        index_bits=(4,),
+        structured_rates=(2.0,),
+        sweep_rates=(2.0, 8.0),
+    )
+    run_study(cfg, tmp_path, progress=progress, jobs=1)
+    assert len(calls) == 1 and calls[0][0] == 2  # storage, then eie
+    run_study(cfg, tmp_path, progress=progress, jobs=1)
+    assert len(calls) == 1  # nothing left to do: no progress at all

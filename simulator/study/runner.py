@@ -152,15 +152,6 @@ def _run_study(config, out, progress, resume, jobs) -> StudyResult:
     if len({p.name for p in platforms}) < len(platforms):
         raise ConfigError("--platforms", "two platforms share a name (give each its own name:)")
     units = _units(config, platforms)
-    work = {name: _work(nets[name], units) for name in config.networks}
-    total = sum(s + c * (units - 1) for s, c in work.values())
-    tick = progress(len(config.networks) * units, total) if progress else None
-    tick = tick or (lambda note="", work=1.0: None)
-
-    def tick_network(name: str, note: str) -> None:
-        storage, compute = work[name]
-        tick(f"{nets[name].name}: {note}", storage if note == "storage" else compute)
-
     hashes: dict[str, str] = {}
     parts = {name: _part(out, config, platforms, nets[name], hashes) for name in config.networks}
     results: dict[str, Mapping[str, pd.DataFrame]] = {}
@@ -170,13 +161,23 @@ def _run_study(config, out, progress, resume, jobs) -> StudyResult:
             tables, why = _read_part(parts[name])
             if tables is not None:
                 results[name] = tables
-                for note in ("storage", *["reused"] * (units - 1)):
-                    tick_network(name, note)
                 continue
             if why:
                 recomputed.append(f"{nets[name].name}: {why}")
         todo.append(name)
     resumed = tuple(n for n in config.networks if n in results)
+    if todo:  # compiled (or loaded) before the clock starts, once for every worker
+        kernels.warm_up()
+    # progress counts what is left to do: reused networks take no time
+    work = {name: _work(nets[name], units) for name in todo}
+    total = sum(s + c * (units - 1) for s, c in work.values())
+    tick = progress(len(todo) * units, total) if progress and todo else None
+    tick = tick or (lambda note="", work=1.0: None)
+
+    def tick_network(name: str, note: str) -> None:
+        storage, compute = work[name]
+        tick(f"{nets[name].name}: {note}", storage if note == "storage" else compute)
+
     if jobs <= 1 or len(todo) <= 1:
         for name in todo:
             network = nets[name]
@@ -190,7 +191,6 @@ def _run_study(config, out, progress, resume, jobs) -> StudyResult:
             part = parts[name]
             _write_part(part.folder, tables, part.name, part.key, part.inputs)
     else:
-        kernels.warm_up()  # compiled once here, loaded by every worker
         _run_parallel(todo, config, out, jobs, tick_network, parts, nets)
     for name in todo:  # what was just written, read back as a resumed run reads it
         tables, why = _read_part(parts[name])
