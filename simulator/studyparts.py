@@ -23,6 +23,7 @@ removed, so a part is either complete and verifiable or has no manifest.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -57,6 +58,20 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def sha256_text(text: str) -> str:
     return sha256_bytes(text.encode("utf-8"))
+
+
+@functools.cache
+def source_hash(skip: tuple[str, ...] = ()) -> str:
+    """A SHA-256 of prunesim's own source files (each path under the package and its
+    bytes), but those whose path starts with one of ``skip``: results made by other
+    code are not reused."""
+    root = Path(__file__).resolve().parent  # the simulator package
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if not rel.startswith(skip):
+            h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 # --- tables ------------------------------------------------------------------------

@@ -42,20 +42,27 @@ class MaskProfile:
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(groups, rows, cols)``; forms that hold no ``gemm`` say it from what they
+        hold."""
+        return self.gemm.shape
+
+    @property
     def groups(self) -> int:
-        return self.gemm.shape[0]
+        return self.shape[0]
 
     @property
     def rows(self) -> int:
-        return self.gemm.shape[1]
+        return self.shape[1]
 
     @property
     def cols(self) -> int:
-        return self.gemm.shape[2]
+        return self.shape[2]
 
     @property
     def weights(self) -> int:
-        return self.gemm.size
+        g, r, c = self.shape
+        return g * r * c
 
     @property
     def nnz(self) -> int:
@@ -249,22 +256,6 @@ class _FactoredProfile(MaskProfile):
         return (self.row_kept.shape[0], self.row_kept.shape[1], self.col_kept.shape[1])
 
     @property
-    def groups(self) -> int:
-        return self.row_kept.shape[0]
-
-    @property
-    def rows(self) -> int:
-        return self.row_kept.shape[1]
-
-    @property
-    def cols(self) -> int:
-        return self.col_kept.shape[1]
-
-    @property
-    def weights(self) -> int:
-        return self.groups * self.rows * self.cols
-
-    @property
     def gemm(self) -> np.ndarray:  # type: ignore[override]
         """The mask as C-contiguous uint8 ``(groups, rows, cols)``, built anew."""
         require_bytes(self.weights, f"the mask of layer {shown(self.layer_name)}")
@@ -323,22 +314,6 @@ class _PackedProfile(MaskProfile):
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.packed.shape[0], self.packed.shape[1], self._cols)
-
-    @property
-    def groups(self) -> int:
-        return self.packed.shape[0]
-
-    @property
-    def rows(self) -> int:
-        return self.packed.shape[1]
-
-    @property
-    def cols(self) -> int:
-        return self._cols
-
-    @property
-    def weights(self) -> int:
-        return self.groups * self.rows * self.cols
 
     @property
     def gemm(self) -> np.ndarray:  # type: ignore[override]

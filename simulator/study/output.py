@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from simulator.document import to_html, to_markdown
-from simulator.errors import ConfigError
 from simulator.files import write_via
 from simulator.report import breakeven_at_most, write_csv, write_frame_json
 from simulator.study.compare import TABLES
 from simulator.study.report import TITLE, report_blocks, verdict_table
 from simulator.study.runner import StudyResult, check_out_dir, file_name, write_manifest
+from simulator.study.verdict import matched_at_most
 from simulator.studyparts import sha256_text
 
 __all__ = ["verdict_table", "write_plots", "write_study", "write_tables"]
@@ -56,13 +56,6 @@ REAL_VS_IID_COLUMNS = (
 )
 """real_vs_iid's columns (:func:`simulator.study.study_network`), the header of its
 files when it has no rows (a study without checkpoints), so that they still load."""
-
-
-def matched_at_most(rate, searched_from):
-    """Whether a matching structured rate is only an upper bound: the mildest
-    structured rate searched (``structured_rate_searched_from``) already matches, and
-    :func:`simulator.study.first_crossing` returns it. Numbers or columns."""
-    return rate <= searched_from
 
 
 def file_status(name: str, tables: dict[str, pd.DataFrame]) -> dict[str, pd.Series | None]:
@@ -222,17 +215,11 @@ def _draw(name: str, *args, **kwargs):
 
 
 def _platform_families(result: StudyResult) -> dict[str, str]:
-    """Each studied platform's class (cpu, gpu, fpga, asic), from its profile."""
-    from simulator.hwconfig import load_platform
-
-    out = {}
-    for name in result.config.platform_names():
-        try:
-            p = load_platform(name)
-        except ConfigError:
-            continue
-        out[p.name] = p.platform_class
-    return out
+    """Each studied platform's class (cpu, gpu, fpga, asic), as the verdict records it."""
+    v = result.tables.get("verdict")
+    if v is None or v.empty:
+        return {}
+    return dict(zip(v["platform"], v["platform_class"], strict=True))
 
 
 def _read_plot_index(path: Path) -> dict[str, str]:

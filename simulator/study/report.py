@@ -23,6 +23,7 @@ from simulator.study.answer import (
     family_answers,
 )
 from simulator.study.runner import StudyResult
+from simulator.study.verdict import matched_at_most
 
 TITLE = "Is non-structured pruning beneficial on any platform?"
 
@@ -90,7 +91,7 @@ def verdict_rows(verdict: pd.DataFrame) -> list[list]:
     for _, v in verdict.iterrows():
         match = [v["structured_rate_matching_latency"], v["structured_rate_matching_energy"]]
         start = v["structured_rate_searched_from"]
-        shown = [("<=" + rate_text(m)) if m <= start else rate_text(m) for m in match]
+        shown = [("<=" if matched_at_most(m, start) else "") + rate_text(m) for m in match]
         same = _ratios(
             v["latency_vs_structured_same_rate"],
             v["energy_vs_structured_same_rate"],

@@ -3,8 +3,6 @@ resume, and the combined tables."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import re
 import shutil
@@ -23,7 +21,7 @@ from simulator.study.accuracy import RATES_FILE
 from simulator.study.compare import TABLES, study_network
 from simulator.study.config import StudyConfig, compute_weight_bits
 from simulator.study.verdict import decide
-from simulator.studyparts import read_part, sha256_file, sha256_text, write_part
+from simulator.studyparts import read_part, sha256_file, sha256_text, source_hash, write_part
 from simulator.workers import run_in_workers, sigterm_raises
 from simulator.workloads import Network, load_network
 
@@ -323,23 +321,9 @@ PRESENTATION = (
     "study/output.py",
 )
 """prunesim's source files (paths under the package) that only present results:
-they are left out of :func:`_code_hash`, so that a change to the report or the plots
-reuses every finished part (tests/test_resume.py checks that computing a network
+they are left out of the code hash that vouches for a part, so that a change to the
+report or the plots reuses every finished part (tests/test_resume.py checks that computing a network
 imports none of them)."""
-
-
-@functools.cache
-def _code_hash() -> str:
-    """A hash of prunesim's own source files but :data:`PRESENTATION`: results of
-    other code are not reused."""
-    root = Path(__file__).resolve().parents[1]  # the simulator package
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        if path.relative_to(root).as_posix().startswith(PRESENTATION):
-            continue
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
-    return h.hexdigest()
 
 
 def _part_key(config: StudyConfig, network: Network) -> str:
@@ -367,7 +351,10 @@ def _part_folder(out: Path, network: Network, key: str = "") -> Path:
 def _part(
     out: Path, config: StudyConfig, platforms: list[Platform], network: Network, hashes: dict
 ) -> _Part:
-    inputs = {"code": _code_hash(), "network": sha256_text(repr((network.layers, network.graph)))}
+    inputs = {
+        "code": source_hash(PRESENTATION),
+        "network": sha256_text(repr((network.layers, network.graph))),
+    }
     inputs["accuracy rates"] = _file_hash(RATES_FILE, hashes)
     for p in platforms:
         inputs[f"platform {p.name}"] = sha256_text(json.dumps(p.raw, sort_keys=True, default=str))

@@ -33,6 +33,13 @@ BEYOND_GRID = 1e-3
 "beyond the grid" (the curve is not extrapolated)."""
 
 
+def matched_at_most(rate, searched_from):
+    """Whether a matching structured rate is only an upper bound: the mildest
+    structured rate searched (``structured_rate_searched_from``) already matches, and
+    :func:`simulator.study.first_crossing` returns it. Numbers or columns."""
+    return rate <= searched_from
+
+
 def is_win(value: float, better: str, margin: float) -> bool:
     """Whether ``value`` is a win by ``margin``: the other option costs more than
     ``1 + margin`` times as much. For a speedup (``better == "higher"``) that is

@@ -21,7 +21,6 @@ from the chunks in point order, each point once.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import shutil
@@ -33,7 +32,7 @@ import pandas as pd
 
 from simulator.errors import ConfigError
 from simulator.files import write_via
-from simulator.studyparts import sha256_file
+from simulator.studyparts import sha256_file, source_hash
 from simulator.sweep.evaluate import dtypes
 from simulator.sweep.spec import Point, SweepSpec
 
@@ -64,14 +63,9 @@ def check_format(fmt: str) -> None:
         )
 
 
-@functools.cache
 def code_hash() -> str:
     """A hash of prunesim's own source files: chunks of other code are not reused."""
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+    return source_hash()[:16]
 
 
 @dataclass(frozen=True, kw_only=True)
