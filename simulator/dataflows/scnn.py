@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import math
 import weakref
+from dataclasses import replace
 
 import numpy as np
 
@@ -103,16 +104,7 @@ def array_of(platform: Platform, pes: int | None = None) -> ScnnArray:
         return a
     n = max(1, pes // a.multipliers)
     rows = max(1, math.isqrt(n))
-    return ScnnArray(
-        pe_rows=rows,
-        pe_cols=max(1, n // rows),
-        weight_vector=a.weight_vector,
-        activation_vector=a.activation_vector,
-        accumulator_banks=a.accumulator_banks,
-        bank_entries=a.bank_entries,
-        run_bits=a.run_bits,
-        psum_bits=a.psum_bits,
-    )
+    return replace(a, pe_rows=rows, pe_cols=max(1, n // rows))
 
 
 # --- convolutions ----------------------------------------------------------------------
