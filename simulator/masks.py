@@ -304,10 +304,10 @@ def mask_bytes_needed(layer: Layer, pruning: Pruning, with_weights: bool = False
         padded = g.groups * -(-g.rows // br) * br * -(-g.cols // bc) * bc
         tiles = 16 * padded // (br * bc)  # a score (float64) and more per tile
         return w + padded + padded // bc + tiles + scores + (8 * padded if with_weights else 0)
-    if kind == "nm":  # scores (float64), the random draw, selection and finite flags
+    if kind == "nm":  # the mask, and a chunk of scores (float64) padded and selected
         m = pruning.nm[1]
-        padded = g.groups * g.rows * -(-g.cols // m) * m
-        return w + 10 * padded + 8 * w + scores
+        chunk = max(1, NM_CHUNK // g.cols) * -(-g.cols // m) * m
+        return w + 19 * min(chunk, g.groups * g.rows * -(-g.cols // m) * m) + scores
     return 2 * w + scores  # filter, channel, column: the mask and a broadcast copy
 
 
@@ -388,6 +388,29 @@ def line_factors(
     return _line_factors(layer, pruning.structure, density, layer_rng(pruning.seed, layer.name), a)
 
 
+NM_CHUNK = 1 << 22
+"""Scores (float64) ranked at a time by the N:M mask generator (32 MiB)."""
+
+
+def _nm_rows(score: np.ndarray, n: int, m: int) -> np.ndarray:
+    """The N:M selection of a ``(lines, cols)`` block of scores: the ``n`` largest of
+    every ``m`` consecutive entries of each line (a short last group keeps its ``n``
+    largest among those it has), as bool."""
+    lines, cols = score.shape
+    ngrp = -(-cols // m)
+    if ngrp * m == cols:  # whole groups: rank in place, no padding
+        return (
+            kernels.nm_keep(np.ascontiguousarray(score).reshape(-1, m), np.int64(n))
+            .view(bool)
+            .reshape(lines, cols)
+        )
+    padded = np.full((lines, ngrp * m), -np.inf)
+    padded[:, :cols] = score
+    sel = kernels.nm_keep(padded.reshape(-1, m), np.int64(n)).view(bool)
+    sel &= np.isfinite(padded.reshape(-1, m))
+    return sel.reshape(lines, ngrp * m)[:, :cols]
+
+
 def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = None) -> np.ndarray:
     """A boolean mask of the layer's weight shape for ``pruning``.
 
@@ -447,22 +470,15 @@ def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = N
         mask[:] = full[:, : g.rows, : g.cols]
     elif kind == "nm":
         n, m = pruning.nm
-        ngrp = -(-g.cols // m)
-        if ngrp * m == g.cols:  # whole groups: score in place, no padding
-            score = (
-                np.asarray(gemm_view(layer, a), dtype=np.float64, order="C")
-                if a is not None
-                else rng.random((g.groups, g.rows, g.cols))
-            )
-            sel = kernels.nm_keep(score.reshape(-1, m), np.int64(n)).view(bool)
-            return sel.reshape(shape)
-        score = np.full((g.groups, g.rows, ngrp * m), -np.inf)  # a short last group
-        score[:, :, : g.cols] = (
-            gemm_view(layer, a) if a is not None else rng.random((g.groups, g.rows, g.cols))
-        )
-        sel = kernels.nm_keep(score.reshape(-1, m), np.int64(n)).view(bool)
-        sel &= np.isfinite(score.reshape(-1, m))
-        mask[:] = sel.reshape(g.groups, g.rows, ngrp * m)[:, :, : g.cols]
+        lines = mask.reshape(-1, g.cols)  # every group's rows, in order
+        source = gemm_view(layer, a).reshape(-1, g.cols) if a is not None else None
+        step = max(1, NM_CHUNK // g.cols)
+        for start in range(0, lines.shape[0], step):
+            stop = min(lines.shape[0], start + step)
+            # scores drawn a few rows at a time: the generator's stream is the same as
+            # in one draw of the whole layer
+            score = source[start:stop] if source is not None else rng.random((stop - start, g.cols))
+            lines[start:stop] = _nm_rows(np.asarray(score, dtype=np.float64), n, m)
     return mask.reshape(shape)
 
 

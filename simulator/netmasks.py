@@ -18,7 +18,7 @@ to keep everything whole when the factor is at least 1, as the cascade makes it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,37 +251,70 @@ def network_masks(
     return {layer.name: made[layer.name] for layer in network.prunable_layers}
 
 
+ProfileSource = Callable[[Layer], MaskProfile]
+"""A prunable layer's mask profile, made when asked (see :func:`layer_profiles`)."""
+
+
+def layer_profiles(
+    network: Network,
+    pruning: Pruning,
+    masks: Mapping[str, np.ndarray] | None = None,
+) -> ProfileSource:
+    """The mask profile of each prunable layer of ``network``, made when its layer is
+    asked for: the profiles :func:`network_profiles` makes, one layer at a time.
+
+    A mask that is drawn or given layer by layer (non-structured, block, N:M; given
+    masks, checked) is made when asked and not kept, so a caller that drops each
+    profile before asking for the next layer holds one layer's mask at a time. Masks
+    that keep everything or whole rows and columns are profiled from their factors
+    (nothing weight-sized is made), all at once: cascaded filter pruning must walk
+    the graph in order. Generated non-structured masks are kept bit-packed (an
+    eighth of the memory), as :func:`network_profiles` keeps them."""
+    if masks is None and pruning.structure == "dense":
+
+        def dense(layer: Layer) -> MaskProfile:
+            g = layer.gemm
+            return all_kept_profile(g.groups, g.rows, g.cols, layer.name)
+
+        return dense
+    if masks is None and pruning.structure in LINE_STRUCTURES:
+        made = {
+            layer.name: factored_profile(rows, cols, layer.name)
+            for layer, (rows, cols) in iter_factors(network, pruning)
+        }
+        return lambda layer: made[layer.name]
+    if cascades(network, pruning):  # given masks of a cascaded filter pruning
+        made = {
+            layer.name: profile_mask(layer, m)
+            for layer, m in iter_masks(network, pruning, None, masks)
+        }
+        return lambda layer: made[layer.name]
+    if masks is not None:
+
+        def given(layer: Layer) -> MaskProfile:
+            if layer.name not in masks:
+                raise MaskError(f"no mask given for layer {layer.name!r}")
+            return profile_mask(layer, check_mask(layer, masks[layer.name]))
+
+        return given
+    profile = packed_profile if pruning.structure == "random" else profile_mask
+    return lambda layer: profile(layer, generate_mask(layer, pruning))
+
+
 def network_profiles(
     network: Network,
     pruning: Pruning,
     masks: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, MaskProfile]:
-    """The mask profile of every prunable layer, in the network's order. Generated
-    masks that keep everything (dense) or whole rows and columns (filter, channel and
-    column pruning, cascaded or not) are profiled from their factors without being
-    made (:func:`~simulator.formats.all_kept_profile`,
-    :func:`~simulator.formats.factored_profile`): the same counts, no weight-sized
-    array kept."""
-    if masks is None and pruning.structure == "dense":
-        made = {
-            layer.name: all_kept_profile(
-                layer.gemm.groups, layer.gemm.rows, layer.gemm.cols, layer.name
-            )
-            for layer in network.prunable_layers
-        }
-    elif masks is None and pruning.structure in LINE_STRUCTURES:
-        made = {
-            layer.name: factored_profile(rows, cols, layer.name)
-            for layer, (rows, cols) in iter_factors(network, pruning)
-        }
-    else:  # generated non-structured masks are kept bit-packed (an eighth of the memory)
-        profile = (
-            packed_profile if masks is None and pruning.structure == "random" else profile_mask
-        )
-        made = {
-            layer.name: profile(layer, m) for layer, m in iter_masks(network, pruning, None, masks)
-        }
-    return {layer.name: made[layer.name] for layer in network.prunable_layers}
+    """The mask profile of every prunable layer, in the network's order, all held at
+    once (see :func:`layer_profiles`): generated masks that keep everything (dense) or
+    whole rows and columns (filter, channel and column pruning, cascaded or not) are
+    profiled from their factors without being made
+    (:func:`~simulator.formats.all_kept_profile`,
+    :func:`~simulator.formats.factored_profile`), and generated non-structured masks
+    are kept bit-packed."""
+    source = layer_profiles(network, pruning, masks)
+    return {layer.name: source(layer) for layer in network.prunable_layers}
 
 
 def iter_factors(

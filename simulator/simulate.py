@@ -33,7 +33,7 @@ from simulator.formats import MaskProfile, all_kept_profile, profile_mask
 from simulator.hwconfig import Platform
 from simulator.layers import Layer
 from simulator.masks import Pruning, check_mask
-from simulator.netmasks import cascade_masks, cascades, effective_rate, network_profiles
+from simulator.netmasks import cascade_masks, cascades, layer_profiles, network_profiles
 from simulator.settings import Settings, check_variant
 from simulator.traffic import ExecutionCounts
 from simulator.workloads import Network
@@ -314,22 +314,73 @@ def simulate_network(
         check_variant(variant, "variants")
         if variant not in profiles:
             raise ConfigError("variants", f"no mask profiles for variant {variant!r}")
-    results = []
-    for variant in wanted:
-        s = replace(base, variant=variant)
-        room = None  # the weight SRAM left by earlier layers of this variant
-        for layer in network.layers:
-            prof = profiles[variant].get(layer.name) if layer.prunable else None
-            r = simulate_layer(
-                layer, platform, prof, s, network=network.name, weight_room_bits=room
-            )
-            if r.counts.weight_room_left_bits is not None:
-                room = r.counts.weight_room_left_bits
-            # a weightless layer reports dense; file it under the variant it belongs to
-            results.append(r if r.variant == variant else replace(r, variant=variant))
-            if on_layer:
-                on_layer()
-    return NetworkEstimate(network=network.name, platform=platform.name, layers=tuple(results))
+    sources = {v: _held(profiles[v]) for v in wanted}
+    return simulate_platforms(network, [(platform, sources)], base, on_layer=on_layer)[0]
+
+
+def _held(profiles: Mapping[str, MaskProfile]) -> Callable[[Layer], MaskProfile | None]:
+    """A profile source over profiles held by layer name (None: the layer has none)."""
+    return lambda layer: profiles.get(layer.name)
+
+
+def simulate_platforms(
+    network: Network,
+    runs: Iterable[tuple[Platform, Mapping[str, Callable[[Layer], MaskProfile | None]]]],
+    settings: Settings,
+    *,
+    on_layer: Callable[[], None] | None = None,
+    on_profile: Callable[[object, MaskProfile], None] | None = None,
+) -> tuple[NetworkEstimate, ...]:
+    """Each run's platform under each of its variants, layer by layer, as
+    :func:`simulate_network` simulates them: ``runs`` pairs a platform with a profile
+    source per variant (a prunable layer's mask profile, made when asked: see
+    :func:`~simulator.netmasks.layer_profiles`).
+
+    Each layer's profiles are asked of their sources once (a source shared by several
+    runs or variants is asked once) and dropped before the next layer, so what is
+    held is one layer's masks and the results: the memory is set by the largest
+    layer, not by the network. ``on_profile(source, profile)`` sees every profile
+    made (to add up kept weights); ``on_layer`` is called once per layer simulated."""
+    runs = list(runs)
+    results = [{v: [] for v in sources} for _, sources in runs]
+    rooms: list[dict[str, tuple[float, ...] | None]] = [
+        dict.fromkeys(sources) for _, sources in runs
+    ]
+    as_variant = {v: replace(settings, variant=v) for _, sources in runs for v in sources}
+    for layer in network.layers:
+        made: dict[int, MaskProfile | None] = {}  # this layer's profiles, by source
+        for (platform, sources), out, room in zip(runs, results, rooms, strict=True):
+            for variant, source in sources.items():
+                prof = None
+                if layer.prunable:
+                    if id(source) not in made:
+                        made[id(source)] = source(layer)
+                        if on_profile is not None and made[id(source)] is not None:
+                            on_profile(source, made[id(source)])
+                    prof = made[id(source)]
+                r = simulate_layer(
+                    layer,
+                    platform,
+                    prof,
+                    as_variant[variant],
+                    network=network.name,
+                    weight_room_bits=room[variant],
+                )
+                if r.counts.weight_room_left_bits is not None:
+                    room[variant] = r.counts.weight_room_left_bits
+                # a weightless layer reports dense; file it under the variant it belongs to
+                out[variant].append(r if r.variant == variant else replace(r, variant=variant))
+                if on_layer:
+                    on_layer()
+        del made
+    return tuple(
+        NetworkEstimate(
+            network=network.name,
+            platform=platform.name,
+            layers=tuple(r for rs in out.values() for r in rs),
+        )
+        for (platform, _), out in zip(runs, results, strict=True)
+    )
 
 
 def estimate_variants(
@@ -390,14 +441,28 @@ class Estimate:
         return out
 
 
-def _level(network: Network, pruning: Pruning, profiles: Mapping[str, MaskProfile]) -> str:
+def _level(network: Network, pruning: Pruning, rate: float) -> str:
+    """What the pruned variants are: one level, or per-layer levels with the ``rate``
+    the non-structured masks reach overall."""
     if not pruning.per_layer:
         return f"level {1 / pruning.density:g}x"
-    weights = sum(p.weights for p in profiles.values())
-    kept = sum(p.nnz for p in profiles.values())
     n = len(set(pruning.per_layer) & {layer.name for layer in network.prunable_layers})
-    rate = weights / kept if kept else math.inf
     return f"per-layer levels ({n} of {len(network.prunable_layers)} layers), overall {rate:.3g}x"
+
+
+def _given(
+    network: Network, variant: str, masks: Mapping[str, np.ndarray]
+) -> Callable[[Layer], MaskProfile]:
+    """A profile source over given masks, each checked against its layer when asked
+    (as :func:`prepare_profiles` checks them)."""
+    for layer in network.prunable_layers:
+        if layer.name not in masks:
+            raise ConfigError(f"{variant} masks", f"no mask for layer {layer.name!r}")
+
+    def profiled(layer: Layer) -> MaskProfile:
+        return profile_mask(layer, check_mask(layer, masks[layer.name], f"{variant} mask"))
+
+    return profiled
 
 
 def estimate_network(
@@ -456,35 +521,55 @@ def estimate_network(
     elif pruning is None:
         raise ConfigError("estimate", "give a pruning level or a checkpoint")
     # each platform's variants; a spec shared by platforms (equal prunings, the same
-    # given masks) is profiled once, and platforms whose N:M units differ get their own
-    made: list[tuple[str, object, dict[str, MaskProfile]]] = []
+    # given masks) has one profile source, and platforms whose N:M units differ get
+    # their own; profiles are made layer by layer (see simulate_platforms)
+    made: list[tuple[str, object, Callable[[Layer], MaskProfile]]] = []
 
-    def profiled(variant: str, spec: Pruning | Mapping[str, np.ndarray]):
-        for v, s, prof in made:
+    def source(variant: str, spec: Pruning | Mapping[str, np.ndarray]):
+        for v, s, src in made:
             if v == variant and (s is spec or (isinstance(spec, Pruning) and s == spec)):
-                return prof
-        prof = prepare_profiles(network, {variant: spec})[variant]
-        made.append((variant, spec, prof))
-        return prof
+                return src
+        src = (
+            layer_profiles(network, spec)
+            if isinstance(spec, Pruning)
+            else _given(network, variant, spec)
+        )
+        made.append((variant, spec, src))
+        return src
 
-    per_platform: dict[str, dict[str, dict[str, MaskProfile]]] = {}
+    per_platform: dict[str, dict[str, Callable[[Layer], MaskProfile]]] = {}
     for p in platforms:
         specs = {"dense": Pruning(structure="dense"), **estimate_variants(p, pruning, structure)}
         specs.update(given)
-        per_platform[p.name] = {v: profiled(v, s) for v, s in specs.items()}
-    wanted = {name: tuple(profs) for name, profs in per_platform.items()}
+        per_platform[p.name] = {v: source(v, s) for v, s in specs.items()}
+    wanted = {name: tuple(srcs) for name, srcs in per_platform.items()}
     total = len(network.layers) * sum(len(v) for v in wanted.values())
     tick = progress(total) if progress else None
-    estimates = tuple(
-        simulate_network(network, p, per_platform[p.name], settings, on_layer=tick)
-        for p in platforms
+    kept: dict[int, list[int]] = {id(src): [0, 0] for _, _, src in made}  # kept, all weights
+
+    def count(src: object, prof: MaskProfile) -> None:
+        kept[id(src)][0] += prof.nnz
+        kept[id(src)][1] += prof.weights
+
+    estimates = simulate_platforms(
+        network,
+        [(p, per_platform[p.name]) for p in platforms],
+        settings,
+        on_layer=tick,
+        on_profile=count,
     )
-    sparse = next(prof for v, _, prof in made if v == "sparse")
-    level = checkpoint.variant.note if checkpoint is not None else _level(network, pruning, sparse)
-    rates = {
-        p: {v: effective_rate(prof) for v, prof in profs.items()}
-        for p, profs in per_platform.items()
-    }
+
+    def rate(src: object) -> float:
+        nnz, weights = kept[id(src)]
+        return weights / nnz if nnz else math.inf
+
+    sparse = next(src for v, _, src in made if v == "sparse")
+    level = (
+        checkpoint.variant.note
+        if checkpoint is not None
+        else _level(network, pruning, rate(sparse))
+    )
+    rates = {p: {v: rate(src) for v, src in srcs.items()} for p, srcs in per_platform.items()}
     return Estimate(
         network=network.name,
         level=level,

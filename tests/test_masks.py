@@ -7,6 +7,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import twins
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -477,3 +478,28 @@ def test_uint32_draws_are_the_generators_own(sizes):
     ]
     for x, y in zip(*later, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 22])
+@pytest.mark.parametrize(
+    ("layer", "nm"), [(FC, (2, 4)), (FC, (3, 8)), (GCONV, (2, 4)), (CONV, (1, 5))]
+)
+def test_nm_mask_drawn_in_chunks_is_the_whole_layer_draw(monkeypatch, chunk, layer, nm):
+    """The N:M generator draws its scores a few rows at a time; the mask is the one a
+    single draw of the whole layer's scores gives (the twin: one ``rng.random`` of the
+    GEMM view, padded to whole groups with -inf, a stable sort per group)."""
+    import simulator.masks as masks_module
+    from simulator.masks import layer_rng
+
+    monkeypatch.setattr(masks_module, "NM_CHUNK", chunk)
+    pruning = Pruning(structure="nm", nm=nm, seed=5)
+    got = gemm(layer, generate_mask(layer, pruning))
+    g = layer.gemm
+    n, m = nm
+    score = layer_rng(5, layer.name).random((g.groups, g.rows, g.cols))
+    ngrp = -(-g.cols // m)
+    padded = np.full((g.groups * g.rows, ngrp * m), -np.inf)
+    padded[:, : g.cols] = score.reshape(-1, g.cols)
+    keep = twins.nm_keep(padded.reshape(-1, m), n).astype(bool) & np.isfinite(padded.reshape(-1, m))
+    want = keep.reshape(g.groups, g.rows, ngrp * m)[:, :, : g.cols]
+    assert np.array_equal(got, want)
