@@ -25,98 +25,23 @@ Run: ``python benchmarks/bench_study.py`` (about 15 minutes at 3 repeats on 2 co
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1]
+from childrun import HERE, Run, export, run_child
+
 BASELINE = "58c021e"
-
-
-@dataclass(frozen=True)
-class Run:
-    wall_s: float
-    cpu_s: float
-    max_rss_mb: float
-    tree_rss_mb: float
-    load: float
-
-
-def _tree_rss_mb(root: int) -> float:
-    """Resident memory of ``root`` and all its descendants now (MB; 0 where /proc is
-    not readable)."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            pid = int(entry.name)
-            parents[pid] = int(fields[1])
-            rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total = 0
-    for pid, size in rss.items():
-        p = pid
-        while p > 1 and p != root:
-            p = parents.get(p, 0)
-        if p == root:
-            total += size
-    return total / 1e6
 
 
 def run_study(tree: Path, *extra: str) -> Run:
     """The default study (with ``extra`` options) run by the code in ``tree`` as a
-    child process, measured."""
-    load = os.getloadavg()[0]
+    child process, measured (:func:`childrun.run_child`)."""
     with tempfile.TemporaryDirectory() as out:
-        env = {**os.environ, "PYTHONPATH": str(tree)}
         cmd = [sys.executable, "-m", "simulator", "study", "--out", out, "--no-resume", *extra]
-        start = time.perf_counter()
-        child = subprocess.Popen(cmd, cwd=out, env=env, stdout=subprocess.DEVNULL)
-        peak = [0.0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.2):
-                peak[0] = max(peak[0], _tree_rss_mb(child.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        if Path("/proc").is_dir():
-            sampler.start()
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - start
-        done.set()
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode:
-            raise SystemExit(f"{' '.join(cmd)} (in {tree}) exited {child.returncode}")
-    return Run(
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        max_rss_mb=usage.ru_maxrss / 1024,  # kB on Linux
-        tree_rss_mb=peak[0],
-        load=load,
-    )
-
-
-def _export(rev: str, folder: Path) -> Path:
-    """``rev`` of this repository as plain files in ``folder`` (``git archive``)."""
-    archive = subprocess.run(
-        ["git", "-C", str(HERE), "archive", "--format=tar", rev],
-        check=True,
-        capture_output=True,
-    ).stdout
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
+        return run_child(cmd, tree, out)
 
 
 def _show(name: str, r: Run) -> None:
@@ -204,7 +129,7 @@ def compare(args: argparse.Namespace, extra: tuple[str, ...]) -> None:
         if args.baseline_tree is not None:
             base, label = args.baseline_tree.resolve(), args.baseline_tree.name
         else:
-            base, label = _export(args.baseline, Path(tmp) / "baseline"), args.baseline
+            base, label = export(args.baseline, Path(tmp) / "baseline"), args.baseline
         print(f"A: {label} ({base})\nB: this tree ({HERE})")
         for tree in (base, HERE):  # warm-up, two networks in two workers as in the study:
             run_study(tree, "--networks", "lenet5,resnet18")  # kernels compiled or cached
