@@ -124,10 +124,28 @@ def test_sparse_design_sets_the_eie_pes_and_dense_falls_back_to_it():
 
 
 def test_resource_fit_path_is_unchanged_for_hypothetical_designs():
-    p = load_platform("alveo_u250")
-    assert p.fpga.dense_design is None
+    raw = read_yaml(builtin_platforms()["alveo_u250"])
+    raw["fpga"].pop("dense_design")
+    p = platform_from_dict(raw)
+    # floor(10,634 DSPs x 0.8 / 0.5) = 17,014 dense PEs fit -> isqrt = 130
     assert p.fpga.dense_array() == (130, 130, 1, False)
     assert p.compute.pes == 130 * 130
+
+
+def test_u250_dpu_peak_is_the_ml_suites_4_3_tops_per_kernel():
+    # ML Suite overview: xDNN v3, 96 x 16 DSPs at 700 MHz, 4,300 8-bit GOP/s; the
+    # kernel runs at 350 MHz (Vitis AI 1.1 zoo), so 2 DSP cycles x 2 INT8 MACs (WP486)
+    # a kernel cycle; overlaybins/README.md: 4 kernels and 9 MB of memory each
+    p = load_platform("alveo_u250")
+    d = p.fpga.dense_design
+    assert d.cores == 4 and d.array_rows * d.array_cols == 96 * 16 == 1536
+    assert d.core_resources["dsp"] == 1536
+    ops_per_kernel = 2 * d.macs_per_cycle * p.clock_hz
+    assert ops_per_kernel == pytest.approx(4300e9, rel=0.005)
+    assert ops_per_kernel == pytest.approx(2 * 2 * 1536 * 700e6)  # 2 ops x 2 MACs x DSPs x 700 MHz
+    assert p.fpga.core_buffer_bytes() == 9 * 2**20  # 256 UltraRAMs of 36,864 B = 9 MB
+    for r, per_core in d.core_resources.items():
+        assert d.cores * per_core <= p.fpga.device[r], r
 
 
 # --- against the published Vitis AI figures (references.yaml, vitis_ai) ---------------
@@ -145,7 +163,15 @@ def test_zcu102_resnet50_against_the_model_zoo():
     assert lat < 10.0
 
 
-def test_u250_resnet50_is_a_different_design():
+def test_u250_resnet50_against_the_model_zoo():
+    """Known gaps, held where they stand. The one-thread 1.68 ms is below what one
+    4.30 TOP/s kernel can reach on Caffe's 7.7 GOP ResNet-50 (1.79 ms), so the model's
+    one kernel (5.5 ms) cannot meet it; throughput 4 kernels, -41 % against 1,223.95."""
     ref = table("vitis_ai.u250_resnet50")
+    assert 7.7e9 / 4.3e12 * 1e3 > ref["latency_ms"]  # the published latency beats one kernel's peak
     lat = fpga_resnet50(None, platform="alveo_u250", quantity="latency").predicted
-    assert 0.6 <= lat / ref["latency_ms"] - 1 <= 1.0
+    fps = fpga_resnet50(None, platform="alveo_u250", quantity="throughput").predicted
+    assert 2.0 <= lat / ref["latency_ms"] - 1 <= 2.5
+    assert -0.5 <= fps / ref["fps_multi"] - 1 <= -0.3
+    # no faster than the 4 kernels' peak: 4 x 4.30 TOP/s over ResNet-50's 2 x 4.1 GMAC
+    assert fps < 4 * 4.3e12 / 8.2e9

@@ -294,7 +294,9 @@ def test_builtins_load_to_the_same_platform_as_the_previous_loader():
     # row-stationary model, and eie to per-event energies from its Table II with a
     # DRAM level for weights that do not fit, on purpose; zcu102 runs dense work on
     # the DPU that ships (3 x B4096, fpga.dense_design) since, on purpose: its
-    # compute.pes is one core's 2,048 MACs, and everything else is as before
+    # compute.pes is one core's 2,048 MACs, and alveo_u250 on the DPUCADX8G (4 x xDNN
+    # v3) that Vitis AI 1.1 ran on it, at that design's 350 MHz, and everything else
+    # is as before
     before = json.loads(BEFORE.read_text())
     assert sorted(before) == sorted(set(BUILTINS) - NEW_SINCE)
     for name in sorted(set(BUILTINS) - NEW_SINCE):
@@ -305,6 +307,18 @@ def test_builtins_load_to_the_same_platform_as_the_previous_loader():
             before[name]["compute"].pop("pes")
             assert "B4096" in now.pop("description")  # the texts now name the DPU
             assert "DPU" in now.pop("source")
+            before[name].pop("description"), before[name].pop("source")
+        if name == "alveo_u250":
+            assert now["fpga"].pop("dense_design")["cores"] == 4
+            assert now["compute"].pop("pes") == 96 * 16 * 4
+            before[name]["compute"].pop("pes")
+            assert (now.pop("clock_hz"), before[name].pop("clock_hz")) == (350e6, 300e6)
+            for a, b in zip(now["memory"], before[name]["memory"], strict=True):
+                if a["kind"] == "sram":  # bits per cycle x the clock
+                    ratio = a.pop("bandwidth_bytes_per_s") / b.pop("bandwidth_bytes_per_s")
+                    assert ratio == pytest.approx(350 / 300)
+            assert "DPUCADX8G" in now.pop("description")
+            assert "ML Suite" in now.pop("source")
             before[name].pop("description"), before[name].pop("source")
         if name not in ("eyeriss_v1", "eie"):
             assert now == before[name], name

@@ -21,7 +21,7 @@ from simulator.cli import main
 from simulator.cost import price
 from simulator.dataflows import run_systolic
 from simulator.errors import ConfigError
-from simulator.hwconfig import load_platform
+from simulator.hwconfig import builtin_platforms, load_platform, platform_from_dict
 from simulator.mapping import (
     ORDERS,
     Budget,
@@ -33,6 +33,7 @@ from simulator.mapping import (
 )
 from simulator.simulate import engine
 from simulator.workloads import read_scalesim_topology
+from simulator.yamlio import read_yaml
 
 DATA = Path(__file__).resolve().parent / "data"
 SS = DATA / "scalesim"
@@ -338,10 +339,10 @@ def test_profile_field_and_refusals(tmp_path):
         load_platform(bad)
 
 
-def test_fpga_dense_array_can_be_mapped(tmp_path):
-    path = tmp_path / "z.yaml"
-    path.write_text("extends: alveo_u250\nname: z\ncompute:\n  dram_model: mapped\n")
-    p = load_platform(path)  # a square array of the dense PEs that fit
+def test_fpga_dense_array_can_be_mapped():
+    raw = read_yaml(builtin_platforms()["alveo_u250"])
+    raw["fpga"].pop("dense_design")  # a square array of the dense PEs that fit
+    p = platform_from_dict(raw)
     layer = read_scalesim_topology(SS / "alexnet.csv").layers[1]
     c = engine(p, "dense")(_dense(layer))
     assert c.mapping is not None and c.mapping.array[0] == c.mapping.array[1] > 32
