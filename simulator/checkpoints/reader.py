@@ -21,8 +21,11 @@ from simulator.checkpoints.npzfile import NpzSource
 from simulator.checkpoints.onnxfile import OnnxSource
 from simulator.checkpoints.result import Checkpoint, CheckpointLayer
 from simulator.checkpoints.safetensors_file import (
+    INDEX_NAME,
     SafetensorsSource,
+    ShardedSafetensorsSource,
     is_safetensors,
+    is_shard_index,
 )
 from simulator.checkpoints.source import (
     NAME_LIMIT,
@@ -74,6 +77,18 @@ def _restride(values: np.ndarray, like: np.ndarray) -> np.ndarray:
 def open_source(path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> TensorSource:
     """The tensor reader for a file, chosen by its first bytes (ONNX by suffix)."""
     path = Path(path)
+    if path.is_dir():  # a model folder: its (sharded) safetensors
+        for name in (INDEX_NAME, "model.safetensors"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise fail(
+                path,
+                f"a folder without {INDEX_NAME} or model.safetensors; give the checkpoint file",
+            )
+    if is_shard_index(path):
+        return ShardedSafetensorsSource(path)
     try:
         with open_regular(path) as f:
             head = f.read(16)

@@ -26,6 +26,7 @@ from simulator.checkpoints.source import (
     fail,
     file_size,
     open_regular,
+    quoted,
     read_exact,
     to_native,
 )
@@ -152,6 +153,110 @@ class SafetensorsSource(TensorSource):
 
     def close(self) -> None:
         self._f.close()
+
+
+INDEX_NAME = "model.safetensors.index.json"
+"""The index Hugging Face writes beside a sharded checkpoint."""
+MAX_INDEX_BYTES = 100_000_000
+"""Largest index file accepted (a weight map of 65,536 long names fits in a few MB)."""
+MAX_SHARDS = 10_000
+"""Most shard files one index may name (published checkpoints: up to a few hundred)."""
+
+
+def is_shard_index(path: Path) -> bool:
+    """Whether ``path`` names a sharded checkpoint's index (``*.index.json``)."""
+    return path.name.lower().endswith(".index.json")
+
+
+class ShardedSafetensorsSource(TensorSource):
+    """Tensors of a checkpoint split over several safetensors files in one folder,
+    listed by its index (``model.safetensors.index.json``: ``{"metadata": {...},
+    "weight_map": {tensor name: shard file name}}``, as Hugging Face writes it).
+
+    Every shard's header is read and checked when the index is opened (to list the
+    tensors); a tensor's bytes are read when it is loaded, from its shard, which is
+    then kept open until a tensor of another shard is asked for: reading layer by
+    layer in file order holds one shard open and one tensor in memory. A shard must be
+    a plain file name in the index's folder; every tensor the map names must be in the
+    shard it names, and no tensor may be in two shards.
+    """
+
+    format = "safetensors (sharded)"
+
+    def __init__(self, path: str | Path):
+        super().__init__(path)
+        index = Path(path)
+        with open_regular(index) as f:
+            raw = f.read(MAX_INDEX_BYTES + 1)
+        if len(raw) > MAX_INDEX_BYTES:
+            raise fail(self.path, f"index larger than {MAX_INDEX_BYTES:,} bytes; refused")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as e:
+            raise fail(self.path, f"index is not valid JSON ({shown(str(e), 200)})") from None
+        wmap = data.get("weight_map") if isinstance(data, dict) else None
+        if not isinstance(wmap, dict) or not wmap:
+            raise fail(self.path, 'expected a JSON object with a non-empty "weight_map"')
+        if len(wmap) > MAX_TENSORS:
+            raise fail(self.path, f"weight_map lists {len(wmap):,} tensors; refused")
+        shards: dict[str, list[str]] = {}
+        for name, shard in wmap.items():
+            if (
+                not isinstance(shard, str)
+                or not shard
+                or shard != Path(shard).name
+                or shard in (".", "..")
+            ):
+                raise fail(
+                    self.path,
+                    f"shard {describe(shard)} is not a file name in the index's folder",
+                    name,
+                )
+            shards.setdefault(shard, []).append(name)
+        if len(shards) > MAX_SHARDS:
+            raise fail(self.path, f"index names {len(shards):,} shards; refused")
+        self._shards: dict[str, Path] = {}
+        self._shard_of: dict[str, str] = {}
+        self._open: tuple[str, SafetensorsSource] | None = None
+        for shard, names in shards.items():
+            with SafetensorsSource(index.parent / shard) as part:
+                for name in names:
+                    if name not in part.tensors:
+                        raise fail(
+                            part.path,
+                            "the index maps this tensor here, but the shard has no such tensor",
+                            name,
+                        )
+                for name, info in part.tensors.items():
+                    if name in self._shard_of:
+                        raise fail(
+                            part.path, f"tensor also in shard {quoted(self._shard_of[name])}", name
+                        )
+                    self._shard_of[name] = shard
+                    self.tensors[name] = info
+                if len(self.tensors) > MAX_TENSORS:
+                    raise fail(
+                        self.path, f"the shards hold more than {MAX_TENSORS:,} tensors; refused"
+                    )
+            self._shards[shard] = index.parent / shard
+        unmapped = [n for n in self.tensors if n not in wmap]
+        if unmapped:
+            self.warnings.append(
+                f"{len(unmapped)} tensor(s) in the shards are not in the index's weight_map "
+                f"(read anyway), e.g. {quoted(unmapped[0])}"
+            )
+
+    def _load(self, info: TensorInfo) -> np.ndarray:
+        shard = self._shard_of[info.name]
+        if self._open is None or self._open[0] != shard:
+            self.close()
+            self._open = (shard, SafetensorsSource(self._shards[shard]))
+        return self._open[1]._load(self._open[1].tensors[info.name])
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open[1].close()
+            self._open = None
 
 
 def write_safetensors(

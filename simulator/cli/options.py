@@ -205,7 +205,9 @@ def add_checkpoint_options(p, own_group: bool = True) -> None:
             type=Path,
             metavar="FILE",
             help="take the masks from a pruned checkpoint (.pt/.pth, .safetensors, "
-            ".npz, .onnx); with an ONNX file no MODEL is needed",
+            ".npz, .onnx; a sharded safetensors model.safetensors.index.json, or a "
+            "model folder holding it or model.safetensors); with an ONNX file no MODEL "
+            "is needed",
         )
     g.add_argument(
         "--mapping",

@@ -1,0 +1,120 @@
+"""Sharded safetensors checkpoints (a Hugging Face ``model.safetensors.index.json``
+and its shards): read tensor by tensor, the same layers as one file, and every
+malformed index refused with the file and the tensor named."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from simulator.checkpoints import read_checkpoint
+from simulator.checkpoints.reader import open_source
+from simulator.checkpoints.safetensors_file import write_safetensors
+from simulator.cli import main
+from simulator.errors import CheckpointError
+from simulator.workloads import load_network
+
+TINY = "tests/fixtures/tiny_llama"
+
+
+def _tensors() -> dict[str, np.ndarray]:
+    """Every weight of the tiny Llama, 60 % of each zeroed at random (and a norm)."""
+    net = load_network(TINY)
+    rng = np.random.default_rng(0)
+    out = {}
+    for layer in net.prunable_layers:
+        w = rng.standard_normal(layer.weight_shape).astype(np.float32)
+        w[rng.random(w.shape) < 0.6] = 0
+        out[layer.name + ".weight"] = w
+    out["model.norm.weight"] = np.ones(256, dtype=np.float32)
+    return out
+
+
+def _shard(folder, tensors, parts=3, index_name="model.safetensors.index.json"):
+    names = list(tensors)
+    wmap = {}
+    for i in range(parts):
+        shard = f"model-{i + 1:05d}-of-{parts:05d}.safetensors"
+        chunk = names[i::parts]
+        write_safetensors(folder / shard, {n: tensors[n] for n in chunk})
+        wmap.update(dict.fromkeys(chunk, shard))
+    (folder / index_name).write_text(
+        json.dumps({"metadata": {"total_size": 0}, "weight_map": wmap})
+    )
+    return folder / index_name
+
+
+def test_shards_read_as_one_file(tmp_path):
+    tensors = _tensors()
+    one = tmp_path / "one"
+    one.mkdir()
+    write_safetensors(one / "model.safetensors", tensors)
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    index = _shard(sharded, tensors)
+    net = load_network(TINY)
+    want = read_checkpoint(one / "model.safetensors", network=net)
+    for path in (index, sharded, one):  # the index, its folder, a folder of one file
+        got = read_checkpoint(path, network=net)
+        assert [cl.name for cl in got.layers] == [cl.name for cl in want.layers]
+        for g, w in zip(got.layers, want.layers, strict=True):
+            assert np.array_equal(g.mask, w.mask) and np.array_equal(g.weight, w.weight)
+            assert np.array_equal(g.mask, tensors[w.tensor] != 0)
+    assert read_checkpoint(index, network=net).format == "safetensors (sharded)"
+
+
+def test_a_shard_is_open_only_while_its_tensors_are_read(tmp_path):
+    index = _shard(tmp_path, _tensors())
+    with open_source(index) as src:
+        names = list(src.tensors)
+        for name in names:
+            src.load(name)
+            assert src._open is not None and name in src._open[1].tensors
+    assert src._open is None
+
+
+def test_the_estimate_command_reads_a_sharded_folder(tmp_path, capsys):
+    _shard(tmp_path, _tensors())
+    code = main(["estimate", TINY, "--checkpoint", str(tmp_path), "--platform", "a100", "--totals"])
+    out = capsys.readouterr().out
+    assert code == 0 and "sparse" in out
+
+
+def _index(tmp_path, wmap):
+    p = tmp_path / "model.safetensors.index.json"
+    p.write_text(json.dumps({"weight_map": wmap}) if not isinstance(wmap, str) else wmap)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("wmap", "needle"),
+    [
+        ("{not json", "not valid JSON"),
+        ({}, 'non-empty "weight_map"'),
+        ([1, 2], 'non-empty "weight_map"'),
+        ({"a.weight": "../outside.safetensors"}, "not a file name in the index's folder"),
+        ({"a.weight": "/etc/passwd"}, "not a file name in the index's folder"),
+        ({"a.weight": 3}, "not a file name"),
+        ({"a.weight": "missing.safetensors"}, "cannot open file"),
+        ({"nowhere.weight": "s1.safetensors"}, "the shard has no such tensor"),
+        ({"a.weight": "s1.safetensors", "b.weight": "s2.safetensors"}, "also in shard"),
+    ],
+)
+def test_bad_indexes_are_refused_naming_file_and_tensor(tmp_path, wmap, needle):
+    write_safetensors(tmp_path / "s1.safetensors", {"a.weight": np.ones((2, 2), np.float32)})
+    write_safetensors(
+        tmp_path / "s2.safetensors",
+        {"a.weight": np.ones((2, 2), np.float32), "b.weight": np.ones(2, np.float32)},
+    )
+    with pytest.raises(CheckpointError) as e:
+        open_source(_index(tmp_path, wmap)).close()
+    assert needle in str(e.value)
+    assert ".safetensors" in str(e.value) or "index.json" in str(e.value)
+
+
+def test_a_folder_without_a_checkpoint_is_refused(tmp_path, capsys):
+    code = main(["estimate", TINY, "--checkpoint", str(tmp_path), "--platform", "a100"])
+    err = capsys.readouterr().err
+    assert code == 2 and "model.safetensors" in err and len(err.strip().splitlines()) == 1
