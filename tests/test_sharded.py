@@ -118,3 +118,35 @@ def test_a_folder_without_a_checkpoint_is_refused(tmp_path, capsys):
     code = main(["estimate", TINY, "--checkpoint", str(tmp_path), "--platform", "a100"])
     err = capsys.readouterr().err
     assert code == 2 and "model.safetensors" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_checkpoint_read_without_arrays_streams_its_masks(tmp_path):
+    """Read counted (arrays=False), a checkpoint holds no weight or mask; its masks
+    come from the file again, in network order each layer once, equal to those of a
+    checkpoint read whole; the estimate from either is the same."""
+    from simulator.hwconfig import load_platform
+    from simulator.simulate import estimate_network
+
+    tensors = _tensors()
+    index = _shard(tmp_path, tensors)
+    net = load_network(TINY)
+    whole = read_checkpoint(index, network=net)
+    lean = read_checkpoint(index, network=net, arrays=False)
+    assert whole.arrays_held and not lean.arrays_held
+    assert all(cl.mask is None and cl.weight is None for cl in lean.layers)
+    assert [(cl.name, cl.weights, cl.kept, cl.structure) for cl in lean.layers] == [
+        (cl.name, cl.weights, cl.kept, cl.structure) for cl in whole.layers
+    ]
+    assert lean.variant == whole.variant
+    streamed = lean.masks(fill_missing=True)
+    assert list(streamed) == list(whole.masks(fill_missing=True))
+    for name, mask in whole.masks(fill_missing=True).items():
+        assert name in streamed and np.array_equal(streamed[name], mask)
+    # out of order: read again from the start
+    first = net.prunable_layers[0].name
+    assert np.array_equal(streamed[first], whole.masks()[first])
+    assert "nope" not in streamed
+    platforms = [load_platform("a100"), load_platform("eie")]
+    a = estimate_network(net, platforms, checkpoint=whole).frame()
+    b = estimate_network(net, platforms, checkpoint=lean).frame()
+    assert a.equals(b)

@@ -388,6 +388,7 @@ def read_checkpoint(
     mapping: str | Path | None = None,
     input_shape: tuple[int, ...] | None = None,
     threshold: float = 0.0,
+    arrays: bool = True,
 ) -> Checkpoint:
     """Read a checkpoint's prunable layers and masks.
 
@@ -398,15 +399,34 @@ def read_checkpoint(
     ``input_shape``: for a derived network, and to pin an ONNX model's symbolic input
     dimensions (``(C, H, W)`` or the full shape). ``threshold``: plain weights with
     ``|w| <= threshold`` count as pruned (0: exact zeros only); masks stored in the
-    file take precedence.
+    file take precedence. ``arrays=False``: each layer is read, counted (shape, kept
+    weights, structure) and dropped, so the memory is set by the largest layer; the
+    checkpoint's :meth:`~Checkpoint.masks` and :meth:`~Checkpoint.weights` then read
+    the file again, layer by layer.
 
     Raises :class:`CheckpointError` (file, tensor) for anything wrong with the file,
     :class:`~simulator.errors.ConfigError` for a bad mapping file or argument.
     """
-    with open_checkpoint(
-        path, network=network, mapping=mapping, input_shape=input_shape, threshold=threshold
-    ) as reader:
-        layers = tuple(reader.layers())
+    kw = {
+        "network": network,
+        "mapping": mapping,
+        "input_shape": input_shape,
+        "threshold": threshold,
+    }
+    with open_checkpoint(path, **kw) as reader:
+        if arrays:
+            layers = tuple(reader.layers())
+        else:
+            layers = tuple(cl.counted() for cl in reader.layers())
+        names = [cl.name for cl in layers]
+
+        def reread() -> Iterator[CheckpointLayer]:
+            with open_checkpoint(path, **kw) as again:
+                for i, cl in enumerate(again.layers()):
+                    if i >= len(names) or cl.name != names[i]:
+                        raise fail(path, "the file changed while it was being read")
+                    yield cl
+
         return Checkpoint(
             path=reader.path,
             format=reader.format,
@@ -416,4 +436,5 @@ def read_checkpoint(
             skipped=tuple(reader.skipped),
             warnings=tuple(reader.warnings),
             geometry_assumed=reader.geometry_assumed,
+            reread=None if arrays else reread,
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import math
 import types
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from simulator.errors import shown
 from simulator.memory import require_bytes
 from simulator.workloads import Network
 
-FORMATS = ("torch-zip", "torch-legacy", "safetensors", "npz", "onnx")
+FORMATS = ("torch-zip", "torch-legacy", "safetensors", "safetensors (sharded)", "npz", "onnx")
 """Names of the formats read, as :attr:`Checkpoint.format` gives them."""
 
 
@@ -46,20 +47,41 @@ class CheckpointLayer:
 
     name: str
     tensor: str
-    weight: np.ndarray
-    mask: np.ndarray
+    weight: np.ndarray | None
+    mask: np.ndarray | None
     mask_source: str
     structure: str
+    shape: tuple[int, ...] = ()
+    kept_count: int | None = None
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        """The layer's weight shape (the mask's, or as recorded when not held)."""
+        return tuple(self.mask.shape) if self.mask is not None else self.shape
 
     @property
     def weights(self) -> int:
         """Weights in the layer (count)."""
-        return int(self.mask.size)
+        return int(self.mask.size) if self.mask is not None else math.prod(self.shape)
 
     @functools.cached_property
     def kept(self) -> int:
         """Weights kept by the mask (count)."""
-        return count_kept(self.mask)
+        return count_kept(self.mask) if self.mask is not None else int(self.kept_count or 0)
+
+    def counted(self) -> CheckpointLayer:
+        """This layer without its arrays: its shape, kept count, structure and sources
+        only (see :func:`~simulator.checkpoints.read_checkpoint`'s ``arrays``)."""
+        return CheckpointLayer(
+            name=self.name,
+            tensor=self.tensor,
+            weight=None,
+            mask=None,
+            mask_source=self.mask_source,
+            structure=self.structure,
+            shape=self.weight_shape,
+            kept_count=self.kept,
+        )
 
     @property
     def density(self) -> float:
@@ -95,10 +117,26 @@ class Checkpoint:
     warnings: tuple[str, ...] = ()
     geometry_assumed: bool = False
 
-    def masks(self, fill_missing: bool = False) -> dict[str, np.ndarray]:
+    reread: Callable[[], Iterator[CheckpointLayer]] | None = field(default=None, repr=False)
+    """Reads the layers again, with their arrays, one at a time (set when the layers
+    are held without them)."""
+
+    @property
+    def arrays_held(self) -> bool:
+        """Whether the layers hold their weights and masks (else :meth:`masks` reads
+        them from the file again, one layer at a time)."""
+        return self.reread is None
+
+    def masks(self, fill_missing: bool = False) -> Mapping[str, np.ndarray]:
         """Layer name -> mask (bool, the layer's weight shape, read-only), in network
         order. ``fill_missing``: every prunable layer of the network gets one, all kept
-        (``np.ones``) where the file has none (the layers in ``unmatched``)."""
+        (``np.ones``) where the file has none (the layers in ``unmatched``).
+
+        When the layers do not hold their arrays, the masks are read from the file
+        when asked for, one at a time (:class:`StreamedMasks`): in network order each
+        layer is read once and only the last one asked for is held."""
+        if self.reread is not None:
+            return StreamedMasks(self, fill_missing)
         found = {cl.name: cl.mask for cl in self.layers}
         if not fill_missing:
             return found
@@ -127,13 +165,73 @@ class Checkpoint:
         return mask_variant(self)
 
     def weights(self) -> dict[str, np.ndarray]:
-        """Layer name -> effective weight (the layer's weight shape)."""
+        """Layer name -> effective weight (the layer's weight shape); read from the
+        file again when the layers do not hold them."""
+        if self.reread is not None:
+            return {cl.name: cl.weight for cl in self.reread()}
         return {cl.name: cl.weight for cl in self.layers}
 
     def summary(self) -> pd.DataFrame:
         """One row per layer: layer, tensor (escaped for display), shape, weights
         (count), kept (count), density (kept fraction), structure, mask_source."""
         return summary_frame(self.layers)
+
+
+class StreamedMasks(Mapping):
+    """A checkpoint's masks read from its file when asked for (see
+    :meth:`Checkpoint.masks`): the layer name -> mask mapping of a checkpoint whose
+    layers do not hold their arrays.
+
+    Asked in network order (as estimates and storage ask), each layer is read once,
+    and only the mask last asked for is held: the memory is set by the largest layer.
+    A layer asked for out of order reads the file again from its start. A layer
+    without a tensor is all kept when ``fill_missing`` (else it is not a key)."""
+
+    def __init__(self, ckpt: Checkpoint, fill_missing: bool):
+        self._ckpt = ckpt
+        matched = {cl.name for cl in ckpt.layers}
+        self._names = [
+            layer.name
+            for layer in ckpt.network.prunable_layers
+            if fill_missing or layer.name in matched
+        ]
+        self._matched = matched
+        self._shapes = {layer.name: layer.weight_shape for layer in ckpt.network.prunable_layers}
+        self._order = [cl.name for cl in ckpt.layers]
+        self._reading: Iterator[CheckpointLayer] | None = None
+        self._at = -1  # position in _order of the layer last read
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._shapes or name not in self._names:
+            raise KeyError(name)
+        if name not in self._matched:
+            require_bytes(
+                math.prod(self._shapes[name]),
+                f"the all-kept mask of layer {quoted(name)}",
+                "map the checkpoint onto a smaller network",
+            )
+            mask = np.ones(self._shapes[name], dtype=bool)
+            mask.setflags(write=False)
+            return mask
+        want = self._order.index(name)
+        if self._reading is None or want <= self._at:  # (again) from the start
+            assert self._ckpt.reread is not None
+            self._reading, self._at = self._ckpt.reread(), -1
+        for cl in self._reading:
+            self._at += 1
+            if self._at == want:
+                assert cl.name == name and cl.mask is not None
+                return cl.mask
+        raise KeyError(name)  # the file changed under us: fewer layers than listed
+
+    def __contains__(self, name: object) -> bool:  # without reading the mask
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def mask_variant(ckpt: Checkpoint) -> MaskVariant:
@@ -183,7 +281,7 @@ def summary_frame(layers: tuple[CheckpointLayer, ...] | list[CheckpointLayer]) -
         (
             cl.name,
             shown(cl.tensor, NAME_LIMIT),
-            tuple(cl.mask.shape),
+            cl.weight_shape,
             cl.weights,
             cl.kept,
             cl.density,

@@ -291,12 +291,13 @@ def read_checkpoint(args: argparse.Namespace, path: Path):
     models = getattr(args, "model", None) or []
     if len(models) > 1:
         raise ConfigError("--model", "give at most one network to map a checkpoint onto")
-    return read(
+    return read(  # each layer counted and dropped; masks read again when needed
         path,
         network=load_network(models[0], phase=phase(args)) if models else None,
         mapping=args.mapping,
         input_shape=args.input_shape,
         threshold=args.threshold,
+        arrays=False,
     )
 
 
