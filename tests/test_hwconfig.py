@@ -277,6 +277,9 @@ def _dump(p) -> dict:
         del d["pointer_read_pj"], d["queue_pj"]
     if d["busy_w"] == 0:  # a field added later (cpu/gpu only), absent before
         del d["busy_w"]
+    for k in (d.get("roofline") or {}).get("kernels", ()):  # the operand miss term, later
+        if k["operand_cache_bytes"] is None and k["operand_miss_ns"] == 0:
+            del k["operand_cache_bytes"], k["operand_miss_ns"], k["cache_line_bytes"]
     for key in ("dense_design", "sparse_design"):  # sections added later, absent before
         if d.get("fpga") and d["fpga"][key] is None:
             del d["fpga"][key]

@@ -28,6 +28,7 @@ from simulator.validate.checks import (
     layer_latency_s,
     moved_kernel,
     only_kernels,
+    scalpel_speedup,
 )
 
 
@@ -296,3 +297,35 @@ def test_busy_floor_leaves_a_compute_bound_gemm_alone_and_bounds_the_energy_rati
     # sparse / dense energy is never below what 190.8 W while busy implies
     lower = p.busy_w * sparse.latency_s / dense.energy_j
     assert sparse.energy_j / dense.energy_j >= lower * (1 - 1e-12)
+
+
+# --- Scalpel (Yu et al., ISCA 2017): plain pruning on CPUs and GPUs ------------------
+# The abstract gives mean speed-ups of traditional weight pruning over dense of 1.06x
+# (CPU) and 0.41x (GPU) over five networks; its problem statement says pruning speeds
+# up FC layers and slows conv layers on CPUs. The platforms, libraries and batch are
+# not readable here: AlexNet at Han et al. 2015's densities stands in
+# (simulator/validate/references.yaml, source "scalpel").
+
+
+def test_scalpel_plain_pruning_slows_the_gpu_and_conv_layers_on_the_cpu():
+    tables = {"scalpel": table("scalpel")}
+    assert tables["scalpel"]["traditional_mean_speedup"]["gpu"] < 1
+    gpu = scalpel_speedup(tables, platform="v100", kernel="cusparse").predicted
+    assert gpu < 1
+    cpu = {
+        part: scalpel_speedup(tables, platform="xeon_8380", kernel="csr-mkl", layers=part)
+        for part in ("conv", "fc")
+    }
+    assert cpu["conv"].predicted < 1 < cpu["fc"].predicted
+
+
+def test_scalpel_cpu_mean_lies_between_the_batch_1_and_batch_64_predictions():
+    """The CPU mean (1.06x) is bracketed by AlexNet at batch 64 and at batch 1: the
+    batch Scalpel ran, not readable here, decides which end it is near."""
+    tables = {"scalpel": table("scalpel")}
+    mean = tables["scalpel"]["traditional_mean_speedup"]["cpu"]
+    b1, b64 = (
+        scalpel_speedup(tables, platform="xeon_8380", kernel="csr-mkl", batch=b).predicted
+        for b in (1, 64)
+    )
+    assert b64 < mean < b1

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.calibrate.fit import Fit, Params, fit, predict_s
-from simulator.calibrate.measure import Machine, Measurement, Plan, measure, measure_shapes, plan
+from simulator.calibrate.measure import (
+    Machine,
+    Measurement,
+    Plan,
+    measure,
+    measure_shapes,
+    operand_caches,
+    plan,
+)
 from simulator.calibrate.profile import profile_fields, profile_yaml
 from simulator.errors import ConfigError
 from simulator.files import write_via
@@ -58,11 +66,13 @@ def calibrate_cpu(
 ) -> Calibration:
     """Measure this machine with plan ``p`` (default: :func:`plan` ``(quick)``), fit
     the CPU roofline terms and build the profile. One thread fits CPU time, more fit
-    wall time (CPU time then sums the threads)."""
+    wall time (CPU time then sums the threads). The dense operand's miss term is
+    tried at the machine's L2 and last-level cache sizes (sysfs)."""
     if not name.strip() or not name.isprintable() or len(name) > 80:
         raise ConfigError("--name", "expected a printable name of 1 to 80 characters")
     machine, ms = measure(p or plan(quick), threads, progress)
-    f = fit(ms, clock="cpu" if threads == 1 else "wall")
+    clock = "cpu" if threads == 1 else "wall"
+    f = fit(ms, clock=clock, operand_caches=operand_caches(machine.caches))
     return Calibration(machine=machine, fit=f, yaml=profile_yaml(f, machine, name))
 
 

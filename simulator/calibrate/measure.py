@@ -64,6 +64,7 @@ class Plan:
 
 SHAPES = (
     (96, 864, 1600),
+    (128, 2600, 1000),
     (192, 1152, 400),
     (384, 3456, 100),
     (640, 640, 96),
@@ -75,7 +76,11 @@ SHAPES = (
     (1200, 5000, 1),
 )
 """Shapes of the built-in plans, chosen apart from the usual ResNet, BERT and FC layer
-shapes, which stay held out for checking (benchmarks/bench_calibrate.py)."""
+shapes, which stay held out for checking (benchmarks/bench_calibrate.py). Their dense
+operands (cols x n_cols fp32) span 4 KiB to 10 MiB, so that some outgrow a core's L2
+(0.5-2 MiB on current x86 and Arm cores) and the operand's miss term can be fitted;
+the quick plan of ``prunesim validate`` (every other shape, from the second) keeps one
+of those (10 MiB)."""
 
 
 def plan(quick: bool = False) -> Plan:
@@ -135,6 +140,8 @@ class Machine:
     clock_hz: float
     clock_source: str
     cache_bytes: int
+    caches: tuple[CacheLevel, ...] = ()
+    """Every cache of one core: (level, type, bytes), from sysfs when measured."""
     blas: str
     threads: int
     date: str
@@ -153,17 +160,44 @@ def _cpuinfo() -> dict[str, str]:
     return out
 
 
-def _cache_bytes() -> int:
-    """Largest CPU cache (sysfs), or 32 MiB when it cannot be read."""
-    sizes = []
-    root = Path("/sys/devices/system/cpu/cpu0/cache")
+CacheLevel = tuple[int, str, int]
+"""A cache of one core as sysfs reports it: (level, type, bytes), type ``Data``,
+``Unified`` or ``Instruction``."""
+
+
+def _size_bytes(text: str) -> int | None:
+    text = text.strip().upper()
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+    try:
+        return int(text.rstrip("KMG")) * scale
+    except ValueError:
+        return None
+
+
+def caches(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> tuple[CacheLevel, ...]:
+    """The caches of CPU 0 by level (sysfs, as lscpu reads them); empty when they
+    cannot be read."""
+    out = []
     with contextlib.suppress(OSError):
-        for entry in root.glob("index*/size"):
-            text = entry.read_text().strip().upper()
-            scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
-            with contextlib.suppress(ValueError):
-                sizes.append(int(text.rstrip("KMG")) * scale)
-    return max(sizes, default=32 * 2**20)
+        for entry in sorted(root.glob("index*"))[:16]:
+            with contextlib.suppress(OSError, ValueError):
+                size = _size_bytes((entry / "size").read_text()[:32])
+                level = int((entry / "level").read_text()[:8])
+                kind = (entry / "type").read_text()[:32].strip()
+                if size:
+                    out.append((level, kind, size))
+    return tuple(sorted(out))
+
+
+def operand_caches(levels: tuple[CacheLevel, ...]) -> tuple[int, ...]:
+    """Data caches from level 2 up (L2, last level): the sizes the fit tries for the
+    dense operand's miss term."""
+    return tuple(sorted({b for lv, kind, b in levels if lv >= 2 and kind != "Instruction"}))
+
+
+def _cache_bytes(levels: tuple[CacheLevel, ...]) -> int:
+    """Largest CPU cache, or 32 MiB when none can be read."""
+    return max((b for _, _, b in levels), default=32 * 2**20)
 
 
 def blas_info() -> str:
@@ -192,13 +226,15 @@ def machine(threads: int) -> Machine:
     env = tuple(
         (k, os.environ[k]) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ
     )
+    levels = caches()
     return Machine(
         cpu_model=info.get("model name") or platform.processor() or platform.machine(),
         logical_cpus=os.cpu_count() or 1,
         simd_bits=simd,
         clock_hz=clock,
         clock_source=source,
-        cache_bytes=_cache_bytes(),
+        cache_bytes=_cache_bytes(levels),
+        caches=levels,
         blas=blas_info(),
         threads=threads,
         date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),

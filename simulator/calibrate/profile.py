@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 
+from simulator.calibrate.fit import CACHE_LINE_BYTES as FIT_LINE_BYTES
 from simulator.calibrate.fit import Fit
 from simulator.calibrate.measure import Machine
 
@@ -43,6 +44,7 @@ def profile_fields(fit: Fit, machine: Machine) -> dict[str, float]:
         "sparse_efficiency": min(1.0, 1 / p.s_per_sparse_mac / peak),
         "sparse_entry_overhead_ns": ns(p.s_per_entry),
         "sparse_row_overhead_ns": ns(p.s_per_row),
+        "operand_miss_ns": ns(p.s_per_miss_line) if p.operand_cache_bytes is not None else 0.0,
         "layer_overhead_ns": ns(p.s_per_call),
         "dram_bytes_per_s": p.dram_bytes_per_s,
         "cache_bytes_per_s": p.cache_bytes_per_s,
@@ -86,6 +88,7 @@ def profile_yaml(fit: Fit, machine: Machine, name: str = "this_cpu") -> str:
         f"# CPU: {machine.cpu_model} ({machine.logical_cpus} logical CPUs, {machine.simd_bits}-bit"
         f" SIMD, {machine.clock_hz / 1e9:.3g} GHz reported, largest cache"
         f" {machine.cache_bytes // 2**20} MiB)",
+        f"# Caches of one core (sysfs): {_caches(machine)}",
         f"# BLAS: {machine.blas}; {machine.threads} thread(s); OpenBLAS overrides: {env}",
         f"# numpy {machine.numpy_version}, scipy {machine.scipy_version}, "
         f"Python {machine.python_version}; fp32 throughout",
@@ -161,10 +164,42 @@ def profile_yaml(fit: Fit, machine: Machine, name: str = "this_cpu") -> str:
         f" {_pct(fit.residual('spmv'))} (one set of terms serves both)",
         f"      entry_ns: {_g(f['sparse_entry_overhead_ns'])}   # {BY}: per stored entry",
         f"      row_ns: {_g(f['sparse_row_overhead_ns'])}     # {BY}: per row",
+        *_miss_lines(fit, f["operand_miss_ns"]),
         "      index_bits: 32              # scipy CSR: int32 column indices",
         "      pointer_bits: 32            # int32 row pointers",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _caches(machine: Machine) -> str:
+    names = {"Data": "d", "Instruction": "i", "Unified": ""}
+    parts = [
+        f"L{lv}{names.get(kind, kind)} {_size(b)}"
+        for lv, kind, b in machine.caches
+        if kind != "Instruction"
+    ]
+    return ", ".join(parts) or "not readable"
+
+
+def _size(nbytes: float) -> str:
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale and nbytes % scale == 0:
+            return f"{int(nbytes // scale)} {unit}"
+    return f"{int(nbytes)} B"
+
+
+def _miss_lines(fit: Fit, miss_ns: float) -> list[str]:
+    """The kernel's miss term, when the fit kept one."""
+    cache = fit.params.operand_cache_bytes
+    if cache is None or miss_ns <= 0:
+        return []
+    return [
+        f"      operand_cache_bytes: {int(cache)}   # {BY}: the cache ({_size(cache)}, sysfs)"
+        " whose fit of the miss term was best",
+        f"      operand_miss_ns: {_g(miss_ns)}   # {BY}: per missed 64-byte line of the dense"
+        " operand once it outgrows that cache",
+        f"      cache_line_bytes: {FIT_LINE_BYTES}",
+    ]
 
 
 def _repeats(fit: Fit) -> int:

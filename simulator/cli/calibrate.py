@@ -90,12 +90,18 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads, quick=args.quick, name=args.name.strip(), progress=progress
         )
     f = profile_fields(cal.fit, cal.machine)
+    cache = cal.fit.params.operand_cache_bytes
+    miss = (
+        f" + {f['operand_miss_ns']:.3g} ns per operand line missed beyond {cache / 2**20:.3g} MiB"
+        if cache is not None and f["operand_miss_ns"] > 0
+        else ""
+    )
     summary = (
         f"fitted on {cal.machine.cpu_model}, {cal.machine.threads} thread(s): dense "
         f"{f['dense_efficiency'] * f['peak_fp32_macs_per_s'] / 1e9:.3g} GMAC/s, sparse "
         f"{f['sparse_efficiency'] * f['peak_fp32_macs_per_s'] / 1e9:.3g} GMAC/s + "
         f"{f['sparse_entry_overhead_ns']:.3g} ns/entry + {f['sparse_row_overhead_ns']:.3g} "
-        f"ns/row + {f['layer_overhead_ns'] / 1e3:.3g} us/call, DRAM "
+        f"ns/row{miss} + {f['layer_overhead_ns'] / 1e3:.3g} us/call, DRAM "
         f"{f['dram_bytes_per_s'] / 1e9:.3g} GB/s; median fit residual "
         f"{100 * cal.fit.residual():.1f}%"
     )

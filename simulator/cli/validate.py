@@ -20,7 +20,8 @@ What is compared (references, sources and bands: simulator/validate/references.y
 EIE's own per-layer times and throughput; Eyeriss v1 (JSSC 2017 Table V); SCALE-Sim
 v3's recorded cycles and DRAM words (exact); EIE Table IV's CPU and GPU rows at batch
 1 and 64; MLPerf Inference v3.0 A100/H100 offline per-sample times; DeepSparse,
-XNNPACK, Sputnik, cuSPARSE and cuSPARSELt published speed-ups; and this machine:
+XNNPACK, Sputnik, cuSPARSE and cuSPARSELt published speed-ups; Scalpel's plain-pruning
+CPU and GPU means (AlexNet); and this machine:
 held-out layer shapes measured now (numpy BLAS against scipy CSR) and predicted by a
 CPU profile calibrated in the same run, with one thread (CPU time) and all (wall time).
 

@@ -6,11 +6,12 @@
   GEMV fraction of bandwidth;
 - sparse: each ``csr`` kernel of the profile predicts kept MACs at its absolute rate
   for the layer's precision (MAC/s, not a fraction of a peak), plus a cost per stored
-  entry, per row and per call; the fastest applicable kernel runs the layer and is
-  named in the result. The weights move as CSR with that kernel's index and pointer
-  widths (an SpMV streams them no faster than a dense GEMV streams its weights), the
-  activations are gathered. A profile without a kernel that holds the
-  precision cannot run the layer sparse (an error);
+  entry, per row and per call (and, where the kernel states it, per cache line of the
+  dense operand missed once that operand outgrows a cache); the fastest applicable
+  kernel runs the layer and is named in the result. The weights move as CSR with that
+  kernel's index and pointer widths (an SpMV streams them no faster than a dense GEMV
+  streams its weights), the activations are gathered. A profile without a kernel that
+  holds the precision cannot run the layer sparse (an error);
 - nm: where the profile has an N:M unit and the mask fits it, the dense GEMM time over
   the fastest ``nm`` kernel's measured speed-up for the unit's N:M pattern (the unit's
   own ``speedup`` when no nm kernel was measured on that pattern), with
@@ -22,6 +23,8 @@ at DRAM and, staged through once, at the largest on-chip level.
 """
 
 from __future__ import annotations
+
+import math
 
 from simulator.dataflows.task import LayerTask
 from simulator.errors import ConfigError
@@ -46,17 +49,56 @@ def dense_seconds(task: LayerTask, platform: Platform, macs: float, weight_bits:
     return seconds
 
 
+def missed_operand_lines(
+    *,
+    nnz: float,
+    cols: int,
+    n_cols: int,
+    value_bytes: float,
+    cache_bytes: float | None,
+    line_bytes: int,
+) -> float:
+    """Cache lines of the dense operand that a CSR x dense product is charged as missing.
+
+    Each stored entry (i, j) reads row j of the ``cols x n_cols`` dense operand:
+    ``ceil(n_cols * value_bytes / line_bytes)`` lines. Successive reads of one row are
+    a whole operand apart (every other row is read in between), so they hit while the
+    operand fits ``cache_bytes`` and, once it is larger, miss on the share
+    ``1 - cache_bytes / operand bytes`` (random replacement; a larger operand misses
+    more). ``cache_bytes`` None: no term (0)."""
+    if cache_bytes is None or nnz <= 0:
+        return 0.0
+    operand = cols * n_cols * value_bytes
+    if operand <= cache_bytes:
+        return 0.0
+    lines = math.ceil(n_cols * value_bytes / line_bytes)
+    return nnz * lines * (1 - cache_bytes / operand)
+
+
 def csr_seconds(kernel: SparseKernel, task: LayerTask) -> float | None:
     """Time of a csr kernel on the layer's kept weights, or ``None`` when the kernel
-    has no rate for a precision holding the operands."""
+    has no rate for a precision holding the operands: kept MACs at the kernel's rate,
+    its per-entry, per-row and per-call costs, and its per-line cost of the dense
+    operand's missed lines (:func:`missed_operand_lines`) where it states one."""
     rate = kernel.rate_for(task.weight_bits, task.activation_bits)
     if rate is None:
         return None
     g, p = task.gemm, task.profile
-    return (
+    seconds = (
         p.nnz * g.n_cols / rate
         + (p.nnz * kernel.entry_ns + g.groups * g.rows * kernel.row_ns + kernel.call_ns) * 1e-9
     )
+    if kernel.operand_miss_ns > 0:
+        missed = missed_operand_lines(
+            nnz=p.nnz,
+            cols=g.cols,
+            n_cols=g.n_cols,
+            value_bytes=task.activation_bits / 8,
+            cache_bytes=kernel.operand_cache_bytes,
+            line_bytes=kernel.cache_line_bytes,
+        )
+        seconds += missed * kernel.operand_miss_ns * 1e-9
+    return seconds
 
 
 def best_csr_kernel(task: LayerTask, platform: Platform) -> tuple[SparseKernel, float]:

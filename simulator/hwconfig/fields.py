@@ -362,6 +362,21 @@ KERNEL_FIELDS: dict[str, Field] = {
     "entry_ns": _num("time per stored entry", "ns", 0.0, positive=False),
     "row_ns": _num("time per weight row", "ns", 0.0, positive=False),
     "call_ns": _num("time per call, beyond layer_overhead_ns", "ns", 0.0, positive=False),
+    "operand_cache_bytes": _num(
+        "csr: cache the dense operand (the layer's cols x columns of activations, per "
+        "group) is read from while it fits; absent: no miss term",
+        "bytes",
+        None,
+    ),
+    "operand_miss_ns": _num(
+        "csr: time per stored entry and per cache line of the operand row it reads, on "
+        "the share of those reads that miss (1 - operand_cache_bytes / operand bytes "
+        "when the operand is larger; 0 when it fits)",
+        "ns",
+        0.0,
+        positive=False,
+    ),
+    "cache_line_bytes": _int("csr: cache line of operand_miss_ns", 64, maximum=4096),
     "index_bits": _int("column-index width", 32, maximum=64),
     "pointer_bits": _int("row-pointer width", 32, maximum=64),
     "source": Field(kind="string", description="where its figures come from"),

@@ -203,7 +203,9 @@ class Fpga:
 class SparseKernel:
     """One sparse kernel of a CPU/GPU profile (see :data:`KERNEL_FIELDS`): a CSR
     kernel's absolute rate on kept MACs by precision plus its per-entry, per-row and
-    per-call costs, or an N:M kernel's measured speed over dense GEMM."""
+    per-call costs (ns) and, optionally, a cost per missed cache line (ns) of the dense
+    operand once that exceeds ``operand_cache_bytes``; or an N:M kernel's measured
+    speed over dense GEMM."""
 
     name: str
     format: str
@@ -215,6 +217,9 @@ class SparseKernel:
     entry_ns: float = default_of(KERNEL_FIELDS, "entry_ns")
     row_ns: float = default_of(KERNEL_FIELDS, "row_ns")
     call_ns: float = default_of(KERNEL_FIELDS, "call_ns")
+    operand_cache_bytes: float | None = default_of(KERNEL_FIELDS, "operand_cache_bytes")
+    operand_miss_ns: float = default_of(KERNEL_FIELDS, "operand_miss_ns")
+    cache_line_bytes: int = default_of(KERNEL_FIELDS, "cache_line_bytes")
     index_bits: int = default_of(KERNEL_FIELDS, "index_bits")
     pointer_bits: int = default_of(KERNEL_FIELDS, "pointer_bits")
 

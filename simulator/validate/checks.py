@@ -534,6 +534,28 @@ def deepsparse_speedup(tables, *, sparsity: float) -> Prediction:
 
 
 @check
+def scalpel_speedup(
+    tables, *, platform: str, kernel: str, layers: str = "all", batch: int = 1
+) -> Prediction:
+    """Plain (non-structured) pruning as Scalpel compares it: AlexNet at Han et al.'s
+    per-layer kept fractions, dense time over CSR time on ``platform`` with only its
+    csr kernel ``kernel``, fp32, at ``batch``; ``layers``: ``all``, ``conv`` or ``fc``."""
+    density = tables["scalpel"]["alexnet_weight_density"]
+    p = only_kernels(platform, kernel)
+    dense = sparse = 0.0
+    for layer in load_network("alexnet").layers:
+        kind = "fc" if isinstance(layer, Linear) else "conv"
+        if layers not in ("all", kind):
+            continue
+        layer = replace(layer, batch=batch)
+        dense += layer_latency_s(layer, p)
+        sparse += layer_latency_s(layer, p, "sparse", density[layer.name])
+    return Prediction(
+        predicted=dense / sparse, detail=f"dense {1e3 * dense:.3g} ms, CSR {1e3 * sparse:.3g} ms"
+    )
+
+
+@check
 def xnnpack_speedup(tables) -> Prediction:
     """XNNPACK sparse on the Cortex-A72: MobileNet v1 1x1 conv 512 -> 512 at 14x14, 90 %."""
     p = only_kernels("cortex_a72", "xnnpack-sparse")
