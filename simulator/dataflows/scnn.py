@@ -419,7 +419,7 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
     out["busy_sum"] = float(busy_total.sum()) * scale
     out["busy_max"] = float(busy_total.max(initial=0)) * scale
     out["active_pes"] = int(np.count_nonzero(busy_total)) or 1
-    out["stored_w"] = int(wm.sum())
+    out["stored_w"] = int(np.count_nonzero(wm))
     out["kc"] = geo["kc"]
     out["stall_full_block"] = float(stall[-1])
     return out
