@@ -417,7 +417,7 @@ class Estimate:
 
     def frame(self) -> pd.DataFrame:
         """One row per (platform, layer, variant)."""
-        return pd.concat([e.frame() for e in self.estimates], ignore_index=True)
+        return pd.DataFrame([r.record() for e in self.estimates for r in e.layers])
 
     def totals(self) -> pd.DataFrame:
         """One row per (platform, variant): see :meth:`NetworkEstimate.totals`, and the

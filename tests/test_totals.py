@@ -47,11 +47,8 @@ def pandas_totals(est: NetworkEstimate) -> pd.DataFrame:
 
 
 def _same(fast: pd.DataFrame, twin: pd.DataFrame) -> None:
-    """Equal to the last bit: columns, dtypes and values."""
-    assert list(fast.columns) == list(twin.columns)
-    for c in fast.columns:
-        assert fast[c].dtype == twin[c].dtype, c
-        assert fast[c].tolist() == twin[c].tolist(), c
+    """Equal to the last bit: columns, dtypes, index and values (NaN where NaN)."""
+    pd.testing.assert_frame_equal(fast, twin, check_exact=True)
 
 
 @pytest.mark.parametrize(
@@ -79,10 +76,16 @@ def test_totals_match_a_pandas_groupby(network, platform):
     _same(est.totals(), pandas_totals(est))
 
 
-def test_estimate_totals_match_per_platform_twins():
+def test_estimate_frame_and_totals_match_per_platform_twins():
+    """Platforms whose rows carry different columns (SCALE-Sim words, loop nests, SCNN
+    counts, weights from DRAM): one frame of every row equals the platforms' frames
+    concatenated."""
     net = load_network("lenet5")
-    platforms = [load_platform(n) for n in ("a100", "eie", "tpu_v1", "zcu102")]
+    names = ("a100", "eie", "tpu_v1", "zcu102", "scalesim_32x32_ws", "scnn", "eyeriss_v1")
+    platforms = [load_platform(n) for n in names]
     est = estimate_network(net, platforms, Pruning(density=1 / 8))
+    frames = pd.concat([e.frame() for e in est.estimates], ignore_index=True)
+    _same(est.frame(), frames)
     twin = pd.concat([pandas_totals(e) for e in est.estimates], ignore_index=True)
     twin["effective_rate"] = [
         est.effective_rates[p][v] for p, v in zip(twin["platform"], twin["variant"], strict=True)
