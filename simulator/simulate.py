@@ -67,6 +67,12 @@ class LayerResult:
     counts: ExecutionCounts
     cost: LayerCost
 
+    @property
+    def pe_utilization(self) -> float:
+        """Busy fraction of the MAC slots over the whole latency, not just compute time."""
+        c, k = self.counts, self.cost
+        return c.pe_utilization * k.compute_s / k.latency_s if k.latency_s else 0.0
+
     def record(self) -> dict:
         """A flat row for tables (units in the names)."""
         c, k = self.counts, self.cost
@@ -93,8 +99,7 @@ class LayerResult:
             "macs_skipped": c.macs_skipped,
             "index_decodes": c.index_decodes,
             "compute_cycles": c.compute_cycles,
-            # busy fraction of the MAC slots over the whole latency, not just compute time
-            "pe_utilization": c.pe_utilization * k.compute_s / k.latency_s if k.latency_s else 0.0,
+            "pe_utilization": self.pe_utilization,
             "load_balance": c.load_balance,
             "dram_bits": self.dram_bits,
             **(c.words or {}),
@@ -280,13 +285,19 @@ class NetworkEstimate:
         sums are pandas groupby sums over the layers' columns (as :meth:`frame` has
         them); the most common engine wins, ties to the first in sorted order; the main
         bound's ties go to the bound seen first."""
-        recs = [r.record() for r in self.layers]
-        if not any(rec["variant"] == "dense" for rec in recs):
+        layers = self.layers
+        if not any(r.variant == "dense" for r in layers):
             raise ConfigError("variants", "totals compare with dense: no dense variant simulated")
-        cols = {c: [rec[c] for rec in recs] for c in ("variant", "bound", *SUMMED_COLUMNS)}
+        # the columns as record() has them: LayerCost and ExecutionCounts fields by name
+        cols = {"variant": [r.variant for r in layers], "bound": [r.cost.bound for r in layers]}
+        for c in ("latency_s", *ENERGY_COLUMNS):
+            cols[c] = [getattr(r.cost, c) for r in layers]
+        for c in ("macs_dense", "macs_done"):
+            cols[c] = [getattr(r.counts, c) for r in layers]
+        cols["dram_bits"] = [r.dram_bits for r in layers]
         df = pd.DataFrame(cols)
         sums = df.groupby("variant", sort=False)[list(SUMMED_COLUMNS)].sum()
-        busy = pd.Series([rec["pe_utilization"] for rec in recs]) * df["latency_s"]
+        busy = pd.Series([r.pe_utilization for r in layers]) * df["latency_s"]
         util = busy.groupby(df["variant"]).sum() / sums["latency_s"]
         bound_s = df.groupby(["variant", "bound"], sort=False)["latency_s"].sum()
         main: dict[str, str] = {}
@@ -295,13 +306,15 @@ class NetworkEstimate:
             if v not in most or t > most[v]:
                 main[v], most[v] = b, t
         engines: dict[str, Counter] = {}
-        for rec in recs:
-            engines.setdefault(rec["variant"], Counter())[rec["engine"]] += 1
+        for r in layers:
+            engines.setdefault(r.variant, Counter())[r.counts.engine] += 1
         dense = sums.loc["dense"]
         speedup = dense["latency_s"] / sums["latency_s"]
         energy_ratio = sums["energy_j"] / dense["energy_j"]
+        summed = {c: sums[c].tolist() for c in SUMMED_COLUMNS}
         rows = []
-        for v, row in zip(sums.index, sums.to_dict("records"), strict=True):
+        for j, v in enumerate(sums.index):
+            row = {c: summed[c][j] for c in SUMMED_COLUMNS}
             top = max(engines[v].values())
             rows.append(
                 {
