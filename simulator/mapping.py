@@ -14,9 +14,10 @@ multiples of ``a`` up to D when there are at most :data:`EXHAUSTIVE` of them, el
 (j = 1..16); the streamed dimension uses ``a = 1``; everything capped at D, D itself
 always included. With a convolution's :class:`Window`, N is tiled as whole images,
 bands of whole output rows or pieces of one row (from the same rule over the images,
-P and Q). The search is exhaustive over that space and the six orders, vectorised
-with NumPy (about 1,000 points per layer), memoised per GEMM shape; a larger Nt
-never costs more, so only the largest that fits is kept for each (Mt, Kt).
+P and Q). The search is exhaustive over that space and the six orders, one numba
+kernel (:func:`simulator.kernels.map_search`, about 1,000 points per layer), memoised
+per GEMM shape; a larger Nt never costs more, so only the largest that fits is kept
+for each (Mt, Kt).
 
 **Fit.** The tiles held on chip are ``Mt·Kt`` weights at the weight width, the inputs
 a (k, n) tile fetches (below) at the activation width and ``Mt·Nt`` outputs at the
