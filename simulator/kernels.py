@@ -4,8 +4,9 @@ Every kernel takes a C-contiguous ``uint8`` mask of shape ``(groups, rows, cols)
 (the GEMM view of a layer: one ``rows x cols`` weight matrix per group, nonzero =
 kept) and returns int64 counts; :func:`pe_column_entries` takes the mask bit-packed
 along its rows, the ``factored_*`` kernels a mask's two factors (kept rows, kept
-columns); :func:`nm_keep` takes scores and returns a mask, and the SCALE-Sim kernels
-at the end take a layer's geometry instead. No package
+columns); :func:`nm_keep` takes scores and returns a mask, the SCALE-Sim kernels
+take a layer's geometry instead, and :func:`map_search` a dense layer's candidate
+tilings (the loop-nest search of :mod:`simulator.mapping`). No package
 imports, no globals, no fastmath.
 Python wrappers in :mod:`simulator.formats` check and convert input; each kernel
 has a slow NumPy twin in ``tests/twins.py``.
@@ -138,6 +139,14 @@ def nm_keep(score, n):
     ranks them. Returns ``uint8`` of ``score``'s shape (1 = kept)."""
     n_groups, m = score.shape
     out = np.zeros((n_groups, m), dtype=np.uint8)
+    if m == 4:  # 2:4 and 1:4, the sparse tensor units' shape: the count below, unrolled
+        for g in range(n_groups):
+            a, b, c, d = score[g, 0], score[g, 1], score[g, 2], score[g, 3]
+            out[g, 0] = np.int64(b > a) + np.int64(c > a) + np.int64(d > a) < n
+            out[g, 1] = np.int64(a >= b) + np.int64(c > b) + np.int64(d > b) < n
+            out[g, 2] = np.int64(a >= c) + np.int64(b >= c) + np.int64(d > c) < n
+            out[g, 3] = np.int64(a >= d) + np.int64(b >= d) + np.int64(c >= d) < n
+        return out
     if m <= 32:  # rank by counting (m*m branch-free comparisons), no sort
         for g in range(n_groups):
             row = score[g]
@@ -697,6 +706,138 @@ def scnn_row_schedule(columns, active, f, i, stall):
     return total, busy, slots, products, base
 
 
+@njit(cache=True, nogil=True)
+def _before(a, b):
+    """``a`` sorts before ``b`` (NaN last, NaNs equal), as NumPy sorts floats."""
+    if a != a:
+        return False
+    if b != b:
+        return True
+    return a < b
+
+
+@njit(cache=True, nogil=True)
+def _maximum(a, b):
+    """``np.maximum`` of two floats (NaN if either is)."""
+    if a != a or b != b:
+        return np.nan
+    return a if a >= b else b
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # x / 0 is inf or NaN, as in NumPy
+def map_search(dims, tm, tk, tn, inside, bits, budget, on_chip, groups, objective, prices):
+    """The loop-nest search of :func:`simulator.mapping.map_gemm` over its candidates.
+
+    ``dims`` = (M, K, N); ``tm``, ``tk``, ``tn``: int64 ``(5, candidates)`` per
+    dimension, rows tile, trips, folds, inputs per pass, inputs per largest tile;
+    ``inside[d, o, e]``: loop e sits inside loop d in order o (m, k, n = 0, 1, 2);
+    ``bits`` = (weight, activation, partial sum); ``budget`` = (shared, weights,
+    inputs, outputs) in bits, shared NaN when each operand has its own; ``on_chip``
+    0/1; ``objective`` 0 DRAM bits, 1 energy, 2 latency; ``prices`` = (DRAM read,
+    DRAM write, buffer read, buffer write pJ/bit, compute s, DRAM bytes/s, buffer
+    bits/s). For each (Mt, Kt), the largest Nt whose tiles fit; each such candidate
+    in every order is ranked by (objective, DRAM bits, buffer bits), ties to the
+    lower order, then the earlier candidate; none fitting: the smallest tiles.
+    Returns int64 ``(order, im, ik, in, fits)`` and the float64 ranking keys; every
+    count and key is formed as the NumPy search forms it, operation by operation."""
+    m, k, n = dims[0], dims[1], dims[2]
+    wb, ab, pb = bits[0], bits[1], bits[2]
+    shared = budget[0]
+    held_ab = 0.0 if on_chip else ab
+    outs = m * n
+    w_n = m * k
+    o_n = m * n
+    g = np.float64(groups)
+    best = np.zeros(5, dtype=np.int64)
+    keys = np.full(3, np.nan)
+    found = False
+    fits = False
+    trips = np.zeros(3, dtype=np.int64)
+    for phase in range(2):  # the fitting candidates; if none, the smallest tiles
+        if phase == 1 and fits:
+            break
+        for im in range(tm.shape[1] if phase == 0 else 1):
+            for ik in range(tk.shape[1] if phase == 0 else 1):
+                last = -1
+                if phase == 0:
+                    held_w = np.float64(tm[0, im] * tk[0, ik]) * wb
+                    for i_n in range(tn.shape[1]):
+                        if tk[3, ik] * tn[3, i_n] <= k * n:
+                            held_i = tk[4, ik] * tn[4, i_n]
+                        else:
+                            held_i = tk[0, ik] * tn[0, i_n]
+                        f_i = np.float64(held_i) * held_ab
+                        f_o = np.float64(tm[0, im] * tn[0, i_n]) * pb
+                        if shared == shared:
+                            ok = held_w + f_i + f_o <= shared
+                        else:
+                            ok = held_w <= budget[1] and f_i <= budget[2] and f_o <= budget[3]
+                        if ok:
+                            last = i_n
+                    if last < 0:
+                        continue
+                    fits = True
+                else:
+                    last = 0
+                trips[0], trips[1], trips[2] = tm[1, im], tk[1, ik], tn[1, last]
+                if on_chip:
+                    i_pass = 0
+                else:
+                    i_pass = min(tk[3, ik] * tn[3, last], k * n)
+                for o in range(6):
+                    f = np.ones(3, dtype=np.int64)  # refetch of weights, inputs; output visits
+                    for op, d in ((0, 2), (1, 0), (2, 1)):  # the dimension not indexing it
+                        moving_inside = False
+                        for e in range(3):
+                            if inside[d, o, e] and trips[e] > 1:
+                                moving_inside = True
+                        if moving_inside:
+                            f[op] = trips[d]
+                    w_dram = w_n * f[0]
+                    i_dram = i_pass * f[1]
+                    spill = 0 if on_chip else (f[2] - 1) * o_n
+                    written = 0 if on_chip else o_n
+                    w_buf = w_n * tn[2, last]
+                    i_buf = k * n * tm[2, im]
+                    o_buf_w = o_n * tk[2, ik]
+                    reads = w_dram * wb + i_dram * ab + spill * pb
+                    writes = written * ab + spill * pb
+                    accumulate = (o_buf_w - outs) * pb
+                    port = w_buf * wb + i_buf * ab + outs * ab + reads + writes
+                    dram = g * (reads + writes)
+                    buffer = g * (port + 2 * accumulate)
+                    if objective == 0:
+                        key = dram
+                    elif objective == 2:
+                        key = _maximum(
+                            _maximum(prices[4], dram / 8 / prices[5]), g * port / prices[6]
+                        )
+                    else:
+                        key = g * (
+                            reads * prices[0]
+                            + writes * prices[1]
+                            + (port - reads) * prices[2]
+                            + (reads + outs * ab) * prices[3]
+                            + accumulate * (prices[2] + prices[3])
+                        )
+                    better = not found
+                    if found:
+                        decided = False
+                        for a, b in ((key, keys[0]), (dram, keys[1]), (buffer, keys[2])):
+                            if not decided and _before(a, b):
+                                better = decided = True
+                            elif not decided and _before(b, a):
+                                decided = True
+                        if not decided:  # equal keys: the lower order wins, then the earlier
+                            better = o < best[0]
+                    if better:
+                        found = True
+                        best[0], best[1], best[2], best[3] = o, im, ik, last
+                        keys[0], keys[1], keys[2] = key, dram, buffer
+    best[4] = 1 if fits else 0
+    return best, keys
+
+
 def on_first_compile(callback: Callable[[], None]) -> None:
     """Call ``callback`` once, just before numba first compiles a kernel in this
     process (a cold cache: the first use after an install, seconds). Loading a
@@ -769,6 +910,20 @@ def warm_up() -> None:
     )
     scnn_row_schedule(
         np.ones((1, 1), dtype=np.int64), np.ones(1, dtype=np.int64), four, four, np.zeros(17)
+    )
+    tiling = np.ones((5, 1), dtype=np.int64)
+    map_search(
+        np.ones(3, dtype=np.int64),
+        tiling,
+        tiling,
+        tiling,
+        np.zeros((3, 6, 3), dtype=np.int64),
+        np.ones(3),
+        np.full(4, np.nan),
+        False,
+        1,
+        0,
+        np.ones(7),
     )
     geom = np.array((2, 2, 1, 1, 1, 1, 1, 2, 2, 1), dtype=np.int64)  # a 1x1 conv, 2x2 input
     for flow in (0, 1, 2):

@@ -14,9 +14,10 @@ multiples of ``a`` up to D when there are at most :data:`EXHAUSTIVE` of them, el
 (j = 1..16); the streamed dimension uses ``a = 1``; everything capped at D, D itself
 always included. With a convolution's :class:`Window`, N is tiled as whole images,
 bands of whole output rows or pieces of one row (from the same rule over the images,
-P and Q). The search is exhaustive over that space and the six orders, vectorised
-with NumPy (about 1,000 points per layer), memoised per GEMM shape; a larger Nt
-never costs more, so only the largest that fits is kept for each (Mt, Kt).
+P and Q). The search is exhaustive over that space and the six orders, one numba
+kernel (:func:`simulator.kernels.map_search`, about 1,000 points per layer), memoised
+per GEMM shape; a larger Nt never costs more, so only the largest that fits is kept
+for each (Mt, Kt).
 
 **Fit.** The tiles held on chip are ``Mt·Kt`` weights at the weight width, the inputs
 a (k, n) tile fetches (below) at the activation width and ``Mt·Nt`` outputs at the
@@ -49,7 +50,8 @@ its tiles: ``(D // Dt)·ceil(Dt/a) + ceil((D % Dt)/a)``; for the streamed dimens
 its tile trips). So the stationary operand is read once per fold it is loaded into
 and a streamed one once per use. Outputs are written into the buffer once per
 reduction fold (``psum_bits``) and read back for every one but the first. The search
-ranks candidates by the objective, then DRAM bits, then buffer bits (:func:`_scores`). Fills from
+ranks candidates by the objective, then DRAM bits, then buffer bits
+(:func:`simulator.kernels.map_search`). Fills from
 DRAM are buffer writes; drains to DRAM buffer reads. **Register file** (per PE):
 the stationary operand is written once per buffer delivery and read once per MAC.
 """
@@ -63,11 +65,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator import kernels
+
 ORDERS: tuple[tuple[str, str, str], ...] = tuple(itertools.permutations("mnk"))
 """The six loop orders, outermost first."""
 
 _INSIDE = {d: np.array([[e in o[o.index(d) + 1 :] for e in "mkn"] for o in ORDERS]) for d in "mkn"}
 """Per loop d: which loops (m, k, n) sit inside it, in each of the six orders."""
+
+_INSIDE_ALL = np.stack([_INSIDE[d] for d in "mkn"]).astype(np.int64)
+""":data:`_INSIDE` as one int64 array ``[d, order, e]`` (m, k, n = 0, 1, 2)."""
 
 OBJECTIVES = ("dram", "energy", "latency")
 EXHAUSTIVE = 16
@@ -381,12 +388,6 @@ def _input_pass(tk: _Tiling, tn: _Tiling, ik: np.ndarray, i_n: np.ndarray) -> np
     return np.minimum(tk.per_pass[ik] * tn.per_pass[i_n], tk.dim * tn.dim)
 
 
-def _input_tile(tk: _Tiling, tn: _Tiling, ik: np.ndarray, i_n: np.ndarray) -> np.ndarray:
-    """Input elements the largest (k, n) tile holds, fetched the same way."""
-    windowed = tk.per_pass[ik] * tn.per_pass[i_n] <= tk.dim * tn.dim
-    return np.where(windowed, tk.per_tile[ik] * tn.per_tile[i_n], tk.tile[ik] * tn.tile[i_n])
-
-
 @dataclass(frozen=True, kw_only=True)
 class Budget:
     """On-chip capacity in bits: one shared buffer (``shared``), or one per operand."""
@@ -456,86 +457,17 @@ def _evaluate(
     }
 
 
+def _rows(t: _Tiling) -> np.ndarray:
+    """A tiling as :func:`simulator.kernels.map_search` takes it: int64 rows tile,
+    trips, folds, inputs per pass, inputs per largest tile."""
+    return np.ascontiguousarray(
+        np.stack([t.tile, t.trips, t.folds, t.per_pass, t.per_tile]), dtype=np.int64
+    )
+
+
 def _one(c: dict[str, np.ndarray], order: int, candidate: int) -> dict[str, int]:
     """One candidate's counts, for one loop order, out of :func:`_evaluate`'s arrays."""
     return {name: int((v[order] if np.ndim(v) == 2 else v)[candidate]) for name, v in c.items()}
-
-
-def fitting_tiles(
-    tilings: tuple[_Tiling, _Tiling, _Tiling],
-    bits: tuple[float, float, float],
-    budget: Budget,
-    on_chip: bool = False,
-) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], bool]:
-    """Indices (into each tiling) of the candidate tiles searched, and whether any
-    fits (if none, the smallest tiles). The input tile holds what a (k, n) tile
-    fetches. Bound: a larger tile never adds DRAM traffic (fewer trips, never a loop
-    that starts moving, a band that reads no more), nor buffer traffic, so for each
-    (Mt, Kt) only the largest fitting Nt is kept. ``on_chip``: the inputs are resident
-    already (their room is outside ``budget``), so input tiles take no room."""
-    tm, tk, tn = tilings
-    im, ik = (
-        a.ravel()
-        for a in np.meshgrid(np.arange(len(tm.tile)), np.arange(len(tk.tile)), indexing="ij")
-    )
-    wb, ab, pb = bits
-    held_w = tm.tile[im] * tk.tile[ik] * wb
-    held_i = _input_tile(tk, tn, ik[:, None], np.arange(len(tn.tile))[None, :])
-    held_i = held_i * (0.0 if on_chip else ab)
-    held_o = tm.tile[im][:, None] * tn.tile[None, :] * pb
-    if budget.shared is not None:
-        ok = held_w[:, None] + held_i + held_o <= budget.shared
-    else:
-        ok = (
-            (held_w <= budget.weights)[:, None]
-            & (held_i <= budget.inputs)
-            & (held_o <= budget.outputs)
-        )
-    last = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
-    rows = ok.any(axis=1)
-    if not np.any(rows):
-        zero = np.zeros(1, dtype=np.int64)
-        return (zero, zero, zero), False
-    return (im[rows], ik[rows], last[rows]), True
-
-
-def _scores(
-    c: dict[str, np.ndarray],
-    mn: tuple[int, int],
-    bits: tuple[float, float, float],
-    groups: int,
-    objective: str,
-    prices: Prices,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(objective, DRAM bits, buffer bits) of candidates' counts ``c``, whole layer.
-    Buffer bits: every delivery to the array, fill from and drain to DRAM at the
-    operand's width, and partial sums at ``psum_bits`` (written once per reduction
-    fold, read back for all but the first); the latency objective charges the
-    buffer's port (all but the partial-sum accumulation) against its bandwidth."""
-    wb, ab, pb = bits
-    outs = mn[0] * mn[1]
-    reads = c["w_dram"] * wb + c["i_dram"] * ab + c["psum_dram"] * pb
-    writes = c["o_dram"] * ab + c["psum_dram"] * pb
-    accumulate = (c["o_buf_w"] - outs) * pb
-    port = c["w_buf"] * wb + c["i_buf"] * ab + outs * ab + reads + writes
-    dram = groups * (reads + writes).astype(np.float64)
-    buffer = groups * (port + 2 * accumulate).astype(np.float64)
-    if objective == "dram":
-        key = dram
-    elif objective == "latency":
-        key = np.maximum(
-            np.maximum(prices.compute_s, dram / 8 / prices.dram_bytes_per_s),
-            groups * port / prices.buffer_bits_per_s,
-        )
-    else:
-        key = groups * (
-            reads * prices.dram_read_pj
-            + writes * prices.dram_write_pj
-            + (port - reads) * prices.buffer_read_pj
-            + (reads + outs * ab) * prices.buffer_write_pj
-            + accumulate * (prices.buffer_read_pj + prices.buffer_write_pj)
-        )
-    return key, dram, buffer
 
 
 @functools.lru_cache(maxsize=8192)
@@ -568,15 +500,42 @@ def map_gemm(
     m, k, n = (int(d) for d in dims)
     bits = (float(weight_bits), float(activation_bits), float(psum_bits))
     tilings = _tilings((m, k, n), array, dataflow, window)
-    pick, fits = fitting_tiles(tilings, bits, budget, on_chip)
-    c = _evaluate((m, k, n), tilings, pick, on_chip)
-    keys = _scores(c, (m, n), bits, int(groups), objective, prices)
-    shape = np.broadcast_shapes(*(np.shape(x) for x in keys))
-    ranked = np.lexsort(tuple(np.broadcast_to(x, shape).ravel() for x in reversed(keys)))
-    o, i = divmod(int(ranked[0]), len(pick[0])) if len(shape) == 2 else (0, int(ranked[0]))
-    score = tuple(float(np.broadcast_to(x, shape).ravel()[ranked[0]]) for x in keys)
-    chosen = tuple(t.tile[p[i]] for t, p in zip(tilings, pick, strict=True))
-    counts = _one(c, o, i)
+    (o, *pick, fits), keys = kernels.map_search(
+        np.array((m, k, n), dtype=np.int64),
+        *(_rows(t) for t in tilings),
+        _INSIDE_ALL,
+        np.array(bits),
+        np.array(
+            (
+                np.nan if budget.shared is None else budget.shared,
+                budget.weights,
+                budget.inputs,
+                budget.outputs,
+            ),
+            dtype=np.float64,
+        ),
+        on_chip,
+        int(groups),
+        OBJECTIVES.index(objective),
+        np.array(
+            (
+                prices.dram_read_pj,
+                prices.dram_write_pj,
+                prices.buffer_read_pj,
+                prices.buffer_write_pj,
+                prices.compute_s,
+                prices.dram_bytes_per_s,
+                prices.buffer_bits_per_s,
+            ),
+            dtype=np.float64,
+        ),
+    )
+    one = tuple(np.array([i], dtype=np.int64) for i in pick)
+    c = _evaluate((m, k, n), tilings, one, on_chip)
+    score = tuple(float(x) for x in keys)
+    chosen = tuple(t.tile[i] for t, i in zip(tilings, pick, strict=True))
+    counts = _one(c, int(o), 0)
+    fits = bool(fits)
     return _nest(
         groups,
         (m, k, n),
@@ -585,7 +544,7 @@ def map_gemm(
         bits,
         objective,
         fits,
-        ORDERS[o],
+        ORDERS[int(o)],
         counts,
         chosen,
         window,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
@@ -66,6 +67,12 @@ class LayerResult:
     counts: ExecutionCounts
     cost: LayerCost
 
+    @property
+    def pe_utilization(self) -> float:
+        """Busy fraction of the MAC slots over the whole latency, not just compute time."""
+        c, k = self.counts, self.cost
+        return c.pe_utilization * k.compute_s / k.latency_s if k.latency_s else 0.0
+
     def record(self) -> dict:
         """A flat row for tables (units in the names)."""
         c, k = self.counts, self.cost
@@ -92,8 +99,7 @@ class LayerResult:
             "macs_skipped": c.macs_skipped,
             "index_decodes": c.index_decodes,
             "compute_cycles": c.compute_cycles,
-            # busy fraction of the MAC slots over the whole latency, not just compute time
-            "pe_utilization": c.pe_utilization * k.compute_s / k.latency_s if k.latency_s else 0.0,
+            "pe_utilization": self.pe_utilization,
             "load_balance": c.load_balance,
             "dram_bits": self.dram_bits,
             **(c.words or {}),
@@ -271,25 +277,71 @@ class NetworkEstimate:
         """One row per variant: latency and energy summed over layers, PE utilization
         weighted by latency, speedup and energy ratio against dense on this platform,
         the ``engine`` that ran most of its layers and the ``main_bound``: the bound
-        that set the largest share of its latency."""
-        df = self.frame()
-        sums = df.groupby("variant", sort=False)[
-            ["latency_s", *ENERGY_COLUMNS, "macs_dense", "macs_done", "dram_bits"]
-        ].sum()
-        w = df["latency_s"]
-        sums["pe_utilization"] = (df["pe_utilization"] * w).groupby(df["variant"]).sum() / sums[
-            "latency_s"
-        ]
-        dense = sums.loc["dense"]
-        sums["speedup"] = dense["latency_s"] / sums["latency_s"]
-        sums["energy_ratio"] = sums["energy_j"] / dense["energy_j"]
-        by_variant = df.groupby("variant", sort=False)
-        sums["engine"] = by_variant["engine"].agg(lambda e: e.mode().iloc[0])
+        that set the largest share of its latency (:meth:`total_rows`)."""
+        return _totals_frame(self.total_rows())
+
+    def total_rows(self) -> list[dict]:
+        """:meth:`totals` as plain rows, variants in the order they first appear. The
+        sums are pandas groupby sums over the layers' columns (as :meth:`frame` has
+        them); the most common engine wins, ties to the first in sorted order; the main
+        bound's ties go to the bound seen first."""
+        layers = self.layers
+        if not any(r.variant == "dense" for r in layers):
+            raise ConfigError("variants", "totals compare with dense: no dense variant simulated")
+        # the columns as record() has them: LayerCost and ExecutionCounts fields by name
+        cols = {"variant": [r.variant for r in layers], "bound": [r.cost.bound for r in layers]}
+        for c in ("latency_s", *ENERGY_COLUMNS):
+            cols[c] = [getattr(r.cost, c) for r in layers]
+        for c in ("macs_dense", "macs_done"):
+            cols[c] = [getattr(r.counts, c) for r in layers]
+        cols["dram_bits"] = [r.dram_bits for r in layers]
+        df = pd.DataFrame(cols)
+        sums = df.groupby("variant", sort=False)[list(SUMMED_COLUMNS)].sum()
+        busy = pd.Series([r.pe_utilization for r in layers]) * df["latency_s"]
+        util = busy.groupby(df["variant"]).sum() / sums["latency_s"]
         bound_s = df.groupby(["variant", "bound"], sort=False)["latency_s"].sum()
-        sums["main_bound"] = bound_s.groupby(level="variant", sort=False).idxmax().str[1]
-        sums.insert(0, "platform", self.platform)
-        sums.insert(0, "network", self.network)
-        return sums.reset_index()
+        main: dict[str, str] = {}
+        most: dict[str, float] = {}
+        for (v, b), t in bound_s.items():  # the first of equal ones, as idxmax
+            if v not in most or t > most[v]:
+                main[v], most[v] = b, t
+        engines: dict[str, Counter] = {}
+        for r in layers:
+            engines.setdefault(r.variant, Counter())[r.counts.engine] += 1
+        dense = sums.loc["dense"]
+        speedup = dense["latency_s"] / sums["latency_s"]
+        energy_ratio = sums["energy_j"] / dense["energy_j"]
+        summed = {c: sums[c].tolist() for c in SUMMED_COLUMNS}
+        rows = []
+        for j, v in enumerate(sums.index):
+            row = {c: summed[c][j] for c in SUMMED_COLUMNS}
+            top = max(engines[v].values())
+            rows.append(
+                {
+                    "variant": v,
+                    "network": self.network,
+                    "platform": self.platform,
+                    **row,
+                    "pe_utilization": util[v],
+                    "speedup": speedup[v],
+                    "energy_ratio": energy_ratio[v],
+                    "engine": min(e for e, n in engines[v].items() if n == top),
+                    "main_bound": main[v],
+                }
+            )
+        return rows
+
+
+SUMMED_COLUMNS = ("latency_s", *ENERGY_COLUMNS, "macs_dense", "macs_done", "dram_bits")
+"""Columns of :meth:`NetworkEstimate.totals` summed over a variant's layers."""
+
+
+def _totals_frame(rows: list[dict]) -> pd.DataFrame:
+    """Total rows as a frame (``main_bound`` of object dtype, as a groupby's
+    ``idxmax`` gives it)."""
+    out = pd.DataFrame(rows)
+    out["main_bound"] = out["main_bound"].astype(object)
+    return out
 
 
 def simulate_network(
@@ -429,16 +481,17 @@ class Estimate:
 
     def frame(self) -> pd.DataFrame:
         """One row per (platform, layer, variant)."""
-        return pd.concat([e.frame() for e in self.estimates], ignore_index=True)
+        return pd.DataFrame([r.record() for e in self.estimates for r in e.layers])
 
     def totals(self) -> pd.DataFrame:
         """One row per (platform, variant): see :meth:`NetworkEstimate.totals`, and the
         ``effective_rate`` the variant's masks reach."""
-        out = pd.concat([e.totals() for e in self.estimates], ignore_index=True)
-        out["effective_rate"] = [
-            self.effective_rates[p][v] for p, v in zip(out["platform"], out["variant"], strict=True)
+        rows = [
+            {**row, "effective_rate": self.effective_rates[e.platform][row["variant"]]}
+            for e in self.estimates
+            for row in e.total_rows()
         ]
-        return out
+        return _totals_frame(rows)
 
 
 def _level(network: Network, pruning: Pruning, rate: float) -> str:

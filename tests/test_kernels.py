@@ -157,7 +157,7 @@ def test_nm_keep_hand_ranked():
     levels=st.sampled_from([2, 5, 1000]),
 )
 def test_nm_keep_matches_stable_sort(data, m, levels):
-    """Both branches (ranking by counting up to 32, sorting above) against the twin,
+    """Every branch (4 unrolled, ranking by counting up to 32, sorting above) against the twin,
     with many ties (few distinct levels) and -inf padding."""
     rows = data.draw(st.integers(1, 30))
     n = data.draw(st.integers(0, m + 1))
@@ -167,6 +167,19 @@ def test_nm_keep_matches_stable_sort(data, m, levels):
     score[rng.random(score.shape) < 0.1] = -np.inf
     got = kernels.nm_keep(score, np.int64(n))
     assert np.array_equal(got, twins.nm_keep(score, n))
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 5))
+def test_nm_keep_of_four_as_counted(seed, n):
+    """The unrolled 4-wide branch against the counting branch (the same rows with a
+    fifth column of -inf, which is above none of them), NaN included."""
+    rng = np.random.default_rng(seed)
+    score = rng.integers(0, 3, size=(40, 4)).astype(np.float64)
+    score[rng.random(score.shape) < 0.1] = -np.inf
+    score[rng.random(score.shape) < 0.1] = np.nan
+    padded = np.concatenate([score, np.full((40, 1), -np.inf)], axis=1)
+    got = kernels.nm_keep(score, np.int64(n))
+    assert np.array_equal(got, kernels.nm_keep(padded, np.int64(n))[:, :4])
 
 
 @given(twins.gemm_masks(max_side=30, long_lines=False), st.integers(1, 9), index_widths)

@@ -11,12 +11,14 @@ import math
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_scalesim_mode import _dense
 
+from simulator import kernels, mapping
 from simulator.cli import main
 from simulator.cost import price
 from simulator.dataflows import run_systolic
@@ -34,6 +36,7 @@ from simulator.mapping import (
 from simulator.simulate import engine
 from simulator.workloads import read_scalesim_topology
 from simulator.yamlio import read_yaml
+from tests import twins
 
 DATA = Path(__file__).resolve().parent / "data"
 SS = DATA / "scalesim"
@@ -230,6 +233,107 @@ def test_no_mapping_moves_less_than_compulsory(dims, groups, kb, dataflow, objec
     if nest.fits:
         held = mt * kt * 8, kt * nt * 8, mt * nt * 32
         assert (max(held) <= size) if split else (sum(held) <= size)
+
+
+@st.composite
+def searches(draw):
+    """A GEMM (or a convolution's) search: dims, array, tilings, bits, a shared or split
+    budget (tight ones included: nothing fits), activations on chip or not, groups,
+    objective and prices (bandwidths of zero included: infinite and NaN keys)."""
+    dataflow = draw(st.sampled_from(["ws", "os", "is"]))
+    array = (draw(st.integers(1, 64)), draw(st.integers(1, 64)))
+    window = None
+    if draw(st.booleans()):
+        r, s = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        h, w = draw(st.integers(r, 40)), draw(st.integers(s, 40))
+        out = ((h - r) // stride[0] + 1, (w - s) // stride[1] + 1)
+        window = Window(
+            channels=draw(st.integers(1, 300)),
+            kernel=(r, s),
+            input_hw=(h, w),
+            output_hw=out,
+            stride=stride,
+            images=draw(st.integers(1, 3)),
+        )
+        dims = (
+            draw(st.integers(1, 600)),
+            window.channels * r * s,
+            window.images * out[0] * out[1],
+        )
+    else:
+        dims = (draw(st.integers(1, 5000)), draw(st.integers(1, 5000)), draw(st.integers(1, 9000)))
+    bits = (float(draw(st.sampled_from([4, 8, 8.5]))), 8.0, float(draw(st.sampled_from([16, 32]))))
+    size = float(draw(st.integers(0, 2**24)))
+    if draw(st.booleans()):
+        budget = Budget(shared=size)
+    else:
+        budget = Budget(weights=size, inputs=size / 2, outputs=float(draw(st.integers(0, 2**22))))
+    bandwidth = draw(st.sampled_from([0.0, 1e9, 4e11]))
+    prices = Prices(
+        dram_read_pj=draw(st.sampled_from([0.0, 20.0])),
+        dram_write_pj=20.0,
+        buffer_read_pj=draw(st.sampled_from([0.0, 0.5])),
+        buffer_write_pj=0.6,
+        compute_s=draw(st.sampled_from([0.0, 1e-4])),
+        dram_bytes_per_s=bandwidth,
+        buffer_bits_per_s=draw(st.sampled_from([0.0, 1e12])),
+    )
+    return dict(
+        dims=dims,
+        array=array,
+        dataflow=dataflow,
+        window=window,
+        bits=bits,
+        budget=budget,
+        on_chip=draw(st.booleans()),
+        groups=draw(st.integers(1, 4)),
+        objective=draw(st.sampled_from(["dram", "energy", "latency"])),
+        prices=prices,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(searches())
+def test_search_kernel_matches_its_twin(case):
+    """The search kernel against its NumPy twin (every candidate's counts and keys as
+    arrays, ranked by np.lexsort): the same nest, bit for bit the same keys."""
+    tilings = mapping._tilings(case["dims"], case["array"], case["dataflow"], case["window"])
+    b, pr = case["budget"], case["prices"]
+    got, keys = kernels.map_search(
+        np.array(case["dims"], dtype=np.int64),
+        *(mapping._rows(t) for t in tilings),
+        mapping._INSIDE_ALL,
+        np.array(case["bits"]),
+        np.array([np.nan if b.shared is None else b.shared, b.weights, b.inputs, b.outputs]),
+        case["on_chip"],
+        case["groups"],
+        mapping.OBJECTIVES.index(case["objective"]),
+        np.array(
+            [
+                pr.dram_read_pj,
+                pr.dram_write_pj,
+                pr.buffer_read_pj,
+                pr.buffer_write_pj,
+                pr.compute_s,
+                pr.dram_bytes_per_s,
+                pr.buffer_bits_per_s,
+            ]
+        ),
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want, want_keys = twins.map_search(
+            case["dims"],
+            tilings,
+            case["bits"],
+            b,
+            case["on_chip"],
+            case["groups"],
+            case["objective"],
+            pr,
+        )
+    assert tuple(int(x) for x in got) == want
+    np.testing.assert_array_equal(keys, want_keys)  # NaN where NaN, else equal
 
 
 def test_candidates_are_stated():

@@ -496,3 +496,74 @@ def effectual_macs(weights: np.ndarray, acts: np.ndarray, stride, padding, dilat
                     if 0 <= y < h and 0 <= x < w:
                         total += int((weights[:, :, i, j].astype(np.int64) @ acts[:, y, x]).sum())
     return total
+
+
+# --- loop-nest search ------------------------------------------------------------------
+
+
+def map_search(dims, tilings, bits, budget, on_chip, groups, objective, prices):
+    """Twin of ``kernels.map_search``, in arrays: every (Mt, Kt, Nt) checked against the
+    budget, the largest fitting Nt kept per (Mt, Kt) (none fitting: the smallest
+    tiles), the counts of every kept candidate in every order
+    (``mapping._evaluate``), the ranking keys as arrays, and ``np.lexsort``'s first.
+    Returns ``(order, im, ik, in, fits)`` and the keys of that one."""
+    from simulator.mapping import _evaluate
+
+    m, k, n = dims
+    tm, tk, tn = tilings
+    wb, ab, pb = bits
+    im, ik = (
+        a.ravel()
+        for a in np.meshgrid(np.arange(len(tm.tile)), np.arange(len(tk.tile)), indexing="ij")
+    )
+    i_n = np.arange(len(tn.tile))[None, :]
+    windowed = tk.per_pass[ik][:, None] * tn.per_pass[i_n] <= tk.dim * tn.dim
+    held_i = np.where(
+        windowed,
+        tk.per_tile[ik][:, None] * tn.per_tile[i_n],
+        tk.tile[ik][:, None] * tn.tile[i_n],
+    ) * (0.0 if on_chip else ab)
+    held_w = tm.tile[im] * tk.tile[ik] * wb
+    held_o = tm.tile[im][:, None] * tn.tile[None, :] * pb
+    if budget.shared is not None:
+        ok = held_w[:, None] + held_i + held_o <= budget.shared
+    else:
+        ok = (
+            (held_w <= budget.weights)[:, None]
+            & (held_i <= budget.inputs)
+            & (held_o <= budget.outputs)
+        )
+    last = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
+    rows = ok.any(axis=1)
+    fits = bool(rows.any())
+    if fits:
+        pick = (im[rows], ik[rows], last[rows])
+    else:
+        pick = (np.zeros(1, dtype=np.int64),) * 3
+    c = _evaluate((m, k, n), tilings, pick, on_chip)
+    outs = m * n
+    reads = c["w_dram"] * wb + c["i_dram"] * ab + c["psum_dram"] * pb
+    writes = c["o_dram"] * ab + c["psum_dram"] * pb
+    accumulate = (c["o_buf_w"] - outs) * pb
+    port = c["w_buf"] * wb + c["i_buf"] * ab + outs * ab + reads + writes
+    dram = groups * (reads + writes).astype(np.float64)
+    buffer = groups * (port + 2 * accumulate).astype(np.float64)
+    if objective == "dram":
+        key = dram
+    elif objective == "latency":
+        key = np.maximum(
+            np.maximum(prices.compute_s, dram / 8 / prices.dram_bytes_per_s),
+            groups * port / prices.buffer_bits_per_s,
+        )
+    else:
+        key = groups * (
+            reads * prices.dram_read_pj
+            + writes * prices.dram_write_pj
+            + (port - reads) * prices.buffer_read_pj
+            + (reads + outs * ab) * prices.buffer_write_pj
+            + accumulate * (prices.buffer_read_pj + prices.buffer_write_pj)
+        )
+    keys = [np.broadcast_to(x, (6, len(pick[0]))).ravel() for x in (key, dram, buffer)]
+    first = int(np.lexsort(keys[::-1])[0])
+    o, i = divmod(first, len(pick[0]))
+    return (o, *(int(p[i]) for p in pick), int(fits)), [float(x[first]) for x in keys]

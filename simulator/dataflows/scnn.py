@@ -195,6 +195,14 @@ def weight_mask(task: LayerTask) -> np.ndarray:
     return task.profile.gemm.view(bool).reshape(layer.weight_shape)
 
 
+def _u8(mask: np.ndarray) -> np.ndarray:
+    """A 0/1 mask as C-contiguous uint8 for the kernels: a view of a contiguous bool
+    mask, else a copy."""
+    if mask.dtype == bool and mask.flags.c_contiguous:
+        return mask.view(np.uint8)
+    return np.ascontiguousarray(mask, dtype=np.uint8)
+
+
 def conv_weights(layer, wm: np.ndarray, geo: dict) -> tuple[np.ndarray, np.ndarray]:
     """The weight side of a convolution, the same for every image: nonzero weights per
     conv group, output-channel group and (input channel x stride phase) ``(groups,
@@ -205,9 +213,12 @@ def conv_weights(layer, wm: np.ndarray, geo: dict) -> tuple[np.ndarray, np.ndarr
     dh, dw = layer.dilation_hw
     # a weight's stride phase: ((r d) mod stride) in each direction
     wphase = ((np.arange(r) * dh) % sh)[:, None] * sw + ((np.arange(s) * dw) % sw)[None, :]
-    u8 = wm.view(np.uint8) if wm.dtype == bool and wm.flags.c_contiguous else wm.astype(np.uint8)
     return kernels.scnn_weight_counts(
-        u8, layer.out_channels // layer.groups, geo["kc"], wphase.astype(np.int64), geo["phases"]
+        _u8(wm),
+        layer.out_channels // layer.groups,
+        geo["kc"],
+        wphase.astype(np.int64),
+        geo["phases"],
     )
 
 
@@ -269,7 +280,7 @@ def conv_activations(
     pe = (ys // th)[:, None] * array.pe_cols + (xs // tw)[None, :]
     aphase = ((ys + ph) % sh)[:, None] * sw + ((xs + pw) % sw)[None, :]
     a_all = kernels.scnn_activation_counts(
-        am.view(np.uint8) if am.dtype == bool and am.flags.c_contiguous else am.astype(np.uint8),
+        _u8(am),
         0,
         layer.in_channels,
         pe,
@@ -327,8 +338,8 @@ def bank_stall_samples(
         dtype=np.int64,
     )
     return kernels.scnn_bank_stalls(
-        np.ascontiguousarray(wm, dtype=np.uint8),
-        np.ascontiguousarray(am, dtype=np.uint8),
+        _u8(wm),
+        _u8(am),
         steps,
         geom,
         np.int64(array.weight_vector),
@@ -378,10 +389,12 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         # the activation side, once per drawn plane and array (every weight mask)
         known = _ACTIVATIONS.get((key, array)) if key is not None else None
         if known is None:
-            known = conv_activations(layer, am, array, geo)
+            a_steps, windows, nnz_in = conv_activations(layer, am, array, geo)
+            # with them, the activations and the vectors of I per step over the PEs
+            known = (a_steps, windows, nnz_in, int(a_steps.sum()), (-(-a_steps // i)).sum(axis=2))
             if key is not None:
                 _ACTIVATIONS[(key, array)] = known
-        a_steps, windows, nnz_in = known
+        a_steps, windows, nnz_in, a_total, vectors = known
         acc["nnz_in"] += nnz_in
         done = landed(wsum, windows)
         cycles, busy, slots, products, base = kernels.scnn_shared_schedule(
@@ -398,8 +411,7 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         acc["done"] += done
         # activation vectors read once per output-channel group, weights once per
         # activation vector (input stationary)
-        acc["act_reads"] += n_kc * int(a_steps.sum())
-        vectors = (-(-a_steps // i)).sum(axis=2)  # (groups, steps): vectors over the PEs
+        acc["act_reads"] += n_kc * a_total
         acc["wfifo_reads"] += int((w_steps * vectors[a_of]).sum())
         busy_total += busy
     scale = n_img / sampled
@@ -407,7 +419,7 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
     out["busy_sum"] = float(busy_total.sum()) * scale
     out["busy_max"] = float(busy_total.max(initial=0)) * scale
     out["active_pes"] = int(np.count_nonzero(busy_total)) or 1
-    out["stored_w"] = int(wm.sum())
+    out["stored_w"] = int(np.count_nonzero(wm))
     out["kc"] = geo["kc"]
     out["stall_full_block"] = float(stall[-1])
     return out

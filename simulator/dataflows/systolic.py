@@ -31,8 +31,6 @@ and per-operand columns of the per-layer output.
 
 from __future__ import annotations
 
-import functools
-
 from simulator.dataflows.scalesim import dram_words
 from simulator.dataflows.task import LayerTask
 from simulator.formats import FormatParams, format_stats
@@ -257,12 +255,6 @@ def window_of(task: LayerTask, channels: int) -> Window | None:
     )
 
 
-_map_gemm = functools.lru_cache(maxsize=8192)(map_gemm)
-""":func:`~simulator.mapping.map_gemm`, kept by its arguments (all values; the loop nest
-is frozen): a layer mapped again with the same problem and prices, as dense and
-non-structured runs on a dense array are, is searched once."""
-
-
 def _mapped(
     task: LayerTask,
     platform: Platform,
@@ -324,9 +316,9 @@ def _mapped(
         budget = Budget(shared=size)
         room = Budget(shared=size - ins - outs)
         resident = ins + outs < size
-    nests = [_map_gemm(**kw, budget=budget)]
+    nests = [map_gemm(**kw, budget=budget)]  # memoised by its arguments
     if resident:  # else no tile fits beside the activations: no second search
-        nests.append(_map_gemm(**kw, budget=room, on_chip=True))
+        nests.append(map_gemm(**kw, budget=room, on_chip=True))
     return min((x for x in nests if x.fits), key=lambda x: x.score, default=nests[0])
 
 
