@@ -2,7 +2,9 @@
 
 Latency is the largest of the compute bound and each memory level's bandwidth
 bound (transfers overlap compute; accesses off the level's port, such as partial-sum
-accumulation, take none of it); the result names the bound that set it.
+accumulation, take none of it; DRAM traffic streams at the counts'
+``dram_efficiency`` of the bandwidth), plus the counts' fixed ``overhead_s``; the
+result names the bound that set it.
 Energy is the sum over levels of bits x pJ/bit, MACs x pJ/MAC at the layer's
 precision (gated MACs cost nothing), sparse bookkeeping (index decodes, and where a
 profile prices them per event, column-pointer reads and activation-queue operations)
@@ -54,7 +56,10 @@ def price(
         read = sum(a.read_bits for a in at)
         write = sum(a.write_bits for a in at)
         shared = sum(a.read_bits + a.write_bits for a in at if a.port)
-        memory_s.append((lv.name, shared / 8 / lv.bandwidth_bytes_per_s))
+        bandwidth = lv.bandwidth_bytes_per_s
+        if lv.kind == "dram" and counts.dram_efficiency != 1.0:
+            bandwidth = bandwidth * counts.dram_efficiency
+        memory_s.append((lv.name, shared / 8 / bandwidth))
         e = (read * lv.read_pj_per_bit + write * lv.write_pj_per_bit) * PJ
         by_level.append((lv.name, e))
         if lv.kind == "dram":
@@ -65,6 +70,7 @@ def price(
     stalls = platform.dram_model != "scalesim"
     bounds = [("compute", compute_s), *(memory_s if stalls else ())]
     bound, latency = max(bounds, key=lambda b: b[1])
+    latency = latency + counts.overhead_s
     e_mac = counts.macs_done * platform.mac_pj_for(weight_bits, activation_bits) * PJ
     e_index = (
         counts.index_decodes * platform.index_decode_pj
@@ -141,7 +147,10 @@ class PricePoints:
             read = sum(a.read_bits for a in at)
             write = sum(a.write_bits for a in at)
             shared = sum(a.read_bits + a.write_bits for a in at if a.port)
-            memory_s.append(shared / 8 / t[f"{k} bandwidth_bytes_per_s"])
+            bandwidth = t[f"{k} bandwidth_bytes_per_s"]
+            if lv.kind == "dram" and counts.dram_efficiency != 1.0:
+                bandwidth = bandwidth * counts.dram_efficiency
+            memory_s.append(shared / 8 / bandwidth)
             e = (read * t[f"{k} read_pj_per_bit"] + write * t[f"{k} write_pj_per_bit"]) * PJ
             if lv.kind == "dram":
                 e_dram = e_dram + e
@@ -151,7 +160,7 @@ class PricePoints:
         names = ["compute", *(lv.name for lv in first.memory)] if stalls else ["compute"]
         bounds = np.vstack([compute_s, *(memory_s if stalls else ())])
         pick = np.argmax(bounds, axis=0)  # the first largest, as max() picks
-        latency = bounds[pick, np.arange(n)]
+        latency = bounds[pick, np.arange(n)] + counts.overhead_s
         mac = self._mac_pj.get((weight_bits, activation_bits))
         if mac is None:
             mac = self._each(lambda p: p.mac_pj_for(weight_bits, activation_bits))

@@ -47,6 +47,11 @@ class ExecutionCounts:
     ``load_balance`` = mean / max PE busy cycles for mask-driven engines.
     ``pointer_reads`` and ``queue_pushes`` are the EIE engine's column-pointer reads
     and activations queued at a PE, where its profile prices them per event.
+    ``dram_efficiency`` is the fraction of the DRAM levels' bandwidth at which the
+    layer's DRAM traffic streams (1: the full bandwidth; a CPU or GPU matrix-vector
+    product streams its weights at the profile's GEMV fraction); ``overhead_s`` is
+    time added to the latency whichever bound sets it (a CPU or GPU kernel's launch
+    and synchronisation).
     """
 
     engine: str
@@ -61,6 +66,8 @@ class ExecutionCounts:
     load_balance: float = 1.0
     pointer_reads: float = 0.0
     queue_pushes: float = 0.0
+    dram_efficiency: float = 1.0
+    overhead_s: float = 0.0
     weight_room_left_bits: tuple[float, ...] | None = None
     """Weight SRAM left free on each PE after this layer's resident weights (engines that
     keep weights on chip across inferences); None: the engine does not."""

@@ -509,15 +509,24 @@ def test_roofline_kernel_precision_rule():
 
 
 def test_roofline_gemv_bound_by_hand():
-    # batch 1: 1,000 x 1,000 int8 weights = 1 MB; at 0.25 of 1e12 B/s DRAM that is
-    # 4 us, longer than 1e6 MACs at 0.5 x 1e15 MAC/s = 2 ns
+    # batch 1: 1,000 x 1,000 int8 weights = 1 MB, with 1,000 int8 inputs and outputs;
+    # at 0.25 of 1e12 B/s DRAM that is 4.008 us, longer than 1e6 MACs at 0.5 x 1e15
+    # MAC/s = 2 ns: DRAM sets the latency
+    from simulator.cost import price
+
     layer = Linear(name="fc", in_features=1000, out_features=1000, tokens=1)
     p = roofline(dense_gemv_efficiency={"int8": 0.25}, peak_macs_per_s={"int8": 1e15})
-    assert run_roofline(task(layer), p).compute_cycles == pytest.approx(4000)
+    counts = run_roofline(task(layer), p)
+    assert counts.compute_cycles == pytest.approx(2)
+    assert counts.dram_efficiency == 0.25
+    cost = price(counts, p, 8, 8)
+    assert cost.latency_s == pytest.approx(1_002_000 / 0.25e12)
+    assert cost.bound == p.level("dram").name
     # with more than one column each weight is reused: no GEMV bound, 1e9 MACs at
     # 5e14 MAC/s = 2 us
     big = Linear(name="fc", in_features=1000, out_features=1000, tokens=1000)
-    assert run_roofline(task(big), p).compute_cycles == pytest.approx(2000)
+    counts = run_roofline(task(big), p)
+    assert counts.compute_cycles == pytest.approx(2000) and counts.dram_efficiency == 1.0
 
 
 def test_roofline_nm_speedup_only_for_nm_masks():

@@ -268,9 +268,11 @@ def test_slow_sparse_kernel_is_charged_busy_power_by_hand():
     p = load_platform("xeon_8380")
     assert p.busy_w == pytest.approx(0.521 * 270, abs=0.01)
     nnz, cost = _fc_cost(p, 0.1)
-    # by hand: an SpMV at batch 1 streams 32-bit values, 32-bit column indices and
-    # 4,097 32-bit row pointers at the dense GEMV's 0.221 of 204.8 GB/s
-    t = (nnz * 64 + 4097 * 32) / 8 / (204.8e9 * 0.221)
+    # by hand: an SpMV at batch 1 streams its DRAM traffic (32-bit values, 32-bit
+    # column indices, 4,097 32-bit row pointers, the 4,096 inputs and 4,096 outputs at
+    # 32 bits) at the dense GEMV's 0.221 of 204.8 GB/s: DRAM sets the latency
+    t = (nnz * 64 + 4097 * 32 + 2 * 4096 * 32) / 8 / (204.8e9 * 0.221)
+    assert cost.bound == "ddr4"
     assert cost.latency_s == pytest.approx(t, rel=1e-9)
     assert cost.energy_mac_j == pytest.approx(nnz * 93.85e-12)
     assert cost.energy_static_j == pytest.approx(67.5 * t)

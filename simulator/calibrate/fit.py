@@ -120,11 +120,11 @@ def missed_lines(m: Measurement, cache_bytes: float | None) -> float:
 
 
 def compute_s(p: Params, m: Measurement) -> float:
+    """Compute time of a kernel point, its per-call cost aside (seconds)."""
     if m.kind == "dense":
-        return p.s_per_call + m.macs * p.s_per_dense_mac
+        return m.macs * p.s_per_dense_mac
     return (
-        p.s_per_call
-        + m.nnz * m.n_cols * p.s_per_sparse_mac
+        m.nnz * m.n_cols * p.s_per_sparse_mac
         + m.nnz * p.s_per_entry
         + m.rows * p.s_per_row
         + missed_lines(m, p.operand_cache_bytes) * p.s_per_miss_line
@@ -141,8 +141,10 @@ def _bounds(p: Params, m: Measurement) -> dict[str, float]:
 
 
 def predict_s(p: Params, m: Measurement) -> float:
-    """Predicted seconds of a dense or sparse kernel point."""
-    return max(_bounds(p, m).values())
+    """Predicted seconds of a dense or sparse kernel point: the largest of its compute,
+    DRAM and cache bounds, plus the per-call cost (whichever bound sets it, as the
+    roofline engine adds a kernel's launch)."""
+    return max(_bounds(p, m).values()) + p.s_per_call
 
 
 def bound(p: Params, m: Measurement) -> str:

@@ -2,8 +2,9 @@
 
 - dense and structured: a dense GEMM of the (remaining) problem at the profile's
   GEMM fraction of peak at the layer's precision; a matrix-vector product (one
-  column: a batch-1 FC layer) no faster than its weights stream from DRAM at the
-  GEMV fraction of bandwidth;
+  column: a batch-1 FC layer, a decode step) no faster than its DRAM traffic streams
+  at the GEMV fraction of bandwidth (``dram_efficiency`` of its counts: the bound is
+  then DRAM's, priced in :mod:`simulator.cost`);
 - sparse: each ``csr`` kernel of the profile predicts kept MACs at its absolute rate
   for the layer's precision (MAC/s, not a fraction of a peak), plus a cost per stored
   entry, per row and per call (and, where the kernel states it, per cache line of the
@@ -18,8 +19,9 @@
   ceil(log2 M)-bit metadata per kept value.
 
 Every layer also pays the profile's fixed ``layer_overhead_ns`` (kernel launch and
-synchronisation). Compute time is expressed in cycles of the profile's clock. Traffic is counted
-at DRAM and, staged through once, at the largest on-chip level.
+synchronisation), added to its latency whichever bound sets it. Compute time is
+expressed in cycles of the profile's clock. Traffic is counted at DRAM and, staged
+through once, at the largest on-chip level.
 """
 
 from __future__ import annotations
@@ -33,20 +35,21 @@ from simulator.hwconfig import Platform, SparseKernel
 from simulator.traffic import Access, ExecutionCounts, dram_accesses, utilization
 
 
-def dense_seconds(task: LayerTask, platform: Platform, macs: float, weight_bits: float) -> float:
-    """A dense GEMM of ``macs`` whose weights hold ``weight_bits``: the compute time at
-    the GEMM fraction of peak; for a matrix-vector product (one column per group: a
-    batch-1 FC layer) no less than the time to stream the weights at the GEMV fraction
-    of DRAM bandwidth. Wider GEMMs reuse each weight across columns and meet the DRAM
-    bound at full bandwidth (in :mod:`simulator.cost`)."""
+def dense_seconds(task: LayerTask, platform: Platform, macs: float) -> float:
+    """Compute time of a dense GEMM of ``macs`` at the GEMM fraction of peak."""
     r = platform.roofline
     wb, ab = task.weight_bits, task.activation_bits
-    seconds = macs / (r.peak_for(wb, ab) * r.gemm_efficiency_for(wb, ab))
-    dram = platform.level("dram")
-    if dram is not None and task.gemm.n_cols == 1:
-        stream = weight_bits / 8 / (dram.bandwidth_bytes_per_s * r.gemv_efficiency_for(wb, ab))
-        seconds = max(seconds, stream)
-    return seconds
+    return macs / (r.peak_for(wb, ab) * r.gemm_efficiency_for(wb, ab))
+
+
+def stream_efficiency(task: LayerTask, platform: Platform) -> float:
+    """Fraction of DRAM bandwidth at which the layer's traffic streams: the profile's
+    GEMV fraction for a matrix-vector product (one column per group: a batch-1 FC
+    layer, a decode step's projection), whose weights are read once and used once;
+    the full bandwidth for wider GEMMs, which reuse each weight across columns."""
+    if task.gemm.n_cols != 1 or platform.level("dram") is None:
+        return 1.0
+    return platform.roofline.gemv_efficiency_for(task.weight_bits, task.activation_bits)
 
 
 def missed_operand_lines(
@@ -132,14 +135,13 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
     meta_bits = 0.0
     decodes = 0.0
     if task.variant == "sparse":
+        # (an SpMV streams the CSR arrays from DRAM no faster than a dense GEMV does)
         kernel, seconds = best_csr_kernel(task, platform)
         engine = f"{kernel.name} (CSR)"
         done = p.nnz * g.n_cols
         value_bits = p.nnz * wb
         meta_bits = p.nnz * kernel.index_bits + g.groups * (g.rows + 1) * kernel.pointer_bits
         decodes = p.nnz
-        # an SpMV streams the CSR arrays from DRAM no faster than a dense GEMV does
-        seconds = max(seconds, dense_seconds(task, platform, 0.0, value_bits + meta_bits))
     elif task.variant == "nm" and nm is not None:
         params = FormatParams(weight_bits=wb, nm=(nm.n, nm.m))
         st = format_stats(p, "nm", params)
@@ -147,7 +149,7 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
             engine = "dense GEMM (mask is not N:M)"
             done = macs_dense
             value_bits = g.groups * g.rows * g.cols * wb
-            seconds = dense_seconds(task, platform, macs_dense, value_bits)
+            seconds = dense_seconds(task, platform, macs_dense)
         else:
             kernels = [k for k in r.kernels_of("nm") if (k.n, k.m) == (nm.n, nm.m)]
             best = max(kernels, key=lambda k: k.speedup) if kernels else None
@@ -157,19 +159,19 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
             value_bits = st.values_bits + st.fillers_bits
             meta_bits = st.indices_bits
             decodes = st.entries
-            compute = dense_seconds(task, platform, macs_dense, 0.0) / speedup
-            seconds = max(compute, dense_seconds(task, platform, 0.0, value_bits + meta_bits))
+            seconds = dense_seconds(task, platform, macs_dense) / speedup
     else:
         eg = task.effective_gemm() if task.variant == "structured" else g
         done = eg.macs
         value_bits = eg.groups * eg.rows * eg.cols * wb
-        seconds = dense_seconds(task, platform, done, value_bits)
+        seconds = dense_seconds(task, platform, done)
         if task.variant == "structured":
             meta_bits = format_stats(p, "compact", FormatParams(weight_bits=wb)).other_bits
     if task.variant in ("dense", "structured"):
         engine = "dense GEMM" + (" (smaller)" if task.variant == "structured" else "")
     useful = p.nnz * g.n_cols
-    seconds += r.layer_overhead_ns * 1e-9  # kernel launch and synchronisation
+    overhead_s = r.layer_overhead_ns * 1e-9  # kernel launch and synchronisation
+    streaming = stream_efficiency(task, platform)
     cycles = seconds * platform.clock_hz
     inputs = task.input_count * ab
     outputs = task.output_count * ab
@@ -205,4 +207,6 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
         compute_cycles=cycles,
         pe_utilization=utilization(min(useful, done), slots, cycles),
         accesses=tuple(accesses),
+        dram_efficiency=streaming,
+        overhead_s=overhead_s,
     )
