@@ -125,7 +125,7 @@ def test_special_files_are_refused(tmp_path, kind):
     check(["inspect", str(path)], may_succeed=False)
     check(["storage", "lenet5", "--checkpoint", str(path)], may_succeed=False)
     # a folder is read as a model folder: refused when it holds no safetensors
-    with pytest.raises(CheckpointError, match="not a regular file|a folder without"):
+    with pytest.raises(CheckpointError, match=r"not a regular file|a folder without"):
         read_checkpoint(path)
 
 
