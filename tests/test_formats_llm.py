@@ -312,11 +312,15 @@ def test_tiled_widths_stated_too_narrow_raise():
     w = np.zeros((130, 70), int)
     w[0, :5] = 1
     p = profile_matrix(w)
-    # an in-tile location of a 128 x 64 tile needs 13 bits
-    with pytest.raises(FormatError, match="in-tile location"):
-        format_stats(p, "tiled-csl", FormatParams(abs_index_bits=12))
     with pytest.raises(FormatError, match="tile offset"):
-        format_stats(p, "tca-bme", FormatParams(pointer_bits=2))  # 8 entries
-    # stated wide enough: used in place of the shipped 16 and 32 bits
-    stats = format_stats(p, "tiled-csl", FormatParams(abs_index_bits=13, pointer_bits=8))
-    assert stats.total_bits == 8 * (8 + 13) + (4 + 2) * 8
+        format_stats(p, "tca-bme", FormatParams(pointer_bits=2))  # 8 entries: 4 bits
+    with pytest.raises(FormatError, match="tile offset"):
+        format_stats(p, "tiled-csl", FormatParams(pointer_bits=1))  # 2 vectors of 4: 2 bits
+    # stated wide enough: used in place of the shipped 32 bits; the location stays 16
+    # (and an absolute index width, a csr/csc setting, leaves it alone)
+    stats = format_stats(p, "tiled-csl", FormatParams(abs_index_bits=12, pointer_bits=8))
+    assert stats.total_bits == 8 * (8 + 16) + (4 + 2) * 8
+    stats = format_stats(p, "tca-bme", FormatParams(pointer_bits=4))
+    # 130 x 70 in 3 x 2 global tiles: 8 values, 6 x 4096 bitmap bits, 6 x 4 median
+    # offsets, 6 + 1 global offsets and the max word
+    assert stats.total_bits == 8 * 8 + 6 * 4096 + (24 + 6 + 2) * 4

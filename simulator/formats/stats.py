@@ -37,9 +37,9 @@ class FormatParams:
     """Parameters of the storage formats (bits unless said otherwise).
 
     ``pointer_bits`` and ``abs_index_bits`` of ``None`` mean "computed":
-    ceil(log2(entries + 1)) and ceil(log2(line length)); formats whose shipped
-    layout fixes a width (``tiled-csl``, ``tca-bme``) use that width unless these
-    state one.
+    ceil(log2(entries + 1)) and ceil(log2(line length)); the offsets of the tiled
+    formats (``tiled-csl``, ``tca-bme``) take their shipped 32 bits unless
+    ``pointer_bits`` states a width.
 
     Group-wise quantization (GPTQ/AWQ style): ``group_size`` weights of a row along
     the input (reduction) dimension share one ``scale_bits`` scale and, when

@@ -5,9 +5,9 @@ Rows are the outputs (M), columns the reduction (K), as in the kernels. Both ker
 require whole tiles (M and K multiples of the tile); a matrix with partial border
 tiles is counted as if padded with zeros to whole tiles (padding adds no kept value,
 only the fixed per-tile metadata of its tiles). Values take ``weight_bits`` (both
-kernels ship float16); the fixed widths of the shipped layouts are used unless
-``FormatParams`` states others (``abs_index_bits`` for tiled-CSL's in-tile
-location, ``pointer_bits`` for the offsets), checked to hold what is needed.
+kernels ship float16); tiled-CSL's in-tile location keeps its shipped 16 bits, and
+the offsets their shipped 32 bits unless ``FormatParams.pointer_bits`` states
+another width, checked to hold what is needed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from simulator.formats.stats import (
     make_stats,
     register,
 )
-from simulator.units import ceil_log2
 
 # --- Flash-LLM tiled-CSL -----------------------------------------------------------------
 #
@@ -45,16 +44,13 @@ CSL_OFFSET_BITS = 32
 
 
 def _csl_widths(p: MaskProfile, params: FormatParams, entries: int) -> tuple[int, int]:
-    """In-tile location width and tile-offset width (shipped: 16 and 32 bits)."""
-    loc_needed = ceil_log2(CSL_TILE[0] * CSL_TILE[1])
-    loc = check_width("in-tile location", params.abs_index_bits, loc_needed, "tiled-csl", p)
-    if params.abs_index_bits is None:
-        loc = CSL_LOCATION_BITS
+    """In-tile location width (the shipped 16 bits: the layout fixes it; the 13 bits a
+    128 x 64 tile needs would not be byte-aligned) and tile-offset width (shipped 32)."""
     off_needed = fx.pointer_width(entries // CSL_ALIGN)
     off = check_width("tile offset", params.pointer_bits, off_needed, "tiled-csl", p)
     if params.pointer_bits is None:
         off = max(CSL_OFFSET_BITS, off_needed)
-    return loc, off
+    return CSL_LOCATION_BITS, off
 
 
 def _csl_tiles(p: MaskProfile) -> tuple[np.ndarray, int]:
@@ -91,7 +87,7 @@ def _csl_expected(
         density=density,
         align=CSL_ALIGN,
     )
-    loc = CSL_LOCATION_BITS if params.abs_index_bits is None else params.abs_index_bits
+    loc = CSL_LOCATION_BITS
     needed = fx.pointer_width(round(nnz + padding) // CSL_ALIGN)
     off = max(CSL_OFFSET_BITS, needed) if params.pointer_bits is None else params.pointer_bits
     tiles = -(-rows // CSL_TILE[0]) * -(-cols // CSL_TILE[1])
