@@ -109,6 +109,27 @@ def block_counts(m, block_rows, block_cols):
 
 
 @njit(cache=True, nogil=True)
+def tile_nnz(m, tile_rows, tile_cols):
+    """Kept entries of every ``tile_rows x tile_cols`` tile, tiles starting at (0, 0)
+    (those at the bottom and right border may be partial), row-major within each
+    group. Returns int64 of length ``groups * ceil(rows / tile_rows) *
+    ceil(cols / tile_cols)``.
+    """
+    n_groups, n_rows, n_cols = m.shape
+    n_trows = (n_rows + tile_rows - 1) // tile_rows
+    n_tcols = (n_cols + tile_cols - 1) // tile_cols
+    out = np.zeros(n_groups * n_trows * n_tcols, dtype=np.int64)
+    pos = np.empty(n_cols + 1, dtype=np.int64)
+    for g in range(n_groups):
+        for i in range(n_rows):
+            base = (g * n_trows + i // tile_rows) * n_tcols
+            k = _row_positions(m, g, i, pos)
+            for t in range(k):
+                out[base + pos[t] // tile_cols] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def group_max(m, group_size):
     """Largest number of kept entries in one group of ``group_size`` consecutive
     columns of a row (groups start at column 0; the last one may be short)."""

@@ -27,6 +27,7 @@ from simulator.formats import (
     MaskProfile,
     expected_formats,
     format_stats,
+    group_scale_bits,
     profile_mask,
 )
 from simulator.masks import Pruning
@@ -46,6 +47,7 @@ STAT_COLUMNS = (
     "pointers_bits",
     "fillers_bits",
     "other_bits",
+    "scales_bits",
     "total_bits",
 )
 
@@ -253,7 +255,8 @@ def storage_breakeven(
     ) -> None:
         if shape is not None:  # a layer: the same solve for every layer of its shape
             spec = FORMATS[sparse_format]
-            d = _solve_layer(spec, shape, params.weight_bits, params.index_bits, target)
+            quant = (params.group_size, params.scale_bits, params.zero_point_bits)
+            d = _solve_layer(spec, shape, params.weight_bits, params.index_bits, target, quant)
         else:
             d = _solve_density(fn, target, 1.0 / weights)
         out.append(
@@ -298,24 +301,40 @@ def _expected_bits_fn(
     """Density -> :func:`~simulator.formats.expected_format_bits` of an i.i.d. mask of
     ``shape`` (groups, rows, cols) in the format ``spec`` at ``params``' weight and index
     widths: the same computation, without its cache and a new parameter object at
-    every density."""
+    every density; group-wise quantization scales included, as in the counted bits)."""
     at = FormatParams(weight_bits=params.weight_bits, index_bits=params.index_bits)
     groups, rows, cols = shape
+    scales = group_scale_bits(groups, rows, cols, params)
 
     def bits(d: float) -> float:
-        return spec.expected_bits(groups=groups, rows=rows, cols=cols, density=d, params=at)
+        return (
+            spec.expected_bits(groups=groups, rows=rows, cols=cols, density=d, params=at) + scales
+        )
 
     return bits
 
 
 @functools.lru_cache(maxsize=65536)
 def _solve_layer(
-    spec: FormatSpec, shape: tuple[int, int, int], weight_bits: int, index_bits: int, target: int
+    spec: FormatSpec,
+    shape: tuple[int, int, int],
+    weight_bits: int,
+    index_bits: int,
+    target: int,
+    quant: tuple[int | None, int, int] = (None, 16, 0),
 ) -> float:
     """:func:`_solve_density` for one layer's expected bits in the format ``spec`` (kept
     by the format's registration itself, so a format registered anew solves anew:
-    layers of one shape and target, in a network or across calls, solve once)."""
-    params = FormatParams(weight_bits=weight_bits, index_bits=index_bits)
+    layers of one shape and target, in a network or across calls, solve once). ``quant``:
+    group size, scale and zero-point bits."""
+    group_size, scale_bits, zero_point_bits = quant
+    params = FormatParams(
+        weight_bits=weight_bits,
+        index_bits=index_bits,
+        group_size=group_size,
+        scale_bits=scale_bits,
+        zero_point_bits=zero_point_bits,
+    )
     fn = _expected_bits_fn(spec, shape, params)
     return _solve_density(fn, target, 1.0 / (shape[0] * shape[1] * shape[2]))
 

@@ -68,6 +68,26 @@ def test_storage_per_layer_table_and_files(capsys, tmp_path):
     assert {r["format"] for r in doc["totals"]} == set(frame["format"])
 
 
+def test_storage_group_scales_and_llm_formats(capsys, tmp_path):
+    # a 4096 x 512 projection at 2:4: every format gains 512 x 32 groups of a 16-bit
+    # scale and a 4-bit zero point (hand computation); the LLM kernels' formats listed
+    csv_path = tmp_path / "fc.csv"
+    argv = ["storage", "--layer", "linear:in=4096,out=512", "--structure", "nm"]
+    argv += ["--weight-bits", "4", "--group-size", "128", "--zero-point-bits", "4"]
+    argv += ["--format", "nm,tiled-csl,tca-bme", "--csv", str(csv_path)]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "16-bit scale + 4-bit zero per 128 inputs" in out
+    frame = pd.read_csv(csv_path).set_index("format")
+    assert (frame["scales_bits"] == 512 * 32 * 20).all()
+    # Sparse-Marlin: 4-bit values and 2-bit positions of 2 kept per 4, plus the scales
+    assert frame.at["nm", "total_bits"] == 512 * 4096 // 2 * 6 + 512 * 32 * 20
+    code, out, err = run(capsys, "storage", "--help")
+    assert "tiled-csl" in out and "tca-bme" in out and "--group-size" in out
+    code, _, err = run(capsys, "storage", "lenet5", "--group-size", "-1")
+    assert code == 2 and "--group-size" in err and "Traceback" not in err
+
+
 def test_storage_several_networks_prints_totals(capsys):
     code, out, _ = run(capsys, "storage", "lenet5", "alexnet", "--format", "dense,csr-rel")
     assert code == 0

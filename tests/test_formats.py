@@ -47,7 +47,25 @@ from simulator.masks import Pruning, generate_mask
 from simulator.storage import network_storage
 from simulator.workloads import Network, load_network
 
-ALL_FORMATS = ("dense", "csr", "csc", "csr-rel", "csc-rel", "coo", "bitmap", "nm", "bsr", "compact")
+ALL_FORMATS = (
+    "dense",
+    "csr",
+    "csc",
+    "csr-rel",
+    "csc-rel",
+    "coo",
+    "bitmap",
+    "nm",
+    "bsr",
+    "compact",
+    "tiled-csl",
+    "tca-bme",
+)
+
+# the shipped layouts (Flash-LLM csrc/SpMM_API.cu and TilingConfig.h; SpInfer
+# kernel_benchmark/spmm_test_utils.h InitSparseMatrixA_bitmap_v6), restated here
+CSL_TILE, CSL_ALIGN, CSL_LOC, CSL_OFF = (128, 64), 4, 16, 32
+BME_GLOBAL, BME_ALIGN, BME_OFF = (64, 64), 8, 32
 
 
 def clog2(n: int) -> int:
@@ -190,6 +208,35 @@ def reference_stats(m: np.ndarray, fmt: str, p: FormatParams) -> dict:
             fillers_bits=(entries - nnz) * wb,
             other_bits=other,
             line_entries=np.array(line_entries),
+        )
+    if fmt == "tiled-csl":
+        # per 128 x 64 tile: (value, 16-bit location) pairs padded to a multiple of 4;
+        # tiles + 2 offsets of 32 bits per group
+        per_tile = twins.tile_nnz(m, *CSL_TILE)
+        entries = int(sum(math.ceil(n / CSL_ALIGN) * CSL_ALIGN for n in per_tile))
+        tiles = math.ceil(rows / CSL_TILE[0]) * math.ceil(cols / CSL_TILE[1])
+        return out | dict(
+            entries=entries,
+            values_bits=nnz * wb,
+            indices_bits=nnz * CSL_LOC,
+            pointers_bits=groups * (tiles + 2) * CSL_OFF,
+            fillers_bits=(entries - nnz) * (wb + CSL_LOC),
+            line_entries=row_nnz,
+        )
+    if fmt == "tca-bme":
+        # per 64 x 64 tile: values padded to a multiple of 8, 64 bitmaps of 64 bits,
+        # 4 median offsets, one global offset; plus one global offset and one max word
+        per_tile = twins.tile_nnz(m, *BME_GLOBAL)
+        entries = int(sum(math.ceil(n / BME_ALIGN) * BME_ALIGN for n in per_tile))
+        tiles = math.ceil(rows / BME_GLOBAL[0]) * math.ceil(cols / BME_GLOBAL[1])
+        return out | dict(
+            entries=entries,
+            values_bits=nnz * wb,
+            indices_bits=0,
+            pointers_bits=groups * (4 * tiles + tiles + 1 + 1) * BME_OFF,
+            fillers_bits=(entries - nnz) * wb,
+            other_bits=groups * tiles * 64 * 64,
+            line_entries=row_nnz,
         )
     raise AssertionError(fmt)
 
@@ -389,7 +436,64 @@ def decode(enc, shape: tuple[int, int], index_bits: int, block, nm) -> np.ndarra
         )
         if len(enc.values):
             out[np.ix_(keep_rows, keep_cols)] = enc.values.reshape(keep_rows.sum(), keep_cols.sum())
+    elif fmt == "tiled-csl":
+        out[:] = decode_tiled_csl(enc, shape)
+    elif fmt == "tca-bme":
+        out[:] = decode_tca_bme(enc, shape)
     return out
+
+
+def decode_tiled_csl(enc, shape: tuple[int, int]) -> np.ndarray:
+    """Flash-LLM: tile t's entries are [4 * offsets[t], 4 * offsets[t + 1]); a location
+    is row * 64 + (col ^ ((row % 8) << 3)) inside the 128 x 64 tile."""
+    rows, cols = shape
+    tr, tc = CSL_TILE
+    nbr, nbc = math.ceil(rows / tr), math.ceil(cols / tc)
+    assert len(enc.pointers) == nbr * nbc + 2 and enc.pointers[-1] == enc.pointers[-2]
+    assert len(enc.values) % CSL_ALIGN == 0
+    padded = np.zeros((nbr * tr, nbc * tc), dtype=np.int64)
+    for t in range(nbr * nbc):
+        bi, bj = divmod(t, nbc)
+        for e in range(CSL_ALIGN * enc.pointers[t], CSL_ALIGN * enc.pointers[t + 1]):
+            loc = int(enc.indices[e])
+            assert 0 <= loc < 2**CSL_LOC
+            r = loc // tc
+            c = (loc % tc) ^ ((r % 8) << 3)
+            padded[bi * tr + r, bj * tc + c] = enc.values[e]
+    return padded[:rows, :cols]
+
+
+def decode_tca_bme(enc, shape: tuple[int, int]) -> np.ndarray:
+    """SpInfer: per 64 x 64 tile, its 4 median tiles (16 x 64) in row order; in each,
+    pairs of 8-row local tiles (column-major 2 x 2 groups, left to right); a set bit
+    r * 8 + c of a local tile's bitmap takes the next value of its global tile."""
+    rows, cols = shape
+    g = BME_GLOBAL[0]
+    nbr, nbc = math.ceil(rows / g), math.ceil(cols / g)
+    padded = np.zeros((nbr * g, nbc * g), dtype=np.int64)
+    local = iter(enc.extra.tolist())
+    assert len(enc.indices) == 4 * nbr * nbc
+    for t in range(nbr * nbc):
+        bi, bj = divmod(t, nbc)
+        pos = int(enc.pointers[t])
+        start = pos
+        for med in range(4):
+            assert enc.indices[4 * t + med] == pos - start
+            for pair in range(4):  # 2 x 2 groups of local tiles along the 64 columns
+                for j in range(2):
+                    for i in range(2):
+                        bits = next(local)
+                        r0 = bi * g + med * 16 + i * 8
+                        c0 = bj * g + (2 * pair + j) * 8
+                        for b in range(64):
+                            if bits >> b & 1:
+                                padded[r0 + b // 8, c0 + b % 8] = enc.values[pos]
+                                pos += 1
+        assert (enc.pointers[t + 1] - start) % BME_ALIGN == 0
+        assert not np.any(enc.values[pos : enc.pointers[t + 1]])  # the padding is zero
+    biggest = max(np.diff(enc.pointers[:-1]), default=0)
+    assert enc.pointers[-1] == biggest
+    return padded[:rows, :cols]
 
 
 def encoded_bits(enc, shape: tuple[int, int], p: FormatParams) -> int:
@@ -418,6 +522,10 @@ def encoded_bits(enc, shape: tuple[int, int], p: FormatParams) -> int:
             + (li if enc.indices.dtype == np.uint8 else li * clog2(cols))
             + (le if enc.extra.dtype == np.uint8 else le * clog2(rows))
         )
+    if fmt == "tiled-csl":  # 16-bit locations, 32-bit offsets
+        return lv * (wb + CSL_LOC) + lp * CSL_OFF
+    if fmt == "tca-bme":  # 64-bit bitmaps, 32-bit median and global offsets and max word
+        return lv * wb + le * 64 + (li + lp) * CSL_OFF
     raise AssertionError(fmt)
 
 
@@ -442,6 +550,7 @@ def test_stats_bits_equal_encoded_array_lengths(w, params, fmt):
         "csr-rel": params.index_bits,
         "csc-rel": params.index_bits,
         "nm": clog2(params.nm[1]),
+        "tiled-csl": CSL_LOC,
     }.get(fmt, 0)  # dense: zeros are values
     zeros = len(enc.values) - np.count_nonzero(enc.values)
     assert stats.fillers_bits == zeros * (params.weight_bits + index_width)
@@ -729,7 +838,7 @@ def test_nnz_preserved_in_every_format(m, params):
             assert stats.entries >= nnz, fmt
             assert stats.values_bits == nnz * params.weight_bits, fmt
             assert stats.fillers == stats.entries - nnz >= 0, fmt
-            if fmt == "bsr":  # padding rows of border tiles belong to no real row
+            if fmt in ("bsr", "tiled-csl", "tca-bme"):  # padding belongs to no real row
                 assert stats.line_entries.sum() <= stats.entries, fmt
             else:
                 assert stats.line_entries.sum() == stats.entries, fmt

@@ -87,6 +87,25 @@ def test_block_counts_hand_counted():
     assert kernels.block_counts(m, 1, 1).tolist() == [1, 1, 0, 0, 1]
 
 
+def test_tile_nnz_hand_counted():
+    m = np.zeros((2, 5, 7), dtype=np.uint8)
+    m[0, 0, 0] = m[0, 1, 6] = m[0, 4, 3] = m[0, 4, 4] = 1
+    m[1, 3, 2] = 1
+    # 2x3 tiles: 3 tile-rows x 3 tile-columns per group, border tiles partial
+    assert (
+        kernels.tile_nnz(m, 2, 3).tolist()
+        == [1, 0, 1, 0, 0, 0, 0, 2, 0]
+        + [0] * 3
+        + [
+            1,
+            0,
+            0,
+        ]
+        + [0] * 3
+    )
+    assert kernels.tile_nnz(m, 5, 7).tolist() == [4, 1]
+
+
 def test_group_max_hand_counted():
     m = np.zeros((2, 2, 10), dtype=np.uint8)
     m[0, 0, [0, 1, 2]] = 1  # 3 in the first group of 4
@@ -127,6 +146,14 @@ def test_block_counts_matches_twin(m, br, bc):
     got = kernels.block_counts(m, br, bc)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, twins.block_counts(m, br, bc))
+
+
+@given(m=twins.gemm_masks(long_lines=False), br=block_sides, bc=block_sides)
+def test_tile_nnz_matches_twin(m, br, bc):
+    got = kernels.tile_nnz(m, br, bc)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, twins.tile_nnz(m, br, bc))
+    assert got.sum() == np.count_nonzero(m)
 
 
 @given(m=tiny_masks(), br=st.integers(1, 4), bc=st.integers(1, 4))

@@ -98,6 +98,18 @@ def block_counts(m: np.ndarray, block_rows: int, block_cols: int) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
+def tile_nnz(m: np.ndarray, tile_rows: int, tile_cols: int) -> np.ndarray:
+    """Twin of ``kernels.tile_nnz``: kept entries of each tile (starting at (0, 0),
+    border tiles partial), row-major within each group."""
+    groups, rows, cols = m.shape
+    out = []
+    for g in range(groups):
+        for r0 in range(0, rows, tile_rows):
+            for c0 in range(0, cols, tile_cols):
+                out.append(int(np.count_nonzero(m[g, r0 : r0 + tile_rows, c0 : c0 + tile_cols])))
+    return np.array(out, dtype=np.int64)
+
+
 def group_max(m: np.ndarray, group_size: int) -> int:
     """Twin of ``kernels.group_max``: the most kept entries in one run of ``group_size``
     consecutive columns of a row (runs start at column 0; the last may be short)."""

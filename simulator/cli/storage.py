@@ -98,6 +98,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="A",
         help="fixed absolute index width of csr/csc (default: ceil(log2 length))",
     )
+    g.add_argument(
+        "--group-size",
+        type=t.count(0),
+        default=None,
+        metavar="G",
+        help="quantization group: G consecutive inputs of a row share a scale (GPTQ/AWQ/"
+        "Marlin: 128); every format then stores ceil(inputs / G) scales per output "
+        "(default: none counted)",
+    )
+    g.add_argument(
+        "--scale-bits",
+        type=t.count(1, 64),
+        default=16,
+        metavar="S",
+        help="bits per group scale (default 16, float16)",
+    )
+    g.add_argument(
+        "--zero-point-bits",
+        type=t.count(0, 64),
+        default=0,
+        metavar="Z",
+        help="bits per group zero point, 0 for symmetric (default 0; AWQ/GPTQ asymmetric: "
+        "the weight bits)",
+    )
     g = p.add_argument_group("output")
     g.add_argument(
         "--format",
@@ -147,6 +171,9 @@ def run(args: argparse.Namespace) -> int:
         abs_index_bits=args.abs_index_bits,
         block=args.block,
         nm=args.nm,
+        group_size=args.group_size,
+        scale_bits=args.scale_bits,
+        zero_point_bits=args.zero_point_bits,
     )
     formats = list(dict.fromkeys(f for group in (args.format or [FORMATS]) for f in group))
     structure = getattr(args, "breakeven_structure", None) or (
@@ -226,9 +253,13 @@ def _footnote(totals: list[pd.DataFrame], formats: list[str]) -> None:
 
 
 def _title(label: str, params: FormatParams, unit: str) -> str:
+    groups = ""
+    if params.group_size:
+        zero = f" + {params.zero_point_bits}-bit zero" if params.zero_point_bits else ""
+        groups = f", {params.scale_bits}-bit scale{zero} per {params.group_size} inputs"
     return (
         f"{label}, {params.weight_bits}-bit weights, {params.index_bits}-bit relative "
-        f"indices — storage in {unit}"
+        f"indices{groups} — storage in {unit}"
     )
 
 

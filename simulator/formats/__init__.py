@@ -3,7 +3,8 @@
 ``profile_mask(layer, mask)`` counts a mask once; ``format_stats(profile, fmt,
 params)`` gives its storage in any registered format (:data:`FORMATS`);
 ``layer_storage`` does both for many formats. Each format is registered once, with
-all its parts (:mod:`.builtin`; the registry is :mod:`.stats`): its counter, its
+all its parts (:mod:`.builtin`, and the LLM kernels' tiled formats in :mod:`.tiled`;
+the registry is :mod:`.stats`): its counter, its
 encoder (:func:`encode`), its closed form and i.i.d. expectation
 (:func:`expected_format_bits`; the formulas are in :mod:`.formulas`) and the
 structured prunings it is made for (:data:`STRUCTURED_FORMATS`).
@@ -15,6 +16,7 @@ import numpy as np
 
 from simulator.formats import builtin as _builtin  # noqa: F401  (registers the formats)
 from simulator.formats import formulas
+from simulator.formats import tiled as _tiled  # noqa: F401  (registers the LLM-kernel formats)
 from simulator.formats.profile import (
     MaskProfile,
     all_kept_profile,
@@ -31,11 +33,13 @@ from simulator.formats.stats import (
     FormatParams,
     FormatSpec,
     FormatStats,
+    closed_form_bits,
     encodable_formats,
     encode,
     expected_format_bits,
     expected_formats,
     format_stats,
+    group_scale_bits,
     register,
     structured_formats,
     unregister,
@@ -51,6 +55,7 @@ __all__ = [
     "FormatStats",
     "MaskProfile",
     "all_kept_profile",
+    "closed_form_bits",
     "encodable_formats",
     "encode",
     "expected_format_bits",
@@ -58,6 +63,7 @@ __all__ = [
     "factored_profile",
     "format_stats",
     "formulas",
+    "group_scale_bits",
     "layer_storage",
     "packed_profile",
     "profile_gemm",

@@ -148,6 +148,17 @@ def _bitmap(p: MaskProfile, params: FormatParams) -> FormatStats:
 
 
 # --- N:M ---------------------------------------------------------------------------------
+#
+# 2:4 with 4-bit values is Sparse-Marlin's layout (IST-DASLab/Sparse-Marlin,
+# marlin/__init__.py, Layer_2_4, and marlin/marlin_cuda_kernel_nm.cu): the k/2 kept
+# values of each output column packed as 4-bit codes, ``meta`` an int16 array of shape
+# (n, k/16), i.e. 16 bits per 16 dense positions = a 2-bit position per kept value
+# (cuSPARSELt's 2:4 metadata), and float16 scales (k/groupsize, n) over the dense k
+# (FormatParams.group_size = 128, scale_bits = 16; Sparse-Marlin supports groupsize
+# 128 or one per column). This format with weight_bits = 4 counts exactly that.
+# Sparse-Marlin defines only 2:4; other N:M (4:8 among them) use the same rule, N
+# slots of value + ceil(log2 M)-bit position per M, a layout no shipped kernel
+# source found here confirms.
 
 
 def _padded(a: np.ndarray, rows: int, cols: int) -> np.ndarray:

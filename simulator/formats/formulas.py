@@ -88,6 +88,76 @@ def bsr_bits(
     )
 
 
+def padded_entries(tile_nnz: np.ndarray, align: int) -> int:
+    """Entries of tiles whose kept values are padded with zeros to a multiple of
+    ``align``: sum of ceil(n / align) * align."""
+    n = np.asarray(tile_nnz, dtype=np.int64)
+    return int(((n + align - 1) // align * align).sum())
+
+
+def tiled_csl_bits(
+    *,
+    tile_nnz: np.ndarray,
+    groups: int,
+    tiles: int,
+    align: int,
+    weight_bits: int,
+    location_bits: int,
+    offset_bits: int,
+) -> int:
+    """Flash-LLM tiled-CSL: each tile's kept values, padded to a multiple of ``align``
+    entries, as (value, in-tile location) pairs, plus ``tiles + 2`` tile offsets per
+    group (``tiles`` per group)."""
+    entries = padded_entries(tile_nnz, align)
+    return entries * (weight_bits + location_bits) + groups * (tiles + 2) * offset_bits
+
+
+def tca_bme_bits(
+    *,
+    global_nnz: np.ndarray,
+    groups: int,
+    global_tiles: int,
+    tile_weights: int,
+    median_per_global: int,
+    align: int,
+    weight_bits: int,
+    offset_bits: int,
+) -> int:
+    """SpInfer TCA-BME: the kept values of each global tile padded to a multiple of
+    ``align``, one presence bit per weight of every (padded) global tile of
+    ``tile_weights`` weights (the 64-bit bitmaps of its small tiles), one offset per
+    median tile, ``global_tiles + 1`` global offsets and one max-count word per
+    group."""
+    entries = padded_entries(global_nnz, align)
+    offsets = groups * (global_tiles * median_per_global + global_tiles + 2)
+    return entries * weight_bits + groups * global_tiles * tile_weights + offsets * offset_bits
+
+
+def expected_tile_padding(
+    *,
+    groups: int,
+    rows: int,
+    cols: int,
+    tile_rows: int,
+    tile_cols: int,
+    density: float,
+    align: int,
+) -> float:
+    """Expected zero entries that pad each tile's kept values (i.i.d. at ``density``)
+    to a multiple of ``align``: per tile of ``s`` weights (border tiles smaller), the
+    exact sum over the binomial(s, density) count ``n`` of ``(-n) mod align``."""
+    from scipy.stats import binom  # lazily: scipy is slow to import
+
+    total = 0.0
+    for h, nh in _tile_sizes(rows, tile_rows):
+        for w, nw in _tile_sizes(cols, tile_cols):
+            size = h * w
+            n = np.arange(size + 1)
+            pmf = binom.pmf(n, size, density)
+            total += nh * nw * float((pmf * ((-n) % align)).sum())
+    return groups * total
+
+
 def survivor_list_bits(kept: int, total: int) -> int:
     """Bits to name ``kept`` survivors out of ``total``: nothing if all survive, else
     the cheaper of an index list and a bitmap."""

@@ -15,6 +15,7 @@ zeros inside a dense or compact matrix) and other metadata (bitmaps, survivor li
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -36,7 +37,16 @@ class FormatParams:
     """Parameters of the storage formats (bits unless said otherwise).
 
     ``pointer_bits`` and ``abs_index_bits`` of ``None`` mean "computed":
-    ceil(log2(entries + 1)) and ceil(log2(line length)).
+    ceil(log2(entries + 1)) and ceil(log2(line length)); the offsets of the tiled
+    formats (``tiled-csl``, ``tca-bme``) take their shipped 32 bits unless
+    ``pointer_bits`` states a width.
+
+    Group-wise quantization (GPTQ/AWQ style): ``group_size`` weights of a row along
+    the input (reduction) dimension share one ``scale_bits`` scale and, when
+    ``zero_point_bits`` > 0 (asymmetric), one zero point. Every format then stores
+    ceil(cols / group_size) of each per output row of the dense matrix, as GPTQ,
+    AWQ and Marlin do (:func:`group_scale_bits`). ``group_size`` ``None`` or 0: no
+    groups, no scales counted.
     """
 
     weight_bits: int = 8
@@ -45,6 +55,9 @@ class FormatParams:
     abs_index_bits: int | None = None
     block: tuple[int, int] = (4, 4)
     nm: tuple[int, int] = (2, 4)
+    group_size: int | None = None
+    scale_bits: int = 16
+    zero_point_bits: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -57,6 +70,9 @@ class FormatParams:
             "block ": self.block[1],
             "nm": self.nm[0],
             "nm ": self.nm[1],
+            "group_size": self.group_size,
+            "scale_bits": self.scale_bits,
+            "zero_point_bits": self.zero_point_bits,
         }
         bad = [k.strip() for k, v in ints.items() if v is not None and not _is_int(v)]
         if bad:
@@ -73,6 +89,16 @@ class FormatParams:
             problems.append(f"block size must be positive, got {self.block}")
         if not 1 <= self.nm[0] <= self.nm[1]:
             problems.append(f"N:M needs 1 <= N <= M, got {self.nm[0]}:{self.nm[1]}")
+        if self.group_size is not None and self.group_size < 0:
+            problems.append(
+                f"quantization group size must be 0 or more (0: no groups), got {self.group_size}"
+            )
+        if not 1 <= self.scale_bits <= 64:
+            problems.append(f"scale bits must be in [1, 64], got {self.scale_bits}")
+        if not 0 <= self.zero_point_bits <= 64:
+            problems.append(
+                f"zero point bits must be in [0, 64] (0: symmetric), got {self.zero_point_bits}"
+            )
         if problems:
             raise FormatError("; ".join(problems))
 
@@ -85,7 +111,8 @@ class FormatStats:
     ``line_entries`` the stored entries per row (``line_axis="row"``) or per column,
     group-major, for the PE-load models. ``representable`` is false where the
     format cannot hold the mask (an N:M format and a mask with more than N kept in
-    some group); its bit counts are then zero.
+    some group); its bit counts are then zero. ``scales_bits`` holds the group-wise
+    quantization scales and zero points (zero without quantization groups).
     """
 
     format: str
@@ -103,6 +130,7 @@ class FormatStats:
     line_entries: np.ndarray
     representable: bool = True
     detail: str = ""
+    scales_bits: int = 0
 
     @property
     def total_bits(self) -> int:
@@ -112,11 +140,12 @@ class FormatStats:
             + self.pointers_bits
             + self.fillers_bits
             + self.other_bits
+            + self.scales_bits
         )
 
     @property
     def metadata_bits(self) -> int:
-        """Everything but the kept values: indices, pointers, fillers, other."""
+        """Everything but the kept values: indices, pointers, fillers, other, scales."""
         return self.total_bits - self.values_bits
 
     @property
@@ -262,8 +291,46 @@ def format_stats(profile: MaskProfile, fmt: str, params: FormatParams) -> Format
         count = FORMATS[fmt].count
     except KeyError:
         raise _unknown(fmt) from None
-    stats = profile._cache[key] = count(profile, params)
+    stats = count(profile, params)
+    if params.group_size and stats.representable:
+        scales = group_scale_bits(profile.groups, profile.rows, profile.cols, params)
+        stats = dataclasses.replace(stats, scales_bits=stats.scales_bits + scales)
+    profile._cache[key] = stats
     return stats
+
+
+def group_scale_bits(groups: int, rows: int, cols: int, params: FormatParams) -> int:
+    """Bits of the group-wise quantization scales and zero points of ``groups``
+    matrices ``rows x cols`` (rows = outputs, cols = the input/reduction dimension):
+    ceil(cols / group_size) groups per row, each one ``scale_bits`` scale plus one
+    ``zero_point_bits`` zero point; 0 without groups.
+
+    The layout GPTQ, AWQ and Marlin store, over the dense row whatever the sparsity:
+    AutoGPTQ's ``QuantLinear`` holds ``scales`` of shape (ceil(in / group_size), out)
+    in float16 and ``qzeros`` (ceil(in / group_size), out * bits / 32) in int32 (one
+    ``bits``-wide zero point per group and output); Marlin and Sparse-Marlin
+    (IST-DASLab/Sparse-Marlin, ``marlin/__init__.py``, ``Layer``/``Layer_2_4``) hold
+    ``s`` of shape (k / groupsize, n) in float16, symmetric (no zero points), with k
+    the dense input dimension also for 2:4 weights.
+    """
+    if not params.group_size:
+        return 0
+    per_row = -(-cols // params.group_size)
+    return groups * rows * per_row * (params.scale_bits + params.zero_point_bits)
+
+
+def closed_form_bits(profile: MaskProfile, fmt: str, params: FormatParams) -> int:
+    """Total bits of a profiled mask in ``fmt`` by the format's closed form, group
+    scales included (0 where the format cannot hold the mask); raises if ``fmt``
+    declares none."""
+    spec = _spec(fmt)
+    if spec.closed_form is None:
+        raise FormatError(f"format {fmt!r} declares no closed form")
+    bits = spec.closed_form(profile, params)
+    # the scales are stored where the format holds the mask (its counter says whether)
+    if params.group_size and format_stats(profile, fmt, params).representable:
+        bits += group_scale_bits(profile.groups, profile.rows, profile.cols, params)
+    return bits
 
 
 def encode(
@@ -304,16 +371,27 @@ def expected_format_bits(
     density: float,
     weight_bits: int,
     index_bits: int = 4,
+    group_size: int | None = None,
+    scale_bits: int = 16,
+    zero_point_bits: int = 0,
 ) -> float:
     """Expected bits of a ``groups x rows x cols`` i.i.d. mask of kept ``density`` in
-    ``fmt`` (computed pointer and absolute-index widths)."""
+    ``fmt`` (computed pointer and absolute-index widths), group-wise quantization
+    scales included (:func:`group_scale_bits`)."""
     spec = FORMATS.get(fmt)
     if spec is None or spec.expected_bits is None:
         raise ValueError(
             f"no expected-size model for format {fmt!r} (have: {', '.join(expected_formats())})"
         )
-    params = FormatParams(weight_bits=weight_bits, index_bits=index_bits)
-    return spec.expected_bits(groups=groups, rows=rows, cols=cols, density=density, params=params)
+    params = FormatParams(
+        weight_bits=weight_bits,
+        index_bits=index_bits,
+        group_size=group_size,
+        scale_bits=scale_bits,
+        zero_point_bits=zero_point_bits,
+    )
+    bits = spec.expected_bits(groups=groups, rows=rows, cols=cols, density=density, params=params)
+    return bits + group_scale_bits(groups, rows, cols, params)
 
 
 def expected_formats() -> tuple[str, ...]:
