@@ -59,13 +59,18 @@ def test_systolic_shape_and_buffer(swept):
     assert (sparse["speedup"] == 1).all()
 
 
-def test_a100_breakeven_lies_between_32x_and_128x(swept):
+def test_a100_breakeven_falls_with_the_bandwidth(swept):
     t = swept["breakeven"]
     grid = breakeven_grid(t, "memory.hbm2.bandwidth_bytes_per_s", "pruning.rate")
     assert grid.shape == (7, 5)
     line = breakeven_line(grid)  # along the rate, one crossing per bandwidth
     assert len(line) == 5 and line["wins_above"].all()
-    assert line["y"].between(32, 128).all()
+    # at the profile's 1.56 TB/s (the middle) the CSR kernel needs 32-128x; with less
+    # bandwidth dense layers turn DRAM-bound while the kernel streams fewer bytes, so
+    # non-structured pruning breaks even at lower rates
+    line = line.sort_values("x")
+    assert 32 <= line["y"].iloc[2] <= 128
+    assert line["y"].is_monotonic_increasing and line["y"].between(8, 128).all()
 
 
 def test_fpga_latin_hypercube_has_invalid_devices_with_the_profiles_reason(swept):
