@@ -77,8 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--format",
         type=t.choice(("parquet", "csv")),
-        help="results and chunks as Parquet (default, needs pyarrow: prunesim[parquet]) "
-        "or CSV (default without pyarrow)",
+        help="results and chunks as Parquet (default; pyarrow) or CSV (default without pyarrow)",
     )
     g.add_argument("--resume", action="store_true", help="skip the points of finished chunks")
     g.add_argument("--force", action="store_true", help="start over in a folder that holds a sweep")
@@ -95,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
         fmt = "parquet" if parquet_available() else "csv"
         if fmt == "csv":
             print(
-                "note: pyarrow is not installed, writing CSV (pip install 'prunesim[parquet]' "
-                "for Parquet)",
+                "note: pyarrow is not installed, writing CSV (pip install pyarrow for Parquet)",
                 file=sys.stderr,
             )
     out = args.out or Path(f"prunesim-sweep-{spec.name}")

@@ -39,8 +39,9 @@ from simulator.sweep.spec import Point, SweepSpec
 SCHEMA = 1
 """Version of the folder's layout and manifests."""
 FORMATS = ("parquet", "csv")
-EXTRA = "prunesim[parquet]"
-"""The optional dependency that writes Parquet (pyarrow)."""
+EXTRA = "pyarrow"
+"""What writes Parquet: a core dependency, missing only where it was removed or has no
+wheels for the platform."""
 
 
 def parquet_available() -> bool:
@@ -58,7 +59,7 @@ def check_format(fmt: str) -> None:
     if fmt == "parquet" and not parquet_available():
         raise ConfigError(
             "--format parquet",
-            f"needs pyarrow, the optional dependency of {EXTRA}: pip install '{EXTRA}' "
+            f"needs pyarrow, which is not installed here: pip install {EXTRA} "
             "(or write CSV with --format csv)",
         )
 
