@@ -138,6 +138,8 @@ class DecoderBuild:
     layers: tuple[Layer, ...]
     other_param_count: int
     description: str
+    stored_transposed: tuple[str, ...] = ()
+    """Layers whose checkpoints store ``(in, out)`` weights (GPT-2's ``Conv1D``)."""
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -433,10 +435,17 @@ def build_network(c: HFConfig, phase: Phase | None = None) -> DecoderBuild:
     except LayerError as e:
         raise ConfigError(c.source, str(e)) from None
     in_layers = sum(layer.weight_count for layer in layers)
+    # GPT-2's projections are Conv1D modules: weight (in, out), the transpose of a Linear's
+    conv1d = tuple(
+        layer.name
+        for layer in layers
+        if c.family == "gpt2" and layer.name.startswith("transformer.h.") and layer.prunable
+    )
     kv = f", {c.kv_heads} KV heads" if c.kv_heads != c.heads else ""
     return DecoderBuild(
         layers=tuple(layers),
         other_param_count=parameter_count(c) - in_layers,
         description=f"{c.family} {c.layers} layers, hidden {h}, {c.heads} heads{kv}; "
         + phase.describe(),
+        stored_transposed=conv1d,
     )

@@ -196,6 +196,10 @@ class Network:
     other_param_count: int = 0
     """Parameters that are in no layer (elements): embedding tables, biases, norms of
     a network read from a Hugging Face config; never pruned or computed."""
+    stored_transposed: tuple[str, ...] = ()
+    """Layers whose checkpoints store the weight transposed, ``(in, out)``: GPT-2's
+    ``Conv1D`` modules. A checkpoint's tensor for one of them is read as its
+    transpose (square ones too: the shape cannot tell)."""
 
     @property
     def weight_count(self) -> int:
@@ -386,6 +390,7 @@ def _from_hf_config(path: Path, phase: Phase | None) -> Network:
         description=built.description,
         source=f"Hugging Face config {path}",
         other_param_count=built.other_param_count,
+        stored_transposed=built.stored_transposed,
     )
 
 

@@ -150,3 +150,39 @@ def test_a_checkpoint_read_without_arrays_streams_its_masks(tmp_path):
     a = estimate_network(net, platforms, checkpoint=whole).frame()
     b = estimate_network(net, platforms, checkpoint=lean).frame()
     assert a.equals(b)
+
+
+def test_gpt2_conv1d_weights_are_read_transposed(tmp_path):
+    """GPT-2 stores its projections as Conv1D weights, (in, out): each is read as its
+    transpose, the square c_proj too (its shape cannot tell), so a zeroed input row of
+    the file is a pruned input channel (a column) of the layer."""
+    cfg = {
+        "model_type": "gpt2",
+        "n_embd": 64,
+        "n_head": 4,
+        "n_layer": 1,
+        "vocab_size": 100,
+        "n_positions": 128,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    net = load_network(str(tmp_path))
+    assert set(net.stored_transposed) == {
+        n.name for n in net.prunable_layers if n.name.startswith("transformer.h.")
+    }
+    rng = np.random.default_rng(1)
+    tensors = {}
+    for layer in net.prunable_layers:
+        if layer.name not in net.stored_transposed:
+            continue
+        out_f, in_f = layer.weight_shape
+        w = rng.standard_normal((in_f, out_f)).astype(np.float32)  # Conv1D: (in, out)
+        w[: in_f // 4] = 0  # the first quarter of the inputs pruned
+        tensors[layer.name + ".weight"] = w
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    ck = read_checkpoint(tmp_path / "model.safetensors", network=net)
+    assert {cl.name for cl in ck.layers} == set(net.stored_transposed)
+    for cl in ck.layers:
+        stored = tensors[cl.tensor]
+        assert cl.mask.shape == stored.T.shape
+        assert np.array_equal(cl.mask, stored.T != 0)
+        assert cl.structure == "channel"

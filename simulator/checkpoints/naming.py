@@ -306,6 +306,9 @@ def match_network(
         if layer.name not in found:
             continue
         p, how = found[layer.name]
+        want = tuple(layer.weight_shape)
+        if layer.name in network.stored_transposed and p.shape == want[::-1] and not p.transpose:
+            p = replace(p, shape=want, transpose=True)  # a Conv1D weight, (in, out)
         if not _fits(p.shape, layer):
             problems.append(
                 f"tensor {quoted(p.weight)} (matched by {how}) has shape {p.shape}, layer "
