@@ -645,3 +645,95 @@ def scnn(tables, *, network: str, quantity: str, density: float | None = None) -
     sets every layer's weight and activation density (the paper's sweep)."""
     d_t, d_e, s_t, s_e = _scnn_network(network, _scnn_layers(tables, network, density))
     return Prediction(predicted=d_t / s_t if quantity == "speedup" else d_e / s_e)
+
+
+# --- LLM decode: dense tokens/s -----------------------------------------------------
+
+
+def with_dram_bandwidth(platform_name: str, name: str, bytes_per_s: float) -> Platform:
+    """A built-in profile with its DRAM level's bandwidth replaced (another memory
+    variant of the same chip, e.g. the A100's 80 GB HBM2e card), named ``name``."""
+    raw = dict(load_platform(platform_name).raw)
+    raw["name"] = name
+    memory = [dict(level) for level in raw["memory"]]
+    drams = [level for level in memory if level["kind"] == "dram"]
+    if len(drams) != 1:
+        raise ConfigError(f"platform {platform_name!r}", "needs exactly one dram level")
+    drams[0]["bandwidth_bytes_per_s"] = bytes_per_s
+    raw["memory"] = memory
+    return platform_from_dict(raw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeStep:
+    """One dense decode step of a network on a platform: ``latency_s`` in all,
+    ``overhead_s`` of it the per-layer fixed cost (``layer_overhead_ns`` x layers),
+    ``dram_bytes`` moved, over ``layers`` layers."""
+
+    latency_s: float
+    overhead_s: float
+    dram_bytes: float
+    layers: int
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Tokens per second per sequence: one over the step's latency."""
+        return 1.0 / self.latency_s
+
+
+def dense_decode_step(
+    network: str, platform: Platform, *, batch: int, context: int, bits: int
+) -> DecodeStep:
+    """Dense decode step of the built-in Hugging Face ``network`` (``batch`` sequences,
+    ``context`` cached positions), weights and activations at ``bits``, layer by layer
+    on the roofline."""
+    from simulator.hfconfig import Phase
+    from simulator.simulate import simulate_layer
+
+    net = load_network(network, phase=Phase(kind="decode", batch=batch, context=context))
+    latency = overhead = dram_bits = 0.0
+    for layer in net.layers:
+        g = layer.gemm
+        prof = all_kept_profile(g.groups, g.rows, g.cols, "weights") if layer.prunable else None
+        r = simulate_layer(
+            layer, platform, prof, variant="dense", weight_bits=bits, activation_bits=bits
+        )
+        latency += r.cost.latency_s
+        overhead += r.counts.overhead_s
+        dram_bits += r.dram_bits
+    return DecodeStep(
+        latency_s=latency, overhead_s=overhead, dram_bytes=dram_bits / 8, layers=len(net.layers)
+    )
+
+
+@check
+def llm_decode_tokens_per_s(
+    tables,
+    *,
+    network: str,
+    platform: str,
+    memory: str | None = None,
+    batch: int = 1,
+    context: int,
+    bits: int = 16,
+) -> Prediction:
+    """Dense decode tokens/s (per sequence) of ``network`` on ``platform``; ``memory``:
+    a path into the tables giving another DRAM bandwidth (bytes/s) for the same chip."""
+    if memory is None:
+        p = load_platform(platform)
+    else:
+        node: Any = tables
+        for part in memory.split("."):
+            node = node[part]
+        p = with_dram_bandwidth(platform, f"{platform}_{memory.split('.')[-1]}", float(node))
+    step = dense_decode_step(network, p, batch=batch, context=context, bits=bits)
+    stream = step.latency_s - step.overhead_s
+    return Prediction(
+        predicted=step.tokens_per_s,
+        detail=(
+            f"{step.latency_s * 1e3:.2f} ms a token: {step.dram_bytes / 1e9:.2f} GB streamed in "
+            f"{stream * 1e3:.2f} ms, {step.layers} layers x "
+            f"{step.overhead_s / step.layers * 1e6:.2f} us overhead = "
+            f"{step.overhead_s * 1e3:.2f} ms"
+        ),
+    )
