@@ -58,8 +58,8 @@ def _coded_bits(
     task: LayerTask, platform: Platform, values: int, kv_values: int, density: float
 ) -> float:
     """Bits of ``values`` activations run-length coded at the activation width; the
-    ``kv_values`` of them that are KV-cache elements are coded apart, at the cache's
-    width (a separate stream of words)."""
+    ``kv_values`` of them that are KV-cache elements, where the cache has a width of
+    its own, are coded apart at that width (a separate stream of words)."""
     rs = platform.compute.row_stationary
 
     def coded(n: float, level_bits: int) -> float:
@@ -67,7 +67,7 @@ def _coded_bits(
             n, density, run_bits=rs.run_bits, level_bits=level_bits, word_bits=rs.word_bits
         )
 
-    if not kv_values:
+    if not kv_values or task.kv_width_bits == task.activation_bits:
         return coded(values, task.activation_bits)
     rest = coded(values - kv_values, task.activation_bits) if values > kv_values else 0.0
     return rest + coded(kv_values, task.kv_width_bits)
