@@ -224,7 +224,8 @@ def simulate_layer(
     """Counts and cost of one layer under ``settings`` (keyword arguments named like
     :class:`Settings`' fields override it: ``variant="sparse"``). A weightless layer
     (attention product) runs as dense work at activation precision whatever the
-    variant. ``weight_room_bits``: on engines that keep weights on chip across
+    variant, its KV-cache operand at ``kv_bits`` (as are the outputs a k/v projection
+    writes to the cache). ``weight_room_bits``: on engines that keep weights on chip across
     inferences, the weight SRAM left on each PE by earlier layers (None: all of it)."""
     s = _settings(settings, overrides)
     ad = (
