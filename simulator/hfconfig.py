@@ -34,12 +34,20 @@ carries the shared embedding matrix and the table is not counted twice);
 ``lm_head=False`` leaves it out of the layers whatever the tying. The parameter
 total is the same either way.
 
-**What the engines count for the KV cache.** The layer model has no KV cache of
-its own: an engine counts the inputs of a matmul layer (query rows and the cache
-operand) and its outputs as activations, read and written at the activation
-precision, and the new token's K and V as the outputs of ``k_proj``/``v_proj``.
-KV-cache traffic at its own precision, and caches kept on chip between steps, are
-not modelled yet.
+**The KV cache.** In a decoder (every family but BERT), ``k_proj`` and ``v_proj``
+write all their outputs to the KV cache (``Linear.kv_out_features`` = their
+``out_features``; GPT-2's fused ``c_attn`` writes exactly its K and V thirds,
+``2 x hidden`` of its ``3 x hidden`` outputs), and both attention products read
+their second operand from it (``MatMul.kv_operand``), in both phases: in decode
+the keys and values are the cache; in prefill they are the sequence's own K and V,
+which the projections have just written to the cache and the attention reads back
+as stored (as paged-attention kernels do), so at the cache's precision too. A
+prefill kernel that attends over the projections' full-precision outputs and
+writes the cache beside it is not modelled. Engines price the cached elements at
+``Settings.kv_bits`` and the rest at the activation precision, and each layer's
+result counts ``kv_read_bits``/``kv_write_bits``; where the cache lives is the
+engine's usual rule for inputs and outputs (DRAM on a roofline): a cache kept on
+chip between steps is not modelled. BERT (an encoder) has no cache.
 """
 
 from __future__ import annotations
@@ -403,24 +411,33 @@ def build_network(c: HFConfig, phase: Phase | None = None) -> DecoderBuild:
     group = c.heads // c.kv_heads
     layers: list[Layer] = []
 
-    def lin(name: str, n_in: int, n_out: int) -> Linear:
-        return Linear(name=name, in_features=n_in, out_features=n_out, tokens=tokens)
+    cached = not c.encoder  # decoders keep K and V in a cache; an encoder does not
+
+    def lin(name: str, n_in: int, n_out: int, kv_out: int = 0) -> Linear:
+        return Linear(
+            name=name,
+            in_features=n_in,
+            out_features=n_out,
+            tokens=tokens,
+            kv_out_features=kv_out * cached,
+        )
 
     try:
         for i in range(c.layers):
             n = _names(c, i)
             if "qkv" in n:
-                layers.append(lin(n["qkv"], h, 3 * h))
+                layers.append(lin(n["qkv"], h, 3 * h, kv_out=2 * h))  # q | k | v
             else:
                 layers += [
                     lin(n["q"], h, c.heads * d),
-                    lin(n["k"], h, c.kv_heads * d),
-                    lin(n["v"], h, c.kv_heads * d),
+                    lin(n["k"], h, c.kv_heads * d, kv_out=c.kv_heads * d),
+                    lin(n["v"], h, c.kv_heads * d, kv_out=c.kv_heads * d),
                 ]
             m = group * q_tokens
+            kw = dict(heads=c.kv_heads, batch=b, kv_operand=cached)
             layers += [
-                MatMul(name=n["scores"], m=m, k=d, n=keys, heads=c.kv_heads, batch=b),
-                MatMul(name=n["context"], m=m, k=keys, n=d, heads=c.kv_heads, batch=b),
+                MatMul(name=n["scores"], m=m, k=d, n=keys, **kw),
+                MatMul(name=n["context"], m=m, k=keys, n=d, **kw),
                 lin(n["o"], c.heads * d, h),
             ]
             if c.gated:

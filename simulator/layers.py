@@ -5,6 +5,13 @@ weight matrix times an im2col matrix of ``N*P*Q`` columns; a linear layer is an
 ``out x in`` matrix times ``batch*tokens`` columns; rows are output channels or
 neurons. A :class:`MatMul` multiplies two activations (attention) and has no weights.
 Counts are plain numbers of elements (weights, MACs, activations).
+
+KV cache: a :class:`Linear` layer may write some of its outputs to a transformer's
+key/value cache (``kv_out_features``: the k and v projections, 2/3 of GPT-2's fused
+``c_attn``), and a :class:`MatMul` may read its second operand from it
+(``kv_operand``: attention scores and context). Engines price those elements at the
+cache's precision (:class:`~simulator.dataflows.task.LayerTask`); both default to
+no cache, so layers made without them are unchanged.
 """
 
 from __future__ import annotations
@@ -170,6 +177,16 @@ class Conv2d:
         return self.batch * self.out_channels * p * q
 
     @property
+    def kv_input_count(self) -> int:
+        """Input elements read from a KV cache: none."""
+        return 0
+
+    @property
+    def kv_output_count(self) -> int:
+        """Output elements written to a KV cache: none."""
+        return 0
+
+    @property
     def weight_count(self) -> int:
         return math.prod(self.weight_shape)
 
@@ -194,6 +211,9 @@ class Linear:
     out_features: int
     tokens: int = 1
     batch: int = 1
+    kv_out_features: int = 0
+    """Output features per token written to the KV cache (0: none; ``out_features``
+    for a k or v projection, ``2/3`` of a fused q/k/v projection's)."""
 
     kind = "linear"
     prunable = True
@@ -206,6 +226,12 @@ class Linear:
             tokens=self.tokens,
             batch=self.batch,
         )
+        kv = self.kv_out_features
+        if not _is_int(kv) or not 0 <= kv <= self.out_features:
+            raise LayerError(
+                f"layer '{shown(self.name)}': kv_out_features must be an integer in "
+                f"[0, out_features={self.out_features}], got {shown(kv)}"
+            )
         _counts_fit(self)
 
     @property
@@ -231,6 +257,16 @@ class Linear:
         return self.batch * self.tokens * self.out_features
 
     @property
+    def kv_input_count(self) -> int:
+        """Input elements read from the KV cache: none."""
+        return 0
+
+    @property
+    def kv_output_count(self) -> int:
+        """Output elements written to the KV cache (batch x tokens x kv_out_features)."""
+        return self.batch * self.tokens * self.kv_out_features
+
+    @property
     def weight_count(self) -> int:
         return self.in_features * self.out_features
 
@@ -254,12 +290,20 @@ class MatMul:
     n: int
     heads: int = 1
     batch: int = 1
+    kv_operand: bool = False
+    """The second operand (``k x n``: the keys of scores, the values of context) is
+    read from the KV cache."""
 
     kind = "matmul"
     prunable = False
 
     def __post_init__(self) -> None:
         _positive(self.name, m=self.m, k=self.k, n=self.n, heads=self.heads, batch=self.batch)
+        if not isinstance(self.kv_operand, bool):
+            raise LayerError(
+                f"layer '{shown(self.name)}': kv_operand must be true or false, "
+                f"got {shown(self.kv_operand)}"
+            )
         _counts_fit(self)
 
     @property
@@ -277,6 +321,17 @@ class MatMul:
     @property
     def output_count(self) -> int:
         return self.batch * self.heads * self.m * self.n
+
+    @property
+    def kv_input_count(self) -> int:
+        """Input elements read from the KV cache: the second operand when
+        ``kv_operand`` (batch x heads x k x n), else none."""
+        return self.batch * self.heads * self.k * self.n if self.kv_operand else 0
+
+    @property
+    def kv_output_count(self) -> int:
+        """Output elements written to the KV cache: none."""
+        return 0
 
     @property
     def weight_count(self) -> int:

@@ -72,7 +72,9 @@ class Settings:
     platform's); ``activation_density``: kept fraction of input activations on
     engines that skip zero activations (None: the platform's); ``seed``: seed of
     anything drawn at random (activation masks); ``variant``: one of
-    :data:`VARIANTS`.
+    :data:`VARIANTS`; ``kv_bits``: bits per element of a transformer's key/value
+    cache, read by attention products and written by the k/v projections (None: the
+    activation precision).
     """
 
     weight_bits: int = 8
@@ -81,12 +83,14 @@ class Settings:
     activation_density: float | None = None
     seed: int = 0
     variant: str = "dense"
+    kv_bits: int | None = None
 
     def __post_init__(self) -> None:
         problems = width_problems(
             weight_bits=self.weight_bits,
             index_bits=self.index_bits,
             activation_bits=self.activation_bits,
+            kv_bits=self.kv_bits,
         )
         if self.weight_bits is None or self.index_bits is None:
             problems.append("weight_bits and index_bits must be given")
@@ -104,3 +108,5 @@ class Settings:
             object.__setattr__(self, "activation_bits", int(self.activation_bits))
         if self.activation_density is not None:
             object.__setattr__(self, "activation_density", float(self.activation_density))
+        if self.kv_bits is not None:
+            object.__setattr__(self, "kv_bits", int(self.kv_bits))

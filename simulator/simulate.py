@@ -66,6 +66,12 @@ class LayerResult:
     dram_bits: float
     counts: ExecutionCounts
     cost: LayerCost
+    kv_read_bits: int = 0
+    """Bits read from the KV cache (the cache operand of an attention product at the
+    KV width), whichever memory level holds it; 0 for a layer that reads no cache."""
+    kv_write_bits: int = 0
+    """Bits written to the KV cache (a k/v projection's outputs at the KV width); 0
+    for a layer that writes none."""
 
     @property
     def pe_utilization(self) -> float:
@@ -102,6 +108,8 @@ class LayerResult:
             "pe_utilization": self.pe_utilization,
             "load_balance": c.load_balance,
             "dram_bits": self.dram_bits,
+            "kv_read_bits": self.kv_read_bits,
+            "kv_write_bits": self.kv_write_bits,
             **(c.words or {}),
             **({"mapping": c.mapping.loop_nest()} if c.mapping is not None else {}),
         }
@@ -216,7 +224,8 @@ def simulate_layer(
     """Counts and cost of one layer under ``settings`` (keyword arguments named like
     :class:`Settings`' fields override it: ``variant="sparse"``). A weightless layer
     (attention product) runs as dense work at activation precision whatever the
-    variant. ``weight_room_bits``: on engines that keep weights on chip across
+    variant, its KV-cache operand at ``kv_bits`` (as are the outputs a k/v projection
+    writes to the cache). ``weight_room_bits``: on engines that keep weights on chip across
     inferences, the weight SRAM left on each PE by earlier layers (None: all of it)."""
     s = _settings(settings, overrides)
     ad = (
@@ -238,6 +247,7 @@ def simulate_layer(
         activation_density=ad,
         seed=s.seed,
         weight_room_bits=weight_room_bits,
+        kv_bits=s.kv_bits,
     )
     counts = engine(platform, variant)(task)
     cost = price(counts, platform, wb, ab)
@@ -251,6 +261,8 @@ def simulate_layer(
         dram_bits=sum(a.read_bits + a.write_bits for a in counts.accesses if a.level in drams),
         counts=counts,
         cost=cost,
+        kv_read_bits=task.kv_read_bits,
+        kv_write_bits=task.kv_write_bits,
     )
 
 
@@ -295,6 +307,8 @@ class NetworkEstimate:
         for c in ("macs_dense", "macs_done"):
             cols[c] = [getattr(r.counts, c) for r in layers]
         cols["dram_bits"] = [r.dram_bits for r in layers]
+        for c in ("kv_read_bits", "kv_write_bits"):
+            cols[c] = [getattr(r, c) for r in layers]
         df = pd.DataFrame(cols)
         sums = df.groupby("variant", sort=False)[list(SUMMED_COLUMNS)].sum()
         busy = pd.Series([r.pe_utilization for r in layers]) * df["latency_s"]
@@ -332,7 +346,15 @@ class NetworkEstimate:
         return rows
 
 
-SUMMED_COLUMNS = ("latency_s", *ENERGY_COLUMNS, "macs_dense", "macs_done", "dram_bits")
+SUMMED_COLUMNS = (
+    "latency_s",
+    *ENERGY_COLUMNS,
+    "macs_dense",
+    "macs_done",
+    "dram_bits",
+    "kv_read_bits",
+    "kv_write_bits",
+)
 """Columns of :meth:`NetworkEstimate.totals` summed over a variant's layers."""
 
 

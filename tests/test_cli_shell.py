@@ -169,6 +169,7 @@ def test_json_says_every_setting(capsys, tmp_path):
         "activation_density": 0.5,
         "seed": 3,
         "variant": "dense",
+        "kv_bits": None,
     }
     assert doc["networks"][0]["level"] == "level 8x"
     assert {"engine", "main_bound"} <= set(doc["totals"][0])

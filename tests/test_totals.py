@@ -28,7 +28,15 @@ def pandas_totals(est: NetworkEstimate) -> pd.DataFrame:
     """The twin: every total from a groupby over the layers' frame."""
     df = est.frame()
     sums = df.groupby("variant", sort=False)[
-        ["latency_s", *ENERGY_COLUMNS, "macs_dense", "macs_done", "dram_bits"]
+        [
+            "latency_s",
+            *ENERGY_COLUMNS,
+            "macs_dense",
+            "macs_done",
+            "dram_bits",
+            "kv_read_bits",
+            "kv_write_bits",
+        ]
     ].sum()
     w = df["latency_s"]
     sums["pe_utilization"] = (df["pe_utilization"] * w).groupby(df["variant"]).sum() / sums[

@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="activation bits (default: the profile's)",
     )
     g.add_argument(
+        "--kv-bits",
+        type=t.count(1, 64),
+        metavar="B",
+        help="bits per KV-cache element of a transformer (the keys and values the "
+        "attention products read and the k/v projections write; default: the "
+        "activation bits)",
+    )
+    g.add_argument(
         "--activation-density",
         type=t.fraction,
         metavar="D",
@@ -129,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         activation_bits=args.activation_bits,
         activation_density=args.activation_density,
         seed=args.seed,
+        kv_bits=args.kv_bits,
     )
     ckpt = o.read_checkpoint(args, args.checkpoint) if args.checkpoint else None
     networks = [ckpt.network] if ckpt else o.networks(args)
@@ -232,6 +241,14 @@ def _print_layers(est, e) -> None:
     )
     print(table(rows, headers, title=title, digits=[0, *[2] * (2 * len(variants)), 0]))
     print()
+    kv = frame[(frame["kv_read_bits"] > 0) | (frame["kv_write_bits"] > 0)]
+    if len(kv):  # layers that read or write a transformer's KV cache
+        title = f"{est.network} on {e.platform}: KV-cache traffic per layer (kB)"
+        cols = ["layer", "variant", "kv_read_bits", "kv_write_bits"]
+        rows = [[n, v, r / 8e3, w / 8e3] for n, v, r, w in kv[cols].values.tolist()]
+        heads = ["layer", "variant", "read kB", "written kB"]
+        print(table(rows, heads, title=title, digits=[0, 0, 1, 1]))
+        print()
     words = ["dram_ifmap_words", "dram_filter_words", "dram_ofmap_words"]
     if set(words) <= set(frame.columns):  # SCALE-Sim mode: its own per-layer counts
         cols = ["layer", "variant", "compute_cycles", *words]

@@ -230,8 +230,8 @@ def run_eie(task: LayerTask, platform: Platform, pes: int | None = None) -> Exec
             level=dram.name,
             weight_value_bits=stored_values,
             weight_metadata_bits=stored_meta,
-            input_bits=task.input_count * ab,
-            output_bits=task.output_count * ab,
+            input_bits=task.input_bits,
+            output_bits=task.output_bits,
         )
     return ExecutionCounts(
         engine=f"eie {pes} PE, FIFO {depth}",

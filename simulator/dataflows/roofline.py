@@ -173,8 +173,8 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
     overhead_s = r.layer_overhead_ns * 1e-9  # kernel launch and synchronisation
     streaming = stream_efficiency(task, platform)
     cycles = seconds * platform.clock_hz
-    inputs = task.input_count * ab
-    outputs = task.output_count * ab
+    inputs = task.input_bits  # the KV-cache operand at its own width
+    outputs = task.output_bits
     accesses = []
     dram = platform.level("dram")
     if dram is not None:

@@ -522,7 +522,9 @@ def run_scnn(task: LayerTask, platform: Platform, pes: int | None = None) -> Exe
     sparse = task.variant != "dense"
     c = schedule(task, array)
     layer = task.layer
-    wb, ab = task.weight_bits, task.activation_bits
+    wb = task.weight_bits
+    # KV-cache elements among the inputs or outputs: the bit-weighted mean width
+    iw, ow = task.input_width_bits, task.output_width_bits
     run = array.run_bits if sparse else 0
     f, i = array.weight_vector, array.activation_vector
     macs_dense = layer.macs
@@ -547,7 +549,7 @@ def run_scnn(task: LayerTask, platform: Platform, pes: int | None = None) -> Exe
             Access(
                 level=act_ram.name,
                 operand="inputs",
-                read_bits=c["act_reads"] * (ab + run),
+                read_bits=c["act_reads"] * (iw + run),
                 write_bits=0.0,
                 port=False,
             ),
@@ -555,7 +557,7 @@ def run_scnn(task: LayerTask, platform: Platform, pes: int | None = None) -> Exe
                 level=act_ram.name,
                 operand="outputs",
                 read_bits=0.0,
-                write_bits=out_words * (ab + run),
+                write_bits=out_words * (ow + run),
                 port=False,
             ),
         ]
@@ -598,15 +600,15 @@ def run_scnn(task: LayerTask, platform: Platform, pes: int | None = None) -> Exe
         # weights stream in once, compressed (a value and a zero-run index per entry;
         # runs longer than 2^run_bits - 1 cost a filler entry, not counted here);
         # activations stay on chip unless they overflow the PEs' activation RAM
-        in_bits = c["nnz_in"] * (ab + run) if sparse else task.input_count * ab
+        in_bits = c["nnz_in"] * (iw + run) if sparse else task.input_bits
         capacity = act_ram.size_bytes * 8 * (array.pes if act_ram.per_pe else 1) if act_ram else 0.0
-        spill = in_bits > capacity or out_words * (ab + run) > capacity
+        spill = in_bits > capacity or out_words * (ow + run) > capacity
         accesses += dram_accesses(
             level=dram.name,
             weight_value_bits=c["stored_w"] * wb,
             weight_metadata_bits=c["stored_w"] * run,
             input_bits=in_bits if spill else 0.0,
-            output_bits=out_words * (ab + run) if spill else 0.0,
+            output_bits=out_words * (ow + run) if spill else 0.0,
         )
     lanes = array.pes * f * i
     return ExecutionCounts(

@@ -118,8 +118,8 @@ def _dram(
     outputs do not fit. Activations stay on chip between layers when a layer's inputs
     and outputs fit in the buffer together."""
     share = buffer_bytes / 3
-    in_bits = task.input_count * task.activation_bits
-    out_bits = task.output_count * task.activation_bits
+    in_bits = task.input_bits  # KV-cache elements at their own width
+    out_bits = task.output_bits
     w_bytes = (value_bits + meta_bits) / 8
     in_refetch = w_refetch = 1
     if dataflow == "ws":
@@ -160,7 +160,7 @@ def run_systolic(
     ``lanes`` copies wide (see :func:`systolic_cycles`)."""
     c = platform.compute
     rows, cols = rows or c.array_rows, cols or c.array_cols
-    wb, ab = task.weight_bits, task.activation_bits
+    wb = task.weight_bits
     p = task.profile
     full = task.gemm
     g = task.effective_gemm()
@@ -196,20 +196,32 @@ def run_systolic(
         accesses += _nest_accesses(nest, platform, meta_bits / (value_bits + meta_bits or 1))
     else:
         ins, wts, outs = sram_reads(g, c.dataflow, rf, cf)
+        # per-element widths: the bit-weighted mean where KV-cache elements are among them
+        iw, ow = task.input_width_bits, task.output_width_bits
         if buffer is not None:
             accesses += [
-                Access(level=buffer.name, operand="inputs", read_bits=ins * ab, write_bits=0.0),
+                Access(level=buffer.name, operand="inputs", read_bits=ins * iw, write_bits=0.0),
                 Access(level=buffer.name, operand="weights", read_bits=wts * wb, write_bits=0.0),
-                Access(level=buffer.name, operand="outputs", read_bits=0.0, write_bits=outs * ab),
+                Access(level=buffer.name, operand="outputs", read_bits=0.0, write_bits=outs * ow),
             ]
     if dram is not None and platform.dram_model == "scalesim":
         d_in, d_w, d_out = dram_words(task, g, platform, rows, cols, c.dataflow)
         engine += ", SCALE-Sim memory"
         words = {"dram_ifmap_words": d_in, "dram_filter_words": d_w, "dram_ofmap_words": d_out}
         accesses += [
-            Access(level=dram.name, operand="inputs", read_bits=d_in * ab, write_bits=0.0),
+            Access(
+                level=dram.name,
+                operand="inputs",
+                read_bits=d_in * task.input_width_bits,
+                write_bits=0.0,
+            ),
             Access(level=dram.name, operand="weights", read_bits=d_w * wb, write_bits=0.0),
-            Access(level=dram.name, operand="outputs", read_bits=0.0, write_bits=d_out * ab),
+            Access(
+                level=dram.name,
+                operand="outputs",
+                read_bits=0.0,
+                write_bits=d_out * task.output_width_bits,
+            ),
         ]
     elif dram is not None and platform.dram_model != "mapped":
         accesses += _dram(
@@ -281,6 +293,10 @@ def _mapped(
     r, s = task.layer.kernel_hw if task.layer.kind == "conv2d" else (1, 1)
     window = window_of(task, dense_k // (r * s))
     ab = task.activation_bits
+    if task.kv_input_count or task.kv_output_count:
+        # a loop nest tiles inputs and outputs at one element width: with KV-cache
+        # elements among them, the bit-weighted mean over the layer's inputs and outputs
+        ab = (task.input_bits + task.output_bits) / max(1, task.input_count + task.output_count)
     given = platform.scalesim_sram_bytes
     buffer = platform.level("sram")
     dram = platform.level("dram")
@@ -305,7 +321,7 @@ def _mapped(
         prices=prices,
         window=window,
     )
-    ins, outs = task.input_count * ab, task.output_count * ab
+    ins, outs = task.input_bits, task.output_bits
     if given:
         sizes = {k: 8.0 * v for k, v in given.items()}
         budget = Budget(weights=sizes["filter"], inputs=sizes["ifmap"], outputs=sizes["ofmap"])

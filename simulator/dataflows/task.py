@@ -16,7 +16,14 @@ __all__ = ["VARIANTS", "LayerTask"]
 
 
 def _check(
-    weight_bits, index_bits, activation_bits, activation_density, seed, variant, output_density
+    weight_bits,
+    index_bits,
+    activation_bits,
+    activation_density,
+    seed,
+    variant,
+    output_density,
+    kv_bits=None,
 ) -> None:
     """:class:`Settings`' checks and the output density's."""
     Settings(
@@ -26,6 +33,7 @@ def _check(
         activation_density=activation_density,
         seed=seed,
         variant=variant,
+        kv_bits=kv_bits,
     )
     problems = density_problems("output_density", output_density)
     if problems:
@@ -61,6 +69,10 @@ class LayerTask:
     """Engines that keep weights on chip across inferences: the weight SRAM still free
     on each PE when this layer's turn comes (earlier layers hold the rest); None: all
     of it."""
+    kv_bits: int | None = None
+    """Bits per KV-cache element: the cache operand a matmul reads and the outputs a
+    k/v projection writes (:attr:`kv_input_count`, :attr:`kv_output_count`); None:
+    ``activation_bits``."""
 
     def __post_init__(self) -> None:
         """The checks of :class:`Settings`: no engine sees a bad width, density or variant."""
@@ -72,6 +84,7 @@ class LayerTask:
             self.seed,
             self.variant,
             self.output_density,
+            self.kv_bits,
         )
         try:
             try:
@@ -102,6 +115,72 @@ class LayerTask:
         columns they fed, see :mod:`simulator.graph`)."""
         g, e = self.layer.gemm, self.effective_gemm()
         return self.layer.output_count * e.groups * e.rows // (g.groups * g.rows)
+
+    @property
+    def kv_width_bits(self) -> int:
+        """Bits per KV-cache element (``kv_bits``, else ``activation_bits``)."""
+        return self.activation_bits if self.kv_bits is None else self.kv_bits
+
+    @property
+    def kv_input_count(self) -> int:
+        """Input elements read from the KV cache: the cache operand of an attention
+        product (never pruned, so not scaled)."""
+        return self.layer.kv_input_count
+
+    @property
+    def kv_output_count(self) -> int:
+        """Output elements written to the KV cache, pro rata of surviving rows as
+        :attr:`output_count`."""
+        kv = self.layer.kv_output_count
+        if not kv:
+            return 0
+        g, e = self.layer.gemm, self.effective_gemm()
+        return kv * e.groups * e.rows // (g.groups * g.rows)
+
+    @property
+    def input_bits(self) -> int:
+        """Bits of the inputs the layer reads: the KV-cache operand at
+        :attr:`kv_width_bits`, the rest at ``activation_bits``."""
+        n, kv = self.input_count, self.kv_input_count
+        if not kv:
+            return n * self.activation_bits
+        return (n - kv) * self.activation_bits + kv * self.kv_width_bits
+
+    @property
+    def output_bits(self) -> int:
+        """Bits of the outputs the layer writes: those bound for the KV cache at
+        :attr:`kv_width_bits`, the rest at ``activation_bits``."""
+        n, kv = self.output_count, self.kv_output_count
+        if not kv:
+            return n * self.activation_bits
+        return (n - kv) * self.activation_bits + kv * self.kv_width_bits
+
+    @property
+    def input_width_bits(self) -> float:
+        """Mean bits per input element, weighted by bits (:attr:`input_bits` /
+        :attr:`input_count`): the one element width of an engine that tiles inputs
+        at a single width. ``activation_bits`` itself when no input is cached."""
+        if not self.kv_input_count:
+            return self.activation_bits
+        return self.input_bits / max(1, self.input_count)
+
+    @property
+    def output_width_bits(self) -> float:
+        """Mean bits per output element (:attr:`output_bits` / :attr:`output_count`);
+        ``activation_bits`` itself when no output is cached."""
+        if not self.kv_output_count:
+            return self.activation_bits
+        return self.output_bits / max(1, self.output_count)
+
+    @property
+    def kv_read_bits(self) -> int:
+        """Bits the layer reads from the KV cache (elements x :attr:`kv_width_bits`)."""
+        return self.kv_input_count * self.kv_width_bits
+
+    @property
+    def kv_write_bits(self) -> int:
+        """Bits the layer writes to the KV cache (elements x :attr:`kv_width_bits`)."""
+        return self.kv_output_count * self.kv_width_bits
 
     def effective_gemm(self) -> GemmView:
         """The dense problem that remains: for structured pruning, the groups that keep

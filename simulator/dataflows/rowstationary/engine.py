@@ -54,6 +54,25 @@ def rs_shape(task: LayerTask, rows: int, ifmap_spad: int) -> RSShape:
     )
 
 
+def _coded_bits(
+    task: LayerTask, platform: Platform, values: int, kv_values: int, density: float
+) -> float:
+    """Bits of ``values`` activations run-length coded at the activation width; the
+    ``kv_values`` of them that are KV-cache elements, where the cache has a width of
+    its own, are coded apart at that width (a separate stream of words)."""
+    rs = platform.compute.row_stationary
+
+    def coded(n: float, level_bits: int) -> float:
+        return rlc_bits(
+            n, density, run_bits=rs.run_bits, level_bits=level_bits, word_bits=rs.word_bits
+        )
+
+    if not kv_values or task.kv_width_bits == task.activation_bits:
+        return coded(values, task.activation_bits)
+    rest = coded(values - kv_values, task.activation_bits) if values > kv_values else 0.0
+    return rest + coded(kv_values, task.kv_width_bits)
+
+
 def rs_hardware(task: LayerTask, platform: Platform, weight_bits: float) -> RSHardware:
     """The array, spads, GLB, prices and the coded ifmap width a search sees for ``task``
     (``weight_bits``: stored bits per weight, metadata included)."""
@@ -62,13 +81,7 @@ def rs_hardware(task: LayerTask, platform: Platform, weight_bits: float) -> RSHa
     spad, net = platform.level("regfile"), platform.level("network")
     ab = task.activation_bits
     inputs = max(1, task.input_count)
-    in_bits = rlc_bits(
-        inputs,
-        task.activation_density,
-        run_bits=rs.run_bits,
-        level_bits=ab,
-        word_bits=rs.word_bits,
-    )
+    in_bits = _coded_bits(task, platform, inputs, task.kv_input_count, task.activation_density)
     return RSHardware(
         rows=c.array_rows,
         cols=c.array_cols,
@@ -108,13 +121,7 @@ def run_rowstationary(task: LayerTask, platform: Platform) -> ExecutionCounts:
     dram, glb = platform.level("dram").name, platform.level("sram").name
     spad, net = platform.level("regfile"), platform.level("network")
     out_density = task.activation_density if task.output_density is None else task.output_density
-    out_bits = rlc_bits(
-        task.output_count,
-        out_density,
-        run_bits=rs.run_bits,
-        level_bits=ab,
-        word_bits=rs.word_bits,
-    )
+    out_bits = _coded_bits(task, platform, task.output_count, task.kv_output_count, out_density)
 
     def access(level: str, operand: str, read: float, write: float) -> Access:
         return Access(level=level, operand=operand, read_bits=float(read), write_bits=float(write))
