@@ -60,6 +60,24 @@ def _csl_tiles(p: MaskProfile) -> tuple[np.ndarray, int]:
     return per_tile, tiles
 
 
+def _expected_entries(
+    groups: int, rows: int, cols: int, density: float, tile: tuple[int, int], align: int
+) -> tuple[float, float]:
+    """Expected kept entries of an i.i.d. mask at ``density``, and the padding that
+    rounds each ``tile``'s entries up to a multiple of ``align``
+    (:func:`~simulator.formats.formulas.expected_tile_padding`)."""
+    padding = fx.expected_tile_padding(
+        groups=groups,
+        rows=rows,
+        cols=cols,
+        tile_rows=tile[0],
+        tile_cols=tile[1],
+        density=density,
+        align=align,
+    )
+    return density * groups * rows * cols, padding
+
+
 def _csl_closed_form(p: MaskProfile, params: FormatParams) -> int:
     per_tile, tiles = _csl_tiles(p)
     loc, off = _csl_widths(p, params, fx.padded_entries(per_tile, CSL_ALIGN))
@@ -77,16 +95,7 @@ def _csl_closed_form(p: MaskProfile, params: FormatParams) -> int:
 def _csl_expected(
     *, groups: int, rows: int, cols: int, density: float, params: FormatParams
 ) -> float:
-    nnz = density * groups * rows * cols
-    padding = fx.expected_tile_padding(
-        groups=groups,
-        rows=rows,
-        cols=cols,
-        tile_rows=CSL_TILE[0],
-        tile_cols=CSL_TILE[1],
-        density=density,
-        align=CSL_ALIGN,
-    )
+    nnz, padding = _expected_entries(groups, rows, cols, density, CSL_TILE, CSL_ALIGN)
     loc = CSL_LOCATION_BITS
     needed = fx.pointer_width(round(nnz + padding) // CSL_ALIGN)
     off = max(CSL_OFFSET_BITS, needed) if params.pointer_bits is None else params.pointer_bits
@@ -212,16 +221,7 @@ def _bme_closed_form(p: MaskProfile, params: FormatParams) -> int:
 def _bme_expected(
     *, groups: int, rows: int, cols: int, density: float, params: FormatParams
 ) -> float:
-    nnz = density * groups * rows * cols
-    padding = fx.expected_tile_padding(
-        groups=groups,
-        rows=rows,
-        cols=cols,
-        tile_rows=BME_GLOBAL[0],
-        tile_cols=BME_GLOBAL[1],
-        density=density,
-        align=BME_ALIGN,
-    )
+    nnz, padding = _expected_entries(groups, rows, cols, density, BME_GLOBAL, BME_ALIGN)
     needed = fx.pointer_width(round(nnz + padding))
     off = max(BME_OFFSET_BITS, needed) if params.pointer_bits is None else params.pointer_bits
     tiles = -(-rows // BME_GLOBAL[0]) * -(-cols // BME_GLOBAL[1])
