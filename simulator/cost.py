@@ -4,7 +4,8 @@ Latency is the largest of the compute bound and each memory level's bandwidth
 bound (transfers overlap compute; accesses off the level's port, such as partial-sum
 accumulation, take none of it; DRAM traffic streams at the counts'
 ``dram_efficiency`` of the bandwidth), plus the counts' fixed ``overhead_s``; the
-result names the bound that set it.
+result names the bound that set it (``launch`` where the overhead alone is longer
+than every other bound).
 Energy is the sum over levels of bits x pJ/bit, MACs x pJ/MAC at the layer's
 precision (gated MACs cost nothing), sparse bookkeeping (index decodes, and where a
 profile prices them per event, column-pointer reads and activation-queue operations)
@@ -70,6 +71,8 @@ def price(
     stalls = platform.dram_model != "scalesim"
     bounds = [("compute", compute_s), *(memory_s if stalls else ())]
     bound, latency = max(bounds, key=lambda b: b[1])
+    if counts.overhead_s > latency:  # more time launching the layer than running it
+        bound = "launch"
     latency = latency + counts.overhead_s
     e_mac = counts.macs_done * platform.mac_pj_for(weight_bits, activation_bits) * PJ
     e_index = (
@@ -160,7 +163,11 @@ class PricePoints:
         names = ["compute", *(lv.name for lv in first.memory)] if stalls else ["compute"]
         bounds = np.vstack([compute_s, *(memory_s if stalls else ())])
         pick = np.argmax(bounds, axis=0)  # the first largest, as max() picks
-        latency = bounds[pick, np.arange(n)] + counts.overhead_s
+        latency = bounds[pick, np.arange(n)]
+        names_picked = np.array(names, dtype=object)[pick]
+        if counts.overhead_s:
+            names_picked = np.where(counts.overhead_s > latency, "launch", names_picked)
+        latency = latency + counts.overhead_s
         mac = self._mac_pj.get((weight_bits, activation_bits))
         if mac is None:
             mac = self._each(lambda p: p.mac_pj_for(weight_bits, activation_bits))
@@ -177,7 +184,7 @@ class PricePoints:
         zeros = np.zeros(n)
         return {
             "latency_s": latency,
-            "bound": np.array(names, dtype=object)[pick],
+            "bound": names_picked,
             "compute_s": compute_s,
             "energy_j": counted + e_busy,
             "energy_dram_j": e_dram + zeros,
