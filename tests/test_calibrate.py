@@ -52,20 +52,24 @@ SHAPES = (
 DENSITIES = (0.002, 0.01, 0.05, 0.2)
 
 
-def synthetic(params: Params, noise: float, rng) -> list[Measurement]:
-    """Kernel points and stream triads timed by ``params`` times log-normal noise."""
+def synthetic(
+    params: Params, noise: float, rng, shapes=SHAPES, stream_noise: bool = True
+) -> list[Measurement]:
+    """Kernel points of ``shapes`` at :data:`DENSITIES` and stream triads, timed by
+    ``params`` (the fit's own model) times log-normal noise (the triads exact unless
+    ``stream_noise``)."""
     out = []
     for level, nbytes, bw in (
         ("dram", 3 * 2**26, params.dram_bytes_per_s),
         ("cache", 3 * 2**20, params.cache_bytes_per_s),
     ):
-        t = nbytes / bw * math.exp(rng.normal(0, noise))
+        t = nbytes / bw * (math.exp(rng.normal(0, noise)) if stream_noise else 1.0)
         out.append(
             Measurement(
                 kind="stream", bytes_moved=nbytes, level=level, wall_s=t, cpu_s=t, repeats=5
             )
         )
-    for rows, cols, n in SHAPES:
+    for rows, cols, n in shapes:
         points = [
             Measurement(kind="dense", rows=rows, cols=cols, n_cols=n, wall_s=1, cpu_s=1, repeats=5)
         ]

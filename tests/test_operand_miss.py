@@ -22,6 +22,7 @@ from simulator.hwconfig import load_platform, platform_from_dict
 from simulator.layers import Linear
 from simulator.masks import Pruning, generate_mask
 from simulator.simulate import simulate_layer
+from tests.test_calibrate import synthetic as calibrate_synthetic
 
 MIB = 2**20
 
@@ -154,38 +155,8 @@ DENSITIES = (0.002, 0.01, 0.05, 0.2)
 
 
 def synthetic(params: Params, noise: float, rng) -> list[Measurement]:
-    """Kernel points and streams timed by ``params`` (the fit's own model, computed
-    term by term below) times log-normal noise."""
-    out = [
-        Measurement(kind="stream", bytes_moved=n, level=lv, wall_s=t, cpu_s=t, repeats=5)
-        for lv, n, t in (
-            ("dram", 3 * 2**26, 3 * 2**26 / params.dram_bytes_per_s),
-            ("cache", 3 * 2**20, 3 * 2**20 / params.cache_bytes_per_s),
-        )
-    ]
-    for rows, cols, n in SHAPES:
-        points = [
-            Measurement(kind="dense", rows=rows, cols=cols, n_cols=n, wall_s=1, cpu_s=1, repeats=5)
-        ]
-        for d in DENSITIES:
-            nnz = max(1, round(d * rows * cols))
-            points.append(
-                Measurement(
-                    kind="sparse",
-                    rows=rows,
-                    cols=cols,
-                    n_cols=n,
-                    density=d,
-                    nnz=nnz,
-                    wall_s=1,
-                    cpu_s=1,
-                    repeats=5,
-                )
-            )
-        for m in points:
-            t = predict_s(params, m) * math.exp(rng.normal(0, noise))
-            out.append(dataclasses.replace(m, wall_s=t, cpu_s=t))
-    return out
+    """:func:`tests.test_calibrate.synthetic` on these shapes, the triads exact."""
+    return calibrate_synthetic(params, noise, rng, shapes=SHAPES, stream_noise=False)
 
 
 def test_synthetic_sparse_time_by_hand():
