@@ -430,6 +430,63 @@ def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases):
 
 
 @njit(cache=True, nogil=True)
+def scnn_window_counts(am, geom):
+    """Nonzero activations each kernel offset (r, s) of a convolution reads, per input
+    channel: ``(R, S, C)`` int64 from ``am`` (uint8 ``(C, H, W)``) and ``geom`` =
+    ``(R, S, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, out_h, out_w)``. Offset
+    (r, s) reads the inputs (r dh - ph + a sh, s dw - pw + b sw) for a < out_h, b <
+    out_w that lie inside the plane: sums over arithmetic progressions, taken from
+    prefix sums along each stride class (rows, then the row sums by column offset),
+    so each channel costs H x W + H x S + R x S additions."""
+    n_r, n_s, sh, sw = geom[0], geom[1], geom[2], geom[3]
+    dh, dw, ph, pw, p, q = geom[4], geom[5], geom[6], geom[7], geom[8], geom[9]
+    n_c, n_h, n_w = am.shape
+    out = np.zeros((n_r, n_s, n_c), dtype=np.int64)
+    # the columns (first, last) of offset s and the rows of offset r, -1 when none
+    x_lo = np.full(n_s, -1, dtype=np.int64)
+    x_hi = np.full(n_s, -1, dtype=np.int64)
+    for s in range(n_s):
+        x0 = s * dw - pw
+        b_lo = 0 if x0 >= 0 else (-x0 + sw - 1) // sw
+        b_hi = min(q - 1, (n_w - 1 - x0) // sw) if n_w - 1 - x0 >= 0 else -1
+        if b_lo <= b_hi:
+            x_lo[s] = x0 + b_lo * sw
+            x_hi[s] = x0 + b_hi * sw
+    y_lo = np.full(n_r, -1, dtype=np.int64)
+    y_hi = np.full(n_r, -1, dtype=np.int64)
+    for r in range(n_r):
+        y0 = r * dh - ph
+        a_lo = 0 if y0 >= 0 else (-y0 + sh - 1) // sh
+        a_hi = min(p - 1, (n_h - 1 - y0) // sh) if n_h - 1 - y0 >= 0 else -1
+        if a_lo <= a_hi:
+            y_lo[r] = y0 + a_lo * sh
+            y_hi[r] = y0 + a_hi * sh
+    pre = np.zeros(n_w, dtype=np.int64)
+    rows = np.zeros((n_h, n_s), dtype=np.int64)  # per row: the inputs offset s reads
+    for c in range(n_c):
+        for y in range(n_h):
+            for x in range(n_w):
+                v = np.int64(am[c, y, x])
+                pre[x] = v + pre[x - sw] if x >= sw else v
+            for s in range(n_s):
+                if x_lo[s] < 0:
+                    rows[y, s] = 0
+                else:
+                    below = pre[x_lo[s] - sw] if x_lo[s] >= sw else 0
+                    rows[y, s] = pre[x_hi[s]] - below
+        for y in range(sh, n_h):  # prefix sums of the row sums along each row class
+            for s in range(n_s):
+                rows[y, s] += rows[y - sh, s]
+        for r in range(n_r):
+            if y_lo[r] < 0:
+                continue
+            for s in range(n_s):
+                below = rows[y_lo[r] - sh, s] if y_lo[r] >= sh else 0
+                out[r, s, c] = rows[y_hi[r], s] - below
+    return out
+
+
+@njit(cache=True, nogil=True)
 def scnn_bank_stalls(wm, am, steps, geom, f, i, banks, budget):
     """Accumulator-bank stalls of SCNN product blocks (Parashar et al., ISCA 2017),
     measured on sampled steps of a convolution (conv group 0).
@@ -903,6 +960,7 @@ def warm_up() -> None:
     one = np.zeros((1, 1), dtype=np.int64)
     scnn_weight_counts(np.ones((1, 1, 1, 1), dtype=np.uint8), 1, 1, one, 1)
     scnn_activation_counts(np.ones((1, 1, 1), dtype=np.uint8), 0, 1, one, one, 1, 1)
+    scnn_window_counts(np.ones((1, 1, 1), dtype=np.uint8), np.ones(10, dtype=np.int64))
     scnn_bank_stalls(
         np.ones((1, 1, 1, 1), dtype=np.uint8),
         np.ones((1, 1, 1), dtype=np.uint8),

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from simulator import kernels
@@ -386,6 +386,29 @@ def test_activation_counts_kernel_equals_twin(data, shape, pes, phases):
     got = kernels.scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases)
     want = twins.scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases)
     assert np.array_equal(got, want)
+
+
+@given(
+    data=st.data(),
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 13), st.integers(1, 13)),
+    kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+)
+def test_window_counts_kernel_equals_twin(data, shape, kernel, stride, dilation):
+    """Any kernel, stride, dilation and padding (output sizes as a convolution has
+    them), against the padded plane cut window by window."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    am = (rng.random(shape) < data.draw(st.sampled_from([0.0, 0.3, 1.0]))).astype(np.uint8)
+    pad = tuple(data.draw(st.integers(0, 3)) for _ in range(2))
+    out = []
+    for n, k, st_, d, pd_ in zip(shape[1:], kernel, stride, dilation, pad, strict=True):
+        span = d * (k - 1) + 1
+        out.append((n + 2 * pd_ - span) // st_ + 1)
+    assume(min(out) >= 1)
+    geom = np.array((*kernel, *stride, *dilation, *pad, *out), dtype=np.int64)
+    got = kernels.scnn_window_counts(am, geom)
+    assert np.array_equal(got, twins.scnn_window_counts(am, geom))
 
 
 @given(

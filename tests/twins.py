@@ -207,6 +207,23 @@ def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases) 
     return np.bincount(key, minlength=pes * channels * phases).reshape(pes, channels * phases)
 
 
+def scnn_window_counts(am, geom) -> np.ndarray:
+    """Twin of ``kernels.scnn_window_counts``: the plane padded, each offset's strided
+    window cut out and summed."""
+    r, s, sh, sw, dh, dw, ph, pw, p, q = (int(v) for v in geom)
+    c, h, w = am.shape
+    padded = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=np.int64)
+    padded[:, ph : ph + h, pw : pw + w] = am
+    out = np.empty((r, s, c), dtype=np.int64)
+    for i in range(r):
+        for j in range(s):
+            window = padded[
+                :, i * dh : i * dh + (p - 1) * sh + 1 : sh, j * dw : j * dw + (q - 1) * sw + 1 : sw
+            ]
+            out[i, j] = window.sum(axis=(1, 2))
+    return out
+
+
 def scnn_weight_counts(wm, kg, kc, phase_map, phases):
     """Twin of ``kernels.scnn_weight_counts``: per conv group, segment sums over
     filters, then over the phases."""

@@ -256,18 +256,23 @@ def _weight_steps(layer, w_nnz: np.ndarray) -> tuple[np.ndarray, np.ndarray, int
 
 
 def conv_activations(
-    layer, am: np.ndarray, array: ScnnArray, geo: dict
+    layer,
+    am: np.ndarray,
+    array: ScnnArray,
+    geo: dict,
+    *,
+    ones: bool = False,
+    windows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The activation side of a convolution, the same for every weight mask: nonzero
     activations per conv group, step (channel x stride phase) and PE (planar tile)
     ``[groups, step, PE]``; per kernel offset (r, s) and input channel the
     nonzero activations its window reads, ``(R, S, C)`` (to count the MACs that land
-    on an output, :func:`landed`); and the nonzero activations."""
-    r, s = layer.kernel_hw
+    on an output, :func:`landed`; :func:`window_counts`); and the nonzero
+    activations. ``ones``: ``am`` is all ones (every channel counted as the first);
+    ``windows``: the window counts where known (they do not depend on the array)."""
     sh, sw = layer.stride_hw
-    dh, dw = layer.dilation_hw
     ph, pw = layer.padding_hw
-    p, q = layer.output_hw
     h, w = layer.input_hw
     groups = layer.groups
     cg = layer.in_channels // groups
@@ -279,28 +284,36 @@ def conv_activations(
     xs = np.arange(w)
     pe = (ys // th)[:, None] * array.pe_cols + (xs // tw)[None, :]
     aphase = ((ys + ph) % sh)[:, None] * sw + ((xs + pw) % sw)[None, :]
-    a_all = kernels.scnn_activation_counts(
-        _u8(am),
-        0,
-        layer.in_channels,
-        pe,
-        aphase,
-        pes,
-        nph,
-    )
+    channels = 1 if ones else layer.in_channels
+    a_all = kernels.scnn_activation_counts(_u8(am), 0, channels, pe, aphase, pes, nph)
+    if ones:
+        a_all = np.tile(a_all, (1, layer.in_channels))
     by_step = np.ascontiguousarray(a_all.reshape(pes, groups, cg * nph).transpose(1, 2, 0))
-    # the activations each kernel offset reads: the padded plane's strided windows
-    padded = np.zeros((layer.in_channels, h + 2 * ph, w + 2 * pw), dtype=bool)
-    padded[:, ph : ph + h, pw : pw + w] = am
-    windows = np.empty((r, s, layer.in_channels), dtype=np.int64)
-    for i in range(r):
-        for j in range(s):
-            window = padded[
-                :, i * dh : i * dh + (p - 1) * sh + 1 : sh, j * dw : j * dw + (q - 1) * sw + 1 : sw
-            ]
-            windows[i, j] = window.sum(axis=(1, 2), dtype=np.int64)
+    if windows is None:
+        windows = window_counts(layer, am[:1] if ones else am)
+        if ones:
+            windows = np.broadcast_to(windows, (*windows.shape[:2], layer.in_channels))
+    nnz = am.size if ones else int(np.count_nonzero(am))
+    return by_step, windows, nnz
+
+
+def window_counts(layer, am: np.ndarray) -> np.ndarray:
+    """Per kernel offset (r, s) and channel of ``am`` (bool ``(C, H, W)``) the nonzero
+    activations its window reads (the padded plane's strided window), ``(R, S, C)``
+    int64, read-only (:func:`simulator.kernels.scnn_window_counts`)."""
+    geom = np.array(
+        (
+            *layer.kernel_hw,
+            *layer.stride_hw,
+            *layer.dilation_hw,
+            *layer.padding_hw,
+            *layer.output_hw,
+        ),
+        dtype=np.int64,
+    )
+    windows = kernels.scnn_window_counts(_u8(am), geom)
     windows.setflags(write=False)
-    return by_step, windows, int(np.count_nonzero(am))
+    return windows
 
 
 def landed(wsum: np.ndarray, windows: np.ndarray) -> int:
@@ -389,7 +402,13 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
         # the activation side, once per drawn plane and array (every weight mask)
         known = _ACTIVATIONS.get((key, array)) if key is not None else None
         if known is None:
-            a_steps, windows, nnz_in = conv_activations(layer, am, array, geo)
+            ones = key is not None and key[1] == "ones"
+            windows = _WINDOWS.get(key) if key is not None else None
+            a_steps, windows, nnz_in = conv_activations(
+                layer, am, array, geo, ones=ones, windows=windows
+            )
+            if key is not None:
+                _WINDOWS[key] = windows
             # with them, the activations and the vectors of I per step over the PEs
             known = (a_steps, windows, nnz_in, int(a_steps.sum()), (-(-a_steps // i)).sum(axis=2))
             if key is not None:
@@ -477,6 +496,9 @@ _WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _ACTIVATIONS: dict = {}
 """The activation side of a convolution (:func:`conv_activations`) by plane key and
 array: every weight mask run on the same drawn activations reuses it."""
+_WINDOWS: dict = {}
+"""The window counts of a plane (:func:`window_counts`) by plane key: every array
+reuses them."""
 
 
 def clear_schedules() -> None:
@@ -491,6 +513,7 @@ def clear_activations() -> None:
     """Forget the activation masks drawn and their counts (kept by layer: a caller done
     with a network's layers frees them)."""
     _ACTIVATIONS.clear()
+    _WINDOWS.clear()
     _random_planes.cache_clear()
 
 
