@@ -134,22 +134,15 @@ def group_max(m, group_size):
     """Largest number of kept entries in one group of ``group_size`` consecutive
     columns of a row (groups start at column 0; the last one may be short)."""
     n_groups, n_rows, n_cols = m.shape
-    pos = np.empty(n_cols + 1, dtype=np.int64)
     best = 0
     for g in range(n_groups):
         for i in range(n_rows):
-            k = _row_positions(m, g, i, pos)
-            run = 0
-            current = -1
-            for t in range(k):
-                grp = pos[t] // group_size
-                if grp == current:
-                    run += 1
-                else:
-                    current = grp
-                    run = 1
-                if run > best:
-                    best = run
+            for start in range(0, n_cols, group_size):
+                kept = 0
+                for j in range(start, min(start + group_size, n_cols)):
+                    kept += m[g, i, j] != 0
+                if kept > best:
+                    best = kept
     return np.int64(best)
 
 
@@ -657,43 +650,57 @@ def scnn_shared_schedule(w_nnz, a_nnz, a_of, f, i, stall):
     phase are broadcast to the whole array): ``w_nnz[g, c]`` for every PE, and the
     activations by step, ``a_nnz[a_of[g], c, p]``. Same results, each PE's additions
     in the same order (step by step), without the ``(groups, PEs, steps)`` copy; the
-    PEs of a step are taken together (their sums are independent) and a step's
-    weight vectors are counted once for all of them."""
+    PEs of a step are taken together (their sums are independent), a step's weight
+    vectors are counted once for all of them and a conv group's activation vectors
+    once for all its output-channel groups."""
     n_g, n_c = w_nnz.shape
     n_pe = a_nnz.shape[2]
     busy = np.zeros(n_pe, dtype=np.float64)
-    slots = np.zeros(n_pe, dtype=np.int64)
     products = np.zeros(n_pe, dtype=np.int64)
     base = np.zeros(n_pe, dtype=np.int64)
     t = np.empty(n_pe, dtype=np.float64)
     full = stall[f * i]
+    # per (step, PE) of the current conv group: a's vectors of I, whole and partial,
+    # and the stall of its partial vector against a full weight vector
+    qi_of = np.zeros((n_c, n_pe), dtype=np.int64)
+    ri_of = np.zeros((n_c, n_pe), dtype=np.int64)
+    s_of = np.zeros((n_c, n_pe), dtype=np.float64)
+    current = -1
     total = 0.0
     for g in range(n_g):
         t[:] = 0.0
         acts = a_nnz[a_of[g]]
+        if a_of[g] != current:
+            current = a_of[g]
+            for c in range(n_c):
+                for p in range(n_pe):
+                    qi, ri = _divmod_small(acts[c, p], i)
+                    qi_of[c, p] = qi
+                    ri_of[c, p] = ri
+                    s_of[c, p] = stall[f * ri] if ri > 0 else 0.0
         for c in range(n_c):
             w = w_nnz[g, c]
             if w == 0:
                 continue
             qf, rf = _divmod_small(w, f)
             nf = qf + (rf > 0)
+            s_rf = stall[rf * i]
             row = acts[c]
             for p in range(n_pe):
                 a = row[p]
                 if a == 0:
                     continue
-                qi, ri = _divmod_small(a, i)
-                ni = qi + (ri > 0)
-                pairs = nf * ni
+                qi = qi_of[c, p]
+                ri = ri_of[c, p]
+                pairs = nf * (qi + (ri > 0))
                 x = t[p] + pairs
                 base[p] += pairs
-                slots[p] += pairs * f * i
                 products[p] += w * a
                 x += qf * qi * full
                 if ri > 0:
-                    x += qf * stall[f * ri]
+                    x += qf * s_of[c, p]
                 if rf > 0:
-                    x += qi * stall[rf * i]
+                    x += qi * s_rf
                     if ri > 0:
                         x += stall[rf * ri]
                 t[p] = x
@@ -703,6 +710,7 @@ def scnn_shared_schedule(w_nnz, a_nnz, a_of, f, i, stall):
             if t[p] > slowest:
                 slowest = t[p]
         total += slowest
+    slots = base * (f * i)  # every pair of vectors occupies the F x I multipliers
     return total, busy, slots, products, base
 
 

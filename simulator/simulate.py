@@ -297,53 +297,67 @@ class NetworkEstimate:
         sums are pandas groupby sums over the layers' columns (as :meth:`frame` has
         them); the most common engine wins, ties to the first in sorted order; the main
         bound's ties go to the bound seen first."""
-        layers = self.layers
-        if not any(r.variant == "dense" for r in layers):
+        return _total_rows((self,))
+
+
+def _total_rows(estimates: Iterable[NetworkEstimate]) -> list[dict]:
+    """:meth:`NetworkEstimate.total_rows` of several estimates, one after the other,
+    from one groupby over all their layers (each group's sum as its own)."""
+    estimates = tuple(estimates)
+    for e in estimates:
+        if not any(r.variant == "dense" for r in e.layers):
             raise ConfigError("variants", "totals compare with dense: no dense variant simulated")
-        # the columns as record() has them: LayerCost and ExecutionCounts fields by name
-        cols = {"variant": [r.variant for r in layers], "bound": [r.cost.bound for r in layers]}
-        for c in ("latency_s", *ENERGY_COLUMNS):
-            cols[c] = [getattr(r.cost, c) for r in layers]
-        for c in ("macs_dense", "macs_done"):
-            cols[c] = [getattr(r.counts, c) for r in layers]
-        cols["dram_bits"] = [r.dram_bits for r in layers]
-        for c in ("kv_read_bits", "kv_write_bits"):
-            cols[c] = [getattr(r, c) for r in layers]
-        df = pd.DataFrame(cols)
-        sums = df.groupby("variant", sort=False)[list(SUMMED_COLUMNS)].sum()
-        busy = pd.Series([r.pe_utilization for r in layers]) * df["latency_s"]
-        util = busy.groupby(df["variant"]).sum() / sums["latency_s"]
-        bound_s = df.groupby(["variant", "bound"], sort=False)["latency_s"].sum()
-        main: dict[str, str] = {}
-        most: dict[str, float] = {}
-        for (v, b), t in bound_s.items():  # the first of equal ones, as idxmax
-            if v not in most or t > most[v]:
-                main[v], most[v] = b, t
-        engines: dict[str, Counter] = {}
-        for r in layers:
-            engines.setdefault(r.variant, Counter())[r.counts.engine] += 1
-        dense = sums.loc["dense"]
-        speedup = dense["latency_s"] / sums["latency_s"]
-        energy_ratio = sums["energy_j"] / dense["energy_j"]
-        summed = {c: sums[c].tolist() for c in SUMMED_COLUMNS}
-        rows = []
-        for j, v in enumerate(sums.index):
-            row = {c: summed[c][j] for c in SUMMED_COLUMNS}
-            top = max(engines[v].values())
-            rows.append(
-                {
-                    "variant": v,
-                    "network": self.network,
-                    "platform": self.platform,
-                    **row,
-                    "pe_utilization": util[v],
-                    "speedup": speedup[v],
-                    "energy_ratio": energy_ratio[v],
-                    "engine": min(e for e, n in engines[v].items() if n == top),
-                    "main_bound": main[v],
-                }
-            )
-        return rows
+    layers = [r for e in estimates for r in e.layers]
+    # the columns as record() has them: LayerCost and ExecutionCounts fields by name
+    cols = {
+        "estimate": [j for j, e in enumerate(estimates) for _ in e.layers],
+        "variant": [r.variant for r in layers],
+        "bound": [r.cost.bound for r in layers],
+    }
+    for c in ("latency_s", *ENERGY_COLUMNS):
+        cols[c] = [getattr(r.cost, c) for r in layers]
+    for c in ("macs_dense", "macs_done"):
+        cols[c] = [getattr(r.counts, c) for r in layers]
+    cols["dram_bits"] = [r.dram_bits for r in layers]
+    for c in ("kv_read_bits", "kv_write_bits"):
+        cols[c] = [getattr(r, c) for r in layers]
+    df = pd.DataFrame(cols)
+    keys = ["estimate", "variant"]
+    sums = df.groupby(keys, sort=False)[list(SUMMED_COLUMNS)].sum()
+    busy = pd.Series([r.pe_utilization for r in layers]) * df["latency_s"]
+    # sorted groups, as a groupby by the variant alone sums them (the same bits)
+    util = (busy.groupby([df[k] for k in keys]).sum() / sums["latency_s"]).to_dict()
+    bound_s = df.groupby([*keys, "bound"], sort=False)["latency_s"].sum()
+    main: dict[tuple[int, str], str] = {}
+    most: dict[tuple[int, str], float] = {}
+    for (j, v, b), t in bound_s.items():  # the first of equal ones, as idxmax
+        if (j, v) not in most or t > most[(j, v)]:
+            main[(j, v)], most[(j, v)] = b, t
+    engines: dict[tuple[int, str], Counter] = {}
+    for j, e in enumerate(estimates):
+        for r in e.layers:
+            engines.setdefault((j, r.variant), Counter())[r.counts.engine] += 1
+    summed = {c: sums[c].tolist() for c in SUMMED_COLUMNS}
+    at = {key: n for n, key in enumerate(sums.index)}
+    rows = []
+    for n, (j, v) in enumerate(sums.index):
+        d = at[(j, "dense")]
+        row = {c: summed[c][n] for c in SUMMED_COLUMNS}
+        top = max(engines[(j, v)].values())
+        rows.append(
+            {
+                "variant": v,
+                "network": estimates[j].network,
+                "platform": estimates[j].platform,
+                **row,
+                "pe_utilization": util[(j, v)],
+                "speedup": np.float64(summed["latency_s"][d]) / summed["latency_s"][n],
+                "energy_ratio": np.float64(summed["energy_j"][n]) / summed["energy_j"][d],
+                "engine": min(e for e, c in engines[(j, v)].items() if c == top),
+                "main_bound": main[(j, v)],
+            }
+        )
+    return rows
 
 
 SUMMED_COLUMNS = (
@@ -509,9 +523,8 @@ class Estimate:
         """One row per (platform, variant): see :meth:`NetworkEstimate.totals`, and the
         ``effective_rate`` the variant's masks reach."""
         rows = [
-            {**row, "effective_rate": self.effective_rates[e.platform][row["variant"]]}
-            for e in self.estimates
-            for row in e.total_rows()
+            {**row, "effective_rate": self.effective_rates[row["platform"]][row["variant"]]}
+            for row in _total_rows(self.estimates)
         ]
         return _totals_frame(rows)
 
