@@ -148,8 +148,8 @@ def group_max(m, group_size):
 
 @njit(cache=True, nogil=True)
 def nm_keep(score, n):
-    """N:M selection: keep the ``n`` largest of each row of ``score`` (float64, shape
-    ``(groups, m)``), ties to the lower position, exactly as a stable descending sort
+    """N:M selection: keep the ``n`` largest of each row of ``score`` (float64, or
+    uint32, shape ``(groups, m)``), ties to the lower position, exactly as a stable descending sort
     ranks them. Returns ``uint8`` of ``score``'s shape (1 = kept)."""
     n_groups, m = score.shape
     out = np.zeros((n_groups, m), dtype=np.uint8)
@@ -174,7 +174,7 @@ def nm_keep(score, n):
                 out[g, i] = above < n
         return out
     for g in range(n_groups):
-        order = np.argsort(-score[g], kind="mergesort")  # stable
+        order = np.argsort(-score[g].astype(np.float64), kind="mergesort")  # stable
         for t in range(min(n, m)):
             out[g, order[t]] = 1
     return out
@@ -955,6 +955,7 @@ def warm_up() -> None:
     block_counts(m, np.int64(2), np.int64(2))
     group_max(m, np.int64(2))
     nm_keep(np.zeros((1, 2)), np.int64(1))
+    nm_keep(np.zeros((1, 2), dtype=np.uint32), np.int64(1))
     packed = np.full((1, 2, 1), 192, dtype=np.uint8)
     for by_column in (False, True):
         pe_column_entries(packed, np.int64(2), np.int64(1), four, np.full(2, 2), by_column)

@@ -304,7 +304,7 @@ def mask_bytes_needed(layer: Layer, pruning: Pruning, with_weights: bool = False
         padded = g.groups * -(-g.rows // br) * br * -(-g.cols // bc) * bc
         tiles = 16 * padded // (br * bc)  # a score (float64) and more per tile
         return w + padded + padded // bc + tiles + scores + (8 * padded if with_weights else 0)
-    if kind == "nm":  # the mask, and a chunk of scores (float64) padded and selected
+    if kind == "nm":  # the mask, and a chunk of scores (float64 at most) padded and selected
         m = pruning.nm[1]
         chunk = max(1, NM_CHUNK // g.cols) * -(-g.cols // m) * m
         return w + 19 * min(chunk, g.groups * g.rows * -(-g.cols // m) * m) + scores
@@ -389,13 +389,16 @@ def line_factors(
 
 
 NM_CHUNK = 1 << 22
-"""Scores (float64) ranked at a time by the N:M mask generator (32 MiB)."""
+"""Scores ranked at a time by the N:M mask generator (32 MiB of |weights| as float64;
+half that of random 32-bit draws)."""
 
 
 def _nm_rows(score: np.ndarray, n: int, m: int) -> np.ndarray:
-    """The N:M selection of a ``(lines, cols)`` block of scores: the ``n`` largest of
-    every ``m`` consecutive entries of each line (a short last group keeps its ``n``
-    largest among those it has), as bool."""
+    """The N:M selection of a ``(lines, cols)`` block of scores (float64, or uint32
+    draws): the ``n`` largest of every ``m`` consecutive entries of each line, ties to
+    the lower position (a short last group keeps its ``n`` largest among those it
+    has: padded with the lowest score, which loses every tie to the real ones before
+    it), as bool."""
     lines, cols = score.shape
     ngrp = -(-cols // m)
     if ngrp * m == cols:  # whole groups: rank in place, no padding
@@ -404,10 +407,10 @@ def _nm_rows(score: np.ndarray, n: int, m: int) -> np.ndarray:
             .view(bool)
             .reshape(lines, cols)
         )
-    padded = np.full((lines, ngrp * m), -np.inf)
+    lowest = -np.inf if score.dtype.kind == "f" else 0
+    padded = np.full((lines, ngrp * m), lowest, dtype=score.dtype)
     padded[:, :cols] = score
     sel = kernels.nm_keep(padded.reshape(-1, m), np.int64(n)).view(bool)
-    sel &= np.isfinite(padded.reshape(-1, m))
     return sel.reshape(lines, ngrp * m)[:, :cols]
 
 
@@ -473,12 +476,18 @@ def generate_mask(layer: Layer, pruning: Pruning, weights: np.ndarray | None = N
         lines = mask.reshape(-1, g.cols)  # every group's rows, in order
         source = gemm_view(layer, a).reshape(-1, g.cols) if a is not None else None
         step = max(1, NM_CHUNK // g.cols)
+        step -= step % 2 if step > 1 else 0  # even draws keep _uint32_draws' fast path
         for start in range(0, lines.shape[0], step):
             stop = min(lines.shape[0], start + step)
-            # scores drawn a few rows at a time: the generator's stream is the same as
-            # in one draw of the whole layer
-            score = source[start:stop] if source is not None else rng.random((stop - start, g.cols))
-            lines[start:stop] = _nm_rows(np.asarray(score, dtype=np.float64), n, m)
+            # without weights, a uniformly random pattern per group: it ranks uniform
+            # 32-bit draws (a tie, about 1 in 10^9 per pair, goes to the lower
+            # position), drawn a few rows at a time: the generator's stream is the same
+            # as in one draw of the whole layer's
+            if source is not None:
+                score = np.asarray(source[start:stop], dtype=np.float64)
+            else:
+                score = _uint32_draws(rng, (stop - start) * g.cols).reshape(-1, g.cols)
+            lines[start:stop] = _nm_rows(score, n, m)
     return mask.reshape(shape)
 
 

@@ -196,6 +196,24 @@ def test_nm_keep_matches_stable_sort(data, m, levels):
     assert np.array_equal(got, twins.nm_keep(score, n))
 
 
+@given(
+    data=st.data(),
+    m=st.sampled_from([1, 3, 4, 8, 32, 33, 64]),
+    levels=st.sampled_from([2, 1000, 2**32]),
+)
+def test_nm_keep_of_uint32_draws_matches_stable_sort(data, m, levels):
+    """Unsigned 32-bit scores (the random generator's), every branch, against the twin
+    on the same values as float64 (exact below 2**53), ties and the largest draws
+    included."""
+    rows = data.draw(st.integers(1, 30))
+    n = data.draw(st.integers(0, m + 1))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    score = rng.integers(0, levels, size=(rows, m), dtype=np.uint64).astype(np.uint32)
+    score[rng.random(score.shape) < 0.1] = 2**32 - 1
+    got = kernels.nm_keep(score, np.int64(n))
+    assert np.array_equal(got, twins.nm_keep(score.astype(np.float64), n))
+
+
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 5))
 def test_nm_keep_of_four_as_counted(seed, n):
     """The unrolled 4-wide branch against the counting branch (the same rows with a

@@ -486,8 +486,9 @@ def test_uint32_draws_are_the_generators_own(sizes):
 )
 def test_nm_mask_drawn_in_chunks_is_the_whole_layer_draw(monkeypatch, chunk, layer, nm):
     """The N:M generator draws its scores a few rows at a time; the mask is the one a
-    single draw of the whole layer's scores gives (the twin: one ``rng.random`` of the
-    GEMM view, padded to whole groups with -inf, a stable sort per group)."""
+    single draw of the whole layer's scores gives (the twin: one draw of uniform
+    32-bit integers over the GEMM view, padded to whole groups with -inf, a stable
+    sort per group)."""
     import simulator.masks as masks_module
     from simulator.masks import layer_rng
 
@@ -496,10 +497,10 @@ def test_nm_mask_drawn_in_chunks_is_the_whole_layer_draw(monkeypatch, chunk, lay
     got = gemm(layer, generate_mask(layer, pruning))
     g = layer.gemm
     n, m = nm
-    score = layer_rng(5, layer.name).random((g.groups, g.rows, g.cols))
+    score = layer_rng(5, layer.name).integers(0, 2**32, (g.groups, g.rows, g.cols), np.uint32)
     ngrp = -(-g.cols // m)
     padded = np.full((g.groups * g.rows, ngrp * m), -np.inf)
-    padded[:, : g.cols] = score.reshape(-1, g.cols)
+    padded[:, : g.cols] = score.reshape(-1, g.cols).astype(np.float64)
     keep = twins.nm_keep(padded.reshape(-1, m), n).astype(bool) & np.isfinite(padded.reshape(-1, m))
     want = keep.reshape(g.groups, g.rows, ngrp * m)[:, :, : g.cols]
     assert np.array_equal(got, want)
