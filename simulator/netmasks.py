@@ -37,6 +37,7 @@ from simulator.masks import (
     LINE_STRUCTURES,
     Pruning,
     check_mask,
+    clamp_to_layer,
     filter_order,
     generate_mask,
     kept_units,
@@ -297,6 +298,10 @@ def layer_profiles(
             return profile_mask(layer, check_mask(layer, masks[layer.name]))
 
         return given
+    if pruning.structure == "nm":  # N:M by construction: its group maximum is known
+        return lambda layer: profile_mask(
+            layer, generate_mask(layer, pruning), nm=clamp_to_layer(layer, pruning).nm
+        )
     profile = packed_profile if pruning.structure == "random" else profile_mask
     return lambda layer: profile(layer, generate_mask(layer, pruning))
 

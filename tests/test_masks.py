@@ -504,3 +504,19 @@ def test_nm_mask_drawn_in_chunks_is_the_whole_layer_draw(monkeypatch, chunk, lay
     keep = twins.nm_keep(padded.reshape(-1, m), n).astype(bool) & np.isfinite(padded.reshape(-1, m))
     want = keep.reshape(g.groups, g.rows, ngrp * m)[:, :, : g.cols]
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("layer", "nm"), [(FC, (2, 4)), (FC, (3, 8)), (CONV, (1, 5)), (FC, (4, 4))]
+)
+def test_generated_nm_profile_knows_its_group_maximum(layer, nm):
+    """A generated N:M mask's profile states its group maximum without counting; the
+    count over its mask gives the same."""
+    from simulator.netmasks import layer_profiles
+    from simulator.workloads import Network
+
+    net = Network(name="one", layers=(layer,))
+    p = layer_profiles(net, Pruning(structure="nm", nm=nm, seed=3))(layer)
+    m = min(nm[1], layer.gemm.cols)
+    assert ("group_max", m) in p._cache
+    assert p.group_max(m) == twins.group_max(p.gemm, m)

@@ -187,7 +187,7 @@ def _nm_encode(a: np.ndarray, params: FormatParams) -> Encoded:
 
 def _nm_closed_form(p: MaskProfile, params: FormatParams) -> int:
     n, m = params.nm
-    if int(kernels.group_max(p.gemm, m)) > n:
+    if p.group_max(m) > n:
         return 0  # not representable
     return fx.nm_bits(
         groups=p.groups, rows=p.rows, cols=p.cols, n=n, m=m, weight_bits=params.weight_bits
@@ -207,7 +207,7 @@ def _nm(p: MaskProfile, params: FormatParams) -> FormatStats:
     slots_per_row = -(-p.cols // m) * n
     entries = p.groups * p.rows * slots_per_row
     wb = params.weight_bits
-    worst = int(kernels.group_max(p.gemm, m))
+    worst = p.group_max(m)
     detail = f"{n}:{m}, position {ib} b"
     if worst > n:
         return make_stats(

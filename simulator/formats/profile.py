@@ -88,6 +88,14 @@ class MaskProfile:
             self._pass(axis, 0)
         return self._cache[(axis, "counts")]
 
+    def group_max(self, size: int) -> int:
+        """Most kept entries in one group of ``size`` consecutive columns of a row
+        (groups start at column 0; the last one may be short)."""
+        key = ("group_max", int(size))
+        if key not in self._cache:
+            self._cache[key] = int(kernels.group_max(self.gemm, np.int64(size)))
+        return self._cache[key]
+
     def line_nnz(self, axis: str) -> np.ndarray:
         """Kept entries per row (``axis="row"``) or per column."""
         return self._counts(axis)[0]
@@ -191,9 +199,17 @@ def profile_matrix(matrix: np.ndarray, name: str = "matrix") -> MaskProfile:
     return profile_gemm(np.ascontiguousarray(m != 0, dtype=np.uint8)[None], name)
 
 
-def profile_mask(layer: Layer, mask: np.ndarray) -> MaskProfile:
-    """Check a layer's mask and profile it (one kernel pass)."""
-    return profile_gemm(as_gemm_uint8(layer, mask), layer.name)
+def profile_mask(
+    layer: Layer, mask: np.ndarray, *, nm: tuple[int, int] | None = None
+) -> MaskProfile:
+    """Check a layer's mask and profile it (one kernel pass). ``nm``: ``(n, m)`` of an
+    N:M mask made to keep ``n`` of every ``m`` (a short last group as many as it has,
+    up to ``n``), whose group maximum is then known without counting."""
+    profile = profile_gemm(as_gemm_uint8(layer, mask), layer.name)
+    if nm is not None:
+        n, m = nm
+        profile._cache[("group_max", int(m))] = min(int(n), int(m), profile.cols)
+    return profile
 
 
 class _AllKeptProfile(MaskProfile):

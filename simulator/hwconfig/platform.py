@@ -328,7 +328,15 @@ class Platform:
 
     def level(self, kind: str) -> MemoryLevel | None:
         """The outermost memory level of a kind (``dram``, ``sram``, ``regfile``)."""
-        return next((m for m in self.memory if m.kind == kind), None)
+        return self._outermost.get(kind)
+
+    @functools.cached_property
+    def _outermost(self) -> dict[str, MemoryLevel]:
+        """The first memory level of each kind (kept: engines ask for them per layer)."""
+        out: dict[str, MemoryLevel] = {}
+        for m in self.memory:
+            out.setdefault(m.kind, m)
+        return out
 
     def with_sram(self, size_bytes: float | None) -> Platform:
         """This platform with its first sram level cut to ``size_bytes`` (one core's own
