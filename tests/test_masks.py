@@ -507,11 +507,12 @@ def test_nm_mask_drawn_in_chunks_is_the_whole_layer_draw(monkeypatch, chunk, lay
 
 
 @pytest.mark.parametrize(
-    ("layer", "nm"), [(FC, (2, 4)), (FC, (3, 8)), (CONV, (1, 5)), (FC, (4, 4))]
+    ("layer", "nm"),
+    [(FC, (2, 4)), (FC, (3, 8)), (CONV, (1, 5)), (FC, (4, 4)), (GCONV, (2, 4)), (DW, (3, 4))],
 )
 def test_generated_nm_profile_knows_its_group_maximum(layer, nm):
-    """A generated N:M mask's profile states its group maximum without counting; the
-    count over its mask gives the same."""
+    """A generated N:M mask's profile states its group maximum and kept entries
+    without counting; counts over its mask give the same."""
     from simulator.netmasks import layer_profiles
     from simulator.workloads import Network
 
@@ -520,3 +521,5 @@ def test_generated_nm_profile_knows_its_group_maximum(layer, nm):
     m = min(nm[1], layer.gemm.cols)
     assert ("group_max", m) in p._cache
     assert p.group_max(m) == twins.group_max(p.gemm, m)
+    assert "nnz" in p._cache
+    assert p.nnz == int(np.count_nonzero(p.gemm))

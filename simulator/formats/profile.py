@@ -204,11 +204,15 @@ def profile_mask(
 ) -> MaskProfile:
     """Check a layer's mask and profile it (one kernel pass). ``nm``: ``(n, m)`` of an
     N:M mask made to keep ``n`` of every ``m`` (a short last group as many as it has,
-    up to ``n``), whose group maximum is then known without counting."""
+    up to ``n``), whose group maximum and kept entries are then known without
+    counting."""
     profile = profile_gemm(as_gemm_uint8(layer, mask), layer.name)
     if nm is not None:
-        n, m = nm
-        profile._cache[("group_max", int(m))] = min(int(n), int(m), profile.cols)
+        n, m = int(nm[0]), int(nm[1])
+        cols = profile.cols
+        profile._cache[("group_max", m)] = min(n, m, cols)
+        per_row = (cols // m) * min(n, m) + min(n, cols % m)
+        profile._cache["nnz"] = profile.groups * profile.rows * per_row
     return profile
 
 
