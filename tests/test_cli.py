@@ -357,3 +357,24 @@ def test_binary_topology_and_broken_profiles(capsys, tmp_path):
         prof.write_text(body)
         code, _, err = run(capsys, "estimate", "lenet5", "--platform", str(prof))
         assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_estimate_notes_weights_that_stream_from_dram(capsys, tmp_path):
+    """EIE keeps weights on chip; AlexNet's FC layers do not fit: one note per
+    (network, platform, variant) with spilled layers, in sorted order, whose layer count
+    and megabytes are those of the per-layer CSV (counted here with pandas)."""
+    path = tmp_path / "alexnet.csv"
+    code, out, _ = run(capsys, "estimate", "alexnet", "--platform", "eie", "--csv", str(path))
+    assert code == 0
+    rows = pd.read_csv(path)
+    spilled = rows[rows["weights_from_dram_fraction"] > 0]
+    want = []
+    for (net, plat, variant), g in spilled.groupby(["network", "platform", "variant"]):
+        mb = (g["weights_stored_bytes"] * g["weights_from_dram_fraction"]).sum() / 1e6
+        want.append(f"note: {net} {variant} on {plat}: the weights of {len(g)} layer(s) do not")
+        want.append(f"{mb:.3g} MB stream from DRAM")
+    assert len(want) == 6  # dense, sparse and structured all spill at 8x
+    notes = [line for line in out.splitlines() if line.startswith("note: alexnet")]
+    assert len(notes) == 3
+    for note, (head, size) in zip(notes, zip(want[::2], want[1::2], strict=True), strict=True):
+        assert note.startswith(head) and size in note

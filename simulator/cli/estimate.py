@@ -171,10 +171,11 @@ def run(args: argparse.Namespace) -> int:
         if show:
             for e in est.estimates:
                 _print_layers(est, e)
-    long = pd.concat([e.frame() for e in results], ignore_index=True)
     tot = pd.concat([e.totals() for e in results], ignore_index=True)
     _print_totals(tot)
-    _print_dram_weights(long)
+    _print_dram_weights(results)
+    if args.csv or args.json:
+        long = pd.concat([e.frame() for e in results], ignore_index=True)
     if args.csv:
         path = write_csv(args.csv, long)
         tpath = write_csv(path.with_name(path.stem + "-totals.csv"), tot)
@@ -200,15 +201,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_dram_weights(long) -> None:
+def _print_dram_weights(results) -> None:
     """A note where weights kept on chip (EIE) did not all fit and stream from DRAM."""
-    if "weights_from_dram_fraction" not in long.columns:
-        return
-    spilled = long[long["weights_from_dram_fraction"] > 0]
-    for (net, plat, variant), rows in spilled.groupby(["network", "platform", "variant"]):
-        mb = (rows["weights_stored_bytes"] * rows["weights_from_dram_fraction"]).sum() / 1e6
+    spilled: dict[tuple[str, str, str], list[float]] = {}
+    for est in results:
+        for e in est.estimates:
+            for r in e.layers:
+                share = (r.counts.words or {}).get("weights_from_dram_fraction", 0.0)
+                if share > 0:
+                    key = (r.network, r.platform, r.variant)
+                    n_mb = spilled.setdefault(key, [0, 0.0])
+                    n_mb[0] += 1
+                    n_mb[1] += r.counts.words["weights_stored_bytes"] * share / 1e6
+    for (net, plat, variant), (n, mb) in sorted(spilled.items()):
         print(
-            f"\nnote: {net} {variant} on {plat}: the weights of {len(rows)} layer(s) do not "
+            f"\nnote: {net} {variant} on {plat}: the weights of {n} layer(s) do not "
             f"fit the on-chip weight SRAM; {mb:.3g} MB stream from DRAM on every pass "
             "(weights_from_dram_fraction per layer)"
         )
