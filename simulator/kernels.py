@@ -423,6 +423,17 @@ def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases):
 
 
 @njit(cache=True, nogil=True)
+def _window_span(first, stride, n_out, n_in):
+    """The first and last input a kernel offset reads along one axis: inputs ``first +
+    a * stride`` for ``a < n_out`` inside ``0 .. n_in - 1``; ``(-1, -1)`` when none."""
+    a_lo = 0 if first >= 0 else (-first + stride - 1) // stride
+    a_hi = min(n_out - 1, (n_in - 1 - first) // stride) if n_in - 1 - first >= 0 else -1
+    if a_lo > a_hi:
+        return -1, -1
+    return first + a_lo * stride, first + a_hi * stride
+
+
+@njit(cache=True, nogil=True)
 def scnn_window_counts(am, geom):
     """Nonzero activations each kernel offset (r, s) of a convolution reads, per input
     channel: ``(R, S, C)`` int64 from ``am`` (uint8 ``(C, H, W)``) and ``geom`` =
@@ -439,21 +450,11 @@ def scnn_window_counts(am, geom):
     x_lo = np.full(n_s, -1, dtype=np.int64)
     x_hi = np.full(n_s, -1, dtype=np.int64)
     for s in range(n_s):
-        x0 = s * dw - pw
-        b_lo = 0 if x0 >= 0 else (-x0 + sw - 1) // sw
-        b_hi = min(q - 1, (n_w - 1 - x0) // sw) if n_w - 1 - x0 >= 0 else -1
-        if b_lo <= b_hi:
-            x_lo[s] = x0 + b_lo * sw
-            x_hi[s] = x0 + b_hi * sw
+        x_lo[s], x_hi[s] = _window_span(s * dw - pw, sw, q, n_w)
     y_lo = np.full(n_r, -1, dtype=np.int64)
     y_hi = np.full(n_r, -1, dtype=np.int64)
     for r in range(n_r):
-        y0 = r * dh - ph
-        a_lo = 0 if y0 >= 0 else (-y0 + sh - 1) // sh
-        a_hi = min(p - 1, (n_h - 1 - y0) // sh) if n_h - 1 - y0 >= 0 else -1
-        if a_lo <= a_hi:
-            y_lo[r] = y0 + a_lo * sh
-            y_hi[r] = y0 + a_hi * sh
+        y_lo[r], y_hi[r] = _window_span(r * dh - ph, sh, p, n_h)
     pre = np.zeros(n_w, dtype=np.int64)
     rows = np.zeros((n_h, n_s), dtype=np.int64)  # per row: the inputs offset s reads
     for c in range(n_c):
