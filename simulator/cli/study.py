@@ -21,12 +21,45 @@ examples:
   prunesim study --rate resnet50=16 --rate vgg16=13 --sweep-rates 2,4,8,16,32
   prunesim study --jobs 1 --no-resume
   prunesim study --margin 10%                      # a win must be 10 % better
+  prunesim study --suite llm                       # LLMs: prefill and decode, batch 1/8/64
+  prunesim study --suite llm --networks llama2_7b,llama3_8b --platforms a100,xeon_8380
+  prunesim study --suite llm --batches 1 --phases decode --blocks 0   # every block
 
 Writes into --out: report.md and report.html (the answer, the verdict, the evidence),
 tables/*.csv and *.json (every number), plots/*.png and *.svg.
 Each network's results are saved as soon as it finishes (out/parts/), so an
 interrupted study resumes where it stopped when run again with the same options.
+
+--suite llm asks "is unstructured sparsity beneficial for LLM inference, and where?"
+of decoder models (Hugging Face configs; default llama2_7b): dense, non-structured
+pruning (--sweep-rates, default 2,3.33,5; the verdict at --verdict-rate, default 2),
+2:4, and structured pruning of attention heads and MLP channels at the same rates, at
+4- and 8-bit weights, prefill (--seq-len) and decode (--context) at each of --batches,
+on every GPU and CPU profile and the EIE-style ASIC. Each (model, phase, batch) is a
+row of the verdict; --blocks of each model's blocks are simulated (default 2) and
+the totals scaled by its block count (0: every block). Default --out
+./prunesim-study-llm.
 """
+
+SUITES = ("cnn", "llm")
+CNN_ONLY = {
+    "structure": "--structure",
+    "structured_rates": "--structured-rates",
+    "rate": "--rate",
+    "default_rate": "--default-rate",
+    "checkpoint": "--checkpoint",
+    "jobs": "--jobs",
+}
+LLM_ONLY = {
+    "batches": "--batches",
+    "phases": "--phases",
+    "seq_len": "--seq-len",
+    "context": "--context",
+    "kv_bits": "--kv-bits",
+    "blocks": "--blocks",
+    "verdict_rate": "--verdict-rate",
+}
+"""Options of one suite (dest -> flag); given to the other suite they are an error."""
 
 
 def _net_rate(text: str) -> tuple[str, float]:
@@ -72,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
         "platform: storage and compute break-even rates, structured against "
         "non-structured at each network's rate, a verdict table, plots and a report.",
         EPILOG,
+    )
+    p.add_argument(
+        "--suite",
+        type=t.choice(SUITES),
+        default="cnn",
+        metavar="S",
+        help="cnn: the CNN study of Ma et al. (default); llm: decoder LLMs in prefill "
+        "and decode (see below)",
     )
     lists = (
         (
@@ -135,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--default-rate",
         type=t.rate,
-        default=8.0,
+        default=None,
         metavar="R",
         help="rate of networks without one (default 8)",
     )
@@ -152,9 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         type=Path,
-        default=Path("prunesim-study"),
+        default=None,
         metavar="DIR",
-        help="output folder (default ./prunesim-study)",
+        help="output folder (default ./prunesim-study, with --suite llm ./prunesim-study-llm)",
     )
     p.add_argument(
         "--jobs",
@@ -184,7 +225,87 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.add_seed(p)
     o.add_cascade_option(p)
+    llm = p.add_argument_group("--suite llm")
+    llm.add_argument(
+        "--batches",
+        type=t.csv_list(int),
+        metavar="B,..",
+        help="batch sizes of both phases (default 1,8,64)",
+    )
+    llm.add_argument(
+        "--phases",
+        type=t.choices(("prefill", "decode")),
+        metavar="P,..",
+        help="prefill, decode (default both)",
+    )
+    llm.add_argument(
+        "--seq-len", type=t.count(1, 2**31), metavar="N", help="prefill tokens (default 512)"
+    )
+    llm.add_argument(
+        "--context",
+        type=t.count(1, 2**31),
+        metavar="N",
+        help="decode context, the new token's included (default 1024)",
+    )
+    llm.add_argument(
+        "--kv-bits",
+        type=t.count(1, 64),
+        metavar="B",
+        help="bits per KV-cache element (default: the platform's activation width)",
+    )
+    llm.add_argument(
+        "--blocks",
+        type=t.count(0, 2**31),
+        metavar="N",
+        help="blocks of each model simulated, totals scaled by its block count "
+        "(default 2; 0: every block)",
+    )
+    llm.add_argument(
+        "--verdict-rate",
+        type=t.rate,
+        metavar="R",
+        help="the non-structured rate of the verdict, one of --sweep-rates (default 2)",
+    )
     return p
+
+
+def _check_suite(args: argparse.Namespace) -> None:
+    """A :class:`ConfigError` for an option of the other suite."""
+    from simulator.errors import ConfigError
+
+    other = CNN_ONLY if args.suite == "llm" else LLM_ONLY
+    given = [flag for dest, flag in other.items() if getattr(args, dest, None) is not None]
+    if args.suite == "llm" and not args.cascade:
+        given.append("--no-cascade")
+    if given:
+        suite = "cnn" if args.suite == "llm" else "llm"
+        raise ConfigError(
+            "--suite",
+            f"{', '.join(given)} applies to --suite {suite} only (this is --suite {args.suite})",
+        )
+
+
+def llm_config(args: argparse.Namespace):
+    """The :class:`~simulator.study.llm.LLMStudyConfig` the options ask for."""
+    from simulator.study.llm import LLMStudyConfig
+
+    fields = {
+        "models": args.networks,
+        "weight_bits": args.weight_bits,
+        "index_bits": args.index_bits,
+        "rates": args.sweep_rates,
+        "verdict_rate": args.verdict_rate,
+        "phases": args.phases,
+        "batches": args.batches,
+        "seq_len": args.seq_len,
+        "context": args.context,
+        "kv_bits": args.kv_bits,
+        "blocks": args.blocks,
+    }
+    kw = {k: v for k, v in fields.items() if v is not None}
+    if args.platforms:
+        kw["platforms"] = tuple(n for n in args.platforms if n.lower() != "all")
+    return LLMStudyConfig(seed=args.seed, margin=args.margin, **kw)
 
 
 def config(args: argparse.Namespace):
@@ -204,7 +325,7 @@ def config(args: argparse.Namespace):
         kw["platforms"] = tuple(n for n in args.platforms if n.lower() != "all")
     return StudyConfig(
         rates=dict(args.rate or []),
-        default_rate=args.default_rate,
+        default_rate=args.default_rate if args.default_rate is not None else 8.0,
         seed=args.seed,
         cascade=args.cascade,
         checkpoints=dict(args.checkpoint or []),
@@ -215,23 +336,54 @@ def config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from simulator.study import run_study
-    from simulator.study.report import verdict_table
 
+    _check_suite(args)
+    if args.suite == "llm":
+        from simulator.study.llmrun import run_llm_study
+
+        cfg = llm_config(args)
+        o.first_compile_note()
+        with o.Progress("step", "study") as progress:
+            result = run_llm_study(
+                cfg,
+                args.out or Path("prunesim-study-llm"),
+                progress=progress,
+                resume=not args.no_resume,
+                force=args.force,
+            )
+        return _written(result)
     cfg = config(args)
     o.first_compile_note()
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
     with o.Progress("step", "study") as progress:
         result = run_study(
             cfg,
-            args.out,
+            args.out or Path("prunesim-study"),
             progress=progress,
             resume=not args.no_resume,
             jobs=jobs,
             force=args.force,
         )
+    return _written(result)
+
+
+def _written(result) -> int:
+    """Write the study's tables, plots and report; print its verdict and where."""
+    from simulator.study.report import verdict_table
+
     with o.Progress("figure", "plots") as progress:
         report = result.write(progress=progress)
     print(verdict_table(result))
+    if getattr(result.config, "suite", "cnn") == "llm":
+        from simulator.study.llmreport import answer_sentences
+
+        v = result.tables["verdict"]
+        if len(v):
+            print(
+                f"\n{int(v['blocks_simulated'].iloc[0])} of {int(v['blocks'].iloc[0])} blocks "
+                "simulated per model, totals scaled by the block count"
+            )
+        print("\n" + "\n".join(answer_sentences(v, result.tables["compute_breakeven"])))
     if result.resumed:
         print(f"\n(reused earlier results for: {', '.join(result.resumed)})")
     for line in result.recomputed:
