@@ -31,7 +31,7 @@ Each network's results are saved as soon as it finishes (out/parts/), so an
 interrupted study resumes where it stopped when run again with the same options.
 
 --suite llm asks "is unstructured sparsity beneficial for LLM inference, and where?"
-of decoder models (Hugging Face configs; default llama2_7b): dense, non-structured
+of decoder models (Hugging Face configs; default llama2_7b, llama3_8b): dense, non-structured
 pruning (--sweep-rates, default 2,3.33,5; the verdict at --verdict-rate, default 2),
 2:4, and structured pruning of attention heads and MLP channels at the same rates, at
 4- and 8-bit weights, prefill (--seq-len) and decode (--context) at each of --batches,

@@ -44,13 +44,14 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import ConfigError, shown
-from simulator.formats import FormatParams, MaskProfile, format_stats
+from simulator.formats import FormatParams, MaskProfile, format_stats, packed_profile
 from simulator.formats.formulas import expected_format_bits
 from simulator.hfconfig import Phase, build_network, read_hf_config
 from simulator.hwconfig import Platform, builtin_platforms, load_platform
+from simulator.layers import Layer
 from simulator.llmprune import STRUCTURE, prune_heads_channels
-from simulator.masks import Pruning
-from simulator.netmasks import effective_rate, layer_profiles, network_profiles
+from simulator.masks import Pruning, generate_mask
+from simulator.netmasks import effective_rate, layer_profiles
 from simulator.settings import Settings, width_problems
 from simulator.simulate import ENERGY_COLUMNS, simulate_platforms
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
@@ -59,7 +60,7 @@ from simulator.study.config import compute_weight_bits, verdict_weight_bits
 from simulator.study.verdict import at_rate, decide
 from simulator.workloads import Network, builtin_configs, is_hf_config
 
-DEFAULT_MODELS = ("llama2_7b",)
+DEFAULT_MODELS = ("llama2_7b", "llama3_8b")
 DEFAULT_RATES = (2.0, 10 / 3, 5.0)
 """Non-structured and structured rates: 50 %, 70 % and 80 % sparsity."""
 NM_KIND = "2:4"
@@ -240,22 +241,38 @@ def build_workload(model: str, phase: str, batch: int, config: LLMStudyConfig) -
 
 
 class MaskCache:
-    """The drawn masks of each model's simulated blocks, shared by its workloads (their
-    weight layers are the same): profile sources by (model key, kind, rate). Held
-    bit-packed where they fit :data:`HELD_PROFILE_BYTES`, else made per layer when
-    asked and dropped."""
+    """The drawn masks of one model's simulated blocks, shared by its workloads (their
+    weight layers are the same): profile sources by (model key, kind, rate). Drawn
+    masks are held bit-packed (:func:`~simulator.formats.packed_profile`) where they
+    fit :data:`HELD_PROFILE_BYTES`, else made per layer when asked and dropped; a
+    cache asked for another model's masks forgets the previous model's."""
 
     def __init__(self) -> None:
-        self._held: dict[tuple, Callable[[object], MaskProfile]] = {}
+        self._held: dict[tuple, Callable[[Layer], MaskProfile]] = {}
+        self._model: tuple | None = None
 
     def source(self, network: Network, key: tuple, pruning: Pruning):
-        if key in self._held:
-            return self._held[key]
-        if network.weight_count / 8 > HELD_PROFILE_BYTES:
+        model, rest = key[:3], key[3:]
+        if model != self._model:
+            self._held.clear()
+            self._model = model
+        if rest in self._held:
+            return self._held[rest]
+        if pruning.structure == "dense":
+            src = layer_profiles(network, pruning)  # closed forms: nothing weight-sized
+        elif network.weight_count / 8 > HELD_PROFILE_BYTES:
             return layer_profiles(network, pruning)
-        held = network_profiles(network, pruning)
-        self._held[key] = lambda layer: held[layer.name]
-        return self._held[key]
+        else:
+            held = {
+                layer.name: packed_profile(layer, generate_mask(layer, pruning))
+                for layer in network.prunable_layers
+            }
+
+            def src(layer: Layer) -> MaskProfile:
+                return held[layer.name]
+
+        self._held[rest] = src
+        return src
 
 
 def _scaled(frame: pd.DataFrame, scale: float) -> pd.DataFrame:
@@ -318,23 +335,21 @@ def study_workload(
 
             runs.append((STRUCTURE, r, s.network, [(p, {"structured": held}) for p in on]))
         for kind, rate, net, pairs in runs:
-            kept = [0, 0]
+            per_layer: dict[str, float] = {}
+            kept = [0, 0]  # kept and all weights of the simulated layers
 
-            def count(_src, prof, kept=kept) -> None:
+            def count(_src, prof, per_layer=per_layer, kept=kept) -> None:
+                per_layer[prof.layer_name] = prof.weights / prof.nnz if prof.nnz else math.inf
                 kept[0] += prof.nnz
                 kept[1] += prof.weights
 
             estimates = simulate_platforms(net, pairs, settings, on_profile=count)
-            reached = kept[1] / kept[0] if kept[0] else math.inf
-            reached_rate[(kind, rate)] = reached
+            reached_rate[(kind, rate)] = kept[1] / kept[0] if kept[0] else math.inf
             for est in estimates:
-                _add_rows(rows, est.layers, kind, rate, wb, {})
+                _add_rows(rows, est.layers, kind, rate, wb, per_layer)
         tick(f"{wb}-bit")
     layers = pd.DataFrame(rows)
     layers["network"] = work.name
-    layers["effective_rate"] = [
-        reached_rate[(k, r)] for k, r in zip(layers["kind"], layers["rate"], strict=True)
-    ]
     engines = _main_engines(layers)
     keys = ["network", "platform", "weight_bits", "kind", "rate"]
     totals = layers.groupby(keys, sort=False)[["latency_s", *ENERGY_COLUMNS]].sum().reset_index()
