@@ -375,14 +375,10 @@ def _written(result) -> int:
         report = result.write(progress=progress)
     print(verdict_table(result))
     if getattr(result.config, "suite", "cnn") == "llm":
-        from simulator.study.llmreport import answer_sentences
+        from simulator.study.llmreport import answer_sentences, blocks_note
 
         v = result.tables["verdict"]
-        if len(v):
-            print(
-                f"\n{int(v['blocks_simulated'].iloc[0])} of {int(v['blocks'].iloc[0])} blocks "
-                "simulated per model, totals scaled by the block count"
-            )
+        print(f"\n{blocks_note(v)}")
         print("\n" + "\n".join(answer_sentences(v, result.tables["compute_breakeven"])))
     if result.resumed:
         print(f"\n(reused earlier results for: {', '.join(result.resumed)})")

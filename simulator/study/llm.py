@@ -194,8 +194,14 @@ class LLMStudyConfig:
 
 
 def workload_name(model: str, phase: str, batch: int) -> str:
-    """The ``network`` column of a workload: ``"llama2_7b decode b8"``."""
-    return f"{Path(model).stem if model.endswith('.json') else model} {phase} b{batch}"
+    """The ``network`` column of a workload: the model's name as
+    :func:`~simulator.workloads.load_network` gives it (a built-in's name, a file's
+    stem, a folder's name), its phase and batch: ``"llama2_7b decode b8"``."""
+    path = _config_path(model)
+    if path.is_dir():
+        path = path / "config.json"
+    name = path.parent.resolve().name if path.name == "config.json" else path.stem
+    return f"{name} {phase} b{batch}"
 
 
 def _config_path(model: str) -> Path:

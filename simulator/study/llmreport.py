@@ -39,6 +39,18 @@ def _where(rows: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def blocks_note(verdict: pd.DataFrame) -> str:
+    """How many of each model's blocks were simulated: "2 of 32 blocks simulated per
+    model, totals scaled by the block count", or "every block simulated"."""
+    if verdict.empty or "blocks_simulated" not in verdict:
+        return ""
+    pairs = sorted(set(zip(verdict["blocks_simulated"], verdict["blocks"], strict=True)))
+    if all(a == b for a, b in pairs):
+        return "every block simulated"
+    counts = ", ".join(f"{int(a)} of {int(b)}" for a, b in pairs)
+    return f"{counts} blocks simulated per model, totals scaled by the block count"
+
+
 def answer_sentences(verdict: pd.DataFrame, breakeven: pd.DataFrame) -> list[str]:
     """The answer, one sentence per platform family and one overall, from the verdict
     (decided at its margin) and the whole-network compute break-evens."""
@@ -138,12 +150,7 @@ def llm_report_blocks(result, plots: Mapping[str, Sequence[Path]]) -> list[Block
     t = result.tables
     v = t["verdict"]
     sentences = answer_sentences(v, t["compute_breakeven"])
-    blocks_sim = (
-        f"{int(v['blocks_simulated'].iloc[0])} of {int(v['blocks'].iloc[0])} blocks "
-        "simulated per model, totals scaled by the block count"
-        if len(v) and "blocks_simulated" in v
-        else ""
-    )
+    blocks_sim = blocks_note(v)
     head: list[Block] = [
         Heading(TITLE, 1),
         Paragraph(
