@@ -300,3 +300,42 @@ def test_config_validation_lists_every_problem():
     for key in ("verdict_rate", "batches", "blocks", "seed"):
         assert key in text
     assert math.isclose(LLMStudyConfig().verdict_rate, 2.0)
+
+
+def test_computing_a_workload_uses_no_presentation_code(tmp_path):
+    """Parts are vouched for by a code hash that leaves out the presentation files
+    (the report, plots, CLI): computing a workload must not use them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from simulator.study.runner import PRESENTATION
+
+    modules = [
+        "simulator." + p.removesuffix("/").removesuffix(".py").replace("/", ".")
+        for p in PRESENTATION
+    ]
+    model = tiny(tmp_path)
+    code = (
+        "import sys\n"
+        "from simulator.hwconfig import load_platform\n"
+        "from simulator.study.llm import LLMStudyConfig, build_workload, study_workload\n"
+        f"cfg = LLMStudyConfig(models=({model!r},), phases=('decode',), batches=(1,),\n"
+        "                     weight_bits=(8,), context=64)\n"
+        f"work = build_workload({model!r}, 'decode', 1, cfg)\n"
+        "study_workload(work, [load_platform('a100'), load_platform('eie')], cfg)\n"
+        f"print([m for m in {modules!r} if m in sys.modules])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_cnn_study_stays_the_default():
+    from simulator.cli.study import build_parser
+
+    assert build_parser().parse_args([]).suite == "cnn"
+    assert build_parser().parse_args(["--suite", "LLM"]).suite == "llm"

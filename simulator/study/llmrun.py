@@ -20,8 +20,8 @@ from simulator.study.llm import (
     LLMStudyConfig,
     MaskCache,
     Workload,
-    _config_path,
     build_workload,
+    config_path,
     study_workload,
 )
 from simulator.study.runner import (
@@ -35,9 +35,6 @@ from simulator.study.runner import (
 from simulator.study.verdict import decide
 from simulator.studyparts import read_part, sha256_text, source_hash, write_part
 from simulator.workers import sigterm_raises
-
-LLM_PRESENTATION = (*PRESENTATION, "study/llmreport.py")
-"""Source files that only present results (left out of the code hash of parts)."""
 
 
 def _key(config: LLMStudyConfig, model: str, phase: str, batch: int) -> str:
@@ -77,7 +74,7 @@ def _run(config, out, progress, resume) -> StudyResult:
     if len({p.name for p in platforms}) < len(platforms):
         raise ConfigError("--platforms", "two platforms share a name (give each its own name:)")
     works = {w: build_workload(*w, config) for w in config.workloads()}  # fail early
-    code = source_hash(LLM_PRESENTATION)
+    code = source_hash(PRESENTATION)
     hashes: dict[str, str] = {}
     parts = {w: _part(out, config, platforms, w, works[w], code, hashes) for w in works}
     results: dict[tuple, Mapping[str, pd.DataFrame]] = {}
@@ -137,7 +134,7 @@ def _part(out, config, platforms, w, work: Workload, code: str, hashes: dict):
     model, phase, batch = w
     inputs = {
         "code": code,
-        "model": _file_hash(_config_path(model), hashes),
+        "model": _file_hash(config_path(model), hashes),
         "network": sha256_text(repr(work.network.layers)),
     }
     for p in platforms:
