@@ -339,3 +339,25 @@ def test_the_cnn_study_stays_the_default():
 
     assert build_parser().parse_args([]).suite == "cnn"
     assert build_parser().parse_args(["--suite", "LLM"]).suite == "llm"
+
+
+def test_masks_beyond_the_held_budget_are_drawn_per_run(tmp_path, monkeypatch):
+    """Masks that would pass the held budget are drawn layer by layer for each run:
+    the same tables, nothing held."""
+    import simulator.study.llm as llm
+
+    model = tiny(tmp_path)
+    cfg = LLMStudyConfig(
+        models=(model,), phases=("decode",), batches=(1,), weight_bits=(8,), context=64
+    )
+    work = build_workload(model, "decode", 1, cfg)
+    platforms = [load_platform("a100")]
+    held = llm.MaskCache()
+    a = study_workload(work, platforms, cfg, held)
+    assert held.held_bytes == 4 * (work.network.weight_count // 8)  # 3 rates and 2:4
+    monkeypatch.setattr(llm, "HELD_PROFILE_BYTES", 0)
+    streamed = llm.MaskCache()
+    b = study_workload(work, platforms, cfg, streamed)
+    assert streamed.held_bytes == 0
+    pd.testing.assert_frame_equal(a["verdict"], b["verdict"])
+    pd.testing.assert_frame_equal(a["compute_sweep"], b["compute_sweep"])

@@ -82,10 +82,11 @@ __all__ = [
 
 NM_KIND = "2:4"
 """The ``kind`` of N:M runs in the tables (whatever N:M is asked, the default 2:4)."""
-HELD_PROFILE_BYTES = 2**30
-"""Largest memory the drawn masks of one model may take held for every workload
-(bit-packed, an eighth of a byte per weight and rate); beyond it masks are drawn
-layer by layer for each run and dropped (bounded memory, slower)."""
+HELD_PROFILE_BYTES = 2**29
+"""Largest memory the drawn masks of one model may take, held for all its workloads
+(bit-packed: an eighth of a byte per weight, per rate and N:M); masks that would
+pass it are drawn layer by layer for each run and dropped (the memory bounded by the
+largest layer, the masks drawn again for every workload and width)."""
 
 
 class MaskCache:
@@ -98,19 +99,22 @@ class MaskCache:
     def __init__(self) -> None:
         self._held: dict[tuple, Callable[[Layer], MaskProfile]] = {}
         self._model: tuple | None = None
+        self.held_bytes = 0
+        """Bytes of the packed masks held now (about)."""
 
     def source(self, network: Network, key: tuple, pruning: Pruning):
         model, rest = key[:3], key[3:]
         if model != self._model:
             self._held.clear()
-            self._model = model
+            self._model, self.held_bytes = model, 0
         if rest in self._held:
             return self._held[rest]
         if pruning.structure == "dense":
             src = layer_profiles(network, pruning)  # closed forms: nothing weight-sized
-        elif network.weight_count / 8 > HELD_PROFILE_BYTES:
+        elif self.held_bytes + network.weight_count / 8 > HELD_PROFILE_BYTES:
             return layer_profiles(network, pruning)
         else:
+            self.held_bytes += network.weight_count // 8
             held = {
                 layer.name: packed_profile(layer, generate_mask(layer, pruning))
                 for layer in network.prunable_layers
