@@ -280,6 +280,8 @@ def test_default_platforms_are_gpus_cpus_and_eie_style_asics():
         (["--suite", "llm", "--networks", "resnet50"], "not a Hugging Face config"),
         (["--suite", "llm", "--sweep-rates", "2,4", "--verdict-rate", "3"], "verdict_rate"),
         (["--suite", "llm", "--sweep-rates", "1,2"], "rates"),
+        (["--suite", "llm", "--breakeven-rates", "0.5"], "breakeven_rates"),
+        (["--breakeven-rates", "10"], "--breakeven-rates applies to --suite llm only"),
         (["--suite", "llm", "--batches", "0"], "batches"),
         (["--suite", "llm", "--blocks", "-1"], "--blocks"),
         (["--suite", "llm", "--phases", "train"], "--phases"),
@@ -354,7 +356,8 @@ def test_masks_beyond_the_held_budget_are_drawn_per_run(tmp_path, monkeypatch):
     platforms = [load_platform("a100")]
     held = llm.MaskCache()
     a = study_workload(work, platforms, cfg, held)
-    assert held.held_bytes == 4 * (work.network.weight_count // 8)  # 3 rates and 2:4
+    # 5 rates (3 compared, 2 for the break-even) and 2:4
+    assert held.held_bytes == 6 * (work.network.weight_count // 8)
     monkeypatch.setattr(llm, "HELD_PROFILE_BYTES", 0)
     streamed = llm.MaskCache()
     b = study_workload(work, platforms, cfg, streamed)

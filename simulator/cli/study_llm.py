@@ -24,6 +24,7 @@ LLM_ONLY = {
     "kv_bits": "--kv-bits",
     "blocks": "--blocks",
     "verdict_rate": "--verdict-rate",
+    "breakeven_rates": "--breakeven-rates",
 }
 """Options of one suite (dest -> flag); given to the other suite they are an error."""
 
@@ -66,6 +67,13 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "(default 2; 0: every block)",
     )
     llm.add_argument(
+        "--breakeven-rates",
+        type=t.csv_list(float),
+        metavar="R,..",
+        help="non-structured rates searched beyond --sweep-rates for the compute "
+        "break-even only (default 10,20)",
+    )
+    llm.add_argument(
         "--verdict-rate",
         type=t.rate,
         metavar="R",
@@ -99,6 +107,7 @@ def config(args: argparse.Namespace):
         "index_bits": args.index_bits,
         "rates": args.sweep_rates,
         "verdict_rate": args.verdict_rate,
+        "breakeven_rates": args.breakeven_rates,
         "phases": args.phases,
         "batches": args.batches,
         "seq_len": args.seq_len,

@@ -6,7 +6,7 @@ quantization (each of ``weight_bits`` the platform runs natively):
 
 - **dense** execution;
 - **non-structured** pruning at each of ``rates`` (i.i.d. random masks, the same
-  density in every layer);
+  density in every layer), and at ``breakeven_rates`` for the compute break-even;
 - **N:M** (2:4) masks: on the platform's N:M unit where it has one, elsewhere run as a
   sparse mask by its sparse engine;
 - **structured** pruning of attention heads (KV groups) and MLP channels at the same
@@ -151,9 +151,10 @@ def study_workload(
     rates = sorted(config.rates)
     rate_n = float(next(r for r in rates if math.isclose(r, config.verdict_rate)))
     dense = cache.source(network, (*model_key, "dense"), Pruning(structure="dense"))
+    sweep = list(config.sweep_rates)  # rates and breakeven_rates
     sparse = {
         r: cache.source(network, (*model_key, "sparse", r), Pruning(density=1 / r, seed=seed))
-        for r in rates
+        for r in sweep
     }
     nm_pruning = Pruning(structure="nm", nm=config.nm, seed=seed)
     nm = cache.source(network, (*model_key, "nm", config.nm), nm_pruning)
@@ -170,7 +171,7 @@ def study_workload(
         runs: list[tuple[str, float, Network, list]] = [
             ("dense", 1.0, network, [(p, {"dense": dense}) for p in on])
         ]
-        runs += [("sparse", r, network, [(p, {"sparse": sparse[r]}) for p in on]) for r in rates]
+        runs += [("sparse", r, network, [(p, {"sparse": sparse[r]}) for p in on]) for r in sweep]
         runs.append(
             (
                 NM_KIND,

@@ -51,6 +51,27 @@ def blocks_note(verdict: pd.DataFrame) -> str:
     return f"{counts} blocks simulated per model, totals scaled by the block count"
 
 
+def _breakeven_text(fb: pd.DataFrame) -> str:
+    """Where the latency break-even falls, by phase: "it breaks even with dense (in
+    latency) from 5.0-6.1x in decode (6 of 6 pairs), never up to 20x in prefill"."""
+    searched = str(fb["searched"].iloc[0])
+    lo, hi = (float(x) for x in searched.rstrip("x").split("-"))
+    parts = []
+    for phase in ("decode", "prefill"):
+        g = fb[[_split(n)[1] == phase for n in fb["network"]]]
+        if g.empty:
+            continue
+        rates = g["latency_breakeven_rate"]
+        finite = rates[rates.map(math.isfinite)]
+        if finite.empty:
+            parts.append(f"never up to {hi:g}x in {phase}")
+        elif (finite <= lo * (1 + 1e-9)).all():
+            parts.append(f"already at {lo:g}x in {phase} ({len(finite)} of {len(g)} pairs)")
+        else:
+            parts.append(f"from {_span(finite)} in {phase} ({len(finite)} of {len(g)} pairs)")
+    return "it breaks even with dense in latency " + ", ".join(parts)
+
+
 def answer_sentences(verdict: pd.DataFrame, breakeven: pd.DataFrame) -> list[str]:
     """The answer, one sentence per platform family and one overall, from the verdict
     (decided at its margin) and the whole-network compute break-evens."""
@@ -87,21 +108,7 @@ def answer_sentences(verdict: pd.DataFrame, breakeven: pd.DataFrame) -> list[str
                 text += f", {_span(f['speedup_vs_dense'])} over all its pairs"
         fb = be.merge(f[["network", "platform", "weight_bits"]]) if not be.empty else be
         if not fb.empty:
-            finite = fb[fb["latency_breakeven_rate"].map(math.isfinite)]
-            lo = float(str(fb["searched"].iloc[0]).split("-")[0])
-            first = finite[finite["latency_breakeven_rate"] <= lo * (1 + 1e-9)]
-            if finite.empty:
-                text += f"; no rate searched ({fb['searched'].iloc[0]}) breaks even"
-            elif len(first) == len(finite):
-                text += (
-                    f"; it already breaks even at the mildest rate searched ({lo:g}x) "
-                    f"in {len(finite)} of {len(fb)} pairs"
-                )
-            else:
-                text += (
-                    f"; it breaks even with dense from "
-                    f"{_span(finite['latency_breakeven_rate'])} in {len(finite)} of {len(fb)} pairs"
-                )
+            text += "; " + _breakeven_text(fb)
         s = f["latency_vs_structured_same_rate"]
         text += (
             f"; against structured pruning at the same rate its latency is "
@@ -159,7 +166,8 @@ def llm_report_blocks(result, plots: Mapping[str, Sequence[Path]]) -> list[Block
             f"{c.context}), batch {', '.join(map(str, c.batches))}, on "
             f"{len(result.platforms)} platforms ({', '.join(result.platforms)}). "
             f"Non-structured pruning at {', '.join(f'{r:g}x' for r in sorted(c.rates))} "
-            f"(the verdict at {c.verdict_rate:g}x), {c.nm[0]}:{c.nm[1]} and structured "
+            f"(the verdict at {c.verdict_rate:g}x; the break-even searched up to "
+            f"{max(c.sweep_rates):g}x), {c.nm[0]}:{c.nm[1]} and structured "
             f"pruning of attention heads (whole KV groups) and MLP channels at the same "
             f"rates, all at equal weight quantization ({', '.join(map(str, c.weight_bits))} "
             f"bits where the platform runs them; the verdict at 8 bits where it does); "
