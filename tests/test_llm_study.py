@@ -155,15 +155,15 @@ def test_structured_run_equals_dense_run_of_the_smaller_model(tmp_path):
 
 def test_scaled_blocks_match_every_block(tmp_path):
     """8 blocks: 2 simulated and scaled by 4 against all 8. Dense exactly (every block
-    is the same: to rounding); random masks within 1 % (their spread between blocks)."""
+    is the same: to rounding); random masks within 1 % on the rooflines (their spread
+    between blocks), within 5 % on EIE, which keeps weights on chip across inferences
+    (the chip's weight memory counted once per simulated block; 3.1 % here, where the
+    tiny model's weights fill a good share of it)."""
     model = tiny(tmp_path, layers=8)
-    platforms = [load_platform(n) for n in ("a100", "xeon_8380")]
-    kw = dict(models=(model,), phases=("decode",), batches=(8,), weight_bits=(8,))
-    scaled = study_workload(
-        build_workload(model, "decode", 8, LLMStudyConfig(blocks=2, **kw)),
-        platforms,
-        LLMStudyConfig(blocks=2, **kw),
-    )
+    platforms = [load_platform(n) for n in ("a100", "xeon_8380", "eie")]
+    kw = dict(models=(model,), phases=("decode",), batches=(8,), weight_bits=(4, 8), context=256)
+    scaled_cfg = LLMStudyConfig(blocks=2, **kw)
+    scaled = study_workload(build_workload(model, "decode", 8, scaled_cfg), platforms, scaled_cfg)
     full_cfg = LLMStudyConfig(blocks=0, **kw)
     work = build_workload(model, "decode", 8, full_cfg)
     assert work.simulated_blocks == work.total_blocks == 8 and work.scale == 1
@@ -171,14 +171,16 @@ def test_scaled_blocks_match_every_block(tmp_path):
 
     def totals(t):
         s = t["compute_sweep"]
-        s = s[s["layer"] == "(network)"].set_index(["platform", "kind", "rate"])
+        s = s[s["layer"] == "(network)"].set_index(["platform", "kind", "rate", "weight_bits"])
         return s[["latency_s", "energy_j"]].sort_index()
 
     a, b = totals(scaled), totals(full)
-    dense = a.index.get_level_values("kind") == "dense"
+    roofline = a.index.get_level_values("platform") != "eie"
+    dense = (a.index.get_level_values("kind") == "dense") & roofline
     # dense: equal but for the order of a floating-point sum (16 terms x 4 against 64)
     assert a[dense].to_numpy() == pytest.approx(b[dense].to_numpy(), rel=1e-12)
-    assert a.to_numpy() == pytest.approx(b.to_numpy(), rel=0.01)
+    assert a[roofline].to_numpy() == pytest.approx(b[roofline].to_numpy(), rel=0.01)
+    assert a[~roofline].to_numpy() == pytest.approx(b[~roofline].to_numpy(), rel=0.05)
     v = scaled["verdict"]
     assert set(v["blocks_simulated"]) == {2} and set(v["blocks"]) == {8}
 

@@ -23,14 +23,15 @@ break-evens and curves), named ``"MODEL PHASE bB"`` in their ``network`` column.
 ``blocks`` blocks are built and simulated (masks drawn per layer from the seed and the
 layer's name, as in the whole network) and the network's totals (latency, energy,
 storage bits) are the simulated blocks' totals times ``layers / blocks``; per-layer
-rows are the simulated layers' own. For dense execution this is exact; for random
-masks it leaves out the spread between blocks (``tests/test_llm_study.py`` holds it
-within 1 % on an 8-block model). ``blocks = 0`` simulates every block. The LM head is
+rows are the simulated layers' own. On the rooflines (GPUs, CPUs) this equals the
+run of every block to rounding, random masks included; engines that simulate load
+imbalance from the mask leave out its spread between blocks, and engines that keep
+weights on chip across inferences (EIE) count the chip's weight memory once per
+simulated block (``tests/test_llm_study.py`` holds an 8-block model to 1 % on the
+rooflines and 5 % on EIE, 3.1 % off there; Llama-2-7B dense decode on EIE is 0.3 %
+under the 32-block latency). ``blocks = 0`` simulates every block. The LM head is
 left out (``lm_head=False``): neither structure prunes it, and embeddings are
-look-ups, not products. On engines that keep weights on chip across inferences, the
-weight memory the simulated blocks fill is counted once per simulated block, so it is
-scaled with them (at most the chip's weight memory per block, small beside a
-7-billion-weight model).
+look-ups, not products.
 
 :mod:`.llmconfig` says what is compared and builds the workloads; this module makes
 each workload's tables; :mod:`.llmrun` runs them and keeps their parts;
