@@ -297,6 +297,16 @@ def test_bad_options_one_line_exit_2(argv, needle, capsys, tmp_path):
     assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+def test_two_models_of_one_name_are_refused(tmp_path, capsys):
+    a = tiny(tmp_path)
+    (tmp_path / "b").mkdir()
+    b = tiny(tmp_path / "b")
+    code = main(["study", "--suite", "llm", "--networks", f"{a},{b}", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "two models share a name (tiny decode b1" in err
+    assert len(err.splitlines()) == 1
+
+
 def test_config_validation_lists_every_problem():
     with pytest.raises(ConfigError) as e:
         LLMStudyConfig(rates=(2.0,), verdict_rate=3.0, batches=(0,), blocks=-1, seed=-1)

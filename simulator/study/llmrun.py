@@ -16,6 +16,7 @@ from simulator import kernels
 from simulator.errors import ConfigError
 from simulator.hwconfig import Platform, load_platform
 from simulator.study.compare import TABLES
+from simulator.study.config import compute_weight_bits
 from simulator.study.llm import (
     LLMStudyConfig,
     MaskCache,
@@ -74,6 +75,12 @@ def _run(config, out, progress, resume) -> StudyResult:
     if len({p.name for p in platforms}) < len(platforms):
         raise ConfigError("--platforms", "two platforms share a name (give each its own name:)")
     works = {w: build_workload(*w, config) for w in config.workloads()}  # fail early
+    names = [work.name for work in works.values()]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(
+            "--networks", f"two models share a name ({', '.join(twice)}); give each its own"
+        )
     code = source_hash(PRESENTATION)
     hashes: dict[str, str] = {}
     parts = {w: _part(out, config, platforms, w, works[w], code, hashes) for w in works}
@@ -125,8 +132,6 @@ def _run(config, out, progress, resume) -> StudyResult:
 
 
 def _widths(config: LLMStudyConfig, platform: Platform) -> tuple[int, ...]:
-    from simulator.study.config import compute_weight_bits
-
     return compute_weight_bits(config, platform)  # type: ignore[arg-type]
 
 
