@@ -281,7 +281,9 @@ def _written(result) -> int:
 
         v = result.tables["verdict"]
         print(f"\n{blocks_note(v)}")
-        print("\n" + "\n".join(answer_sentences(v, result.tables["compute_breakeven"])))
+        t = result.tables
+        sentences = answer_sentences(v, t["compute_breakeven"], t["structured_vs_nonstructured"])
+        print("\n" + "\n".join(sentences))
     if result.resumed:
         print(f"\n(reused earlier results for: {', '.join(result.resumed)})")
     for line in result.recomputed:

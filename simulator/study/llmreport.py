@@ -72,9 +72,13 @@ def _breakeven_text(fb: pd.DataFrame) -> str:
     return "it breaks even with dense in latency " + ", ".join(parts)
 
 
-def answer_sentences(verdict: pd.DataFrame, breakeven: pd.DataFrame) -> list[str]:
+def answer_sentences(
+    verdict: pd.DataFrame, breakeven: pd.DataFrame, compared: pd.DataFrame | None = None
+) -> list[str]:
     """The answer, one sentence per platform family and one overall, from the verdict
-    (decided at its margin) and the whole-network compute break-evens."""
+    (decided at its margin) and the whole-network compute break-evens; with
+    ``compared`` (structured_vs_nonstructured), one more on the weight widths the
+    verdict did not take (4-bit weights where a platform also runs 8)."""
     if verdict.empty:
         return []
     v = verdict.copy()
@@ -119,6 +123,21 @@ def answer_sentences(verdict: pd.DataFrame, breakeven: pd.DataFrame) -> list[str
             f"; 2:4 runs at {_span(nm)} of dense speed ({', '.join(sorted(set(f['nm_engine'])))})."
         )
         out.append(text)
+    if compared is not None and not compared.empty:
+        keys = ["network", "platform", "weight_bits"]
+        other = compared.merge(v[keys], on=keys, how="left", indicator=True)
+        other = other[other["_merge"] == "left_only"]
+        for wb, g in other.groupby("weight_bits"):
+            be_w = be.merge(g[keys]) if not be.empty else be
+            text = (
+                f"At {int(wb)}-bit weights ({', '.join(sorted(set(g['platform'])))}; not in the "
+                f"verdict): unstructured sparsity at {rate:g}x runs at "
+                f"{_span(g['speedup_vs_dense'])} of dense speed, {_span(g['nm_speedup_vs_dense'])} "
+                "for 2:4"
+            )
+            if not be_w.empty:
+                text += "; " + _breakeven_text(be_w)
+            out.append(text + ".")
     return out
 
 
@@ -156,7 +175,7 @@ def llm_report_blocks(result, plots: Mapping[str, Sequence[Path]]) -> list[Block
     c = result.config
     t = result.tables
     v = t["verdict"]
-    sentences = answer_sentences(v, t["compute_breakeven"])
+    sentences = answer_sentences(v, t["compute_breakeven"], t["structured_vs_nonstructured"])
     blocks_sim = blocks_note(v)
     head: list[Block] = [
         Heading(TITLE, 1),
