@@ -206,6 +206,14 @@ def test_end_to_end_tiny_llm_study_against_estimate(tmp_path, capsys):
     assert report.startswith("# Is unstructured sparsity beneficial for LLM inference")
     v = pd.read_csv(out / "tables" / "verdict.csv")
     assert len(v) == 2 * 2 * 2  # phases x batches x platforms
+    # the answer counts the verdict's wins
+    wins = int((v["speedup_vs_dense"] > 1.05).sum())
+    assert f"by more than 5 % in {wins} of 8 workload/platform pairs" in printed
+    gpu = v[v["platform"] == "a100"]["speedup_vs_dense"]
+    assert (
+        f"speedup {gpu.min():.2f}-{gpu.max():.2f}x at 2x"
+        in printed.split("GPUs (a100)")[1].split("\n")[0]
+    )
     for phase in ("prefill", "decode"):
         for batch in (1, 8):
             net = load_network(
