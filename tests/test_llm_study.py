@@ -384,3 +384,28 @@ def test_masks_beyond_the_held_budget_are_drawn_per_run(tmp_path, monkeypatch):
     assert streamed.held_bytes == 0
     pd.testing.assert_frame_equal(a["verdict"], b["verdict"])
     pd.testing.assert_frame_equal(a["compute_sweep"], b["compute_sweep"])
+
+
+def test_fused_qkv_and_ungated_mlp_counted_by_hand(tmp_path):
+    """GPT-2: one fused c_attn (rows q | k | v) and a two-matrix MLP. Hidden 64, 4
+    heads of 16, MLP 128, one block, at rate 2: 2 heads and 64 channels kept."""
+    cfg = {
+        "model_type": "gpt2", "n_embd": 64, "n_head": 4, "n_layer": 1, "n_inner": 128,
+        "vocab_size": 256, "n_positions": 1024,
+    }  # fmt: skip
+    path = tmp_path / "gpt.json"
+    path.write_text(json.dumps(cfg))
+    s = prune_heads_channels(load_network(str(path), phase=Phase(lm_head=False)), 0.5)
+    kept = {n.rsplit(".", 2)[-2] + "." + n.rsplit(".", 1)[-1]: p.nnz for n, p in s.profiles.items()}
+    assert kept == {
+        "attn.c_attn": 3 * 32 * 64,  # the kept heads' rows in each of q, k and v
+        "attn.c_proj": 64 * 32,  # their columns of the output projection
+        "mlp.c_fc": 64 * 64,
+        "mlp.c_proj": 64 * 64,
+    }
+    (choice,) = s.choices
+    j = np.flatnonzero(choice.groups)
+    rows = np.flatnonzero(s.profiles["transformer.h.0.attn.c_attn"].gemm[0].any(axis=1))
+    want = [t * 64 + h * 16 + i for t in range(3) for h in j for i in range(16)]
+    assert rows.tolist() == sorted(want)
+    assert s.rate == 2.0
