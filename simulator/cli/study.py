@@ -24,7 +24,8 @@ examples:
   prunesim study --margin 10%                      # a win must be 10 % better
   prunesim study --suite llm                       # LLMs: prefill and decode, batch 1/8/64
   prunesim study --suite llm --networks llama2_7b,llama3_8b --platforms a100,xeon_8380
-  prunesim study --suite llm --batches 1 --phases decode --blocks 0   # every block
+  prunesim study --suite llm --networks llama2_7b --batches 1 --phases decode --blocks 0
+                                                   # every block: masks redrawn per run, slow
 
 Writes into --out: report.md and report.html (the answer, the verdict, the evidence),
 tables/*.csv and *.json (every number), plots/*.png and *.svg.
