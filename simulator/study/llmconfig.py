@@ -16,6 +16,8 @@ from simulator.settings import Settings, width_problems
 from simulator.workloads import Network, builtin_configs, is_hf_config
 
 DEFAULT_MODELS = ("llama2_7b", "llama3_8b")
+"""Built-in Hugging Face configs studied by default: multi-head and grouped-query
+attention."""
 DEFAULT_RATES = (2.0, 10 / 3, 5.0)
 """Non-structured and structured rates: 50 %, 70 % and 80 % sparsity."""
 DEFAULT_BREAKEVEN_RATES = (10.0, 20.0)
@@ -47,6 +49,7 @@ class LLMStudyConfig:
     seed: int = 0
     margin: float = 0.05
     suite: str = field(default="llm", init=False)
+    """Which study this is (the CNN study's configuration has none): picks the report."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -167,6 +170,7 @@ def workload_name(model: str, phase: str, batch: int) -> str:
 
 
 def config_path(model: str) -> Path:
+    """The ``config.json`` (or folder) of a built-in config's name or of a path."""
     configs = builtin_configs()
     return configs[model] if model in configs else Path(model)
 
