@@ -139,6 +139,37 @@ class HFConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DecoderBlock:
+    """The layers of one transformer block by role, and the sizes that tie them: the
+    producer links that structured pruning of heads and MLP channels follows
+    (:mod:`simulator.llmprune`). Sizes in elements.
+
+    Attention: ``q``, ``k``, ``v`` (``None`` where the block has one fused ``qkv``
+    projection, GPT-2's ``c_attn``: rows q | k | v) write ``heads`` (k and v:
+    ``kv_heads``) heads of ``head_dim`` rows each, head ``h`` in rows ``h*head_dim`` to
+    ``(h+1)*head_dim - 1``; the products ``scores`` and ``context`` run once per KV
+    head; ``o`` reads the heads' outputs in the same order (its columns). MLP:
+    ``up`` (and ``gate`` where gated) write ``intermediate`` channels, one per row,
+    which ``down`` reads as its columns."""
+
+    index: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    q: str | None
+    k: str | None
+    v: str | None
+    qkv: str | None
+    o: str
+    scores: str
+    context: str
+    gate: str | None
+    up: str
+    down: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class DecoderBuild:
     """A network built from a config: its layers, the parameters that are not in
     them (embeddings, biases, norms; elements) and a one-line description."""
@@ -148,6 +179,8 @@ class DecoderBuild:
     description: str
     stored_transposed: tuple[str, ...] = ()
     """Layers whose checkpoints store ``(in, out)`` weights (GPT-2's ``Conv1D``)."""
+    blocks: tuple[DecoderBlock, ...] = ()
+    """Each transformer block's layers by role (:class:`DecoderBlock`)."""
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -410,6 +443,7 @@ def build_network(c: HFConfig, phase: Phase | None = None) -> DecoderBuild:
     tokens = b * q_tokens
     group = c.heads // c.kv_heads
     layers: list[Layer] = []
+    blocks: list[DecoderBlock] = []
 
     cached = not c.encoder  # decoders keep K and V in a cache; an encoder does not
 
@@ -446,6 +480,25 @@ def build_network(c: HFConfig, phase: Phase | None = None) -> DecoderBuild:
                 lin(n["up"], h, c.intermediate),
                 lin(n["down"], c.intermediate, h),
             ]
+            blocks.append(
+                DecoderBlock(
+                    index=i,
+                    heads=c.heads,
+                    kv_heads=c.kv_heads,
+                    head_dim=d,
+                    intermediate=c.intermediate,
+                    q=n.get("q"),
+                    k=n.get("k"),
+                    v=n.get("v"),
+                    qkv=n.get("qkv"),
+                    o=n["o"],
+                    scores=n["scores"],
+                    context=n["context"],
+                    gate=n.get("gate") if c.gated else None,
+                    up=n["up"],
+                    down=n["down"],
+                )
+            )
         head = phase.lm_head if phase.lm_head is not None else not c.tied
         if head and not c.encoder:
             layers.append(lin("lm_head", h, c.vocab))
@@ -465,4 +518,5 @@ def build_network(c: HFConfig, phase: Phase | None = None) -> DecoderBuild:
         description=f"{c.family} {c.layers} layers, hidden {h}, {c.heads} heads{kv}; "
         + phase.describe(),
         stored_transposed=conv1d,
+        blocks=tuple(blocks),
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 from simulator.errors import ConfigError, LayerError, shown
 from simulator.graph import JOIN_OPS, Graph, Join, build_graph
-from simulator.hfconfig import Phase, build_network, read_hf_config
+from simulator.hfconfig import DecoderBlock, Phase, build_network, read_hf_config
 from simulator.layers import Conv2d, Layer, Linear, MatMul
 from simulator.paths import data_dir
 from simulator.yamlio import (
@@ -200,6 +200,10 @@ class Network:
     """Layers whose checkpoints store the weight transposed, ``(in, out)``: GPT-2's
     ``Conv1D`` modules. A checkpoint's tensor for one of them is read as its
     transpose (square ones too: the shape cannot tell)."""
+    blocks: tuple[DecoderBlock, ...] = ()
+    """A network read from a Hugging Face config: each transformer block's layers by
+    role (:class:`~simulator.hfconfig.DecoderBlock`), the links that structured
+    pruning of attention heads and MLP channels follows; empty otherwise."""
 
     @property
     def weight_count(self) -> int:
@@ -391,6 +395,7 @@ def _from_hf_config(path: Path, phase: Phase | None) -> Network:
         source=f"Hugging Face config {path}",
         other_param_count=built.other_param_count,
         stored_transposed=built.stored_transposed,
+        blocks=built.blocks,
     )
 
 

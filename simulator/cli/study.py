@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from simulator.cli import options as o
+from simulator.cli import study_llm
 from simulator.cli import types as t
 
 STRUCTURES = ("filter", "channel", "column")
@@ -21,11 +22,25 @@ examples:
   prunesim study --rate resnet50=16 --rate vgg16=13 --sweep-rates 2,4,8,16,32
   prunesim study --jobs 1 --no-resume
   prunesim study --margin 10%                      # a win must be 10 % better
+  prunesim study --suite llm                       # LLMs: prefill and decode, batch 1/8/64
+  prunesim study --suite llm --networks llama2_7b,llama3_8b --platforms a100,xeon_8380
+  prunesim study --suite llm --networks llama2_7b --batches 1 --phases decode --blocks 0
+                                                   # every block: masks redrawn per run, slow
 
 Writes into --out: report.md and report.html (the answer, the verdict, the evidence),
 tables/*.csv and *.json (every number), plots/*.png and *.svg.
 Each network's results are saved as soon as it finishes (out/parts/), so an
 interrupted study resumes where it stopped when run again with the same options.
+
+--suite llm asks "is unstructured sparsity beneficial for LLM inference, and where?"
+of decoder models (Hugging Face configs; default llama2_7b, llama3_8b): dense, non-structured
+pruning (--sweep-rates, default 2,3.33,5; the verdict at --verdict-rate, default 2),
+2:4, and structured pruning of attention heads and MLP channels at the same rates, at
+4- and 8-bit weights, prefill (--seq-len) and decode (--context) at each of --batches,
+on every GPU and CPU profile and the EIE-style ASIC. Each (model, phase, batch) is a
+row of the verdict; --blocks of each model's blocks are simulated (default 2) and
+the totals scaled by its block count (0: every block). Default --out
+./prunesim-study-llm.
 """
 
 
@@ -72,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         "platform: storage and compute break-even rates, structured against "
         "non-structured at each network's rate, a verdict table, plots and a report.",
         EPILOG,
+    )
+    p.add_argument(
+        "--suite",
+        type=t.choice(study_llm.SUITES),
+        default="cnn",
+        metavar="S",
+        help="cnn: the CNN study of Ma et al. (default); llm: decoder LLMs in prefill "
+        "and decode (see below)",
     )
     lists = (
         (
@@ -135,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--default-rate",
         type=t.rate,
-        default=8.0,
+        default=None,
         metavar="R",
         help="rate of networks without one (default 8)",
     )
@@ -152,9 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         type=Path,
-        default=Path("prunesim-study"),
+        default=None,
         metavar="DIR",
-        help="output folder (default ./prunesim-study)",
+        help="output folder (default ./prunesim-study, with --suite llm ./prunesim-study-llm)",
     )
     p.add_argument(
         "--jobs",
@@ -184,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.add_seed(p)
     o.add_cascade_option(p)
+    study_llm.add_options(p)
     return p
 
 
@@ -204,7 +228,7 @@ def config(args: argparse.Namespace):
         kw["platforms"] = tuple(n for n in args.platforms if n.lower() != "all")
     return StudyConfig(
         rates=dict(args.rate or []),
-        default_rate=args.default_rate,
+        default_rate=args.default_rate if args.default_rate is not None else 8.0,
         seed=args.seed,
         cascade=args.cascade,
         checkpoints=dict(args.checkpoint or []),
@@ -215,23 +239,52 @@ def config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from simulator.study import run_study
-    from simulator.study.report import verdict_table
 
+    study_llm.check_suite(args)
+    if args.suite == "llm":
+        from simulator.study.llmrun import run_llm_study
+
+        cfg = study_llm.config(args)
+        o.first_compile_note()
+        with o.Progress("step", "study") as progress:
+            result = run_llm_study(
+                cfg,
+                args.out or Path("prunesim-study-llm"),
+                progress=progress,
+                resume=not args.no_resume,
+                force=args.force,
+            )
+        return _written(result)
     cfg = config(args)
     o.first_compile_note()
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
     with o.Progress("step", "study") as progress:
         result = run_study(
             cfg,
-            args.out,
+            args.out or Path("prunesim-study"),
             progress=progress,
             resume=not args.no_resume,
             jobs=jobs,
             force=args.force,
         )
+    return _written(result)
+
+
+def _written(result) -> int:
+    """Write the study's tables, plots and report; print its verdict and where."""
+    from simulator.study.report import verdict_table
+
     with o.Progress("figure", "plots") as progress:
         report = result.write(progress=progress)
     print(verdict_table(result))
+    if getattr(result.config, "suite", "cnn") == "llm":
+        from simulator.study.llmreport import answer_sentences, blocks_note
+
+        v = result.tables["verdict"]
+        print(f"\n{blocks_note(v)}")
+        t = result.tables
+        sentences = answer_sentences(v, t["compute_breakeven"], t["structured_vs_nonstructured"])
+        print("\n" + "\n".join(sentences))
     if result.resumed:
         print(f"\n(reused earlier results for: {', '.join(result.resumed)})")
     for line in result.recomputed:

@@ -122,10 +122,16 @@ def write_study(result: StudyResult, progress=None) -> Path:
     write_tables(result)
     plots = write_plots(result, progress)
     report = out / "report.md"
-    blocks = report_blocks(result, plots)
+    title = TITLE
+    if getattr(result.config, "suite", "cnn") == "llm":
+        from simulator.study import llmreport
+
+        blocks, title = llmreport.llm_report_blocks(result, plots), llmreport.TITLE
+    else:
+        blocks = report_blocks(result, plots)
     text = to_markdown(blocks, out)
     write_via(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    page = to_html(blocks, TITLE)
+    page = to_html(blocks, title)
     write_via(out / "report.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return report
 

@@ -318,6 +318,7 @@ PRESENTATION = (
     "plots/",
     "study/answer.py",
     "study/report.py",
+    "study/llmreport.py",
     "study/output.py",
 )
 """prunesim's source files (paths under the package) that only present results:
