@@ -14,9 +14,14 @@
   streams its weights), the activations are gathered. A profile without a kernel that
   holds the precision cannot run the layer sparse (an error);
 - nm: where the profile has an N:M unit and the mask fits it, the dense GEMM time over
-  the fastest ``nm`` kernel's measured speed-up for the unit's N:M pattern (the unit's
-  own ``speedup`` when no nm kernel was measured on that pattern), with
-  ceil(log2 M)-bit metadata per kept value.
+  the fastest ``nm`` kernel's measured speed-up for the unit's N:M pattern among those
+  that run the layer's weight and activation widths (the unit's own ``speedup`` when
+  none does), with ceil(log2 M)-bit metadata per kept value. At one column (a decode
+  step) the kept values and metadata stream at the GEMV fraction like dense weights,
+  so the speed-up there is the ratio of bytes.
+
+Group-wise quantization scales and zero points (the task's ``group_size``), counted
+over the dense rows whatever the variant, move from DRAM with the weights' metadata.
 
 Every layer also pays the profile's fixed ``layer_overhead_ns`` (kernel launch and
 synchronisation), added to its latency whichever bound sets it. Compute time is
@@ -141,6 +146,7 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
         done = p.nnz * g.n_cols
         value_bits = p.nnz * wb
         meta_bits = p.nnz * kernel.index_bits + g.groups * (g.rows + 1) * kernel.pointer_bits
+        meta_bits += task.group_scales_bits()
         decodes = p.nnz
     elif task.variant == "nm" and nm is not None:
         params = FormatParams(weight_bits=wb, nm=(nm.n, nm.m))
@@ -149,15 +155,20 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
             engine = "dense GEMM (mask is not N:M)"
             done = macs_dense
             value_bits = g.groups * g.rows * g.cols * wb
+            meta_bits = task.group_scales_bits()
             seconds = dense_seconds(task, platform, macs_dense)
         else:
-            kernels = [k for k in r.kernels_of("nm") if (k.n, k.m) == (nm.n, nm.m)]
+            kernels = [
+                k
+                for k in r.kernels_of("nm")
+                if (k.n, k.m) == (nm.n, nm.m) and k.runs_widths(wb, task.activation_bits)
+            ]
             best = max(kernels, key=lambda k: k.speedup) if kernels else None
             speedup = best.speedup if best is not None else nm.speedup
             engine = f"{best.name} ({nm.n}:{nm.m})" if best else f"{nm.n}:{nm.m} sparse GEMM"
             done = st.entries * g.n_cols
             value_bits = st.values_bits + st.fillers_bits
-            meta_bits = st.indices_bits
+            meta_bits = st.indices_bits + task.group_scales_bits()
             decodes = st.entries
             seconds = dense_seconds(task, platform, macs_dense) / speedup
     else:
@@ -167,6 +178,7 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
         seconds = dense_seconds(task, platform, done)
         if task.variant == "structured":
             meta_bits = format_stats(p, "compact", FormatParams(weight_bits=wb)).other_bits
+        meta_bits += task.group_scales_bits(eg)
     if task.variant in ("dense", "structured"):
         engine = "dense GEMM" + (" (smaller)" if task.variant == "structured" else "")
     useful = p.nnz * g.n_cols

@@ -313,6 +313,9 @@ def _kernel_problems(kernels: list, has_nm_unit: bool) -> list[str]:
             for key in ("speedup", "n", "m"):
                 if key in k:
                     problems.append(f"{where}.{key}: only for an nm kernel")
+            for key in ("weight_bits", "activation_bits"):
+                if key in k:
+                    problems.append(f"{where}.{key}: only for an nm kernel")
             if k.get("operand_miss_ns", 0) > 0 and "operand_cache_bytes" not in k:
                 problems.append(
                     f"{where}.operand_cache_bytes: required when operand_miss_ns is above 0"

@@ -359,6 +359,24 @@ KERNEL_FIELDS: dict[str, Field] = {
     "speedup": _num("nm: measured speed over the profile's dense GEMM, same precision", "x", None),
     "n": _int("nm: kept weights per group the speed-up was measured for", None, maximum=1024),
     "m": _int("nm: group size the speed-up was measured for", None, maximum=1024),
+    "weight_bits": Field(
+        kind="list",
+        description=(
+            "nm: the weight widths the kernel runs (bits); a layer at another width does "
+            "not run on it; absent: every width"
+        ),
+        item=_BITS,
+        default=None,
+    ),
+    "activation_bits": Field(
+        kind="list",
+        description=(
+            "nm: the activation widths the kernel runs (bits); a layer at another width "
+            "does not run on it; absent: every width"
+        ),
+        item=_BITS,
+        default=None,
+    ),
     "entry_ns": _num("time per stored entry", "ns", 0.0, positive=False),
     "row_ns": _num("time per weight row", "ns", 0.0, positive=False),
     "call_ns": _num("time per call, beyond layer_overhead_ns", "ns", 0.0, positive=False),

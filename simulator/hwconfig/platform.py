@@ -214,6 +214,8 @@ class SparseKernel:
     speedup: float | None = None
     n: int | None = None
     m: int | None = None
+    weight_bits: tuple[int, ...] | None = None
+    activation_bits: tuple[int, ...] | None = None
     entry_ns: float = default_of(KERNEL_FIELDS, "entry_ns")
     row_ns: float = default_of(KERNEL_FIELDS, "row_ns")
     call_ns: float = default_of(KERNEL_FIELDS, "call_ns")
@@ -222,6 +224,14 @@ class SparseKernel:
     cache_line_bytes: int = default_of(KERNEL_FIELDS, "cache_line_bytes")
     index_bits: int = default_of(KERNEL_FIELDS, "index_bits")
     pointer_bits: int = default_of(KERNEL_FIELDS, "pointer_bits")
+
+    def runs_widths(self, weight_bits: int, activation_bits: int) -> bool:
+        """Whether the kernel runs weights of ``weight_bits`` with activations of
+        ``activation_bits`` (its ``weight_bits`` and ``activation_bits`` lists; every
+        width where it lists none)."""
+        return (self.weight_bits is None or weight_bits in self.weight_bits) and (
+            self.activation_bits is None or activation_bits in self.activation_bits
+        )
 
     def rate_for(self, weight_bits: int, activation_bits: int) -> float | None:
         """MAC/s at the narrowest listed precision holding both operands (operands are
