@@ -11,8 +11,11 @@
   dense operand missed once that operand outgrows a cache); the fastest applicable
   kernel runs the layer and is named in the result. The weights move as CSR with that
   kernel's index and pointer widths (an SpMV streams them no faster than a dense GEMV
-  streams its weights), the activations are gathered. A profile without a kernel that
-  holds the precision cannot run the layer sparse (an error);
+  streams its weights), the activations are gathered. A kernel that computes as dense
+  (Flash-LLM: "load as sparse, compute as dense") adds the layer's dense MACs at its
+  ``dense_macs_per_s``; a kernel that lists widths runs only layers at those widths.
+  A profile without a kernel that holds the precision cannot run the layer sparse (an
+  error);
 - nm: where the profile has an N:M unit and the mask fits it, the dense GEMM time over
   the fastest ``nm`` kernel's measured speed-up for the unit's N:M pattern among those
   that run the layer's weight and activation widths (the unit's own ``speedup`` when
@@ -85,17 +88,25 @@ def missed_operand_lines(
 
 def csr_seconds(kernel: SparseKernel, task: LayerTask) -> float | None:
     """Time of a csr kernel on the layer's kept weights, or ``None`` when the kernel
-    has no rate for a precision holding the operands: kept MACs at the kernel's rate,
-    its per-entry, per-row and per-call costs, and its per-line cost of the dense
-    operand's missed lines (:func:`missed_operand_lines`) where it states one."""
-    rate = kernel.rate_for(task.weight_bits, task.activation_bits)
-    if rate is None:
+    has no rate for a precision holding the operands or does not run the layer's
+    widths: kept MACs at the kernel's rate, its per-entry, per-row and per-call costs,
+    its per-line cost of the dense operand's missed lines (:func:`missed_operand_lines`)
+    where it states one, and where it computes as dense (``dense_macs_per_s``), the
+    layer's dense MACs at that rate."""
+    wb, ab = task.weight_bits, task.activation_bits
+    rate = kernel.rate_for(wb, ab)
+    if rate is None or not kernel.runs_widths(wb, ab):
         return None
     g, p = task.gemm, task.profile
     seconds = (
         p.nnz * g.n_cols / rate
         + (p.nnz * kernel.entry_ns + g.groups * g.rows * kernel.row_ns + kernel.call_ns) * 1e-9
     )
+    if kernel.dense_macs_per_s:
+        dense_rate = kernel.dense_rate_for(wb, ab)
+        if dense_rate is None:
+            return None
+        seconds += g.macs / dense_rate
     if kernel.operand_miss_ns > 0:
         missed = missed_operand_lines(
             nnz=p.nnz,

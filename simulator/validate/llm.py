@@ -249,3 +249,32 @@ def nm_kernel_speedup(
         predicted=t_dense / t_nm,
         detail=f"dense {t_dense * 1e6:.1f} us, {kernel} {t_nm * 1e6:.1f} us ({bound})",
     )
+
+
+@check
+def csr_kernel_speedup(
+    tables,
+    *,
+    platform: str,
+    kernel: str,
+    rows: int,
+    cols: int,
+    batch: int,
+    sparsity: float,
+    bits: int = 16,
+    dense_bits: int | None = None,
+) -> Prediction:
+    """A csr kernel alone (no per-layer overhead) on one ``rows x cols`` weight matrix at
+    ``batch`` columns and ``sparsity`` (an i.i.d. mask), weights and activations at
+    ``bits``: the dense GEMM's time (at ``dense_bits``, default ``bits``) over the
+    kernel's."""
+    from simulator.validate.checks import layer_latency_s
+
+    p = only_kernels(platform, kernel)
+    layer = Linear(name="w", in_features=cols, out_features=rows, tokens=batch)
+    dense = layer_latency_s(layer, p, bits=dense_bits or bits)
+    sparse = layer_latency_s(layer, p, "sparse", 1 - sparsity, bits=bits)
+    return Prediction(
+        predicted=dense / sparse,
+        detail=f"dense {dense * 1e6:.1f} us, {kernel} {sparse * 1e6:.1f} us",
+    )
