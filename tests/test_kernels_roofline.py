@@ -270,13 +270,13 @@ def test_slow_sparse_kernel_is_charged_busy_power_by_hand():
     nnz, cost = _fc_cost(p, 0.1)
     # by hand: an SpMV at batch 1 streams its DRAM traffic (32-bit values, 32-bit
     # column indices, 4,097 32-bit row pointers, the 4,096 inputs and 4,096 outputs at
-    # 32 bits) at the dense GEMV's 0.221 of 204.8 GB/s: DRAM sets the latency
-    t = (nnz * 64 + 4097 * 32 + 2 * 4096 * 32) / 8 / (204.8e9 * 0.221)
+    # 32 bits) at the dense GEMV's 0.463 of 204.8 GB/s: DRAM sets the latency
+    t = (nnz * 64 + 4097 * 32 + 2 * 4096 * 32) / 8 / (204.8e9 * 0.463)
     assert cost.bound == "ddr4"
     assert cost.latency_s == pytest.approx(t, rel=1e-9)
     assert cost.energy_mac_j == pytest.approx(nnz * 93.85e-12)
     assert cost.energy_static_j == pytest.approx(67.5 * t)
-    # counted work (MACs, decodes, DRAM, L3, idle) comes to ~79 W over that time: the
+    # counted work (MACs, decodes, DRAM, L3, idle) comes to ~91 W over that time: the
     # floor, 140.67 W x t, sets the energy, and energy_busy_j is what the count misses
     assert cost.energy_j == pytest.approx(140.67 * t)
     counted = (
@@ -286,7 +286,7 @@ def test_slow_sparse_kernel_is_charged_busy_power_by_hand():
         + cost.energy_index_j
         + cost.energy_static_j
     )
-    assert counted < 0.6 * cost.energy_j
+    assert counted < 0.7 * cost.energy_j
     assert cost.energy_busy_j == pytest.approx(140.67 * t - counted)
 
 

@@ -11,12 +11,20 @@
   dense operand missed once that operand outgrows a cache); the fastest applicable
   kernel runs the layer and is named in the result. The weights move as CSR with that
   kernel's index and pointer widths (an SpMV streams them no faster than a dense GEMV
-  streams its weights), the activations are gathered. A profile without a kernel that
-  holds the precision cannot run the layer sparse (an error);
+  streams its weights), the activations are gathered. A kernel that computes as dense
+  (Flash-LLM: "load as sparse, compute as dense") adds the layer's dense MACs at its
+  ``dense_macs_per_s``; a kernel that lists widths runs only layers at those widths.
+  A profile without a kernel that holds the precision cannot run the layer sparse (an
+  error);
 - nm: where the profile has an N:M unit and the mask fits it, the dense GEMM time over
-  the fastest ``nm`` kernel's measured speed-up for the unit's N:M pattern (the unit's
-  own ``speedup`` when no nm kernel was measured on that pattern), with
-  ceil(log2 M)-bit metadata per kept value.
+  the fastest ``nm`` kernel's measured speed-up for the unit's N:M pattern among those
+  that run the layer's weight and activation widths (the unit's own ``speedup`` when
+  none does), with ceil(log2 M)-bit metadata per kept value. At one column (a decode
+  step) the kept values and metadata stream at the GEMV fraction like dense weights,
+  so the speed-up there is the ratio of bytes.
+
+Group-wise quantization scales and zero points (the task's ``group_size``), counted
+over the dense rows whatever the variant, move from DRAM with the weights' metadata.
 
 Every layer also pays the profile's fixed ``layer_overhead_ns`` (kernel launch and
 synchronisation), added to its latency whichever bound sets it. Compute time is
@@ -80,17 +88,25 @@ def missed_operand_lines(
 
 def csr_seconds(kernel: SparseKernel, task: LayerTask) -> float | None:
     """Time of a csr kernel on the layer's kept weights, or ``None`` when the kernel
-    has no rate for a precision holding the operands: kept MACs at the kernel's rate,
-    its per-entry, per-row and per-call costs, and its per-line cost of the dense
-    operand's missed lines (:func:`missed_operand_lines`) where it states one."""
-    rate = kernel.rate_for(task.weight_bits, task.activation_bits)
-    if rate is None:
+    has no rate for a precision holding the operands or does not run the layer's
+    widths: kept MACs at the kernel's rate, its per-entry, per-row and per-call costs,
+    its per-line cost of the dense operand's missed lines (:func:`missed_operand_lines`)
+    where it states one, and where it computes as dense (``dense_macs_per_s``), the
+    layer's dense MACs at that rate."""
+    wb, ab = task.weight_bits, task.activation_bits
+    rate = kernel.rate_for(wb, ab)
+    if rate is None or not kernel.runs_widths(wb, ab):
         return None
     g, p = task.gemm, task.profile
     seconds = (
         p.nnz * g.n_cols / rate
         + (p.nnz * kernel.entry_ns + g.groups * g.rows * kernel.row_ns + kernel.call_ns) * 1e-9
     )
+    if kernel.dense_macs_per_s:
+        dense_rate = kernel.dense_rate_for(wb, ab)
+        if dense_rate is None:
+            return None
+        seconds += g.macs / dense_rate
     if kernel.operand_miss_ns > 0:
         missed = missed_operand_lines(
             nnz=p.nnz,
@@ -141,6 +157,7 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
         done = p.nnz * g.n_cols
         value_bits = p.nnz * wb
         meta_bits = p.nnz * kernel.index_bits + g.groups * (g.rows + 1) * kernel.pointer_bits
+        meta_bits += task.group_scales_bits()
         decodes = p.nnz
     elif task.variant == "nm" and nm is not None:
         params = FormatParams(weight_bits=wb, nm=(nm.n, nm.m))
@@ -149,15 +166,20 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
             engine = "dense GEMM (mask is not N:M)"
             done = macs_dense
             value_bits = g.groups * g.rows * g.cols * wb
+            meta_bits = task.group_scales_bits()
             seconds = dense_seconds(task, platform, macs_dense)
         else:
-            kernels = [k for k in r.kernels_of("nm") if (k.n, k.m) == (nm.n, nm.m)]
+            kernels = [
+                k
+                for k in r.kernels_of("nm")
+                if (k.n, k.m) == (nm.n, nm.m) and k.runs_widths(wb, task.activation_bits)
+            ]
             best = max(kernels, key=lambda k: k.speedup) if kernels else None
             speedup = best.speedup if best is not None else nm.speedup
             engine = f"{best.name} ({nm.n}:{nm.m})" if best else f"{nm.n}:{nm.m} sparse GEMM"
             done = st.entries * g.n_cols
             value_bits = st.values_bits + st.fillers_bits
-            meta_bits = st.indices_bits
+            meta_bits = st.indices_bits + task.group_scales_bits()
             decodes = st.entries
             seconds = dense_seconds(task, platform, macs_dense) / speedup
     else:
@@ -167,6 +189,7 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
         seconds = dense_seconds(task, platform, done)
         if task.variant == "structured":
             meta_bits = format_stats(p, "compact", FormatParams(weight_bits=wb)).other_bits
+        meta_bits += task.group_scales_bits(eg)
     if task.variant in ("dense", "structured"):
         engine = "dense GEMM" + (" (smaller)" if task.variant == "structured" else "")
     useful = p.nnz * g.n_cols

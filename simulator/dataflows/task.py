@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.errors import ConfigError
-from simulator.formats import MaskProfile
+from simulator.errors import ConfigError, FormatError
+from simulator.formats import FormatParams, MaskProfile, group_scale_bits
 from simulator.layers import GemmView, Layer
 from simulator.settings import VARIANTS, Settings, density_problems
 
@@ -73,6 +73,16 @@ class LayerTask:
     """Bits per KV-cache element: the cache operand a matmul reads and the outputs a
     k/v projection writes (:attr:`kv_input_count`, :attr:`kv_output_count`); None:
     ``activation_bits``."""
+    group_size: int | None = None
+    """Group-wise weight quantization (GPTQ/AWQ/Marlin style): ``group_size`` weights
+    of a row along the reduction axis share one ``scale_bits`` scale and, when
+    ``zero_point_bits`` > 0, one zero point, stored per output row of the dense matrix
+    whatever the sparsity (:func:`simulator.formats.group_scale_bits`). Engines that
+    count them move them with the weights' metadata. None or 0: no groups."""
+    scale_bits: int = 16
+    """Bits of one group scale (``group_size`` set)."""
+    zero_point_bits: int = 0
+    """Bits of one group zero point (0: symmetric, none)."""
 
     def __post_init__(self) -> None:
         """The checks of :class:`Settings`: no engine sees a bad width, density or variant."""
@@ -95,6 +105,32 @@ class LayerTask:
                 _checked(*values)
         except ConfigError as e:
             raise ConfigError(f"layer {self.layer.name!r}", e.problems) from None
+        if self.group_size:
+            try:
+                self.quantization()
+            except FormatError as e:
+                raise ConfigError(f"layer {self.layer.name!r}", str(e)) from None
+
+    def quantization(self) -> FormatParams | None:
+        """The layer's group-wise quantization as format parameters (None without
+        groups); raises FormatError on a bad group size or width."""
+        if not self.group_size:
+            return None
+        return FormatParams(
+            weight_bits=self.weight_bits,
+            group_size=self.group_size,
+            scale_bits=self.scale_bits,
+            zero_point_bits=self.zero_point_bits,
+        )
+
+    def group_scales_bits(self, gemm: GemmView | None = None) -> int:
+        """Bits of the group scales and zero points of ``gemm``'s dense weights (the
+        layer's GEMM when None): ceil(cols / group_size) per row; 0 without groups."""
+        q = self.quantization()
+        if q is None:
+            return 0
+        g = self.layer.gemm if gemm is None else gemm
+        return group_scale_bits(g.groups, g.rows, g.cols, q)
 
     @property
     def gemm(self) -> GemmView:

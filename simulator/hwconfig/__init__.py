@@ -321,7 +321,13 @@ def _kernel_problems(kernels: list, has_nm_unit: bool) -> list[str]:
             for key in ("speedup", "n", "m"):
                 if key not in k:
                     problems.append(f"{where}.{key}: required for an nm kernel")
-            for key in ("macs_per_s", "operand_cache_bytes", "operand_miss_ns", "cache_line_bytes"):
+            for key in (
+                "macs_per_s",
+                "dense_macs_per_s",
+                "operand_cache_bytes",
+                "operand_miss_ns",
+                "cache_line_bytes",
+            ):
                 if key in k:
                     problems.append(f"{where}.{key}: only for a csr kernel")
             if not has_nm_unit:

@@ -356,9 +356,35 @@ KERNEL_FIELDS: dict[str, Field] = {
         _num("rate", "MAC/s"),
         None,
     ),
+    "dense_macs_per_s": _table(
+        "csr: compute as dense: a rate on the layer's dense MACs by precision (every "
+        "tile rebuilt from the sparse format and multiplied whole, as Flash-LLM does), "
+        "its time added to the kept-MAC time; absent: no such term",
+        PRECISIONS,
+        _num("rate", "MAC/s"),
+        None,
+    ),
     "speedup": _num("nm: measured speed over the profile's dense GEMM, same precision", "x", None),
     "n": _int("nm: kept weights per group the speed-up was measured for", None, maximum=1024),
     "m": _int("nm: group size the speed-up was measured for", None, maximum=1024),
+    "weight_bits": Field(
+        kind="list",
+        description=(
+            "the weight widths the kernel runs (bits); a layer at another width does "
+            "not run on it; absent: every width"
+        ),
+        item=_BITS,
+        default=None,
+    ),
+    "activation_bits": Field(
+        kind="list",
+        description=(
+            "the activation widths the kernel runs (bits); a layer at another width "
+            "does not run on it; absent: every width"
+        ),
+        item=_BITS,
+        default=None,
+    ),
     "entry_ns": _num("time per stored entry", "ns", 0.0, positive=False),
     "row_ns": _num("time per weight row", "ns", 0.0, positive=False),
     "call_ns": _num("time per call, beyond layer_overhead_ns", "ns", 0.0, positive=False),

@@ -211,9 +211,12 @@ class SparseKernel:
     format: str
     source: str
     macs_per_s: Mapping[str, float] | None = None
+    dense_macs_per_s: Mapping[str, float] | None = None
     speedup: float | None = None
     n: int | None = None
     m: int | None = None
+    weight_bits: tuple[int, ...] | None = None
+    activation_bits: tuple[int, ...] | None = None
     entry_ns: float = default_of(KERNEL_FIELDS, "entry_ns")
     row_ns: float = default_of(KERNEL_FIELDS, "row_ns")
     call_ns: float = default_of(KERNEL_FIELDS, "call_ns")
@@ -223,15 +226,32 @@ class SparseKernel:
     index_bits: int = default_of(KERNEL_FIELDS, "index_bits")
     pointer_bits: int = default_of(KERNEL_FIELDS, "pointer_bits")
 
+    def runs_widths(self, weight_bits: int, activation_bits: int) -> bool:
+        """Whether the kernel runs weights of ``weight_bits`` with activations of
+        ``activation_bits`` (its ``weight_bits`` and ``activation_bits`` lists; every
+        width where it lists none)."""
+        return (self.weight_bits is None or weight_bits in self.weight_bits) and (
+            self.activation_bits is None or activation_bits in self.activation_bits
+        )
+
     def rate_for(self, weight_bits: int, activation_bits: int) -> float | None:
         """MAC/s at the narrowest listed precision holding both operands (operands are
         widened, never narrowed); ``None`` when no listed precision holds them."""
-        bits = max(weight_bits, activation_bits)
-        table = self.macs_per_s or {}
-        fits = [k for k in table if precision_bits(k) >= bits]
-        if not fits:
-            return None
-        return by_precision({k: table[k] for k in fits}, bits)
+        return _widened(self.macs_per_s or {}, max(weight_bits, activation_bits))
+
+    def dense_rate_for(self, weight_bits: int, activation_bits: int) -> float | None:
+        """The compute-as-dense rate (MAC/s on the layer's dense MACs) by the same rule;
+        ``None`` when the kernel has no such term or no listed precision holds them."""
+        return _widened(self.dense_macs_per_s or {}, max(weight_bits, activation_bits))
+
+
+def _widened(table: Mapping[str, float], bits: int) -> float | None:
+    """The entry of ``table`` at the narrowest precision holding ``bits``; ``None``
+    when none does."""
+    fits = [k for k in table if precision_bits(k) >= bits]
+    if not fits:
+        return None
+    return by_precision({k: table[k] for k in fits}, bits)
 
 
 @dataclass(frozen=True, kw_only=True)

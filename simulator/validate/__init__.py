@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import ConfigError
+from simulator.validate import llm as _llm  # noqa: F401  (registers the LLM checks)
 from simulator.validate.checks import CHECKS
 from simulator.validate.host import (
     TARGETS,

@@ -99,7 +99,8 @@ def eie_table_iv_platform(
     bandwidth and fp32 peak; the dense GEMM and GEMV fractions, the per-layer overhead
     and the sparse kernel of the built-in profile of its class (xeon_8380's
     ``csr-mkl``, v100's ``cusparse``), the kernel moved by the rules its profile states
-    (:func:`moved_kernel`). ``gemv``: another GEMV fraction."""
+    (:func:`moved_kernel`); the GEMV fraction the table states for the machine (the
+    i7's MKL SGEMV) where it states one. ``gemv``: another GEMV fraction."""
     hw = tables["eie_table_iv"]["platforms"][cls]
     base_name, kernel = ("xeon_8380", "csr-mkl") if cls == "cpu" else ("v100", "cusparse")
     base = load_platform(base_name)
@@ -129,7 +130,9 @@ def eie_table_iv_platform(
                 "dense_gemv_efficiency": {
                     "fp32": gemv
                     if gemv is not None
-                    else _fraction(roof.dense_gemv_efficiency, "fp32")
+                    else hw.get(
+                        "dense_gemv_efficiency", _fraction(roof.dense_gemv_efficiency, "fp32")
+                    )
                 },
                 "layer_overhead_ns": roof.layer_overhead_ns,
                 "kernels": [moved_kernel(base, kernel, hw)],
