@@ -74,7 +74,11 @@ class Settings:
     anything drawn at random (activation masks); ``variant``: one of
     :data:`VARIANTS`; ``kv_bits``: bits per element of a transformer's key/value
     cache, read by attention products and written by the k/v projections (None: the
-    activation precision).
+    activation precision); ``group_size``: group-wise weight quantization (GPTQ/AWQ/
+    Marlin style): that many weights of a row along the reduction axis share one
+    ``scale_bits`` scale and, when ``zero_point_bits`` > 0, one zero point, stored with
+    the weights of every layer that has weights (None or 0: no groups; engines that
+    count them: see :class:`~simulator.dataflows.LayerTask`).
     """
 
     weight_bits: int = 8
@@ -84,6 +88,9 @@ class Settings:
     seed: int = 0
     variant: str = "dense"
     kv_bits: int | None = None
+    group_size: int | None = None
+    scale_bits: int = 16
+    zero_point_bits: int = 0
 
     def __post_init__(self) -> None:
         problems = width_problems(
@@ -98,6 +105,10 @@ class Settings:
         _int_in(problems, "seed", self.seed, 0, MAX_SEED)
         if self.variant not in VARIANTS:
             problems.append(f"variant: {shown(self.variant)} is not one of {', '.join(VARIANTS)}")
+        if self.group_size is not None:
+            _int_in(problems, "group_size", self.group_size, 0, 2**31)
+        _int_in(problems, "scale_bits", self.scale_bits, 1, MAX_BITS)
+        _int_in(problems, "zero_point_bits", self.zero_point_bits, 0, MAX_BITS)
         if problems:
             raise ConfigError("settings", problems)
         # plain Python ints and floats from here on (numpy scalars would reach numba)
@@ -110,3 +121,6 @@ class Settings:
             object.__setattr__(self, "activation_density", float(self.activation_density))
         if self.kv_bits is not None:
             object.__setattr__(self, "kv_bits", int(self.kv_bits))
+        for key in ("group_size", "scale_bits", "zero_point_bits"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, int(getattr(self, key)))

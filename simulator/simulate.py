@@ -248,6 +248,10 @@ def simulate_layer(
         seed=s.seed,
         weight_room_bits=weight_room_bits,
         kv_bits=s.kv_bits,
+        # group scales belong to a layer's weights: none for a weightless product
+        group_size=s.group_size if profile is not None and layer.prunable else None,
+        scale_bits=s.scale_bits,
+        zero_point_bits=s.zero_point_bits,
     )
     counts = engine(platform, variant)(task)
     cost = price(counts, platform, wb, ab)

@@ -378,3 +378,26 @@ def test_estimate_notes_weights_that_stream_from_dram(capsys, tmp_path):
     assert len(notes) == 3
     for note, (head, size) in zip(notes, zip(want[::2], want[1::2], strict=True), strict=True):
         assert note.startswith(head) and size in note
+
+
+def test_estimate_group_size_streams_scales_and_refuses_a_negative_one(capsys, tmp_path):
+    """--group-size on estimate: the A100's dense DRAM traffic grows by the scales (a
+    16-bit scale per 128 inputs of every output, summed over BERT-base's weighted
+    layers, counted here from its layers); a negative size is one line, exit 2."""
+    from simulator.workloads import load_network
+
+    out = {}
+    for name, extra in (("plain", []), ("grouped", ["--group-size", "128"])):
+        path = tmp_path / f"{name}.csv"
+        argv = ["estimate", "bert_base", "--platform", "a100", "--csv", str(path), *extra]
+        code, _, _ = run(capsys, *argv)
+        assert code == 0
+        rows = pd.read_csv(path.with_name(path.stem + "-totals.csv"))
+        out[name] = rows.set_index("variant")["dram_bits"]
+    scales = sum(
+        layer.gemm.groups * layer.gemm.rows * -(-layer.gemm.cols // 128) * 16
+        for layer in load_network("bert_base").prunable_layers
+    )
+    assert out["grouped"]["dense"] - out["plain"]["dense"] == scales
+    code, _, err = run(capsys, "estimate", "bert_base", "--platform", "a100", "--group-size", "-1")
+    assert code == 2 and "--group-size" in err and "Traceback" not in err

@@ -243,3 +243,37 @@ def test_flash_llm_within_its_published_speedups(tables, sparsity, published):
         sparsity=sparsity,
     ).predicted
     assert abs(pred / published - 1) <= (0.25 if key == "s80" else 0.01)
+
+
+def test_settings_group_scales_reach_weighted_layers_only():
+    """``Settings.group_size`` reaches every layer with weights through
+    :func:`simulate_layer` (one 16-bit scale per 128 inputs of each of the 1,024
+    outputs, by hand) and no weightless product (its operands are activations)."""
+    from simulator.layers import MatMul
+    from simulator.settings import Settings
+    from simulator.simulate import simulate_layer
+
+    p = only_kernels("a100", "cusparselt")
+    fc = Linear(name="fc", in_features=4096, out_features=1024, tokens=1)
+    g = fc.gemm
+    prof = all_kept_profile(g.groups, g.rows, g.cols)
+    plain = simulate_layer(fc, p, prof, Settings(weight_bits=4, activation_bits=16))
+    grouped = simulate_layer(
+        fc, p, prof, Settings(weight_bits=4, activation_bits=16, group_size=128)
+    )
+    assert grouped.dram_bits - plain.dram_bits == 1024 * (4096 // 128) * 16
+    mm = MatMul(name="scores", m=64, k=128, n=512, batch=32)
+    s = Settings(weight_bits=4, activation_bits=16)
+    a = simulate_layer(mm, p, None, s)
+    b = simulate_layer(mm, p, None, Settings(weight_bits=4, activation_bits=16, group_size=128))
+    assert a.dram_bits == b.dram_bits
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("group_size", -1), ("scale_bits", 0), ("zero_point_bits", 65)]
+)
+def test_settings_refuse_bad_quantization(field, value):
+    from simulator.settings import Settings
+
+    with pytest.raises(ConfigError, match=field):
+        Settings(**{field: value})

@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         "attention products read and the k/v projections write; default: the "
         "activation bits)",
     )
+    o.add_quantization_options(
+        g,
+        "quantization group: G consecutive inputs of a row share a scale (GPTQ/AWQ/"
+        "Marlin: 128), streamed with the weights of every layer that has weights on the "
+        "CPU and GPU rooflines (the accelerator engines model their own weight formats "
+        "and count none; default: none counted)",
+    )
     g.add_argument(
         "--activation-density",
         type=t.fraction,
@@ -138,6 +145,9 @@ def run(args: argparse.Namespace) -> int:
         activation_density=args.activation_density,
         seed=args.seed,
         kv_bits=args.kv_bits,
+        group_size=args.group_size,
+        scale_bits=args.scale_bits,
+        zero_point_bits=args.zero_point_bits,
     )
     ckpt = o.read_checkpoint(args, args.checkpoint) if args.checkpoint else None
     networks = [ckpt.network] if ckpt else o.networks(args)

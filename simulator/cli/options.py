@@ -101,6 +101,39 @@ def add_bits_options(g, *, weight_bits: int, index_help: str) -> None:
     g.add_argument("--index-bits", type=count(1, 32), default=4, metavar="I", help=index_help)
 
 
+GROUP_HELP = (
+    "quantization group: G consecutive inputs of a row share a scale (GPTQ/AWQ/Marlin: "
+    "128); every format then stores ceil(inputs / G) scales per output (default: none "
+    "counted)"
+)
+
+
+def add_quantization_options(g, group_help: str = GROUP_HELP) -> None:
+    """Group-wise weight quantization: --group-size, --scale-bits, --zero-point-bits."""
+    g.add_argument(
+        "--group-size",
+        type=count(0),
+        default=None,
+        metavar="G",
+        help=group_help,
+    )
+    g.add_argument(
+        "--scale-bits",
+        type=count(1, 64),
+        default=16,
+        metavar="S",
+        help="bits per group scale (default 16, float16)",
+    )
+    g.add_argument(
+        "--zero-point-bits",
+        type=count(0, 64),
+        default=0,
+        metavar="Z",
+        help="bits per group zero point, 0 for symmetric (default 0; AWQ/GPTQ asymmetric: "
+        "the weight bits)",
+    )
+
+
 def add_show_options(g, per_layer_default: str) -> None:
     """--per-layer / --totals."""
     show = g.add_mutually_exclusive_group()

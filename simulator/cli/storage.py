@@ -98,30 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="A",
         help="fixed absolute index width of csr/csc (default: ceil(log2 length))",
     )
-    g.add_argument(
-        "--group-size",
-        type=t.count(0),
-        default=None,
-        metavar="G",
-        help="quantization group: G consecutive inputs of a row share a scale (GPTQ/AWQ/"
-        "Marlin: 128); every format then stores ceil(inputs / G) scales per output "
-        "(default: none counted)",
-    )
-    g.add_argument(
-        "--scale-bits",
-        type=t.count(1, 64),
-        default=16,
-        metavar="S",
-        help="bits per group scale (default 16, float16)",
-    )
-    g.add_argument(
-        "--zero-point-bits",
-        type=t.count(0, 64),
-        default=0,
-        metavar="Z",
-        help="bits per group zero point, 0 for symmetric (default 0; AWQ/GPTQ asymmetric: "
-        "the weight bits)",
-    )
+    o.add_quantization_options(g)
     g = p.add_argument_group("output")
     g.add_argument(
         "--format",
