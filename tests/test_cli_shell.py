@@ -170,6 +170,9 @@ def test_json_says_every_setting(capsys, tmp_path):
         "seed": 3,
         "variant": "dense",
         "kv_bits": None,
+        "group_size": None,
+        "scale_bits": 16,
+        "zero_point_bits": 0,
     }
     assert doc["networks"][0]["level"] == "level 8x"
     assert {"engine", "main_bound"} <= set(doc["totals"][0])

@@ -221,9 +221,10 @@ def test_end_to_end_tiny_llm_study_against_estimate(tmp_path, capsys):
                 phase=Phase(kind=phase, batch=batch, seq_len=32, context=64, lm_head=False),
             )
             platforms = [load_platform(n) for n in ("a100", "xeon_8380")]
-            est = estimate_network(
-                net, platforms, Pruning(density=0.5), Settings(weight_bits=8, index_bits=4)
-            )
+            # the suite's weight-only quantization: 16-bit activations (8-bit weights carry
+            # no group scales)
+            s = Settings(weight_bits=8, index_bits=4, activation_bits=16)
+            est = estimate_network(net, platforms, Pruning(density=0.5), s)
             tot = est.totals().set_index(["platform", "variant"])
             for p in platforms:
                 row = v[(v["network"] == f"tiny {phase} b{batch}") & (v["platform"] == p.name)]
@@ -296,6 +297,10 @@ def test_default_platforms_are_gpus_cpus_and_eie_style_asics():
         (["--suite", "llm", "--blocks", "-1"], "--blocks"),
         (["--suite", "llm", "--phases", "train"], "--phases"),
         (["--suite", "llm", "--weight-bits", "0"], "weight_bits"),
+        (["--activation-bits", "16"], "--activation-bits applies to --suite llm only"),
+        (["--group-size", "64"], "--group-size applies to --suite llm only"),
+        (["--suite", "llm", "--activation-bits", "0"], "--activation-bits"),
+        (["--suite", "llm", "--group-size", "-1"], "--group-size"),
     ],
 )
 def test_bad_options_one_line_exit_2(argv, needle, capsys, tmp_path):
@@ -409,3 +414,51 @@ def test_fused_qkv_and_ungated_mlp_counted_by_hand(tmp_path):
     want = [t * 64 + h * 16 + i for t in range(3) for h in j for i in range(16)]
     assert rows.tolist() == sorted(want)
     assert s.rate == 2.0
+
+
+def test_weight_only_quantization_widths_and_settings():
+    """Every CPU and GPU runs both weight widths (weight-only quantization); an
+    accelerator its own; 4-bit weights carry the group scales, 8-bit ones none, both
+    with 16-bit activations."""
+    c = LLMStudyConfig()
+    for name in ("a100", "v100", "xeon_8380", "cortex_a72"):
+        assert c.weight_widths(load_platform(name)) == (4, 8)
+        assert c.verdict_width(load_platform(name)) == 8
+    eie = load_platform("eie")
+    assert c.weight_widths(eie) == tuple(w for w in (4, 8) if w in eie.weight_bits)
+    four, eight = c.settings(4), c.settings(8)
+    assert (four.group_size, four.scale_bits, four.activation_bits) == (128, 16, 16)
+    assert (eight.group_size, eight.activation_bits) == (None, 16)
+    assert LLMStudyConfig(group_size=0).settings(4).group_size == 0
+    with pytest.raises(ConfigError, match="group_size"):
+        LLMStudyConfig(group_size=-2)
+
+
+def test_four_bit_rows_are_estimates_with_group_scales(tmp_path, capsys):
+    """A tiny study at 4-bit weights on the A100 and the Xeon: each row's speedup and
+    energy ratio are those of ``estimate_network`` with 16-bit activations and a 16-bit
+    scale per 128 inputs (the suite's defaults), computed here independently."""
+    model = tiny(tmp_path)
+    out = tmp_path / "out"
+    argv = [
+        "study", "--suite", "llm", "--networks", model, "--platforms", "a100,xeon_8380",
+        "--batches", "1", "--phases", "decode", "--context", "64", "--weight-bits", "4",
+        "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    t = pd.read_csv(out / "tables" / "structured_vs_nonstructured.csv")
+    net = load_network(model, phase=Phase(kind="decode", batch=1, context=64, lm_head=False))
+    platforms = [load_platform(n) for n in ("a100", "xeon_8380")]
+    s = Settings(weight_bits=4, index_bits=4, activation_bits=16, group_size=128)
+    tot = estimate_network(net, platforms, Pruning(density=0.5), s).totals()
+    tot = tot.set_index(["platform", "variant"])
+    for p in platforms:
+        row = t[(t["platform"] == p.name) & (t["weight_bits"] == 4)]
+        assert len(row) == 1
+        assert row.iloc[0]["speedup_vs_dense"] == pytest.approx(
+            tot.loc[(p.name, "sparse"), "speedup"]
+        )
+        assert row.iloc[0]["energy_ratio_vs_dense"] == pytest.approx(
+            tot.loc[(p.name, "sparse"), "energy_ratio"]
+        )

@@ -22,6 +22,8 @@ LLM_ONLY = {
     "seq_len": "--seq-len",
     "context": "--context",
     "kv_bits": "--kv-bits",
+    "llm_activation_bits": "--activation-bits",
+    "group_size": "--group-size",
     "blocks": "--blocks",
     "verdict_rate": "--verdict-rate",
     "breakeven_rates": "--breakeven-rates",
@@ -58,6 +60,20 @@ def add_options(p: argparse.ArgumentParser) -> None:
         type=t.count(1, 64),
         metavar="B",
         help="bits per KV-cache element (default: the platform's activation width)",
+    )
+    llm.add_argument(
+        "--activation-bits",
+        dest="llm_activation_bits",
+        type=t.count(1, 64),
+        metavar="A",
+        help="activation bits (default 16: weight-only quantization, W4A16 and W8A16)",
+    )
+    llm.add_argument(
+        "--group-size",
+        type=t.count(0, 2**31),
+        metavar="G",
+        help="weights below 8 bits carry a 16-bit scale per G inputs (default 128, as "
+        "GPTQ/AWQ/Marlin; 0: none)",
     )
     llm.add_argument(
         "--blocks",
@@ -113,6 +129,8 @@ def config(args: argparse.Namespace):
         "seq_len": args.seq_len,
         "context": args.context,
         "kv_bits": args.kv_bits,
+        "activation_bits": args.llm_activation_bits,
+        "group_size": args.group_size,
         "blocks": args.blocks,
     }
     kw = {k: v for k, v in fields.items() if v is not None}

@@ -56,7 +56,6 @@ from simulator.netmasks import effective_rate, layer_profiles
 from simulator.simulate import ENERGY_COLUMNS, simulate_platforms
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
 from simulator.study.compare import _LAYER_COLUMNS, _add_rows, _main_engines, first_crossing
-from simulator.study.config import compute_weight_bits, verdict_weight_bits
 from simulator.study.llmconfig import (
     DEFAULT_MODELS,
     DEFAULT_RATES,
@@ -165,9 +164,9 @@ def study_workload(
     # --- compute -------------------------------------------------------------------
     rows: dict[str, list] = {c: [] for c in _LAYER_COLUMNS}
     reached_rate: dict[tuple[str, float], float] = {("dense", 1.0): 1.0}
-    widths = sorted({w for p in platforms for w in compute_weight_bits(config, p)})  # type: ignore[arg-type]
+    widths = sorted({w for p in platforms for w in config.weight_widths(p)})
     for wb in widths:
-        on = [p for p in platforms if wb in compute_weight_bits(config, p)]  # type: ignore[arg-type]
+        on = [p for p in platforms if wb in config.weight_widths(p)]
         settings = config.settings(wb)
         runs: list[tuple[str, float, Network, list]] = [
             ("dense", 1.0, network, [(p, {"dense": dense}) for p in on])
@@ -248,7 +247,7 @@ def study_workload(
     vs_rows, verdict_rows = [], []
     net_tot = both[both["layer"] == "(network)"]
     for p in platforms:
-        for wb in compute_weight_bits(config, p):  # type: ignore[arg-type]
+        for wb in config.weight_widths(p):
             t = net_tot[(net_tot["platform"] == p.name) & (net_tot["weight_bits"] == wb)]
             ns = t[(t["kind"] == "sparse") & (t["rate"] == rate_n)].iloc[0]
             nmr = t[t["kind"] == NM_KIND].iloc[0]
@@ -291,7 +290,7 @@ def study_workload(
                 "blocks": work.total_blocks,
             }
             vs_rows.append(row)
-            if wb == verdict_weight_bits(p) or len(compute_weight_bits(config, p)) == 1:  # type: ignore[arg-type]
+            if wb == config.verdict_width(p) or len(config.weight_widths(p)) == 1:
                 verdict_rows.append(row)
     breakdown = totals[
         (totals["kind"] == "dense")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from simulator.errors import ConfigError, shown
 from simulator.hfconfig import Phase, build_network, read_hf_config
-from simulator.hwconfig import builtin_platforms, load_platform
+from simulator.hwconfig import Platform, builtin_platforms, load_platform
 from simulator.llmprune import STRUCTURE
 from simulator.settings import Settings, width_problems
 from simulator.workloads import Network, builtin_configs, is_hf_config
@@ -45,6 +45,15 @@ class LLMStudyConfig:
     seq_len: int = 512
     context: int = 1024
     kv_bits: int | None = None
+    activation_bits: int = 16
+    """Activations (and, without ``kv_bits``, the KV cache) at 16 bits: weight-only
+    quantization, W4A16 and W8A16, as LLMs are served (GPTQ, AWQ, Marlin, llama.cpp's
+    and gpt-fast's weight-only modes)."""
+    group_size: int | None = 128
+    """Weights below 8 bits carry one ``scale_bits`` scale per ``group_size`` inputs of
+    each output (GPTQ/AWQ/Marlin's 128 and 16-bit scales); 8-bit weights a scale per
+    output channel, not counted. None or 0: no groups."""
+    scale_bits: int = 16
     blocks: int = 2
     seed: int = 0
     margin: float = 0.05
@@ -77,6 +86,11 @@ class LLMStudyConfig:
                 problems += width_problems(**{key: w})
         if self.kv_bits is not None:
             problems += width_problems(kv_bits=self.kv_bits)
+        problems += width_problems(activation_bits=self.activation_bits)
+        problems += width_problems(scale_bits=self.scale_bits)
+        g = self.group_size
+        if g is not None and (isinstance(g, bool) or not isinstance(g, int) or g < 0):
+            problems.append(f"group_size: expected an integer >= 0 (0: none), got {shown(g)}")
         for p in self.phases:
             if p not in ("prefill", "decode"):
                 problems.append(f"phases: {shown(p)!r} is not prefill or decode")
@@ -132,12 +146,33 @@ class LLMStudyConfig:
         return self.index_bits[0]
 
     def settings(self, weight_bits: int) -> Settings:
+        """The simulation settings at one weight width: ``activation_bits``, and the
+        group scales where the weights are below 8 bits."""
         return Settings(
             weight_bits=weight_bits,
             index_bits=self.compute_index_bits,
+            activation_bits=self.activation_bits,
             seed=self.seed,
             kv_bits=self.kv_bits,
+            group_size=self.group_size if weight_bits < 8 else None,
+            scale_bits=self.scale_bits,
         )
+
+    def weight_widths(self, platform: Platform) -> tuple[int, ...]:
+        """The weight widths run on ``platform``: every one of ``weight_bits`` on a CPU
+        or GPU (weight-only quantization: weights stored and streamed at their width,
+        widened to the activations' in the kernel), the ones it runs natively on an
+        accelerator (its smallest if none)."""
+        if platform.platform_class in ("cpu", "gpu"):
+            return tuple(self.weight_bits)
+        native = tuple(w for w in self.weight_bits if w in platform.weight_bits)
+        return native or (min(platform.weight_bits),)
+
+    def verdict_width(self, platform: Platform) -> int:
+        """The weight width of a platform's verdict: 8 bits where it runs them, else
+        the first it runs."""
+        widths = self.weight_widths(platform)
+        return 8 if 8 in widths else widths[0]
 
     def platform_names(self) -> tuple[str, ...]:
         """The platforms asked for, else every built-in GPU and CPU profile and every

@@ -87,8 +87,8 @@ def answer_sentences(
     sparsity = 1 - 1 / rate
     wins = v[v["beats_dense_latency"].astype(bool)]
     out = [
-        f"At {rate:g}x ({sparsity:.0%} unstructured sparsity, the level SparseGPT and "
-        f"Wanda reach with little accuracy loss), unstructured sparsity runs faster than "
+        f"At {rate:g}x ({sparsity:.0%} unstructured sparsity), unstructured sparsity runs "
+        f"faster than "
         f"dense by more than {pct(margin)} in {len(wins)} of {len(v)} workload/platform "
         f"pairs, and faster than structured pruning (heads and MLP channels) at the "
         f"same rate in {int(v['beats_structured_latency'].astype(bool).sum())}."
@@ -184,13 +184,15 @@ def llm_report_blocks(result, plots: Mapping[str, Sequence[Path]]) -> list[Block
             f"{', '.join(c.phases)} (prefill of {c.seq_len} tokens, decode at context "
             f"{c.context}), batch {', '.join(map(str, c.batches))}, on "
             f"{len(result.platforms)} platforms ({', '.join(result.platforms)}). "
-            f"Non-structured pruning at {', '.join(f'{r:g}x' for r in sorted(c.rates))} "
+            f"Non-structured pruning at {', '.join(f'{r:.3g}x' for r in sorted(c.rates))} "
             f"(the verdict at {c.verdict_rate:g}x; the break-even searched up to "
             f"{max(c.sweep_rates):g}x), {c.nm[0]}:{c.nm[1]} and structured "
             f"pruning of attention heads (whole KV groups) and MLP channels at the same "
-            f"rates, all at equal weight quantization ({', '.join(map(str, c.weight_bits))} "
-            f"bits where the platform runs them; the verdict at 8 bits where it does); "
-            f"{blocks_sim}."
+            f"rates, all at equal weight-only quantization: weights at "
+            f"{', '.join(map(str, c.weight_bits))} bits{_groups(c)}, activations at "
+            f"{c.activation_bits} bits, the KV cache at {c.kv_bits or c.activation_bits} "
+            f"bits (accelerators run the weight widths they have; the verdict at 8-bit "
+            f"weights where a platform runs them); {blocks_sim}."
         ),
         Heading("The answer"),
     ]
@@ -214,11 +216,56 @@ def llm_report_blocks(result, plots: Mapping[str, Sequence[Path]]) -> list[Block
     )
     body = rest[start:]
     if body and isinstance(body[-1], Paragraph):
-        body[-1] = Paragraph(ASSUMPTIONS)
+        body[-1] = Paragraph(assumptions(result))
     return head + body
 
 
-ASSUMPTIONS = (
+def _groups(c) -> str:
+    """How weights below 8 bits carry their scales: ", those below 8 bits with a
+    16-bit scale per 128 inputs", or nothing without groups."""
+    if not c.group_size or min(c.weight_bits) >= 8:
+        return ""
+    return f" (below 8 bits with a {c.scale_bits}-bit scale per {c.group_size} inputs)"
+
+
+def kernels_note(result) -> str:
+    """Which sparse kernels of the CPU and GPU profiles ran, and which none of the
+    study's widths reached (a kernel that lists the widths it runs), from the tables."""
+    from simulator.hwconfig import load_platform
+
+    t = result.tables["structured_vs_nonstructured"]
+    c = result.config
+    ran = set(t["nonstructured_engine"]) | set(t["nm_engine"]) if len(t) else set()
+    used, unused = [], []
+    for name in result.platforms:
+        p = load_platform(name)
+        if p.platform_class not in ("cpu", "gpu") or p.roofline is None:
+            continue
+        for k in p.roofline.kernels:
+            label = f"{k.name} ({'2:4' if k.format == 'nm' else 'CSR'})"
+            if any(e.startswith(k.name + " ") for e in ran):
+                used.append(f"{name} {label}")
+            elif not any(k.runs_widths(wb, c.activation_bits) for wb in c.weight_widths(p)):
+                widths = "/".join(map(str, k.weight_bits or ())) or "any"
+                acts = "/".join(map(str, k.activation_bits or ())) or "any"
+                unused.append(f"{name} {k.name} (weights {widths}, activations {acts} bits)")
+    out = ""
+    if used:
+        out += f"The CPU and GPU rows ran the sparse kernels {', '.join(used)}. "
+    if unused:
+        out += (
+            "Kernels in the profiles that run none of the study's widths, so no row "
+            f"stands for them: {', '.join(unused)}. "
+        )
+    return out
+
+
+def assumptions(result) -> str:
+    """The report's assumptions, with the kernels behind its CPU and GPU rows."""
+    return ASSUMPTIONS_HEAD + kernels_note(result) + ASSUMPTIONS_TAIL
+
+
+ASSUMPTIONS_HEAD = (
     "Non-structured masks are i.i.d. random at the same density in every layer; N:M "
     "masks keep N of every M weights along the reduction axis, run on the platform's "
     "N:M unit where it has one and as a sparse mask elsewhere; structured pruning "
@@ -228,9 +275,10 @@ ASSUMPTIONS = (
     "blocks of each model are simulated and the totals scaled by the block count "
     "(equal to a run of every block on the GPU and CPU rooflines; within a few per cent "
     "on EIE, which keeps weights on chip; `--blocks 0` simulates every block); the LM "
-    "head and embeddings are left out. Each platform's non-structured engine is the one "
-    "its profile names (on the GPUs a Sputnik-class CSR kernel: the LLM sparse kernels "
-    "Flash-LLM, SpInfer and Sparse-Marlin have no kernel entries in the profiles yet). "
+    "head and embeddings are left out. Each platform's sparse engines are the ones its "
+    "profile names for the layer's widths. "
+)
+ASSUMPTIONS_TAIL = (
     "Latency is the largest of the compute, DRAM and SRAM bounds per "
     "layer; energy adds memory traffic, MACs, index decoding and static power. No "
     "published structured rate at equal accuracy is used for LLMs: the comparison with "

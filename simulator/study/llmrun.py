@@ -14,9 +14,8 @@ import pandas as pd
 
 from simulator import kernels
 from simulator.errors import ConfigError
-from simulator.hwconfig import Platform, load_platform
+from simulator.hwconfig import load_platform
 from simulator.study.compare import TABLES
-from simulator.study.config import compute_weight_bits
 from simulator.study.llm import (
     LLMStudyConfig,
     MaskCache,
@@ -98,7 +97,7 @@ def _run(config, out, progress, resume) -> StudyResult:
     resumed = tuple(works[w].name for w in works if w in results)
     if todo:
         kernels.warm_up()
-    all_widths = {x for p in platforms for x in _widths(config, p)}
+    all_widths = {x for p in platforms for x in config.weight_widths(p)}
     steps = len(todo) * max(1, len(all_widths))
     tick = progress(steps, float(steps)) if progress and todo else None
     tick = tick or (lambda note="", work=1.0: None)
@@ -129,10 +128,6 @@ def _run(config, out, progress, resume) -> StudyResult:
         platforms=tuple(p.name for p in platforms),
         recomputed=tuple(recomputed),
     )
-
-
-def _widths(config: LLMStudyConfig, platform: Platform) -> tuple[int, ...]:
-    return compute_weight_bits(config, platform)  # type: ignore[arg-type]
 
 
 def _part(out, config, platforms, w, work: Workload, code: str, hashes: dict):
