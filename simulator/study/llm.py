@@ -19,6 +19,14 @@ compute break-evens, structured against non-structured at the verdict's rate
 ``verdict_rate``, the verdict with its margin, the energy breakdown, storage
 break-evens and curves), named ``"MODEL PHASE bB"`` in their ``network`` column.
 
+**Equal accuracy.** The structured side "at the same accuracy" comes from published
+WikiText-2 perplexities (``llm_accuracy.yaml``, :mod:`.llm_accuracy`): the structured
+figure closest to (not worse than, where one is) the best unstructured figure at the
+verdict's rate, at the same sequence length; its rate over the decoder blocks (from
+the parameter counts the source states) joins the structured rates simulated, and
+the verdict's equal-accuracy columns carry the metric, both perplexities and their
+gap. Where a model lacks either figure the columns say which is unknown.
+
 **Blocks simulated.** Every block of a config has the same shapes, so only the first
 ``blocks`` blocks are built and simulated (masks drawn per layer from the seed and the
 layer's name, as in the whole network) and the network's totals (latency, energy,
@@ -56,6 +64,7 @@ from simulator.netmasks import effective_rate, layer_profiles
 from simulator.simulate import ENERGY_COLUMNS, simulate_platforms
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
 from simulator.study.compare import _LAYER_COLUMNS, _add_rows, _main_engines, first_crossing
+from simulator.study.llm_accuracy import EqualAccuracy, ModelAccuracy, equal_accuracy, llm_accuracy
 from simulator.study.llmconfig import (
     DEFAULT_MODELS,
     DEFAULT_RATES,
@@ -140,9 +149,13 @@ def study_workload(
     config: LLMStudyConfig,
     cache: MaskCache | None = None,
     tick: Callable[[str], None] | None = None,
+    accuracy: Mapping[str, ModelAccuracy] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every table of the study for one workload (see the module docstring); ``tick``
-    is called after each weight width (``"8-bit"``)."""
+    is called after each weight width (``"8-bit"``). ``accuracy``: published
+    perplexities by model name (default ``llm_accuracy.yaml``): the structured rate
+    at equal accuracy (:func:`~simulator.study.llm_accuracy.equal_accuracy`) joins
+    the structured rates simulated."""
     tick = tick or (lambda note: None)
     cache = cache or MaskCache()
     platforms = list(platforms)
@@ -158,7 +171,11 @@ def study_workload(
     }
     nm_pruning = Pruning(structure="nm", nm=config.nm, seed=seed)
     nm = cache.source(network, (*model_key, "nm", config.nm), nm_pruning)
-    structured = {r: prune_heads_channels(network, 1 / r, seed) for r in rates}
+    model = work.name.rsplit(" ", 2)[0]
+    published = (llm_accuracy() if accuracy is None else accuracy).get(model)
+    eq = equal_accuracy(published, rate_n, network.weight_count * scale)
+    s_rates = sorted({*rates, eq.structured_rate} - {None})
+    structured = {r: prune_heads_channels(network, 1 / r, seed) for r in s_rates}
     nm_rate = config.nm[1] / config.nm[0]
 
     # --- compute -------------------------------------------------------------------
@@ -180,7 +197,7 @@ def study_workload(
                 [(p, {"nm" if p.compute.nm_sparse is not None else "sparse": nm}) for p in on],
             )
         )
-        for r in rates:
+        for r in s_rates:
             s = structured[r]
 
             def held(layer, profiles=s.profiles) -> MaskProfile:
@@ -278,11 +295,7 @@ def study_workload(
                 "structured_rate_searched_from": float(srates[0]),
                 "latency_vs_structured_same_rate": float(ns["latency_s"]) / lat_same,
                 "energy_vs_structured_same_rate": float(ns["energy_j"]) / en_same,
-                "structured_rate_no_loss": math.nan,
-                "structured_no_loss_source": "",
-                "equal_accuracy": "unknown structured rate",
-                "latency_vs_structured_equal_accuracy": math.nan,
-                "energy_vs_structured_equal_accuracy": math.nan,
+                **_equal_accuracy_columns(eq, ns, t),
                 "nm_engine": engines[(p.name, wb, NM_KIND, nm_rate)],
                 "nm_speedup_vs_dense": float(nmr["speedup"]),
                 "nm_energy_ratio_vs_dense": float(nmr["energy_ratio"]),
@@ -307,6 +320,40 @@ def study_workload(
         "verdict": decide(pd.DataFrame(verdict_rows), config.margin),
         "energy_breakdown": breakdown.reset_index(drop=True),
         "real_vs_iid": pd.DataFrame(),
+    }
+
+
+def _equal_accuracy_columns(eq: EqualAccuracy, ns: pd.Series, t: pd.DataFrame) -> dict:
+    """The verdict's equal-accuracy columns: non-structured at the verdict's rate
+    (``ns``, a network-total row) against structured pruning simulated at the rate of
+    the published figure (a row of ``t``), with the metric, both perplexities and
+    their gap (structured minus non-structured). Status ``"compared"`` where the
+    structured figure is no worse; ``"structured less accurate"`` where the closest
+    one is worse (the ratios then favour structured pruning: an equally accurate
+    structured model would keep more weights)."""
+    lat = en = eff = math.nan
+    if eq.known:
+        st = t[(t["kind"] == STRUCTURE) & np.isclose(t["rate"], eq.structured_rate)].iloc[0]
+        lat = float(ns["latency_s"]) / float(st["latency_s"])
+        en = float(ns["energy_j"]) / float(st["energy_j"])
+        eff = float(st["effective_rate"])
+    gap = eq.perplexity_gap
+
+    def num(x):
+        return math.nan if x is None else float(x)
+
+    return {
+        "structured_rate_no_loss": num(eq.structured_rate),
+        "structured_effective_rate_equal_accuracy": eff,
+        "structured_rate_published": num(eq.published_rate),
+        "structured_no_loss_source": eq.source,
+        "equal_accuracy": "compared" if eq.status == "matched" else eq.status,
+        "accuracy_metric": eq.metric + (f" (seq {eq.seq_len})" if eq.seq_len else ""),
+        "nonstructured_perplexity": num(eq.nonstructured_perplexity),
+        "structured_perplexity": num(eq.structured_perplexity),
+        "perplexity_gap": num(gap),
+        "latency_vs_structured_equal_accuracy": lat,
+        "energy_vs_structured_equal_accuracy": en,
     }
 
 
