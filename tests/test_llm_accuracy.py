@@ -271,3 +271,32 @@ def test_equal_accuracy_columns_of_a_tiny_study_against_estimate(tmp_path):
     assert set(plain["equal_accuracy"]) == {"unknown accuracy (model not in the accuracy file)"}
     assert plain["latency_vs_structured_equal_accuracy"].isna().all()
     assert not math.isnan(plain["latency_vs_structured_same_rate"].iloc[0])
+
+
+def test_accuracy_sentences_quote_the_file_and_the_verdict_status():
+    """The report's sentence per model carries the file's figures at the verdict's
+    sparsity and N:M pattern, with the source, and the verdict's equal-accuracy
+    status; a model the file lacks says so."""
+    import pandas as pd
+
+    from simulator.study.llm_accuracy import llm_accuracy
+    from simulator.study.llmreport import accuracy_sentences
+
+    v = pd.DataFrame(
+        {
+            "network": ["llama2_7b decode b1", "llama2_7b prefill b1", "mystery decode b1"],
+            "nonstructured_rate": [2.0, 2.0, 2.0],
+            "equal_accuracy": ["unknown structured rate"] * 2 + ["unknown accuracy"],
+        }
+    )
+    got = accuracy_sentences(v, (2, 4))
+    assert len(got) == 2
+    figs = llm_accuracy()["llama2_7b"].figures
+    dense = next(f for f in figs if f.kind == "dense")
+    wanda = next(f for f in figs if f.kind == "unstructured" and f.method == "Wanda")
+    marlin = next(f for f in figs if f.kind == "nm" and f.pattern == "2:4")
+    for f in (dense, wanda, marlin):
+        assert f"{f.perplexity:g}" in got[0]
+    assert f"at {dense.seq_len} tokens" in got[0] and dense.url in got[0]
+    assert got[0].endswith("not compared at equal accuracy: unknown structured rate.")
+    assert got[1].startswith("mystery: no published accuracy")

@@ -278,12 +278,13 @@ def _written(result) -> int:
         report = result.write(progress=progress)
     print(verdict_table(result))
     if getattr(result.config, "suite", "cnn") == "llm":
-        from simulator.study.llmreport import answer_sentences, blocks_note
+        from simulator.study.llmreport import accuracy_sentences, answer_sentences, blocks_note
 
         v = result.tables["verdict"]
         print(f"\n{blocks_note(v)}")
         t = result.tables
         sentences = answer_sentences(v, t["compute_breakeven"], t["structured_vs_nonstructured"])
+        sentences += accuracy_sentences(v, result.config.nm)
         print("\n" + "\n".join(sentences))
     if result.resumed:
         print(f"\n(reused earlier results for: {', '.join(result.resumed)})")

@@ -141,6 +141,65 @@ def answer_sentences(
     return out
 
 
+def _ppl(figures) -> str:
+    """ "6.42 (Wanda), 6.51 (SparseGPT)", best first."""
+    known = sorted((f for f in figures if f.known), key=lambda f: f.perplexity)
+    return ", ".join(f"{f.perplexity:g} ({f.method})" for f in known)
+
+
+def accuracy_sentences(verdict: pd.DataFrame, nm: tuple[int, int]) -> list[str]:
+    """What the published accuracy of each model says (``llm_accuracy.yaml``): its
+    dense perplexity, unstructured at the verdict's rate, N:M and head/channel
+    pruning, with their sources; and whether the verdict could compare at equal
+    accuracy (its ``equal_accuracy`` column)."""
+    from simulator.study.llm_accuracy import llm_accuracy
+
+    if verdict.empty:
+        return []
+    published = llm_accuracy()
+    sparsity = 1 - 1 / float(verdict["nonstructured_rate"].iloc[0])
+    pattern = f"{nm[0]}:{nm[1]}"
+    out = []
+    for model in dict.fromkeys(_split(n)[0] for n in verdict["network"]):
+        acc = published.get(model)
+        rows = verdict[[_split(n)[0] == model for n in verdict["network"]]]
+        status = str(rows["equal_accuracy"].iloc[0]) if "equal_accuracy" in rows else ""
+        if acc is None:
+            out.append(f"{model}: no published accuracy in the accuracy file ({status}).")
+            continue
+        parts = []
+        for seq in sorted({f.seq_len for f in acc.figures if f.known and f.seq_len}):
+            at = [f for f in acc.figures if f.known and f.seq_len == seq]
+            kinds = {
+                "dense": [f for f in at if f.kind == "dense"],
+                f"{sparsity:.0%} unstructured": [
+                    f
+                    for f in at
+                    if f.kind == "unstructured" and math.isclose(f.sparsity or 0, sparsity)
+                ],
+                pattern: [f for f in at if f.kind == "nm" and f.pattern == pattern],
+            }
+            text = "; ".join(
+                f"{k} {(f'{fs[0].perplexity:g}' if k == 'dense' else _ppl(fs))}"
+                for k, fs in kinds.items()
+                if fs
+            )
+            for f in (f for f in at if f.kind == "structured"):
+                rate = f" at rate {f.published_rate:.3g}x" if f.published_rate else ""
+                text += f"{'; ' if text else ''}structured ({f.method}){rate} {f.perplexity:g}"
+            urls = ", ".join(dict.fromkeys(f.url for f in at if f.url))
+            parts.append(f"at {seq} tokens: {text} ({urls})")
+        verdict_text = (
+            "compared at equal accuracy in the verdict (eq. acc.)"
+            if status == "compared"
+            else f"not compared at equal accuracy: {status}"
+        )
+        out.append(
+            f"Published accuracy of {model} ({acc.metric}), {'; '.join(parts)}: {verdict_text}."
+        )
+    return out
+
+
 def where_table(verdict: pd.DataFrame) -> Table:
     """Speedup over dense at the verdict's rate by platform (rows) and workload (columns),
     bold where it wins beyond the margin."""
@@ -197,6 +256,7 @@ def llm_report_blocks(result, plots: Mapping[str, Sequence[Path]]) -> list[Block
         Heading("The answer"),
     ]
     head += [Paragraph(s) for s in sentences]
+    head += [Paragraph(s) for s in accuracy_sentences(v, c.nm)]
     if len(v):
         head += [
             Heading("Where: speedup over dense at the verdict's rate", 3),
@@ -280,9 +340,12 @@ ASSUMPTIONS_HEAD = (
 )
 ASSUMPTIONS_TAIL = (
     "Latency is the largest of the compute, DRAM and SRAM bounds per "
-    "layer; energy adds memory traffic, MACs, index decoding and static power. No "
-    "published structured rate at equal accuracy is used for LLMs: the comparison with "
-    "structured pruning is at the same rate only. Hardware figures and their sources "
+    "layer; energy adds memory traffic, MACs, index decoding and static power. "
+    "Structured pruning is set against non-structured pruning at equal accuracy only "
+    "where a published head/channel pruning of the same model is at least as accurate, "
+    "in the same metric at the same sequence length, as the best published unstructured "
+    "result at the verdict's rate (`simulator/study/llm_accuracy.yaml`, every figure "
+    "with its source); elsewhere at the same rate only. Hardware figures and their sources "
     "are in the profiles (`hwconfigs/`). Every number behind this report is in "
     "`tables/` as CSV and JSON."
 )
