@@ -510,6 +510,10 @@ def scnn_bank_stalls(wm, am, steps, geom, f, i, banks, budget):
     ax = np.empty(th * tw, dtype=np.int64)
     sel_w = np.empty(kc * n_r * n_s, dtype=np.int64)
     sel_a = np.empty(th * tw, dtype=np.int64)
+    a_vec = np.empty(th * tw, dtype=np.int64)
+    unit = sh == 1 and sw == 1  # no division for a unit stride
+    pow2 = (banks & (banks - 1)) == 0  # a mask for a power-of-two bank count
+    mask = banks - 1
     for t in range(steps.shape[0]):
         g, c, pr, pc = steps[t, 0], steps[t, 1], steps[t, 2], steps[t, 3]
         nw = 0
@@ -547,22 +551,26 @@ def scnn_bank_stalls(wm, am, steps, geom, f, i, banks, budget):
             n_fb = (mw + f - 1) // f
             n_ab = (ma + i - 1) // i
             loads = np.zeros((n_fb * n_ab, banks), dtype=np.int64)
+            for v in range(ma):  # the activation vector of each activation
+                a_vec[v] = v // i
             for u in range(mw):
                 a = sel_w[u]
+                dy, dx, k = wr[a] * dh - ph, ws[a] * dw - pw, wk[a]
+                k_hi, k_lo = (k & 4) << 2, k & 3
+                row = (u // f) * n_ab
                 for v in range(ma):
                     b = sel_a[v]
-                    oy = (ay[b] + ph - wr[a] * dh) // sh
-                    ox = (ax[b] + pw - ws[a] * dw) // sw
+                    oy = ay[b] - dy
+                    ox = ax[b] - dx
+                    if not unit:
+                        oy = oy // sh
+                        ox = ox // sw
                     if oy < 0 or oy >= p or ox < 0 or ox >= q:
                         continue
-                    k = wk[a]
-                    bank = (
-                        (((k & 4) << 2) ^ ((ox & 2) << 3) ^ ((oy & 2) << 3))
-                        + ((ox & 1) << 3)
-                        + ((oy & 1) << 2)
-                        + (k & 3)
-                    ) % banks
-                    loads[(u // f) * n_ab + v // i, bank] += 1
+                    bank = (k_hi ^ ((ox & 2) << 3) ^ ((oy & 2) << 3)) + ((ox & 1) << 3)
+                    bank += ((oy & 1) << 2) + k_lo
+                    bank = bank & mask if pow2 else bank % banks
+                    loads[row + a_vec[v], bank] += 1
             for bf in range(n_fb):
                 fb = min(f, mw - bf * f)
                 for bi in range(n_ab):

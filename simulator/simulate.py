@@ -10,7 +10,9 @@ CPUs and GPUs the roofline.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -434,6 +436,23 @@ def simulate_platforms(
     layer, not by the network. ``on_profile(source, profile)`` sees every profile
     made (to add up kept weights); ``on_layer`` is called once per layer simulated."""
     runs = list(runs)
+    with _collector_set_aside():
+        return _simulate_platforms(network, runs, settings, on_layer, on_profile)
+
+
+@contextlib.contextmanager
+def _collector_set_aside():
+    """The objects that exist now (modules, compiled kernels, platforms, profiles) set
+    aside from Python's cyclic garbage collector while the body runs, so that a full
+    collection scans only what the body made; returned to it after (``gc.freeze``)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _simulate_platforms(network, runs, settings, on_layer, on_profile):
     results = [{v: [] for v in sources} for _, sources in runs]
     rooms: list[dict[str, tuple[float, ...] | None]] = [
         dict.fromkeys(sources) for _, sources in runs

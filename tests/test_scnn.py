@@ -311,13 +311,17 @@ def test_published_scnn_figures_within_30_percent(row):
     assert got == pytest.approx(ref, rel=0.3)
 
 
+@pytest.mark.parametrize("banks", [32, 24])
 @pytest.mark.parametrize(
     ("stride", "pad", "dilation", "kernel"),
     [(1, 1, 1, 3), (2, 1, 1, 3), (2, 3, 1, 7), (1, 0, 1, 1), (2, 2, 2, 3)],
 )
-def test_bank_stalls_kernel_equals_twin(stride, pad, dilation, kernel):
+def test_bank_stalls_kernel_equals_twin(stride, pad, dilation, kernel, banks):
     """The numba bank-stall sampler against its numpy twin on random masks, strided,
-    padded and dilated convolutions, with a budget that stops it part way."""
+    padded and dilated convolutions, power-of-two and other bank counts, with a
+    budget that stops it part way."""
+    from dataclasses import replace
+
     from simulator import kernels as k
 
     rng = np.random.default_rng(stride * 10 + kernel)
@@ -331,7 +335,7 @@ def test_bank_stalls_kernel_equals_twin(stride, pad, dilation, kernel):
         padding_hw=(pad, pad),
         dilation_hw=(dilation, dilation),
     )
-    array = TINY.scnn
+    array = replace(TINY.scnn, accumulator_banks=banks)
     geo = conv_geometry(layer, array)
     wm = rng.random(layer.weight_shape) < 0.3
     am = rng.random((6, 23, 19)) < 0.5
