@@ -199,43 +199,7 @@ def study_network(
             tick(f"{p.name}, {wb}-bit")
     layers = pd.DataFrame(rows)
     engines = _main_engines(layers)
-    keys = ["network", "platform", "weight_bits", "kind", "rate"]
-    totals = layers.groupby(keys, sort=False)[["latency_s", *ENERGY_COLUMNS]].sum().reset_index()
-    totals["layer"] = "(network)"
-    totals["effective_rate"] = [
-        net_rates[(k, r)] for k, r in zip(totals["kind"], totals["rate"], strict=True)
-    ]
-    cols = [*keys, "effective_rate", "layer", "latency_s", "energy_j"]
-    both = pd.concat([layers[cols], totals[cols]], ignore_index=True)
-    base = both[both["kind"] == "dense"][
-        ["platform", "weight_bits", "layer", "latency_s", "energy_j"]
-    ]
-    both = both.merge(base, on=["platform", "weight_bits", "layer"], suffixes=("", "_dense"))
-    both["speedup"] = both["latency_s_dense"] / both["latency_s"]
-    both["energy_ratio"] = both["energy_j"] / both["energy_j_dense"]
-    both = both.drop(columns=["latency_s_dense", "energy_j_dense"])
-
-    # --- compute break-even ----------------------------------------------------------
-    ce_rows = []
-    sw = both[both["kind"] == "sparse"]
-    for (pl, wb, ly), g in sw.groupby(["platform", "weight_bits", "layer"], sort=False):
-        g = g.sort_values("rate")
-        rates = g["rate"].to_numpy()
-        ce_rows.append(
-            {
-                "network": network.name,
-                "platform": pl,
-                "weight_bits": wb,
-                "layer": ly,
-                "latency_breakeven_rate": first_crossing(rates, g["speedup"].to_numpy(), 1.0, True),
-                "energy_breakeven_rate": first_crossing(
-                    rates, g["energy_ratio"].to_numpy(), 1.0, False
-                ),
-                "best_speedup": float(g["speedup"].max()),
-                "best_energy_ratio": float(g["energy_ratio"].min()),
-                "searched": f"{rates.min():g}-{rates.max():g}x",
-            }
-        )
+    totals, both, ce_rows = against_dense(layers, network.name, net_rates)
 
     # --- structured vs non-structured at the network's rate, and the verdict ---------
     vs_rows, verdict_rows = [], []
@@ -420,3 +384,56 @@ TABLES = (
     "energy_breakdown",
     "real_vs_iid",
 )
+
+
+def against_dense(
+    layers: pd.DataFrame, name: str, reached: Mapping[tuple[str, float], float], scale: float = 1.0
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """The runs of one network (``layers``: a row per layer and run, with ``network``,
+    ``platform``, ``weight_bits``, ``kind``, ``rate``, latency and energies) against
+    dense on the same platform and width: every layer and the whole network (layer
+    ``"(network)"``, its latency and energies summed and multiplied by ``scale``, with
+    the rate each run ``reached``) with ``speedup`` and ``energy_ratio``; and the
+    compute break-even rows of the non-structured (``sparse``) runs per platform,
+    width and layer: the first rate at which they beat dense, searched over the rates
+    run. Returns the whole-network rows with every energy column, the layer and
+    network rows against dense, and the break-even rows."""
+    keys = ["network", "platform", "weight_bits", "kind", "rate"]
+    totals = layers.groupby(keys, sort=False)[["latency_s", *ENERGY_COLUMNS]].sum().reset_index()
+    if scale != 1.0:
+        for c in ("latency_s", *ENERGY_COLUMNS):
+            totals[c] = totals[c] * scale
+    totals["layer"] = "(network)"
+    totals["effective_rate"] = [
+        reached[(k, r)] for k, r in zip(totals["kind"], totals["rate"], strict=True)
+    ]
+    cols = [*keys, "effective_rate", "layer", "latency_s", "energy_j"]
+    both = pd.concat([layers[cols], totals[cols]], ignore_index=True)
+    base = both[both["kind"] == "dense"][
+        ["platform", "weight_bits", "layer", "latency_s", "energy_j"]
+    ]
+    both = both.merge(base, on=["platform", "weight_bits", "layer"], suffixes=("", "_dense"))
+    both["speedup"] = both["latency_s_dense"] / both["latency_s"]
+    both["energy_ratio"] = both["energy_j"] / both["energy_j_dense"]
+    both = both.drop(columns=["latency_s_dense", "energy_j_dense"])
+    ce_rows = []
+    sw = both[both["kind"] == "sparse"]
+    for (pl, wb, ly), g in sw.groupby(["platform", "weight_bits", "layer"], sort=False):
+        g = g.sort_values("rate")
+        rates = g["rate"].to_numpy()
+        ce_rows.append(
+            {
+                "network": name,
+                "platform": pl,
+                "weight_bits": wb,
+                "layer": ly,
+                "latency_breakeven_rate": first_crossing(rates, g["speedup"].to_numpy(), 1.0, True),
+                "energy_breakeven_rate": first_crossing(
+                    rates, g["energy_ratio"].to_numpy(), 1.0, False
+                ),
+                "best_speedup": float(g["speedup"].max()),
+                "best_energy_ratio": float(g["energy_ratio"].min()),
+                "searched": f"{rates.min():g}-{rates.max():g}x",
+            }
+        )
+    return totals, both, ce_rows

@@ -61,9 +61,15 @@ from simulator.layers import Layer
 from simulator.llmprune import STRUCTURE, prune_heads_channels
 from simulator.masks import Pruning, generate_mask
 from simulator.netmasks import effective_rate, layer_profiles
-from simulator.simulate import ENERGY_COLUMNS, simulate_platforms
+from simulator.simulate import simulate_platforms
 from simulator.storage import STRUCTURED_FORMAT, storage_breakeven
-from simulator.study.compare import _LAYER_COLUMNS, _add_rows, _main_engines, first_crossing
+from simulator.study.compare import (
+    _LAYER_COLUMNS,
+    _add_rows,
+    _main_engines,
+    against_dense,
+    first_crossing,
+)
 from simulator.study.llm_accuracy import EqualAccuracy, ModelAccuracy, equal_accuracy, llm_accuracy
 from simulator.study.llmconfig import (
     DEFAULT_MODELS,
@@ -134,13 +140,6 @@ class MaskCache:
 
         self._held[rest] = src
         return src
-
-
-def _scaled(frame: pd.DataFrame, scale: float) -> pd.DataFrame:
-    out = frame.copy()
-    for c in ("latency_s", *ENERGY_COLUMNS):
-        out[c] = out[c] * scale
-    return out
 
 
 def study_workload(
@@ -221,44 +220,7 @@ def study_workload(
     layers = pd.DataFrame(rows)
     layers["network"] = work.name
     engines = _main_engines(layers)
-    keys = ["network", "platform", "weight_bits", "kind", "rate"]
-    totals = layers.groupby(keys, sort=False)[["latency_s", *ENERGY_COLUMNS]].sum().reset_index()
-    totals = _scaled(totals, scale)
-    totals["layer"] = "(network)"
-    totals["effective_rate"] = [
-        reached_rate[(k, r)] for k, r in zip(totals["kind"], totals["rate"], strict=True)
-    ]
-    cols = [*keys, "effective_rate", "layer", "latency_s", "energy_j"]
-    both = pd.concat([layers[cols], totals[cols]], ignore_index=True)
-    base = both[both["kind"] == "dense"][
-        ["platform", "weight_bits", "layer", "latency_s", "energy_j"]
-    ]
-    both = both.merge(base, on=["platform", "weight_bits", "layer"], suffixes=("", "_dense"))
-    both["speedup"] = both["latency_s_dense"] / both["latency_s"]
-    both["energy_ratio"] = both["energy_j"] / both["energy_j_dense"]
-    both = both.drop(columns=["latency_s_dense", "energy_j_dense"])
-
-    # --- compute break-even (non-structured rate where sparse first beats dense) --------
-    ce_rows = []
-    sw = both[both["kind"] == "sparse"]
-    for (pl, wb, ly), g in sw.groupby(["platform", "weight_bits", "layer"], sort=False):
-        g = g.sort_values("rate")
-        r_ = g["rate"].to_numpy()
-        ce_rows.append(
-            {
-                "network": work.name,
-                "platform": pl,
-                "weight_bits": wb,
-                "layer": ly,
-                "latency_breakeven_rate": first_crossing(r_, g["speedup"].to_numpy(), 1.0, True),
-                "energy_breakeven_rate": first_crossing(
-                    r_, g["energy_ratio"].to_numpy(), 1.0, False
-                ),
-                "best_speedup": float(g["speedup"].max()),
-                "best_energy_ratio": float(g["energy_ratio"].min()),
-                "searched": f"{r_.min():g}-{r_.max():g}x",
-            }
-        )
+    totals, both, ce_rows = against_dense(layers, work.name, reached_rate, scale)
 
     # --- structured vs non-structured at the verdict's rate, and the verdict ------------
     vs_rows, verdict_rows = [], []
