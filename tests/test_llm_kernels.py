@@ -277,3 +277,42 @@ def test_settings_refuse_bad_quantization(field, value):
 
     with pytest.raises(ConfigError, match=field):
         Settings(**{field: value})
+
+
+def test_csr_kernel_chosen_by_its_roofline_time_not_its_compute_alone():
+    """Two csr kernels on the A100 (no launch cost): "wide" computes 10x faster but
+    stores 32-bit indices, "narrow" 4-bit ones. On a memory-bound GEMV the narrow one
+    takes less time (its bytes over the streaming bandwidth, by hand) and is chosen;
+    on a compute-bound GEMM (many columns) the wide one is."""
+    from simulator.dataflows.roofline import best_csr_kernel
+
+    raw = dict(load_platform("a100").raw)
+    roof = dict(raw["roofline"])
+    common = {"format": "csr", "pointer_bits": 32, "source": "test"}
+    roof["kernels"] = [
+        {"name": "wide", "macs_per_s": {"fp32": 1e13}, "index_bits": 32, **common},
+        {"name": "narrow", "macs_per_s": {"fp32": 1e12}, "index_bits": 4, **common},
+    ]
+    roof["layer_overhead_ns"] = 0
+    raw["roofline"] = roof
+    p = platform_from_dict(raw)
+    gemv = Linear(name="fc", in_features=4096, out_features=4096, tokens=1)
+    nnz = profile_mask(gemv, generate_mask(gemv, Pruning(density=0.5, seed=1))).nnz
+    for tokens, want in ((1, "narrow"), (4096, "wide")):
+        layer = Linear(name="fc", in_features=4096, out_features=4096, tokens=tokens)
+        task = LayerTask(
+            layer=layer,
+            profile=profile_mask(layer, generate_mask(layer, Pruning(density=0.5, seed=1))),
+            variant="sparse",
+            weight_bits=16,
+            index_bits=4,
+            activation_bits=16,
+        )
+        assert best_csr_kernel(task, p)[0].name == want
+    # by hand at one token: values, indices, 32-bit row pointers, 16-bit input and
+    # output over the GEMV streaming bandwidth; the narrow kernel is memory-bound and
+    # still shorter than the wide one's bytes
+    io_bits = 4097 * 32 + 4096 * 16 * 2
+    narrow_s = (nnz * (16 + 4) + io_bits) / 8 / (A100_BW * GEMV)
+    wide_s = (nnz * (16 + 32) + io_bits) / 8 / (A100_BW * GEMV)
+    assert nnz / 1e12 < narrow_s < wide_s

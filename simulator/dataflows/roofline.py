@@ -121,21 +121,81 @@ def csr_seconds(kernel: SparseKernel, task: LayerTask) -> float | None:
 
 
 def best_csr_kernel(task: LayerTask, platform: Platform) -> tuple[SparseKernel, float]:
-    """The fastest csr kernel of the profile for the layer, and its time (ties go to
-    the kernel listed first)."""
-    timed = [
-        (t, i, k)
-        for i, k in enumerate(platform.roofline.kernels_of("csr"))
-        if (t := csr_seconds(k, task)) is not None
-    ]
+    """The fastest csr kernel of the profile for the layer, and its compute time: the
+    one whose roofline time (its compute time, or the time its own bytes take at each
+    memory level, whichever is longer: kernels differ in index and pointer widths)
+    is least; at equal times the faster compute, then the kernel listed first."""
+    timed = []
+    for i, k in enumerate(platform.roofline.kernels_of("csr")):
+        seconds = csr_seconds(k, task)
+        if seconds is not None:
+            accesses = _accesses(
+                task, platform, task.profile.nnz * task.weight_bits, _csr_meta(k, task)
+            )
+            timed.append((_bound_s(seconds, accesses, platform, task), seconds, i, k))
     if not timed:
         raise ConfigError(
             f"platform {platform.name!r}",
             f"no csr kernel in roofline.kernels runs {task.weight_bits}-bit weights with "
             f"{task.activation_bits}-bit activations (layer {task.layer.name!r})",
         )
-    t, _, k = min(timed, key=lambda x: (x[0], x[1]))
-    return k, t
+    # equal roofline times (both held by the same bytes): the faster compute, then the
+    # kernel listed first
+    _, seconds, _, k = min(timed, key=lambda x: (x[0], x[1], x[2]))
+    return k, seconds
+
+
+def _csr_meta(kernel: SparseKernel, task: LayerTask) -> float:
+    """Metadata bits a csr kernel streams: an index per kept weight, a pointer per row
+    and group, and the weights' group scales."""
+    g = task.gemm
+    return (
+        task.profile.nnz * kernel.index_bits
+        + g.groups * (g.rows + 1) * kernel.pointer_bits
+        + task.group_scales_bits()
+    )
+
+
+def _bound_s(compute_s: float, accesses, platform: Platform, task: LayerTask) -> float:
+    """The longest of the compute time and each memory level's time for ``accesses``
+    (their bits on the level's port over its bandwidth, DRAM at the layer's streaming
+    fraction), as :func:`simulator.cost.price` bounds a layer."""
+    worst = compute_s
+    streaming = stream_efficiency(task, platform)
+    for lv in platform.memory:
+        bits = sum(a.read_bits + a.write_bits for a in accesses if a.level == lv.name and a.port)
+        bandwidth = lv.bandwidth_bytes_per_s * (streaming if lv.kind == "dram" else 1.0)
+        worst = max(worst, bits / 8 / bandwidth)
+    return worst
+
+
+def _accesses(task: LayerTask, platform: Platform, value_bits: float, meta_bits: float) -> list:
+    """What the layer moves on a CPU or GPU: weights (values and metadata), inputs (the
+    KV-cache operand at its own width) and outputs through DRAM and through the largest
+    on-chip level (each written there and read back)."""
+    inputs, outputs = task.input_bits, task.output_bits
+    accesses = []
+    dram = platform.level("dram")
+    if dram is not None:
+        accesses += dram_accesses(
+            level=dram.name,
+            weight_value_bits=value_bits,
+            weight_metadata_bits=meta_bits,
+            input_bits=inputs,
+            output_bits=outputs,
+        )
+    onchip = [lv for lv in platform.memory if lv.kind != "dram"]
+    if onchip:
+        cache = max(onchip, key=lambda lv: lv.size_bytes)
+        accesses += [
+            Access(
+                level=cache.name, operand="weights", read_bits=value_bits, write_bits=value_bits
+            ),
+            Access(level=cache.name, operand="metadata", read_bits=meta_bits, write_bits=meta_bits),
+            Access(level=cache.name, operand="inputs", read_bits=inputs, write_bits=inputs),
+            Access(level=cache.name, operand="outputs", read_bits=outputs, write_bits=outputs),
+        ]
+    return accesses
 
 
 def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
@@ -156,8 +216,7 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
         engine = f"{kernel.name} (CSR)"
         done = p.nnz * g.n_cols
         value_bits = p.nnz * wb
-        meta_bits = p.nnz * kernel.index_bits + g.groups * (g.rows + 1) * kernel.pointer_bits
-        meta_bits += task.group_scales_bits()
+        meta_bits = _csr_meta(kernel, task)
         decodes = p.nnz
     elif task.variant == "nm" and nm is not None:
         params = FormatParams(weight_bits=wb, nm=(nm.n, nm.m))
@@ -196,29 +255,7 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
     overhead_s = r.layer_overhead_ns * 1e-9  # kernel launch and synchronisation
     streaming = stream_efficiency(task, platform)
     cycles = seconds * platform.clock_hz
-    inputs = task.input_bits  # the KV-cache operand at its own width
-    outputs = task.output_bits
-    accesses = []
-    dram = platform.level("dram")
-    if dram is not None:
-        accesses += dram_accesses(
-            level=dram.name,
-            weight_value_bits=value_bits,
-            weight_metadata_bits=meta_bits,
-            input_bits=inputs,
-            output_bits=outputs,
-        )
-    onchip = [lv for lv in platform.memory if lv.kind != "dram"]
-    if onchip:
-        cache = max(onchip, key=lambda lv: lv.size_bytes)
-        accesses += [
-            Access(
-                level=cache.name, operand="weights", read_bits=value_bits, write_bits=value_bits
-            ),
-            Access(level=cache.name, operand="metadata", read_bits=meta_bits, write_bits=meta_bits),
-            Access(level=cache.name, operand="inputs", read_bits=inputs, write_bits=inputs),
-            Access(level=cache.name, operand="outputs", read_bits=outputs, write_bits=outputs),
-        ]
+    accesses = _accesses(task, platform, value_bits, meta_bits)
     slots = peak / platform.clock_hz
     return ExecutionCounts(
         engine=engine,
