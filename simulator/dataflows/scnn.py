@@ -365,7 +365,7 @@ def bank_stall_samples(
 def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
     layer = task.layer
     geo = conv_geometry(layer, array)
-    wm = weight_mask(task)
+    wm = None  # the weight mask, made when first needed
     n_img = layer.batch
     sampled = min(n_img, SAMPLED_IMAGES)
     f, i = array.weight_vector, array.activation_vector
@@ -391,12 +391,14 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
     weights = _WEIGHTS.setdefault(task.profile, {})
     wkey = (layer, geo["kc"])
     if wkey not in weights:
+        wm = weight_mask(task)
         w_nnz, wsum = conv_weights(layer, wm, geo)
         weights[wkey] = (*_weight_steps(layer, w_nnz), wsum)
     w_steps, a_of, n_kc, wsum = weights[wkey]
     for n, (key, am) in enumerate(_planes(task, sampled)):
         if n == 0 and task.variant != "dense":  # bank conflicts measured on the first image
             rng = layer_rng(task.seed, task.layer.name + "/banks")
+            wm = weight_mask(task) if wm is None else wm
             measured = bank_stall_samples(layer, wm, am, array, geo, rng)
             stall = np.ascontiguousarray(block_stalls(measured, f, i, array.accumulator_banks))
         # the activation side, once per drawn plane and array (every weight mask)
@@ -438,7 +440,8 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
     out["busy_sum"] = float(busy_total.sum()) * scale
     out["busy_max"] = float(busy_total.max(initial=0)) * scale
     out["active_pes"] = int(np.count_nonzero(busy_total)) or 1
-    out["stored_w"] = int(np.count_nonzero(wm))
+    # the weights stored: every one for dense, else the mask's kept ones
+    out["stored_w"] = layer.weight_count if task.variant == "dense" else task.profile.nnz
     out["kc"] = geo["kc"]
     out["stall_full_block"] = float(stall[-1])
     return out
