@@ -52,11 +52,18 @@ def price(
     memory_s = []
     by_level = []
     e_dram = e_onchip = 0.0
+    # per level, in the accesses' order: bits read, written, and on the level's port
+    sums: dict[str, list] = {}
+    for a in counts.accesses:
+        t = sums.get(a.level)
+        if t is None:
+            t = sums[a.level] = [0, 0, 0]
+        t[0] += a.read_bits
+        t[1] += a.write_bits
+        if a.port:
+            t[2] += a.read_bits + a.write_bits
     for lv in platform.memory:
-        at = [a for a in counts.accesses if a.level == lv.name]
-        read = sum(a.read_bits for a in at)
-        write = sum(a.write_bits for a in at)
-        shared = sum(a.read_bits + a.write_bits for a in at if a.port)
+        read, write, shared = sums.get(lv.name, (0, 0, 0))
         bandwidth = lv.bandwidth_bytes_per_s
         if lv.kind == "dram" and counts.dram_efficiency != 1.0:
             bandwidth = bandwidth * counts.dram_efficiency

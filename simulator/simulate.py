@@ -251,7 +251,7 @@ def simulate_layer(
         weight_room_bits=weight_room_bits,
         kv_bits=s.kv_bits,
         # group scales belong to a layer's weights: none for a weightless product
-        group_size=s.group_size if profile is not None and layer.prunable else None,
+        group_size=s.group_size if layer.prunable else None,
         scale_bits=s.scale_bits,
         zero_point_bits=s.zero_point_bits,
     )
