@@ -120,31 +120,7 @@ def study_network(
                             else math.inf
                         )
                         be_rows.append(row)
-            for r in np.geomspace(1, 1000, 31):
-                bits = sum(
-                    expected_format_bits(
-                        "csr-rel",
-                        groups=g.groups,
-                        rows=g.rows,
-                        cols=g.cols,
-                        density=1 / r,
-                        weight_bits=wb,
-                        index_bits=ib,
-                    )
-                    for g in (layer.gemm for layer in network.prunable_layers)
-                )
-                curve_rows.append(
-                    {
-                        "network": network.name,
-                        "weight_bits": wb,
-                        "index_bits": ib,
-                        "rate": float(r),
-                        "kind": "non-structured (csr-rel)",
-                        "effective_rate": float(r),
-                        "bits": bits,
-                        "dense_bits": network.weight_count * wb,
-                    }
-                )
+            curve_rows += nonstructured_curve(network, network.name, wb, ib)
         for s in config.structures:
             params = FormatParams(weight_bits=wb)
 
@@ -437,3 +413,41 @@ def against_dense(
             }
         )
     return totals, both, ce_rows
+
+
+def nonstructured_curve(
+    network: Network, name: str, wb: int, ib: int, scale: float = 1.0
+) -> list[dict]:
+    """The expected relative-index CSR storage of i.i.d. masks over the network's
+    prunable layers at 31 rates from 1 to 1000x (the storage curves' non-structured
+    line), ``scale`` times the network's bits (a model simulated by some of its blocks),
+    beside its dense bits at ``wb``."""
+    layers = [layer.gemm for layer in network.prunable_layers]
+    dense_bits = network.weight_count * wb if scale == 1 else network.weight_count * scale * wb
+    rows = []
+    for r in np.geomspace(1, 1000, 31):
+        bits = sum(
+            expected_format_bits(
+                "csr-rel",
+                groups=g.groups,
+                rows=g.rows,
+                cols=g.cols,
+                density=1 / r,
+                weight_bits=wb,
+                index_bits=ib,
+            )
+            for g in layers
+        )
+        rows.append(
+            {
+                "network": name,
+                "weight_bits": wb,
+                "index_bits": ib,
+                "rate": float(r),
+                "kind": "non-structured (csr-rel)",
+                "effective_rate": float(r),
+                "bits": bits if scale == 1 else bits * scale,
+                "dense_bits": dense_bits,
+            }
+        )
+    return rows

@@ -55,7 +55,6 @@ import numpy as np
 import pandas as pd
 
 from simulator.formats import FormatParams, MaskProfile, format_stats, packed_profile
-from simulator.formats.formulas import expected_format_bits
 from simulator.hwconfig import Platform
 from simulator.layers import Layer
 from simulator.llmprune import STRUCTURE, prune_heads_channels
@@ -69,6 +68,7 @@ from simulator.study.compare import (
     _main_engines,
     against_dense,
     first_crossing,
+    nonstructured_curve,
 )
 from simulator.study.llm_accuracy import EqualAccuracy, ModelAccuracy, equal_accuracy, llm_accuracy
 from simulator.study.llmconfig import (
@@ -339,31 +339,7 @@ def _storage(
                     row["structure"] = STRUCTURE
                     row["network"] = work.name
                     be_rows.append(row)
-            for r in np.geomspace(1, 1000, 31):
-                bits = sum(
-                    expected_format_bits(
-                        "csr-rel",
-                        groups=g.groups,
-                        rows=g.rows,
-                        cols=g.cols,
-                        density=1 / r,
-                        weight_bits=wb,
-                        index_bits=ib,
-                    )
-                    for g in (layer.gemm for layer in network.prunable_layers)
-                )
-                curve_rows.append(
-                    {
-                        "network": work.name,
-                        "weight_bits": wb,
-                        "index_bits": ib,
-                        "rate": float(r),
-                        "kind": "non-structured (csr-rel)",
-                        "effective_rate": float(r),
-                        "bits": bits * scale,
-                        "dense_bits": dense_bits * wb,
-                    }
-                )
+            curve_rows += nonstructured_curve(network, work.name, wb, ib, scale)
         params = FormatParams(weight_bits=wb)
         for r in sorted(config.rates):
             s = structured[r]
