@@ -242,3 +242,42 @@ def test_a_checkpoints_masks_run_at_every_point(tmp_path):
             "x",
             tmp_path,
         )
+
+
+def test_kv_bits_and_group_scales_are_sweep_settings():
+    """``settings.group_size`` and ``settings.kv_bits`` as swept parameters: each row is
+    the estimate with those settings (a tiny Llama prefill on the A100), so a 16-bit
+    scale per 64 inputs adds exactly the scales' bits to dense DRAM traffic and a
+    4-bit KV cache moves fewer bits than a 16-bit one."""
+    model = str(Path(__file__).parent / "fixtures" / "tiny_llama")
+    spec = spec_from_dict(
+        {
+            "network": model,
+            "platform": "a100",
+            "pruning": {"rate": 2},
+            "settings": {"weight_bits": 4, "activation_bits": 16},
+            "sweep": {
+                "mode": "grid",
+                "parameters": {"settings.group_size": [0, 64], "settings.kv_bits": [4, 16]},
+            },
+        },
+        "test.yaml",
+    )
+    table = evaluate(spec, spec.points())
+    assert (table["status"] == "ok").all()
+    net = load_network(model)
+    p = load_platform("a100")
+    dense = table[table["variant"] == "dense"].set_index(
+        ["settings.group_size", "settings.kv_bits"]
+    )["dram_bits"]
+    for g, kv in ((0, 4), (64, 4), (0, 16), (64, 16)):
+        s = Settings(weight_bits=4, activation_bits=16, group_size=g, kv_bits=kv)
+        prof = prepare_profiles(net, {})
+        est = simulate_network(net, p, prof, s, variants=["dense"])
+        assert dense[(g, kv)] == pytest.approx(sum(r.dram_bits for r in est.layers), rel=1e-12)
+    scales = sum(
+        layer.gemm.groups * layer.gemm.rows * -(-layer.gemm.cols // 64) * 16
+        for layer in net.prunable_layers
+    )
+    assert dense[(64, 4)] - dense[(0, 4)] == pytest.approx(scales)
+    assert dense[(0, 4)] < dense[(0, 16)]

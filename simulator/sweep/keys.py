@@ -50,6 +50,16 @@ WORKLOAD_FIELDS: dict[str, Field] = {
         "number", "kept fraction of input activations (absent: the profile's)"
     ),
     "settings.seed": _f("integer", "seed of anything drawn at simulation (activation masks)", 0),
+    "settings.kv_bits": _f(
+        "integer", "bits per KV-cache element of a transformer (absent: the activation bits)"
+    ),
+    "settings.group_size": _f(
+        "integer",
+        "quantization group: that many inputs of a row share a scale, streamed with the "
+        "weights on CPU and GPU rooflines (absent or 0: none)",
+    ),
+    "settings.scale_bits": _f("integer", "bits per group scale", 16),
+    "settings.zero_point_bits": _f("integer", "bits per group zero point (0: symmetric)", 0),
 }
 """Parameters of the workload and the simulation, beside the hardware fields."""
 
