@@ -453,6 +453,7 @@ def _collector_set_aside():
 
 
 def _simulate_platforms(network, runs, settings, on_layer, on_profile):
+    """:func:`simulate_platforms`' loop over layers, runs and variants."""
     results = [{v: [] for v in sources} for _, sources in runs]
     rooms: list[dict[str, tuple[float, ...] | None]] = [
         dict.fromkeys(sources) for _, sources in runs

@@ -5,17 +5,18 @@
   column: a batch-1 FC layer, a decode step) no faster than its DRAM traffic streams
   at the GEMV fraction of bandwidth (``dram_efficiency`` of its counts: the bound is
   then DRAM's, priced in :mod:`simulator.cost`);
-- sparse: each ``csr`` kernel of the profile predicts kept MACs at its absolute rate
-  for the layer's precision (MAC/s, not a fraction of a peak), plus a cost per stored
-  entry, per row and per call (and, where the kernel states it, per cache line of the
-  dense operand missed once that operand outgrows a cache); the fastest applicable
-  kernel runs the layer and is named in the result. The weights move as CSR with that
-  kernel's index and pointer widths (an SpMV streams them no faster than a dense GEMV
-  streams its weights), the activations are gathered. A kernel that computes as dense
-  (Flash-LLM: "load as sparse, compute as dense") adds the layer's dense MACs at its
-  ``dense_macs_per_s``; a kernel that lists widths runs only layers at those widths.
-  A profile without a kernel that holds the precision cannot run the layer sparse (an
-  error);
+- sparse: each ``csr`` kernel of the profile predicts kept MACs at its absolute rate for
+  the layer's precision (MAC/s, not a fraction of a peak), plus a cost per stored entry,
+  per row and per call (and, where the kernel states it, per cache line of the dense
+  operand missed once that operand outgrows a cache); of the applicable kernels, the one
+  with the least roofline time (its compute, or its own bytes at each memory level,
+  whichever binds) runs the layer and is named in the result. The weights move as CSR
+  with that kernel's index and pointer widths (an SpMV streams them no faster than a
+  dense GEMV streams its weights), the activations are gathered. A kernel that computes
+  as dense (Flash-LLM: "load as sparse, compute as dense") adds the layer's dense MACs
+  at its ``dense_macs_per_s``; a kernel that lists widths runs only layers at those
+  widths. A profile without a kernel that holds the precision cannot run the layer
+  sparse (an error);
 - nm: where the profile has an N:M unit and the mask fits it, the dense GEMM time over
   the fastest ``nm`` kernel's measured speed-up for the unit's N:M pattern among those
   that run the layer's weight and activation widths (the unit's own ``speedup`` when
