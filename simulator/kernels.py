@@ -409,17 +409,65 @@ def scnn_weight_counts(wm, kg, kc, phase_map, phases):
 
 @njit(cache=True, nogil=True)
 def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases):
-    """Nonzero activations per (PE, channel x stride phase) of channels ``first ..
+    """Nonzero activations per (channel x stride phase, PE) of channels ``first ..
     first + channels - 1`` of ``am`` (uint8 ``(C, H, W)``): pixel (y, x) belongs to PE
-    ``pe_map[y, x]`` and phase ``phase_map[y, x]``. Returns int64 ``(pes, channels *
-    phases)``."""
+    ``pe_map[y, x]`` and phase ``phase_map[y, x]``. Returns int64 ``(channels *
+    phases, pes)``. Each row is cut once into runs of pixels of one (PE, phase) (a
+    tile's width at a unit stride), and a channel's run is summed as a slice."""
     _, n_h, n_w = am.shape
-    out = np.zeros((pes, channels * phases), dtype=np.int64)
+    out = np.zeros((channels * phases, pes), dtype=np.int64)
+    # the runs of equal (phase, PE) along each row: row, first and end column, slot
+    run_y = np.empty(n_h * n_w, dtype=np.int64)
+    run_x = np.empty(n_h * n_w + 1, dtype=np.int64)
+    run_end = np.empty(n_h * n_w, dtype=np.int64)
+    run_slot = np.empty(n_h * n_w, dtype=np.int64)
+    n_runs = 0
+    for y in range(n_h):
+        x = 0
+        while x < n_w:
+            slot = phase_map[y, x] * pes + pe_map[y, x]
+            end = x + 1
+            while end < n_w and phase_map[y, end] * pes + pe_map[y, end] == slot:
+                end += 1
+            run_y[n_runs] = y
+            run_x[n_runs] = x
+            run_end[n_runs] = end
+            run_slot[n_runs] = slot
+            n_runs += 1
+            x = end
+    acc = np.zeros(phases * pes, dtype=np.int64)
     for c in range(channels):
-        for y in range(n_h):
-            for x in range(n_w):
-                out[pe_map[y, x], c * phases + phase_map[y, x]] += am[first + c, y, x]
+        acc[:] = 0
+        plane = am[first + c]
+        for k in range(n_runs):
+            row = plane[run_y[k]]
+            total = 0
+            for x in range(run_x[k], run_end[k]):
+                total += row[x]
+            acc[run_slot[k]] += total
+        for ph in range(phases):
+            for pe in range(pes):
+                out[c * phases + ph, pe] = acc[ph * pes + pe]
     return out
+
+
+@njit(cache=True, nogil=True)
+def scnn_activation_vectors(a_steps, i):
+    """The nonzero activations of ``a_steps`` (int64 ``(groups, steps, PEs)``) in all,
+    and per conv group and step the vectors of ``i`` they fill over the PEs,
+    ``sum over PEs of ceil(a / i)``: ``(total, (groups, steps))``."""
+    n_g, n_c, n_pe = a_steps.shape
+    vectors = np.zeros((n_g, n_c), dtype=np.int64)
+    total = 0
+    for g in range(n_g):
+        for c in range(n_c):
+            v = 0
+            for p in range(n_pe):
+                a = a_steps[g, c, p]
+                total += a
+                v += (a + i - 1) // i
+            vectors[g, c] = v
+    return total, vectors
 
 
 @njit(cache=True, nogil=True)
@@ -440,8 +488,9 @@ def scnn_window_counts(am, geom):
     ``(R, S, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, out_h, out_w)``. Offset
     (r, s) reads the inputs (r dh - ph + a sh, s dw - pw + b sw) for a < out_h, b <
     out_w that lie inside the plane: sums over arithmetic progressions, taken from
-    prefix sums along each stride class (rows, then the row sums by column offset),
-    so each channel costs H x W + H x S + R x S additions."""
+    prefix sums along each stride class (rows, then the row sums by column offset;
+    at a unit column stride a row's sum less the columns outside the window), so
+    each channel costs about H x W + H x S + R x S additions."""
     n_r, n_s, sh, sw = geom[0], geom[1], geom[2], geom[3]
     dh, dw, ph, pw, p, q = geom[4], geom[5], geom[6], geom[7], geom[8], geom[9]
     n_c, n_h, n_w = am.shape
@@ -459,8 +508,24 @@ def scnn_window_counts(am, geom):
     rows = np.zeros((n_h, n_s), dtype=np.int64)  # per row: the inputs offset s reads
     for c in range(n_c):
         for y in range(n_h):
+            line = am[c, y]
+            if sw == 1:  # offset s reads columns x_lo .. x_hi: the row less its ends
+                total = 0
+                for x in range(n_w):
+                    total += line[x]
+                for s in range(n_s):
+                    if x_lo[s] < 0:
+                        rows[y, s] = 0
+                        continue
+                    cut = 0
+                    for x in range(x_lo[s]):
+                        cut += line[x]
+                    for x in range(x_hi[s] + 1, n_w):
+                        cut += line[x]
+                    rows[y, s] = total - cut
+                continue
             for x in range(n_w):
-                v = np.int64(am[c, y, x])
+                v = np.int64(line[x])
                 pre[x] = v + pre[x - sw] if x >= sw else v
             for s in range(n_s):
                 if x_lo[s] < 0:
@@ -979,6 +1044,7 @@ def warm_up() -> None:
     scnn_weight_counts(np.ones((1, 1, 1, 1), dtype=np.uint8), 1, 1, one, 1)
     scnn_activation_counts(np.ones((1, 1, 1), dtype=np.uint8), 0, 1, one, one, 1, 1)
     scnn_window_counts(np.ones((1, 1, 1), dtype=np.uint8), np.ones(10, dtype=np.int64))
+    scnn_activation_vectors(np.ones((1, 1, 1), dtype=np.int64), four)
     scnn_bank_stalls(
         np.ones((1, 1, 1, 1), dtype=np.uint8),
         np.ones((1, 1, 1), dtype=np.uint8),

@@ -228,22 +228,34 @@ def _uint32_draws(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.concatenate([pairs, rng.integers(0, 2**32, size=1, dtype=np.uint32)])
 
 
-def _random_exact(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """A flat bool mask with exactly k of n kept, uniform over all k-subsets.
-
-    Draws i.i.d. Bernoulli positions at about k/n (16-bit random draws), then adds or
-    removes uniformly chosen positions to reach k: both steps treat every position
-    alike, so every k-subset is equally likely."""
-    # the 16-bit draws of rng.bytes(2 * n), without its copy through bytes, drawn in
-    # chunks (the generator's stream and its state after are the same as in one draw)
-    threshold = np.uint16(min(65535, round(65536 * k / n)))
+def bernoulli(rng: np.random.Generator, shape: tuple[int, ...], density: float) -> np.ndarray:
+    """An i.i.d. bool array of ``shape``, each entry True with probability ``density``
+    rounded to a multiple of 1/65536: a 16-bit draw per entry (two from each 32-bit
+    draw of the generator, :func:`_uint32_draws`) below ``round(65536 * density)``.
+    Drawn in chunks; the generator's stream and its state after are those of one
+    draw."""
+    n = int(np.prod(shape))
+    threshold = round(65536 * min(1.0, max(0.0, density)))
+    if threshold >= 65536:
+        return np.ones(shape, dtype=bool)
     flat = np.empty(n, dtype=bool)
     words = (n + 1) // 2
     for start in range(0, words, RANDOM_CHUNK):
         size = min(RANDOM_CHUNK, words - start)
         draws = _uint32_draws(rng, size).view(np.uint16)
         stop = min(n, 2 * (start + size))
-        np.less(draws[: stop - 2 * start], threshold, out=flat[2 * start : stop])
+        np.less(draws[: stop - 2 * start], np.uint16(threshold), out=flat[2 * start : stop])
+    return flat.reshape(shape)
+
+
+def _random_exact(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """A flat bool mask with exactly k of n kept, uniform over all k-subsets.
+
+    Draws i.i.d. Bernoulli positions at about k/n (16-bit random draws), then adds or
+    removes uniformly chosen positions to reach k: both steps treat every position
+    alike, so every k-subset is equally likely."""
+    # the 16-bit draws of rng.bytes(2 * n), without its copy through bytes
+    flat = bernoulli(rng, (n,), min(65535, round(65536 * k / n)) / 65536)
     have = int(np.count_nonzero(flat))
     grow = have < k
     need = abs(k - have)

@@ -523,3 +523,23 @@ def test_generated_nm_profile_knows_its_group_maximum(layer, nm):
     assert p.group_max(m) == twins.group_max(p.gemm, m)
     assert "nnz" in p._cache
     assert p.nnz == int(np.count_nonzero(p.gemm))
+
+
+@given(
+    shape=st.tuples(st.integers(1, 5), st.integers(1, 9)),
+    level=st.integers(0, 65536),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_bernoulli_is_sixteen_bit_draws_below_the_density(shape, level, seed):
+    """Entry i is kept when the generator's i-th 16-bit draw (rng.bytes, little-endian)
+    is below round(65536 density); at density 1 every entry is kept."""
+    from simulator.masks import bernoulli
+
+    density = level / 65536
+    got = bernoulli(np.random.default_rng(seed), shape, density)
+    n = int(np.prod(shape))
+    if level == 65536:
+        assert got.all() and got.shape == shape
+        return
+    raw = np.frombuffer(np.random.default_rng(seed).bytes(2 * n + 2), dtype="<u2")[:n]
+    assert np.array_equal(got, (raw < level).reshape(shape))

@@ -393,6 +393,20 @@ def test_activation_counts_kernel_equals_twin(data, shape, pes, phases):
 
 
 @given(
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 7), st.integers(1, 9)),
+    i=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_activation_vectors_kernel_by_hand(shape, i, seed):
+    """Vectors of I per (conv group, step) over the PEs: ceil(a / I) summed, as NumPy
+    counts them; and every nonzero activation."""
+    a = np.random.default_rng(seed).integers(0, 20, size=shape).astype(np.int64)
+    total, vectors = kernels.scnn_activation_vectors(a, np.int64(i))
+    assert total == int(a.sum())
+    assert np.array_equal(vectors, np.ceil(a / i).astype(np.int64).sum(axis=2))
+
+
+@given(
     data=st.data(),
     shape=st.tuples(st.integers(1, 4), st.integers(1, 13), st.integers(1, 13)),
     kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),

@@ -203,8 +203,8 @@ def scnn_bank_stalls(
 def scnn_activation_counts(am, first, channels, pe_map, phase_map, pes, phases) -> np.ndarray:
     """Twin of ``kernels.scnn_activation_counts``: the nonzero pixels listed, then binned."""
     c_idx, y_idx, x_idx = np.nonzero(am[first : first + channels])
-    key = (pe_map[y_idx, x_idx] * channels + c_idx) * phases + phase_map[y_idx, x_idx]
-    return np.bincount(key, minlength=pes * channels * phases).reshape(pes, channels * phases)
+    key = (c_idx * phases + phase_map[y_idx, x_idx]) * pes + pe_map[y_idx, x_idx]
+    return np.bincount(key, minlength=pes * channels * phases).reshape(channels * phases, pes)
 
 
 def scnn_window_counts(am, geom) -> np.ndarray:

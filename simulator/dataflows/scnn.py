@@ -48,7 +48,7 @@ from simulator.dataflows.task import LayerTask
 from simulator.errors import ConfigError
 from simulator.hwconfig import Platform
 from simulator.hwconfig.platform import ScnnArray
-from simulator.masks import layer_rng
+from simulator.masks import bernoulli, layer_rng
 from simulator.traffic import Access, ExecutionCounts, dram_accesses
 
 SAMPLED_IMAGES = 2
@@ -178,10 +178,12 @@ def _planes(task: LayerTask, n: int):
 def _random_planes(
     name: str, seed: int, density: float, shape: tuple[int, ...], n: int
 ) -> tuple[np.ndarray, ...]:
-    """``n`` i.i.d. activation masks of a layer from its seeded generator, read-only and
-    kept: every array and variant that runs the layer reads the same ones."""
+    """``n`` i.i.d. activation masks of a layer from its seeded generator (16-bit draws:
+    the density rounded to a multiple of 1/65536, :func:`simulator.masks.bernoulli`),
+    read-only and kept: every array and variant that runs the layer reads the same
+    ones."""
     rng = layer_rng(seed, name + "/activations")
-    planes = tuple(rng.random(shape) < density for _ in range(n))
+    planes = tuple(bernoulli(rng, shape, density) for _ in range(n))
     for p in planes:
         p.flags.writeable = False
     return planes
@@ -287,8 +289,8 @@ def conv_activations(
     channels = 1 if ones else layer.in_channels
     a_all = kernels.scnn_activation_counts(_u8(am), 0, channels, pe, aphase, pes, nph)
     if ones:
-        a_all = np.tile(a_all, (1, layer.in_channels))
-    by_step = np.ascontiguousarray(a_all.reshape(pes, groups, cg * nph).transpose(1, 2, 0))
+        a_all = np.tile(a_all, (layer.in_channels, 1))
+    by_step = a_all.reshape(groups, cg * nph, pes)
     if windows is None:
         windows = window_counts(layer, am[:1] if ones else am)
         if ones:
@@ -412,7 +414,8 @@ def _conv(task: LayerTask, array: ScnnArray, stall: np.ndarray) -> dict:
             if key is not None:
                 _WINDOWS[key] = windows
             # with them, the activations and the vectors of I per step over the PEs
-            known = (a_steps, windows, nnz_in, int(a_steps.sum()), (-(-a_steps // i)).sum(axis=2))
+            a_total, vectors = kernels.scnn_activation_vectors(a_steps, np.int64(i))
+            known = (a_steps, windows, nnz_in, int(a_total), vectors)
             if key is not None:
                 _ACTIVATIONS[(key, array)] = known
         a_steps, windows, nnz_in, a_total, vectors = known
