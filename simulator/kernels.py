@@ -459,13 +459,20 @@ def scnn_activation_vectors(a_steps, i):
     n_g, n_c, n_pe = a_steps.shape
     vectors = np.zeros((n_g, n_c), dtype=np.int64)
     total = 0
+    shift = -1  # a power-of-two I divides by a shift
+    if i & (i - 1) == 0:
+        shift = 0
+        while (1 << shift) < i:
+            shift += 1
     for g in range(n_g):
         for c in range(n_c):
             v = 0
+            s = 0
             for p in range(n_pe):
                 a = a_steps[g, c, p]
-                total += a
-                v += (a + i - 1) // i
+                s += a
+                v += ((a + i - 1) >> shift) if shift >= 0 else (a + i - 1) // i
+            total += s
             vectors[g, c] = v
     return total, vectors
 

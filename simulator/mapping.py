@@ -339,7 +339,7 @@ def _n_window(w: Window, candidates: tuple[int, ...], unit: int | None) -> _Tili
 
 def clear_memo() -> None:
     """Forget every memoised search and tiling (for timing a search afresh)."""
-    for fn in (map_gemm, _n_window, _k_window, tile_candidates):
+    for fn in (map_gemm, _search_space, _n_window, _k_window, tile_candidates):
         fn.cache_clear()
 
 
@@ -379,6 +379,18 @@ def _tilings(
     # the N tiling does not depend on the channels: one memo entry for every K
     plane = dataclasses.replace(window, channels=1)
     return tm, tk, _n_window(plane, tuple(cand["n"].tolist()), unit.get("n"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _search_space(
+    dims: tuple[int, int, int], array: tuple[int, int], dataflow: str, window: Window | None
+) -> tuple[tuple[_Tiling, _Tiling, _Tiling], tuple[np.ndarray, ...]]:
+    """The candidate tilings of a search (:func:`_tilings`) and their rows as the
+    search kernel reads them (:func:`_rows`), kept: a layer's searches on one array
+    under other budgets and prices (activations on chip or not, other variants) share
+    them."""
+    tilings = _tilings(dims, array, dataflow, window)
+    return tilings, tuple(_rows(t) for t in tilings)
 
 
 def _input_pass(tk: _Tiling, tn: _Tiling, ik: np.ndarray, i_n: np.ndarray) -> np.ndarray:
@@ -499,10 +511,10 @@ def map_gemm(
         raise ValueError(f"objective {objective!r}: expected one of {OBJECTIVES}")
     m, k, n = (int(d) for d in dims)
     bits = (float(weight_bits), float(activation_bits), float(psum_bits))
-    tilings = _tilings((m, k, n), array, dataflow, window)
+    tilings, rows = _search_space((m, k, n), tuple(array), dataflow, window)
     (o, *pick, fits), keys = kernels.map_search(
         np.array((m, k, n), dtype=np.int64),
-        *(_rows(t) for t in tilings),
+        *rows,
         _INSIDE_ALL,
         np.array(bits),
         np.array(

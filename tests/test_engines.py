@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulator import kernels
 from simulator.cost import price
@@ -766,3 +768,22 @@ def test_filter_pruning_of_a_depthwise_conv_drops_whole_groups():
     assert dense.compute_cycles == 64 * (2 * 32 + 32 + t - 2) - 1
     assert pruned.compute_cycles == 16 * (2 * 32 + 32 + t - 2) - 1
     assert pruned.macs_done == dense.macs_done / 4
+
+
+@given(
+    st.lists(st.integers(0, 10**9), min_size=2, max_size=12),
+)
+def test_eie_stopping_rule_is_numpys_mean_and_std(cycles):
+    """EIE's sampled columns stop when the standard error is 0.5 % of the mean: the
+    plain-float sums give NumPy's mean and ``std(ddof=1)`` to the bit, so the rule
+    stops where NumPy's would."""
+    from simulator.dataflows.eie import _numpy_order_sum, _settled
+
+    c = np.asarray(cycles, dtype=np.float64)
+    floats = [float(x) for x in cycles]
+    assert _numpy_order_sum(floats) == float(np.add.reduce(c))
+    mean = _numpy_order_sum(floats) / len(floats)
+    squares = [(x - mean) * (x - mean) for x in floats]
+    assert mean == float(c.mean())
+    assert math.sqrt(_numpy_order_sum(squares) / (len(floats) - 1)) == float(c.std(ddof=1))
+    assert _settled(cycles) == bool(c.std(ddof=1) / np.sqrt(c.size) <= 0.005 * c.mean())
