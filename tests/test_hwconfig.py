@@ -280,7 +280,8 @@ def _dump(p) -> dict:
     for k in (d.get("roofline") or {}).get("kernels", ()):  # the operand miss term, later
         if k["operand_cache_bytes"] is None and k["operand_miss_ns"] == 0:
             del k["operand_cache_bytes"], k["operand_miss_ns"], k["cache_line_bytes"]
-        for key in ("weight_bits", "activation_bits", "dense_macs_per_s"):  # added later
+        # added later
+        for key in ("weight_bits", "activation_bits", "dense_macs_per_s", "layout"):
             if k[key] is None:
                 del k[key]
     for key in ("dense_design", "sparse_design"):  # sections added later, absent before
