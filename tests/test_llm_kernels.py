@@ -4,12 +4,13 @@ widths they run, Sparse-Marlin (2:4, INT4, fp16 scales) on the A100."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from simulator.cost import price
 from simulator.dataflows import LayerTask, run_roofline
 from simulator.errors import ConfigError
-from simulator.formats import FormatParams, all_kept_profile, format_stats, profile_mask
+from simulator.formats import all_kept_profile, profile_mask
 from simulator.hwconfig import load_platform, platform_from_dict
 from simulator.layers import Linear
 from simulator.masks import Pruning, generate_mask
@@ -326,16 +327,33 @@ SPINFER_ENTRY_S = 1.996e-12  # rtx4090.yaml entry_ns
 
 
 def test_spinfer_by_hand():
-    # 2,048 x 1,024 at 16 columns, half kept, fp16: kept MACs at the dense fp16 GEMM rate
-    # plus a fixed time per kept weight; its DRAM traffic: 16-bit values and 2 bits of
-    # bitmap a kept weight, a 32-bit offset per row and one more, fp16 inputs and outputs
+    # 2,048 x 1,024 at 16 columns, fp16, a checkerboard mask: every 8 x 8 tile keeps 32,
+    # every 64 x 64 tile 2,048 (a multiple of 8: no padding values). Kept MACs at the
+    # dense fp16 GEMM rate plus a fixed time per kept weight; its DRAM traffic in
+    # TCA-BME (layout: tca-bme): 16-bit values, a 64-bit bitmap per 8 x 8 tile (one bit a
+    # dense weight), 32-bit offsets, 4 per 64 x 64 tile (its 16 x 64 tiles), one per
+    # 64 x 64 tile and 2 more (the last offset and max_nnz_intile), fp16 inputs, outputs
     p = only_kernels("rtx4090", "spinfer")
     layer = Linear(name="fc", in_features=1024, out_features=2048, tokens=16)
-    nnz, task = _sparse_task(layer, 0.5, 16)
+    rows, cols = np.indices((2048, 1024))
+    mask = (rows + cols) % 2 == 0
+    nnz = 2048 * 1024 // 2
+    task = LayerTask(
+        layer=layer,
+        profile=profile_mask(layer, mask),
+        variant="sparse",
+        weight_bits=16,
+        index_bits=4,
+        activation_bits=16,
+    )
     counts = run_roofline(task, p)
-    assert counts.engine == "spinfer (CSR)"
+    assert counts.engine == "spinfer (tca-bme)"
+    tiles = (2048 // 64) * (1024 // 64)
+    meta_bits = 2048 * 1024 + (tiles * 4 + tiles + 2) * 32
+    dram = {a.operand: a.read_bits for a in counts.accesses if a.level == "gddr6x"}
+    assert (dram["weights"], dram["metadata"]) == (nnz * 16, meta_bits)
     compute = nnz * 16 / 3.997e13 + nnz * SPINFER_ENTRY_S
-    memory = (nnz * (16 + 2) + 2049 * 32 + (1024 + 2048) * 16 * 16) / 8 / RTX4090_BW
+    memory = (nnz * 16 + meta_bits + (1024 + 2048) * 16 * 16) / 8 / RTX4090_BW
     cost = price(counts, p, 16, 16)
     assert cost.latency_s == pytest.approx(max(compute, memory), rel=1e-9)
     assert cost.bound == ("compute" if compute > memory else "gddr6x")
@@ -346,7 +364,7 @@ def test_spinfer_runs_fp16_only():
     layer = Linear(name="fc", in_features=1024, out_features=2048, tokens=16)
     _, fp16 = _sparse_task(layer, 0.5, 16)
     _, int8 = _sparse_task(layer, 0.5, 8)
-    assert run_roofline(fp16, p).engine == "spinfer (CSR)"
+    assert run_roofline(fp16, p).engine == "spinfer (tca-bme)"
     assert run_roofline(int8, p).engine == "cusparse (CSR)"
 
 
@@ -361,22 +379,23 @@ def test_spinfer_time_per_kept_weight_from_the_published_mean_by_hand():
     kept = m * k * 0.5
     entry_s = (dense / 1.66 - kept * n / SPINFER_KEPT_RATE) / kept
     assert entry_s == pytest.approx(SPINFER_ENTRY_S, rel=1e-3)
+    # compute binds the kernel there: TCA-BME at least (16 bits a kept weight and one a
+    # dense weight) streams in less time than the fitted kernel takes
+    assert (kept * 16 + m * k) / 8 / RTX4090_BW < dense / 1.66
     p = load_platform("rtx4090")
     (spinfer,) = (x for x in p.roofline.kernels if x.name == "spinfer")
     assert spinfer.entry_ns * 1e-9 == pytest.approx(SPINFER_ENTRY_S, rel=1e-12)
     assert spinfer.rate_for(16, 16) == pytest.approx(SPINFER_KEPT_RATE, rel=1e-3)
 
 
-def test_spinfer_bytes_against_tca_bme_at_half_density():
-    # The engine moves SpInfer's weights as 16-bit values with 2 bits a kept weight and a
-    # 32-bit offset a row; the TCA-BME format itself (a bitmap bit a dense weight, offsets
-    # per 64 x 64 and 16 x 64 tile, values padded to 8 a tile) differs by under 1 % at 50 %
-    layer = Linear(name="fc", in_features=1024, out_features=1024, tokens=1)
-    mask = generate_mask(layer, Pruning(density=0.5))
-    nnz = int(mask.sum())
-    engine_bits = nnz * (16 + 2) + 1025 * 32
-    tca = format_stats(profile_mask(layer, mask), "tca-bme", FormatParams(weight_bits=16))
-    assert abs(engine_bits / tca.total_bits - 1) < 0.01
+def test_spinfer_is_chosen_over_sputnik_by_roofline_time():
+    # on the whole rtx4090 profile Sputnik computes faster (1.115e13 MAC/s, no per-entry
+    # time) but streams 32-bit indices: at one column its bytes (48 bits a kept fp16
+    # weight) exceed SpInfer's TCA-BME (16 bits a kept weight and about one a dense one)
+    p = load_platform("rtx4090")
+    layer = Linear(name="fc", in_features=4096, out_features=4096, tokens=16)
+    _, fp16 = _sparse_task(layer, 0.5, 16)
+    assert run_roofline(fp16, p).engine == "spinfer (tca-bme)"
 
 
 @pytest.mark.parametrize(
