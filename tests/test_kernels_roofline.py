@@ -268,10 +268,13 @@ def test_slow_sparse_kernel_is_charged_busy_power_by_hand():
     p = load_platform("xeon_8380")
     assert p.busy_w == pytest.approx(0.521 * 270, abs=0.01)
     nnz, cost = _fc_cost(p, 0.1)
-    # by hand: an SpMV at batch 1 streams its DRAM traffic (32-bit values, 32-bit
-    # column indices, 4,097 32-bit row pointers, the 4,096 inputs and 4,096 outputs at
-    # 32 bits) at the dense GEMV's 0.463 of 204.8 GB/s: DRAM sets the latency
-    t = (nnz * 64 + 4097 * 32 + 2 * 4096 * 32) / 8 / (204.8e9 * 0.463)
+    # by hand: an SpMV at batch 1 streams its DRAM traffic (the deepsparse entry's
+    # bitmap layout: 32-bit values and one bit per dense weight, 4,096 x 4,096; the
+    # 4,096 inputs and 4,096 outputs at 32 bits) at the dense GEMV's 0.463 of
+    # 204.8 GB/s: DRAM sets the latency. (csr-mkl's 32-bit CSR would stream nnz x 64
+    # bits, more than the bitmap's nnz x 32 + 4,096^2 at 10 % density.)
+    assert nnz * 64 + 4097 * 32 > nnz * 32 + 4096 * 4096
+    t = (nnz * 32 + 4096 * 4096 + 2 * 4096 * 32) / 8 / (204.8e9 * 0.463)
     assert cost.bound == "ddr4"
     assert cost.latency_s == pytest.approx(t, rel=1e-9)
     assert cost.energy_mac_j == pytest.approx(nnz * 93.85e-12)

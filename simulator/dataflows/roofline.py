@@ -11,8 +11,10 @@
   operand missed once that operand outgrows a cache); of the applicable kernels, the one
   with the least roofline time (its compute, or its own bytes at each memory level,
   whichever binds) runs the layer and is named in the result. The weights move as CSR
-  with that kernel's index and pointer widths (an SpMV streams them no faster than a
-  dense GEMV streams its weights), the activations are gathered. A kernel that computes
+  with that kernel's index and pointer widths, or, where the kernel names a
+  ``layout``, in that storage format, bit-exact (its bitmap, indices, offsets and
+  padding beside the kept values); an SpMV streams them no faster than a dense GEMV
+  streams its weights; the activations are gathered. A kernel that computes
   as dense (Flash-LLM: "load as sparse, compute as dense") adds the layer's dense MACs
   at its ``dense_macs_per_s``; a kernel that lists widths runs only layers at those
   widths. A profile without a kernel that holds the precision cannot run the layer
@@ -124,7 +126,7 @@ def csr_seconds(kernel: SparseKernel, task: LayerTask) -> float | None:
 def best_csr_kernel(task: LayerTask, platform: Platform) -> tuple[SparseKernel, float]:
     """The fastest csr kernel of the profile for the layer, and its compute time: the
     one whose roofline time (its compute time, or the time its own bytes take at each
-    memory level, whichever is longer: kernels differ in index and pointer widths)
+    memory level, whichever is longer: kernels differ in their metadata)
     is least; at equal times the faster compute, then the kernel listed first."""
     timed = []
     for i, k in enumerate(platform.roofline.kernels_of("csr")):
@@ -147,8 +149,16 @@ def best_csr_kernel(task: LayerTask, platform: Platform) -> tuple[SparseKernel, 
 
 
 def _csr_meta(kernel: SparseKernel, task: LayerTask) -> float:
-    """Metadata bits a csr kernel streams: an index per kept weight, a pointer per row
-    and group, and the weights' group scales."""
+    """Metadata bits a csr kernel streams, beside the kept values at the layer's weight
+    width, plus the weights' group scales: with a ``layout``, everything that format
+    stores but the kept values (bit-exact, :func:`simulator.formats.format_stats`:
+    bitmap, indices, pointers, tile offsets, padding slots); without, CSR: an index per
+    kept weight and a pointer per row and group, at the kernel's widths."""
+    if kernel.layout is not None:
+        stats = format_stats(
+            task.profile, kernel.layout, FormatParams(weight_bits=task.weight_bits)
+        )
+        return stats.metadata_bits + task.group_scales_bits()
     g = task.gemm
     return (
         task.profile.nnz * kernel.index_bits
@@ -214,7 +224,7 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
     if task.variant == "sparse":
         # (an SpMV streams the CSR arrays from DRAM no faster than a dense GEMV does)
         kernel, seconds = best_csr_kernel(task, platform)
-        engine = f"{kernel.name} (CSR)"
+        engine = f"{kernel.name} ({kernel.layout or 'CSR'})"
         done = p.nnz * g.n_cols
         value_bits = p.nnz * wb
         meta_bits = _csr_meta(kernel, task)

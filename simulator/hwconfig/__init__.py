@@ -303,7 +303,8 @@ def _fpga(f: dict) -> Fpga:
 def _kernel_problems(kernels: list, has_nm_unit: bool) -> list[str]:
     """Rules between a sparse kernel's fields: a csr kernel gives its rates, an nm
     kernel its speed-up and the N:M pattern it was measured on (and needs
-    compute.nm_sparse); names are unique."""
+    compute.nm_sparse); a csr kernel with a ``layout`` takes its widths from that
+    format (no index_bits or pointer_bits); names are unique."""
     problems = []
     for i, k in enumerate(kernels):
         where = f"roofline.kernels[{i}] ({shown(k['name'], 40)})"
@@ -317,6 +318,12 @@ def _kernel_problems(kernels: list, has_nm_unit: bool) -> list[str]:
                 problems.append(
                     f"{where}.operand_cache_bytes: required when operand_miss_ns is above 0"
                 )
+            if "layout" in k:
+                problems += [
+                    f"{where}.{key}: only without layout (the layout's format fixes its widths)"
+                    for key in ("index_bits", "pointer_bits")
+                    if key in k
+                ]
         else:
             for key in ("speedup", "n", "m"):
                 if key not in k:
@@ -327,6 +334,7 @@ def _kernel_problems(kernels: list, has_nm_unit: bool) -> list[str]:
                 "operand_cache_bytes",
                 "operand_miss_ns",
                 "cache_line_bytes",
+                "layout",
             ):
                 if key in k:
                     problems.append(f"{where}.{key}: only for a csr kernel")

@@ -339,6 +339,12 @@ FPGA_FIELDS: dict[str, Field] = {
 }
 """Keys of ``fpga``."""
 
+KERNEL_LAYOUTS = ("csr", "csc", "coo", "bitmap", "tiled-csl", "tca-bme")
+"""Storage formats a csr kernel's ``layout`` may name: those of
+:data:`simulator.formats.FORMATS` that hold any mask and fix their own widths (the
+profile layer sits beneath the formats, so the names are listed here; a test holds
+them to the registry)."""
+
 KERNEL_FIELDS: dict[str, Field] = {
     "name": Field(kind="string", description="kernel name, unique in the profile"),
     "format": Field(
@@ -403,8 +409,19 @@ KERNEL_FIELDS: dict[str, Field] = {
         positive=False,
     ),
     "cache_line_bytes": _int("csr: cache line of operand_miss_ns", 64, maximum=4096),
-    "index_bits": _int("column-index width", 32, maximum=64),
-    "pointer_bits": _int("row-pointer width", 32, maximum=64),
+    "index_bits": _int("column-index width (CSR, no layout)", 32, maximum=64),
+    "pointer_bits": _int("row-pointer width (CSR, no layout)", 32, maximum=64),
+    "layout": Field(
+        kind="enum",
+        description=(
+            "csr: the storage format the kernel's weights stream in, counted bit-exact "
+            "by prunesim's format of that name (its own index, pointer and tile widths; "
+            "the kept values at the layer's weight width); absent: CSR with index_bits "
+            "and pointer_bits"
+        ),
+        choices=KERNEL_LAYOUTS,
+        default=None,
+    ),
     "source": Field(kind="string", description="where its figures come from"),
 }
 """Keys of one ``roofline.kernels`` entry: a sparse kernel."""

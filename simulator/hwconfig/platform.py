@@ -225,6 +225,7 @@ class SparseKernel:
     cache_line_bytes: int = default_of(KERNEL_FIELDS, "cache_line_bytes")
     index_bits: int = default_of(KERNEL_FIELDS, "index_bits")
     pointer_bits: int = default_of(KERNEL_FIELDS, "pointer_bits")
+    layout: str | None = default_of(KERNEL_FIELDS, "layout")
 
     def runs_widths(self, weight_bits: int, activation_bits: int) -> bool:
         """Whether the kernel runs weights of ``weight_bits`` with activations of
