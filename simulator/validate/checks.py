@@ -502,15 +502,22 @@ def fpga_dense_image(platform: Platform, model: str = "resnet50") -> tuple[float
 
 
 @check
-def fpga_resnet50(tables, *, platform: str, quantity: str) -> Prediction:
+def fpga_resnet50(
+    tables, *, platform: str, quantity: str, clock_hz: float | None = None
+) -> Prediction:
     """ResNet-50 on an FPGA profile's dense engine: ``latency`` (ms, one image on one
     core, as the model zoo's one-thread figure) or ``throughput`` (images/s with every
     core busy, each on its own image, the DRAM bandwidth shared: the lesser of cores /
-    latency and bandwidth / DRAM bytes per image)."""
+    latency and bandwidth / DRAM bytes per image). ``clock_hz``: the same design run at
+    this clock (Hz) instead of the profile's, its memories' bytes/s unchanged (a board
+    that clocks the same core otherwise)."""
     p = load_platform(platform)
+    if clock_hz is not None:
+        p = replace(p, clock_hz=float(clock_hz))
     seconds, bits = fpga_dense_image(p)
     if quantity == "latency":
-        return Prediction(predicted=seconds * 1e3, detail=f"one core, {seconds * 1e3:.2f} ms")
+        at = f" at {p.clock_hz / 1e6:.0f} MHz" if clock_hz is not None else ""
+        return Prediction(predicted=seconds * 1e3, detail=f"one core{at}, {seconds * 1e3:.2f} ms")
     cores = p.fpga.cores(sparse=False) if p.fpga is not None else 1
     dram = p.level("dram")
     by_dram = dram.bandwidth_bytes_per_s * 8 / bits if bits else float("inf")
