@@ -27,10 +27,12 @@ from simulator.errors import MaskError, shown
 from simulator.formats import (
     MaskProfile,
     all_kept_profile,
+    drawn_nm_profile,
     factored_profile,
     packed_profile,
     profile_mask,
 )
+from simulator.formats.profile import as_gemm_uint8
 from simulator.graph import Cascade, follows_input
 from simulator.layers import Layer
 from simulator.masks import (
@@ -298,9 +300,12 @@ def layer_profiles(
             return profile_mask(layer, check_mask(layer, masks[layer.name]))
 
         return given
-    if pruning.structure == "nm":  # N:M by construction: its group maximum is known
-        return lambda layer: profile_mask(
-            layer, generate_mask(layer, pruning), nm=clamp_to_layer(layer, pruning).nm
+    if pruning.structure == "nm":  # N:M by construction: its counts are known, and
+        # the mask is drawn only where an engine reads its pattern
+        return lambda layer: drawn_nm_profile(
+            layer,
+            clamp_to_layer(layer, pruning).nm,
+            lambda: as_gemm_uint8(layer, generate_mask(layer, pruning)),
         )
     profile = packed_profile if pruning.structure == "random" else profile_mask
     return lambda layer: profile(layer, generate_mask(layer, pruning))

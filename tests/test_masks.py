@@ -543,3 +543,27 @@ def test_bernoulli_is_sixteen_bit_draws_below_the_density(shape, level, seed):
         return
     raw = np.frombuffer(np.random.default_rng(seed).bytes(2 * n + 2), dtype="<u2")[:n]
     assert np.array_equal(got, (raw < level).reshape(shape))
+
+
+@pytest.mark.parametrize(
+    ("layer", "nm"), [(FC, (2, 4)), (FC, (3, 8)), (CONV, (1, 5)), (GCONV, (2, 4)), (DW, (3, 4))]
+)
+def test_generated_nm_profile_is_drawn_only_when_its_pattern_is_read(layer, nm):
+    """A generated N:M profile gives its N:M storage without drawing the mask, and
+    the mask it draws when asked is the generated one, with the counts it stated."""
+    from simulator.formats import FormatParams, format_stats, profile_mask
+    from simulator.netmasks import layer_profiles
+    from simulator.workloads import Network
+
+    pruning = Pruning(structure="nm", nm=nm, seed=3)
+    p = layer_profiles(Network(name="one", layers=(layer,)), pruning)(layer)
+    m = min(nm[1], layer.gemm.cols)
+    params = FormatParams(weight_bits=8, nm=(min(nm[0], m), m))
+    lazy = format_stats(p, "nm", params)
+    assert "gemm" not in p._cache  # not drawn for its N:M storage
+    drawn = generate_mask(layer, pruning)
+    assert np.array_equal(p.gemm, gemm(layer, drawn).astype(np.uint8))
+    full = format_stats(profile_mask(layer, drawn), "nm", params)
+    for name in ("entries", "values_bits", "indices_bits", "fillers_bits", "representable", "nnz"):
+        assert getattr(lazy, name) == getattr(full, name), name
+    assert np.array_equal(lazy.line_entries, full.line_entries)

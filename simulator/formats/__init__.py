@@ -20,6 +20,7 @@ from simulator.formats import tiled as _tiled  # noqa: F401  (registers the LLM-
 from simulator.formats.profile import (
     MaskProfile,
     all_kept_profile,
+    drawn_nm_profile,
     factored_profile,
     packed_profile,
     profile_gemm,
@@ -56,6 +57,7 @@ __all__ = [
     "MaskProfile",
     "all_kept_profile",
     "closed_form_bits",
+    "drawn_nm_profile",
     "encodable_formats",
     "encode",
     "expected_format_bits",

@@ -208,12 +208,60 @@ def profile_mask(
     counting."""
     profile = profile_gemm(as_gemm_uint8(layer, mask), layer.name)
     if nm is not None:
-        n, m = int(nm[0]), int(nm[1])
-        cols = profile.cols
-        profile._cache[("group_max", m)] = min(n, m, cols)
-        per_row = (cols // m) * min(n, m) + min(n, cols % m)
-        profile._cache["nnz"] = profile.groups * profile.rows * per_row
+        _record_nm(profile, nm)
     return profile
+
+
+class _DrawnProfile(MaskProfile):
+    """A generated mask whose counts are known before it is drawn (an N:M mask made
+    to keep ``n`` of every ``m``: its kept entries and group maximum): ``gemm`` is drawn
+    from its seeded generator when first used (by an engine that reads the pattern)
+    and kept; engines that need only the counts never draw it."""
+
+    def __init__(self, *, layer_name: str, shape: tuple[int, int, int], draw):
+        object.__setattr__(self, "layer_name", layer_name)
+        object.__setattr__(self, "_shape", tuple(int(x) for x in shape))
+        object.__setattr__(self, "_draw", draw)
+        object.__setattr__(self, "_cache", {})
+
+    def __repr__(self) -> str:
+        return f"_DrawnProfile(layer_name={self.layer_name!r}, shape={self.shape})"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self._shape
+
+    @property
+    def gemm(self) -> np.ndarray:  # type: ignore[override]
+        """The mask as C-contiguous uint8 ``(groups, rows, cols)``, drawn once."""
+        known = self._cache.get("gemm")
+        if known is None:
+            known = self._cache["gemm"] = self._draw()
+            if known.shape != self._shape or known.dtype != np.uint8:
+                raise MaskError(f"{self.layer_name}: drawn mask of shape {known.shape}")
+        return known
+
+
+def drawn_nm_profile(layer: Layer, nm: tuple[int, int], draw) -> MaskProfile:
+    """The profile of an N:M mask of ``layer`` made to keep ``n`` of every ``m`` along
+    its rows (a short last group as many as it has, up to ``n``), drawn by ``draw()``
+    (its checked uint8 GEMM view, :func:`as_gemm_uint8`) only when an engine reads its
+    pattern: the kept entries and group maximum are known without it (the same
+    figures :func:`profile_mask` records with ``nm``)."""
+    g = layer.gemm
+    profile = _DrawnProfile(layer_name=layer.name, shape=(g.groups, g.rows, g.cols), draw=draw)
+    _record_nm(profile, nm)
+    return profile
+
+
+def _record_nm(profile: MaskProfile, nm: tuple[int, int]) -> None:
+    """The group maximum and kept entries of an N:M mask made to keep ``n`` of every
+    ``m``, into the profile's counts."""
+    n, m = int(nm[0]), int(nm[1])
+    cols = profile.cols
+    profile._cache[("group_max", m)] = min(n, m, cols)
+    per_row = (cols // m) * min(n, m) + min(n, cols % m)
+    profile._cache["nnz"] = profile.groups * profile.rows * per_row
 
 
 class _AllKeptProfile(MaskProfile):
