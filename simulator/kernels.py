@@ -478,6 +478,30 @@ def scnn_activation_vectors(a_steps, i):
 
 
 @njit(cache=True, nogil=True)
+def k_window_counts(dim, taps, tiles):
+    """For each K tile size of ``tiles`` over ``dim`` = channels x ``taps`` (tiles
+    ``[s, min(s + t, dim))`` from 0): the channels the tiles touch, summed over the
+    tiles and at most in one, ``(visits, most)`` int64 (a tile touches ``(end - 1) //
+    taps - start // taps + 1`` channels)."""
+    n = tiles.shape[0]
+    visits = np.zeros(n, dtype=np.int64)
+    most = np.zeros(n, dtype=np.int64)
+    for j in range(n):
+        t = tiles[j]
+        total = 0
+        top = 0
+        for start in range(0, dim, t):
+            end = min(start + t, dim)
+            ch = (end - 1) // taps - start // taps + 1
+            total += ch
+            if ch > top:
+                top = ch
+        visits[j] = total
+        most[j] = top
+    return visits, most
+
+
+@njit(cache=True, nogil=True)
 def _window_span(first, stride, n_out, n_in):
     """The first and last input a kernel offset reads along one axis: inputs ``first +
     a * stride`` for ``a < n_out`` inside ``0 .. n_in - 1``; ``(-1, -1)`` when none."""
@@ -1052,6 +1076,7 @@ def warm_up() -> None:
     scnn_activation_counts(np.ones((1, 1, 1), dtype=np.uint8), 0, 1, one, one, 1, 1)
     scnn_window_counts(np.ones((1, 1, 1), dtype=np.uint8), np.ones(10, dtype=np.int64))
     scnn_activation_vectors(np.ones((1, 1, 1), dtype=np.int64), four)
+    k_window_counts(four, np.int64(2), np.ones(1, dtype=np.int64))
     scnn_bank_stalls(
         np.ones((1, 1, 1, 1), dtype=np.uint8),
         np.ones((1, 1, 1), dtype=np.uint8),

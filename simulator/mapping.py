@@ -248,21 +248,15 @@ def _plain(dim: int, tiles: np.ndarray, unit: int) -> _Tiling:
 def _k_window(dim: int, taps: int, candidates: tuple[int, ...], unit: int) -> _Tiling:
     """K = channels x taps: a K tile fetches the inputs of every channel it touches."""
     tiles = np.array(candidates, dtype=np.int64)
-    visits, most = [], []
-    for t in candidates:
-        starts = np.arange(0, dim, t, dtype=np.int64)
-        ends = np.minimum(starts + t, dim)
-        ch = (ends - 1) // taps - starts // taps + 1
-        visits.append(int(ch.sum()))
-        most.append(int(ch.max()))
+    visits, most = kernels.k_window_counts(np.int64(dim), np.int64(taps), tiles)
     base = _plain(dim, tiles, unit)
     return _Tiling(
         dim=dim,
         tile=tiles,
         trips=base.trips,
         folds=base.folds,
-        per_pass=np.array(visits, dtype=np.int64),
-        per_tile=np.array(most, dtype=np.int64),
+        per_pass=visits,
+        per_tile=most,
     )
 
 
@@ -469,6 +463,49 @@ def _evaluate(
     }
 
 
+def _counts_of(
+    dims: tuple[int, int, int],
+    tilings: tuple[_Tiling, _Tiling, _Tiling],
+    pick: tuple[int, int, int],
+    order: int,
+    on_chip: bool,
+) -> dict[str, int]:
+    """:func:`_evaluate` of one candidate under one order, in Python integers (the
+    same counts as ``_one(_evaluate(...), order, 0)``, without NumPy's cost on
+    one-element arrays)."""
+    m, k, n = dims
+    tm, tk, tn = tilings
+    im, ik, i_n = pick
+    trips = {"m": int(tm.trips[im]), "k": int(tk.trips[ik]), "n": int(tn.trips[i_n])}
+    loops = ORDERS[order]
+
+    def factor(operand: str) -> int:
+        (d,) = set("mkn") - set(INDEXED[operand])
+        inside = loops[loops.index(d) + 1 :]
+        return trips[d] if any(trips[e] > 1 for e in inside) else 1
+
+    f_w, f_i, v_o = factor("weights"), factor("inputs"), factor("outputs")
+    w_n, o_n = m * k, m * n
+    if on_chip:
+        i_pass = spill = written = 0
+    else:
+        i_pass = min(int(tk.per_pass[ik]) * int(tn.per_pass[i_n]), tk.dim * tn.dim)
+        spill = (v_o - 1) * o_n
+        written = o_n
+    return {
+        "w_dram": w_n * f_w,
+        "i_dram": i_pass * f_i,
+        "o_dram": written,
+        "psum_dram": spill,
+        "w_buf": w_n * int(tn.folds[i_n]),
+        "i_buf": k * n * int(tm.folds[im]),
+        "o_buf_w": o_n * int(tk.folds[ik]),
+        "f_w": f_w,
+        "f_i": f_i,
+        "v_o": v_o,
+    }
+
+
 def _rows(t: _Tiling) -> np.ndarray:
     """A tiling as :func:`simulator.kernels.map_search` takes it: int64 rows tile,
     trips, folds, inputs per pass, inputs per largest tile."""
@@ -542,11 +579,9 @@ def map_gemm(
             dtype=np.float64,
         ),
     )
-    one = tuple(np.array([i], dtype=np.int64) for i in pick)
-    c = _evaluate((m, k, n), tilings, one, on_chip)
     score = tuple(float(x) for x in keys)
     chosen = tuple(t.tile[i] for t, i in zip(tilings, pick, strict=True))
-    counts = _one(c, int(o), 0)
+    counts = _counts_of((m, k, n), tilings, tuple(int(i) for i in pick), int(o), on_chip)
     fits = bool(fits)
     return _nest(
         groups,

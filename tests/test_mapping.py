@@ -705,3 +705,58 @@ def test_activations_stay_on_chip_when_they_fit(tmp_path):
     assert not split.activations_on_chip
     assert split.operand("outputs").dram_write_bits == 46464 * 8
     assert split.operand("inputs").dram_read_bits >= 43264 * 8
+
+
+@given(
+    dim=st.integers(1, 600),
+    taps=st.integers(1, 12),
+    tiles=st.lists(st.integers(1, 700), min_size=1, max_size=6),
+)
+def test_k_window_counts_equal_the_tiles_cut_by_numpy(dim, taps, tiles):
+    """Channels each K tile touches, summed and at most, against the tiles cut one by
+    one with NumPy."""
+    visits, most = kernels.k_window_counts(
+        np.int64(dim), np.int64(taps), np.array(tiles, dtype=np.int64)
+    )
+    for j, t in enumerate(tiles):
+        starts = np.arange(0, dim, t)
+        ends = np.minimum(starts + t, dim)
+        ch = (ends - 1) // taps - starts // taps + 1
+        assert visits[j] == ch.sum() and most[j] == ch.max()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dims=st.tuples(st.integers(1, 300), st.integers(1, 9), st.integers(1, 60)),
+    array=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    dataflow=st.sampled_from(["ws", "os", "is"]),
+    conv=st.booleans(),
+    on_chip=st.booleans(),
+    data=st.data(),
+)
+def test_one_candidates_counts_equal_the_vectorised_evaluation(
+    dims, array, dataflow, conv, on_chip, data
+):
+    """The counts a chosen nest reports, in Python integers, against the vectorised
+    evaluation of every candidate and order (the search's own arithmetic)."""
+    m, channels, side = dims
+    window = None
+    k, n = channels, side
+    if conv:
+        window = mapping.Window(
+            channels=channels,
+            kernel=(3, 3),
+            input_hw=(side, side),
+            output_hw=(side, side),
+            padding=(1, 1),
+        )
+        k, n = channels * 9, side * side
+    tilings = mapping._tilings((m, k, n), array, dataflow, window)
+    pick = tuple(data.draw(st.integers(0, len(t.tile) - 1)) for t in tilings)
+    order = data.draw(st.integers(0, 5))
+    want = mapping._one(
+        mapping._evaluate((m, k, n), tilings, tuple(np.array([i]) for i in pick), on_chip),
+        order,
+        0,
+    )
+    assert mapping._counts_of((m, k, n), tilings, pick, order, on_chip) == want
