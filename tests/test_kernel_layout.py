@@ -89,7 +89,7 @@ def test_kernel_choice_by_roofline_time_with_layouts(density, expected):
     # 1 % CSR (0.32 bits a weight plus pointers) beats the bitmap
     p = _platform({"name": "csr32"}, {"name": "bitmap", "layout": "bitmap"})
     task, nnz = _task(512, 1024, density)
-    kernel, _ = best_csr_kernel(task, p)
+    kernel, _, _ = best_csr_kernel(task, p)
     assert kernel.name == expected
     bitmap_bits, csr_bits = 512 * 1024, nnz * 32 + 513 * 32
     assert (bitmap_bits < csr_bits) == (expected == "bitmap")

@@ -123,19 +123,19 @@ def csr_seconds(kernel: SparseKernel, task: LayerTask) -> float | None:
     return seconds
 
 
-def best_csr_kernel(task: LayerTask, platform: Platform) -> tuple[SparseKernel, float]:
-    """The fastest csr kernel of the profile for the layer, and its compute time: the
-    one whose roofline time (its compute time, or the time its own bytes take at each
-    memory level, whichever is longer: kernels differ in their metadata)
-    is least; at equal times the faster compute, then the kernel listed first."""
+def best_csr_kernel(task: LayerTask, platform: Platform) -> tuple[SparseKernel, float, float]:
+    """The fastest csr kernel of the profile for the layer, its compute time and the
+    metadata bits it streams (:func:`_csr_meta`): the one whose roofline time (its
+    compute time, or the time its own bytes take at each memory level, whichever is
+    longer: kernels differ in their metadata) is least; at equal times the faster
+    compute, then the kernel listed first."""
     timed = []
     for i, k in enumerate(platform.roofline.kernels_of("csr")):
         seconds = csr_seconds(k, task)
         if seconds is not None:
-            accesses = _accesses(
-                task, platform, task.profile.nnz * task.weight_bits, _csr_meta(k, task)
-            )
-            timed.append((_bound_s(seconds, accesses, platform, task), seconds, i, k))
+            meta = _csr_meta(k, task)
+            accesses = _accesses(task, platform, task.profile.nnz * task.weight_bits, meta)
+            timed.append((_bound_s(seconds, accesses, platform, task), seconds, i, k, meta))
     if not timed:
         raise ConfigError(
             f"platform {platform.name!r}",
@@ -144,8 +144,8 @@ def best_csr_kernel(task: LayerTask, platform: Platform) -> tuple[SparseKernel, 
         )
     # equal roofline times (both held by the same bytes): the faster compute, then the
     # kernel listed first
-    _, seconds, _, k = min(timed, key=lambda x: (x[0], x[1], x[2]))
-    return k, seconds
+    _, seconds, _, k, meta = min(timed, key=lambda x: (x[0], x[1], x[2]))
+    return k, seconds, meta
 
 
 def _csr_meta(kernel: SparseKernel, task: LayerTask) -> float:
@@ -223,11 +223,10 @@ def run_roofline(task: LayerTask, platform: Platform) -> ExecutionCounts:
     decodes = 0.0
     if task.variant == "sparse":
         # (an SpMV streams the CSR arrays from DRAM no faster than a dense GEMV does)
-        kernel, seconds = best_csr_kernel(task, platform)
+        kernel, seconds, meta_bits = best_csr_kernel(task, platform)
         engine = f"{kernel.name} ({kernel.layout or 'CSR'})"
         done = p.nnz * g.n_cols
         value_bits = p.nnz * wb
-        meta_bits = _csr_meta(kernel, task)
         decodes = p.nnz
     elif task.variant == "nm" and nm is not None:
         params = FormatParams(weight_bits=wb, nm=(nm.n, nm.m))

@@ -283,15 +283,42 @@ def study_network(
                         "iid_bits": bits["iid"],
                     }
                 )
+    return study_tables(
+        storage_breakeven=be_rows,
+        storage_curves=curve_rows,
+        compute_sweep=both,
+        compute_breakeven=ce_rows,
+        structured_vs_nonstructured=vs_rows,
+        verdict=verdict_rows,
+        margin=config.margin,
+        energy_breakdown=breakdown,
+        real_vs_iid=real_rows,
+    )
+
+
+def study_tables(
+    *,
+    storage_breakeven: list[dict],
+    storage_curves: list[dict],
+    compute_sweep: pd.DataFrame,
+    compute_breakeven: list[dict],
+    structured_vs_nonstructured: list[dict],
+    verdict: list[dict],
+    margin: float,
+    energy_breakdown: pd.DataFrame,
+    real_vs_iid: list[dict] = (),
+) -> dict[str, pd.DataFrame]:
+    """One network's (or workload's) tables, as every study writes them: the rows of
+    each as frames, the verdict decided at ``margin`` (:func:`decide`)."""
     return {
-        "storage_breakeven": pd.DataFrame(be_rows),
-        "storage_curves": pd.DataFrame(curve_rows),
-        "compute_sweep": both,
-        "compute_breakeven": pd.DataFrame(ce_rows),
-        "structured_vs_nonstructured": pd.DataFrame(vs_rows),
-        "verdict": decide(pd.DataFrame(verdict_rows), config.margin),
-        "energy_breakdown": breakdown.reset_index(drop=True),
-        "real_vs_iid": pd.DataFrame(real_rows),
+        "storage_breakeven": pd.DataFrame(storage_breakeven),
+        "storage_curves": pd.DataFrame(storage_curves),
+        "compute_sweep": compute_sweep,
+        "compute_breakeven": pd.DataFrame(compute_breakeven),
+        "structured_vs_nonstructured": pd.DataFrame(structured_vs_nonstructured),
+        "verdict": decide(pd.DataFrame(verdict), margin),
+        "energy_breakdown": energy_breakdown.reset_index(drop=True),
+        "real_vs_iid": pd.DataFrame(list(real_vs_iid)),
     }
 
 

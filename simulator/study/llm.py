@@ -69,6 +69,7 @@ from simulator.study.compare import (
     against_dense,
     first_crossing,
     nonstructured_curve,
+    study_tables,
 )
 from simulator.study.llm_accuracy import EqualAccuracy, ModelAccuracy, equal_accuracy, llm_accuracy
 from simulator.study.llmconfig import (
@@ -80,7 +81,7 @@ from simulator.study.llmconfig import (
     config_path,
     workload_name,
 )
-from simulator.study.verdict import at_rate, decide
+from simulator.study.verdict import at_rate
 from simulator.workloads import Network
 
 __all__ = [
@@ -273,16 +274,16 @@ def study_workload(
         | ((totals["kind"] == STRUCTURE) & np.isclose(totals["rate"], rate_n))
     ]
     be_rows, curve_rows = _storage(work, config, structured)
-    return {
-        "storage_breakeven": pd.DataFrame(be_rows),
-        "storage_curves": pd.DataFrame(curve_rows),
-        "compute_sweep": both,
-        "compute_breakeven": pd.DataFrame(ce_rows),
-        "structured_vs_nonstructured": pd.DataFrame(vs_rows),
-        "verdict": decide(pd.DataFrame(verdict_rows), config.margin),
-        "energy_breakdown": breakdown.reset_index(drop=True),
-        "real_vs_iid": pd.DataFrame(),
-    }
+    return study_tables(
+        storage_breakeven=be_rows,
+        storage_curves=curve_rows,
+        compute_sweep=both,
+        compute_breakeven=ce_rows,
+        structured_vs_nonstructured=vs_rows,
+        verdict=verdict_rows,
+        margin=config.margin,
+        energy_breakdown=breakdown,
+    )
 
 
 def _equal_accuracy_columns(eq: EqualAccuracy, ns: pd.Series, t: pd.DataFrame) -> dict:
